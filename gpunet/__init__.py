@@ -1,0 +1,20 @@
+"""gpunet: the Keras API, on NumPy or on NVIDIA GPUs through CuPy and fused CUDA kernels.
+
+    import gpunet as keras
+"""
+__version__ = "0.1.0"
+
+from . import (activations, backend, callbacks, config, constraints, initializers, layers,  # noqa: F401
+               losses, metrics, models, ops, optimizers, random, regularizers, utils)
+from .layers import Input, Layer  # noqa: F401
+from .models import Model, Sequential  # noqa: F401
+from .ops.tape import GradientTape, Variable  # noqa: F401
+
+_LAZY = {"datasets", "saving", "kernels"}
+
+
+def __getattr__(name):  # datasets pull in urllib/gzip/hashlib; load them only when used
+    if name in _LAZY:
+        import importlib
+        return importlib.import_module("." + name, __name__)
+    raise AttributeError("module 'gpunet' has no attribute %r" % name)

@@ -1,0 +1,144 @@
+"""The one place that imports CuPy: picks the array module (`xp`) and moves arrays.
+
+Automatic choice: CuPy only when it imports *and* a CUDA device answers; otherwise NumPy, with
+one line saying why. ``GPUNET_BACKEND=numpy|cupy`` forces one; forcing cupy without a working
+device is an error rather than a silent fallback.
+"""
+import ctypes
+import importlib.util
+import logging
+import os
+
+import numpy
+
+_log = logging.getLogger("gpunet")
+
+_xp = None
+_name = None
+_reason = None
+
+
+class BackendError(RuntimeError):
+    pass
+
+
+def _probe_cupy():
+    """Returns (cupy module or None, reason string)."""
+    if importlib.util.find_spec("cupy") is None:
+        return None, "CuPy is not installed"
+    # Importing CuPy costs ~0.3 s; skip it when no NVIDIA driver library can be loaded at all.
+    try:
+        ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return None, "CuPy is installed but no NVIDIA driver was found (libcuda.so.1 not loadable)"
+    try:
+        import cupy
+        count = cupy.cuda.runtime.getDeviceCount()
+        if count < 1:
+            return None, "CuPy is installed but no CUDA device is visible"
+        cupy.zeros(1, dtype=cupy.float32) + 1  # a device that cannot run a kernel is no device
+        return cupy, "CuPy with %d CUDA device(s)" % count
+    except Exception as e:  # CUDARuntimeError (insufficient driver), ImportError of libs, ...
+        return None, "CuPy is installed but unusable: %s: %s" % (type(e).__name__, e)
+
+
+def _select():
+    global _xp, _name, _reason
+    forced = os.environ.get("GPUNET_BACKEND", "").strip().lower()
+    if forced not in ("", "auto", "numpy", "cupy"):
+        raise BackendError("GPUNET_BACKEND=%r: expected 'numpy', 'cupy' or 'auto'" % forced)
+    if forced == "numpy":
+        _xp, _name, _reason = numpy, "numpy", "forced by GPUNET_BACKEND=numpy"
+        return
+    cupy, why = _probe_cupy()
+    if cupy is not None:
+        _xp, _name = cupy, "cupy"
+        _reason = why + (" (forced by GPUNET_BACKEND=cupy)" if forced == "cupy" else "")
+        return
+    if forced == "cupy":
+        raise BackendError("GPUNET_BACKEND=cupy but the GPU backend cannot start: " + why)
+    _xp, _name, _reason = numpy, "numpy", why + "; using NumPy on the CPU"
+    if "not installed" in why:
+        _log.info("gpunet: %s", _reason)
+    else:  # the user installed CuPy and expects a GPU: say once why it is not used
+        _log.warning("gpunet: %s", _reason)
+
+
+def get_xp():
+    """The array module every op uses: numpy or cupy."""
+    if _xp is None:
+        _select()
+    return _xp
+
+
+def name():
+    get_xp()
+    return _name
+
+
+def is_gpu():
+    return name() == "cupy"
+
+
+def to_device(a, dtype=None):
+    xp = get_xp()
+    return xp.asarray(a, dtype=dtype)
+
+
+def to_numpy(a):
+    if isinstance(a, numpy.ndarray):
+        return a
+    if _name == "cupy" and type(a).__module__.startswith("cupy"):
+        return a.get()
+    return numpy.asarray(a)
+
+
+def info():
+    """A dict describing the backend in use and why it was chosen."""
+    xp = get_xp()
+    d = {"backend": _name, "reason": _reason, "numpy": numpy.__version__}
+    if _name == "cupy":
+        dev = xp.cuda.Device()
+        props = xp.cuda.runtime.getDeviceProperties(dev.id)
+        free, total = dev.mem_info
+        d.update({
+            "cupy": xp.__version__,
+            "device": props["name"].decode() if isinstance(props["name"], bytes) else props["name"],
+            "compute_capability": dev.compute_capability,
+            "memory_total_gib": round(total / 2**30, 2),
+            "memory_free_gib": round(free / 2**30, 2),
+            "cuda_runtime": xp.cuda.runtime.runtimeGetVersion(),
+            "cuda_driver": xp.cuda.runtime.driverGetVersion(),
+        })
+    return d
+
+
+def _reset_for_tests():
+    global _xp, _name, _reason
+    _xp = _name = _reason = None
+
+
+def erf(x):
+    """Elementwise erf (NumPy has none; exact gelu needs it)."""
+    xp = get_xp()
+    if xp is numpy:
+        import math
+        return numpy.frompyfunc(math.erf, 1, 1)(x).astype(x.dtype, copy=False)
+    from cupyx.scipy.special import erf as cupy_erf
+    return cupy_erf(x)
+
+
+# keras.backend names that scripts use
+def clear_session():
+    from .utils.naming import clear_session as _clear
+    _clear()
+
+
+def floatx():
+    from . import config
+    return config.floatx()
+
+
+def epsilon():
+    from . import config
+    return config.epsilon()

@@ -1,0 +1,265 @@
+"""The Layer base class: weights, build-on-first-call, input checks, config."""
+import inspect
+
+import numpy as np
+
+from .. import backend, config, initializers, ops, regularizers, constraints
+from ..ops.tape import Tensor, Variable
+from ..utils.naming import to_snake_case, uniquify
+
+_KNOWN_KWARGS = {"input_shape", "input_dim", "batch_input_shape", "batch_size", "dtype", "name",
+                 "trainable", "activity_regularizer", "autocast", "weights"}
+
+
+class KerasTensor:
+    """A symbolic tensor: shape and dtype only (``gpunet.Input``, and layer calls on it)."""
+
+    def __init__(self, shape, dtype="float32", name=None, history=None):
+        self.shape = tuple(shape)
+        self.dtype = dtype
+        self.name = name
+        self._history = history  # (layer, parent KerasTensors) or None for an Input
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def __repr__(self):
+        return "<KerasTensor shape=%s, dtype=%s, name=%s>" % (self.shape, self.dtype, self.name)
+
+
+def _accepts(fn, arg):
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return arg in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
+
+
+class Layer:
+    def __init__(self, **kwargs):
+        unknown = set(kwargs) - _KNOWN_KWARGS
+        if unknown:
+            raise TypeError("Unrecognized keyword arguments passed to %s: %s"
+                            % (type(self).__name__, {k: kwargs[k] for k in sorted(unknown)}))
+        name = kwargs.get("name")
+        self.name = name if name else uniquify(to_snake_case(type(self).__name__))
+        self._trainable = kwargs.get("trainable", True)
+        self.dtype = kwargs.get("dtype") or config.floatx()
+        if isinstance(self.dtype, dict):  # a DTypePolicy config from a Keras file
+            self.dtype = self.dtype.get("config", {}).get("name", config.floatx())
+        self.built = False
+        self.input_spec = None  # {"min_ndim": int, "axes": {axis: size}} once built
+        self._own_weights = []
+        self._created_trainable = set()
+        self._regularized = []  # (variable, regularizer)
+        self.activity_regularizer = regularizers.get(kwargs.get("activity_regularizer"))
+        self._activity_losses = []
+        self._build_shape = None
+        shape = kwargs.get("batch_input_shape")
+        if kwargs.get("input_shape") is not None:
+            shape = (kwargs.get("batch_size"),) + tuple(kwargs["input_shape"])
+        elif kwargs.get("input_dim") is not None:
+            shape = (kwargs.get("batch_size"), kwargs["input_dim"])
+        self._batch_input_shape = None if shape is None else tuple(shape)
+        cls = type(self)
+        if "_call_takes_training" not in cls.__dict__:
+            cls._call_takes_training = _accepts(cls.call, "training")
+
+    # ---- weights ----
+    def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, autocast=True,
+                   regularizer=None, constraint=None, name=None, **_):
+        dtype = dtype or self.dtype
+        if initializer is None:
+            initializer = "glorot_uniform" if "float" in str(dtype) else "zeros"
+        init = initializers.get(initializer)
+        shape = () if shape is None else tuple(int(s) for s in shape)
+        v = Variable(init, shape=shape, dtype=dtype, trainable=trainable, name=name or "variable")
+        v.path = "%s/%s" % (self.name, v.name)
+        v._constraint = constraints.get(constraint)
+        reg = regularizers.get(regularizer)
+        if reg is not None:
+            self._regularized.append((v, reg))
+        self._own_weights.append(v)
+        if trainable:
+            self._created_trainable.add(id(v))
+            v.trainable = self._trainable
+        return v
+
+    def _sublayers(self):
+        out = []
+        for value in self.__dict__.values():
+            if isinstance(value, Layer):
+                out.append(value)
+            elif isinstance(value, (list, tuple)):
+                out.extend(v for v in value if isinstance(v, Layer))
+        return out
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        self._trainable = bool(value)
+        for layer in self._sublayers():
+            layer.trainable = value
+        for v in self._own_weights:
+            if id(v) in self._created_trainable:
+                v.trainable = bool(value)
+
+    @property
+    def weights(self):
+        own = [v for v in self._own_weights if v.trainable] + [v for v in self._own_weights if not v.trainable]
+        for layer in self._sublayers():
+            own.extend(w for w in layer.weights if all(w is not o for o in own))
+        return own
+
+    @property
+    def trainable_weights(self):
+        if not self.trainable:
+            return []
+        return [w for w in self.weights if w.trainable]
+
+    @property
+    def non_trainable_weights(self):
+        return [w for w in self.weights if not w.trainable or not self.trainable]
+
+    variables = weights
+    trainable_variables = trainable_weights
+    non_trainable_variables = non_trainable_weights
+
+    def get_weights(self):
+        return [np.array(backend.to_numpy(w.data)) for w in self.weights]
+
+    def set_weights(self, weights):
+        own = self.weights
+        if len(weights) != len(own):
+            raise ValueError('Layer "%s" expects %d weight arrays, but received %d'
+                             % (self.name, len(own), len(weights)))
+        for w, value in zip(own, weights):
+            if tuple(np.shape(value)) != tuple(w.shape):
+                raise ValueError('Layer "%s" weight %s has shape %s, but the value given has shape %s'
+                                 % (self.name, w.path, tuple(w.shape), tuple(np.shape(value))))
+        for w, value in zip(own, weights):  # checked first: nothing is half-applied
+            w.assign(value)
+
+    def count_params(self):
+        return int(sum(int(np.prod(w.shape)) for w in self.weights))
+
+    @property
+    def losses(self):
+        out = [reg(v) for v, reg in self._regularized] + list(self._activity_losses)
+        for layer in self._sublayers():
+            out.extend(layer.losses)
+        return out
+
+    # ---- build and call ----
+    def build(self, input_shape):
+        self.built = True
+
+    def _maybe_build(self, input_shape):
+        if not self.built:
+            self._build_shape = tuple(input_shape)
+            self.build(tuple(input_shape))
+            self.built = True
+
+    def _check_input(self, x):
+        if x.dtype.kind not in "biuf":
+            raise TypeError('Layer "%s" expects numeric input, but received dtype %s' % (self.name, x.dtype))
+        spec = self.input_spec
+        if not spec:
+            return
+        shape = x.shape
+        if len(shape) < spec.get("min_ndim", 0):
+            raise ValueError('Input 0 of layer "%s" is incompatible with the layer: expected min_ndim=%d, '
+                             'found ndim=%d. Full shape received: %s'
+                             % (self.name, spec["min_ndim"], len(shape), (None,) + tuple(shape[1:])))
+        for axis, size in spec.get("axes", {}).items():
+            if shape[axis] != size:
+                raise ValueError('Input 0 of layer "%s" is incompatible with the layer: expected axis %d of '
+                                 'input shape to have value %d, but received input with shape %s'
+                                 % (self.name, axis, size, (None,) + tuple(shape[1:])))
+
+    def _to_tensor(self, x):
+        if isinstance(x, Tensor):
+            t = x
+        else:
+            arr = x if hasattr(x, "dtype") else np.asarray(x)
+            if arr.dtype.kind not in "biuf":
+                raise TypeError('Layer "%s" expects numeric input, but received dtype %s' % (self.name, arr.dtype))
+            t = Tensor(backend.get_xp().asarray(arr))
+        if t.dtype.kind == "f" and t.dtype != self.dtype:
+            t = ops.cast(t, self.dtype)  # Keras autocasts floating inputs to the layer dtype
+        return t
+
+    def __call__(self, inputs, training=None, **kwargs):
+        if isinstance(inputs, KerasTensor) or (isinstance(inputs, (list, tuple)) and inputs
+                                               and all(isinstance(i, KerasTensor) for i in inputs)):
+            return self._symbolic_call(inputs, **kwargs)
+        if isinstance(inputs, (list, tuple)):
+            xs = [self._to_tensor(i) for i in inputs]
+            if not self.built:
+                self._maybe_build([tuple(i.shape) for i in xs])
+            x = xs
+        else:
+            x = self._to_tensor(inputs)
+            if not self.built:
+                self._maybe_build((None,) + tuple(x.shape[1:]))
+            self._check_input(x)
+        if self._call_takes_training:
+            kwargs["training"] = training
+        out = self.call(x, **kwargs)
+        if self.activity_regularizer is not None and training:
+            self._activity_losses = [ops.divide(self.activity_regularizer(out), out.shape[0])]
+        return out
+
+    def call(self, inputs):
+        return inputs
+
+    def _symbolic_call(self, inputs, **kwargs):
+        if isinstance(inputs, (list, tuple)):
+            shapes = [i.shape for i in inputs]
+            self._maybe_build(shapes)
+        else:
+            shapes = inputs.shape
+            self._maybe_build(shapes)
+        out_shape = self.compute_output_shape(shapes)
+        parents = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        return KerasTensor(out_shape, self.dtype, name=self.name, history=(self, parents, kwargs))
+
+    def compute_output_shape(self, input_shape):
+        """Default: run the layer on zeros (batch 1) and read the shape off the result."""
+        xp = backend.get_xp()
+        multi = isinstance(input_shape, list)
+        shapes = input_shape if multi else [input_shape]
+        dummies = [Tensor(xp.zeros([1 if d is None else d for d in s], dtype=self.dtype)) for s in shapes]
+        with ops.stop_recording():
+            self._maybe_build(input_shape)
+            kw = {"training": False} if self._call_takes_training else {}
+            out = self.call(dummies if multi else dummies[0], **kw)
+        return (None,) + tuple(out.shape[1:])
+
+    # ---- config ----
+    def get_config(self):
+        cfg = {"name": self.name, "trainable": self.trainable,
+               "dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": self.dtype},
+                         "registered_name": None}}
+        if self._batch_input_shape is not None:
+            cfg["batch_input_shape"] = list(self._batch_input_shape)
+        return cfg
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def get_build_config(self):
+        return None if self._build_shape is None else {"input_shape": self._build_shape}
+
+    def build_from_config(self, cfg):
+        if cfg and cfg.get("input_shape") is not None:
+            self._maybe_build(tuple(cfg["input_shape"]) if not isinstance(cfg["input_shape"][0], (list, tuple))
+                              else [tuple(s) for s in cfg["input_shape"]])
+
+    def __repr__(self):
+        return "<%s name=%s, built=%s>" % (type(self).__name__, self.name, self.built)

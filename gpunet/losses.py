@@ -1,0 +1,249 @@
+"""Keras losses: per-sample functions and classes that reduce with `sum_over_batch_size`."""
+import numpy as np
+
+from . import backend, config, ops
+from .ops.tape import Tensor
+from .utils.registry import lookup
+
+
+def _pred(y_pred):
+    return ops.convert_to_tensor(y_pred)
+
+
+def _true(y_true, y_pred):
+    y = ops.stop_gradient(ops.convert_to_tensor(y_true))
+    if y.dtype != y_pred.dtype:
+        y = Tensor(y.data.astype(y_pred.dtype))
+    # Keras's squeeze_or_expand_to_same_rank for (N,) labels against (N, 1) predictions
+    if y.ndim == y_pred.ndim - 1 and y_pred.shape[-1] == 1:
+        y = ops.expand_dims(y, -1)
+    elif y.ndim == y_pred.ndim + 1 and y.shape[-1] == 1:
+        y = ops.squeeze(y, -1)
+    return y
+
+
+def mean_squared_error(y_true, y_pred):
+    y_pred = _pred(y_pred)
+    return ops.mean(ops.square(ops.subtract(_true(y_true, y_pred), y_pred)), axis=-1)
+
+
+def mean_absolute_error(y_true, y_pred):
+    y_pred = _pred(y_pred)
+    return ops.mean(ops.abs(ops.subtract(_true(y_true, y_pred), y_pred)), axis=-1)
+
+
+def huber(y_true, y_pred, delta=1.0):
+    y_pred = _pred(y_pred)
+    err = ops.subtract(y_pred, _true(y_true, y_pred))
+    a = ops.abs(err)
+    quad = ops.multiply(0.5, ops.square(err))
+    lin = ops.subtract(ops.multiply(delta, a), 0.5 * delta * delta)
+    return ops.mean(ops.where(ops.less_equal(a, delta), quad, lin), axis=-1)
+
+
+def kl_divergence(y_true, y_pred):
+    y_pred = _pred(y_pred)
+    eps = config.epsilon()
+    t = ops.clip(_true(y_true, y_pred), eps, 1.0)
+    p = ops.clip(y_pred, eps, 1.0)
+    return ops.sum(ops.multiply(t, ops.log(ops.divide(t, p))), axis=-1)
+
+
+def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    y_pred = _pred(y_pred)
+    t = _true(y_true, y_pred)
+    if label_smoothing:
+        t = ops.add(ops.multiply(t, 1.0 - label_smoothing), 0.5 * label_smoothing)
+    if from_logits:
+        y_pred = ops.sigmoid(y_pred)
+    eps = config.epsilon()
+    p = ops.clip(y_pred, eps, 1.0 - eps)
+    bce = ops.add(ops.multiply(t, ops.log(p)), ops.multiply(ops.subtract(1.0, t), ops.log(ops.subtract(1.0, p))))
+    return ops.negative(ops.mean(bce, axis=axis))
+
+
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    y_pred = _pred(y_pred)
+    t = _true(y_true, y_pred)
+    if tuple(t.shape) != tuple(y_pred.shape):
+        raise ValueError("categorical_crossentropy: y_true must be one-hot with the shape of y_pred %s, "
+                         "received %s (integer labels need sparse_categorical_crossentropy)"
+                         % (tuple(y_pred.shape), tuple(t.shape)))
+    if from_logits:
+        return ops.softmax_cross_entropy(t, y_pred, sparse=False, label_smoothing=label_smoothing)
+    if label_smoothing:
+        t = ops.add(ops.multiply(t, 1.0 - label_smoothing), label_smoothing / y_pred.shape[-1])
+    eps = config.epsilon()
+    p = ops.clip(ops.divide(y_pred, ops.sum(y_pred, axis=axis, keepdims=True)), eps, 1.0 - eps)
+    return ops.negative(ops.sum(ops.multiply(t, ops.log(p)), axis=axis))
+
+
+def check_sparse_labels(y, num_classes, where="sparse_categorical_crossentropy"):
+    """Integer labels must lie in [0, num_classes); say so instead of returning garbage."""
+    y = backend.to_numpy(y.data if isinstance(y, Tensor) else y)
+    if y.size == 0:
+        return
+    if y.dtype.kind == "f" and not np.all(np.floor(y) == y):
+        raise ValueError("%s: labels must be integers, received non-integer values such as %r"
+                         % (where, y[np.floor(y) != y].flat[0]))
+    lo, hi = y.min(), y.max()
+    if lo < 0 or hi >= num_classes:
+        raise ValueError("%s: labels must be in [0, %d) for %d output classes, received labels in [%s, %s]"
+                         % (where, num_classes, num_classes, lo, hi))
+
+
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
+    y_pred = _pred(y_pred)
+    labels = ops.convert_to_tensor(y_true)
+    if labels.ndim == y_pred.ndim and labels.shape[-1] == 1:
+        labels = ops.squeeze(labels, -1)
+    if tuple(labels.shape) != tuple(y_pred.shape[:-1]):
+        raise ValueError("sparse_categorical_crossentropy: y_true must have shape %s (one integer label per "
+                         "sample), received %s" % (tuple(y_pred.shape[:-1]), tuple(labels.shape)))
+    if ignore_class is not None:
+        raise NotImplementedError("ignore_class is not supported by gpunet")
+    check_sparse_labels(labels, y_pred.shape[-1])
+    if from_logits:
+        return ops.softmax_cross_entropy(labels, y_pred, sparse=True)
+    eps = config.epsilon()
+    p = ops.clip(ops.divide(y_pred, ops.sum(y_pred, axis=axis, keepdims=True)), eps, 1.0 - eps)
+    onehot = ops.one_hot(labels, y_pred.shape[-1], dtype=y_pred.dtype)
+    return ops.negative(ops.sum(ops.multiply(onehot, ops.log(p)), axis=axis))
+
+
+def reduce_weighted(values, sample_weight=None, reduction="sum_over_batch_size"):
+    """Keras's reduce_weighted_values: weights multiply, then sum / number of elements."""
+    if sample_weight is not None:
+        sw = ops.convert_to_tensor(sample_weight)
+        sw = Tensor(backend.get_xp().asarray(sw.data, dtype=values.dtype))
+        while sw.ndim < values.ndim:
+            sw = ops.expand_dims(sw, -1)
+        while sw.ndim > values.ndim and sw.shape[-1] == 1:
+            sw = ops.squeeze(sw, -1)
+        values = ops.multiply(values, sw)
+    if reduction in (None, "none") or values.ndim == 0:
+        return values
+    total = ops.sum(values)
+    if reduction == "sum":
+        return total
+    if reduction == "mean_with_sample_weight" and sample_weight is not None:
+        return ops.divide(total, max(float(ops.sum(sw).data), 1e-12))
+    return ops.divide(total, max(values.size, 1))
+
+
+class Loss:
+    def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None):
+        if reduction not in ("sum_over_batch_size", "sum", "none", None, "mean", "mean_with_sample_weight"):
+            raise ValueError("Invalid loss reduction %r; expected sum_over_batch_size, sum, mean, "
+                             "mean_with_sample_weight or none" % (reduction,))
+        self.name = name or type(self).__name__
+        self.reduction = reduction
+        self.dtype = dtype
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        return reduce_weighted(self.call(y_true, y_pred), sample_weight, self.reduction)
+
+    def call(self, y_true, y_pred):
+        raise NotImplementedError
+
+    def get_config(self):
+        return {"name": self.name, "reduction": self.reduction}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+class LossFunctionWrapper(Loss):
+    def __init__(self, fn, reduction="sum_over_batch_size", name=None, dtype=None, **kwargs):
+        super().__init__(name=name or getattr(fn, "__name__", "loss"), reduction=reduction, dtype=dtype)
+        self.fn = fn
+        self.fn_kwargs = kwargs
+
+    def call(self, y_true, y_pred):
+        return self.fn(y_true, y_pred, **self.fn_kwargs)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(self.fn_kwargs)
+        return cfg
+
+
+def _loss_class(cls_name, fn, default_name, params):
+    def __init__(self, *args, reduction="sum_over_batch_size", name=default_name, dtype=None, **kwargs):
+        opts = dict(params)
+        for k, v in zip(params, args):
+            opts[k] = v
+        for k, v in kwargs.items():
+            if k not in params:
+                raise TypeError("%s got an unexpected keyword argument %r" % (cls_name, k))
+            opts[k] = v
+        LossFunctionWrapper.__init__(self, fn, reduction=reduction, name=name, dtype=dtype, **opts)
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+    return type(cls_name, (LossFunctionWrapper,), {"__init__": __init__, "from_config": from_config})
+
+
+MeanSquaredError = _loss_class("MeanSquaredError", mean_squared_error, "mean_squared_error", {})
+MeanAbsoluteError = _loss_class("MeanAbsoluteError", mean_absolute_error, "mean_absolute_error", {})
+Huber = _loss_class("Huber", huber, "huber_loss", {"delta": 1.0})
+KLDivergence = _loss_class("KLDivergence", kl_divergence, "kl_divergence", {})
+BinaryCrossentropy = _loss_class("BinaryCrossentropy", binary_crossentropy, "binary_crossentropy",
+                                 {"from_logits": False, "label_smoothing": 0.0, "axis": -1})
+CategoricalCrossentropy = _loss_class("CategoricalCrossentropy", categorical_crossentropy,
+                                      "categorical_crossentropy",
+                                      {"from_logits": False, "label_smoothing": 0.0, "axis": -1})
+SparseCategoricalCrossentropy = _loss_class("SparseCategoricalCrossentropy", sparse_categorical_crossentropy,
+                                            "sparse_categorical_crossentropy",
+                                            {"from_logits": False, "ignore_class": None, "axis": -1})
+
+mse = MSE = mean_squared_error
+mae = MAE = mean_absolute_error
+kld = KLD = kullback_leibler_divergence = kl_divergence
+
+_FUNCTIONS = {
+    "mean_squared_error": mean_squared_error, "mse": mean_squared_error,
+    "mean_absolute_error": mean_absolute_error, "mae": mean_absolute_error,
+    "huber": huber, "huber_loss": huber, "kl_divergence": kl_divergence, "kld": kl_divergence,
+    "kullback_leibler_divergence": kl_divergence, "binary_crossentropy": binary_crossentropy,
+    "categorical_crossentropy": categorical_crossentropy,
+    "sparse_categorical_crossentropy": sparse_categorical_crossentropy,
+}
+_CLASSES = {c.__name__: c for c in (MeanSquaredError, MeanAbsoluteError, Huber, KLDivergence,
+                                    BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy)}
+_BY_FUNCTION = {mean_squared_error: MeanSquaredError, mean_absolute_error: MeanAbsoluteError, huber: Huber,
+                kl_divergence: KLDivergence, binary_crossentropy: BinaryCrossentropy,
+                categorical_crossentropy: CategoricalCrossentropy,
+                sparse_categorical_crossentropy: SparseCategoricalCrossentropy}
+
+
+def get(identifier):
+    """A Loss object from a string, class, instance, or a user function f(y_true, y_pred)."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Loss):
+        return identifier()
+    if isinstance(identifier, dict):
+        cls = lookup("loss", identifier["class_name"], _CLASSES)
+        return cls.from_config(identifier.get("config", {}))
+    if isinstance(identifier, str):
+        if identifier in _CLASSES:
+            return _CLASSES[identifier]()
+        fn = lookup("loss", identifier, _FUNCTIONS)
+        obj = _BY_FUNCTION[fn]()
+        obj.name = identifier
+        return obj
+    if callable(identifier):
+        if identifier in _BY_FUNCTION:
+            return _BY_FUNCTION[identifier]()
+        return LossFunctionWrapper(identifier)
+    raise ValueError("Could not interpret loss identifier: %r" % (identifier,))
+
+
+def serialize(loss):
+    return {"module": "keras.losses", "class_name": type(loss).__name__, "config": loss.get_config(),
+            "registered_name": None}

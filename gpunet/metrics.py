@@ -1,0 +1,202 @@
+"""Keras metrics: stateful objects with update_state / result / reset_state.
+
+State is accumulated with backend arrays (on the device under CuPy), so updating a metric never
+forces a host synchronisation; only result() reads it back."""
+from . import backend
+from .ops.tape import Tensor
+from .utils.registry import lookup
+
+
+def _arr(x):
+    if isinstance(x, Tensor):
+        return x.data
+    return backend.get_xp().asarray(x)
+
+
+class Metric:
+    argmax_invariant = False  # True: gives the same result on logits as on softmax probabilities
+
+    def __init__(self, name=None, dtype=None):
+        self.name = name or _snake(type(self).__name__)
+        self.dtype = dtype or "float32"
+        self.reset_state()
+
+    def reset_state(self):
+        pass
+
+    def update_state(self, *args, **kwargs):
+        raise NotImplementedError
+
+    def result(self):
+        raise NotImplementedError
+
+    def __call__(self, *args, **kwargs):
+        self.update_state(*args, **kwargs)
+        return self.result()
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def _snake(name):
+    import re
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class Mean(Metric):
+    """Weighted running mean of the values given to update_state."""
+
+    def reset_state(self):
+        self.total = 0.0
+        self.count = 0.0
+
+    def update_state(self, values, sample_weight=None):
+        v = _arr(values)
+        if sample_weight is None:
+            self.total = self.total + v.sum(dtype="float64")
+            self.count = self.count + v.size
+        else:
+            sw = _arr(sample_weight).astype("float64")
+            sw = backend.get_xp().broadcast_to(sw.reshape(sw.shape + (1,) * (v.ndim - sw.ndim)), v.shape)
+            self.total = self.total + (v * sw).sum(dtype="float64")
+            self.count = self.count + sw.sum()
+
+    def add(self, value, weight):
+        """Adds one already-reduced value with a weight (the loss tracker: weight = batch size)."""
+        self.total = self.total + value.astype("float64") * weight
+        self.count = self.count + weight
+
+    def result(self):
+        count = float(self.count)
+        return float(self.total) / count if count else 0.0
+
+
+class MeanMetricWrapper(Mean):
+    """Mean over samples of fn(y_true, y_pred)."""
+
+    def __init__(self, fn, name=None, dtype=None, **kwargs):
+        self._fn = fn
+        self._fn_kwargs = kwargs
+        super().__init__(name=name or getattr(fn, "__name__", "metric"), dtype=dtype)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        values = self._fn(y_true, y_pred, **self._fn_kwargs)
+        super().update_state(values, sample_weight)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(self._fn_kwargs)
+        return cfg
+
+
+def _labels_like(y_true, y_pred):
+    t = _arr(y_true)
+    if t.ndim == y_pred.ndim and t.shape[-1] == 1 and y_pred.shape[-1] != 1:
+        t = t.reshape(t.shape[:-1])
+    return t
+
+
+def sparse_categorical_accuracy(y_true, y_pred):
+    p = _arr(y_pred)
+    t = _labels_like(y_true, p)
+    return (p.argmax(axis=-1) == t.reshape(p.shape[:-1])).astype("float32")
+
+
+def categorical_accuracy(y_true, y_pred):
+    p = _arr(y_pred)
+    return (p.argmax(axis=-1) == _arr(y_true).argmax(axis=-1)).astype("float32")
+
+
+def binary_accuracy(y_true, y_pred, threshold=0.5):
+    p = _arr(y_pred)
+    t = _arr(y_true)
+    if t.ndim == p.ndim - 1:
+        t = t[..., None]
+    return ((p > threshold) == (t > 0.5)).astype("float32").mean(axis=-1)
+
+
+def accuracy(y_true, y_pred):
+    p = _arr(y_pred)
+    t = _arr(y_true).reshape(p.shape)
+    return (t == p).astype("float32")
+
+
+class Accuracy(MeanMetricWrapper):
+    def __init__(self, name="accuracy", dtype=None):
+        super().__init__(accuracy, name=name, dtype=dtype)
+
+
+class SparseCategoricalAccuracy(MeanMetricWrapper):
+    argmax_invariant = True
+
+    def __init__(self, name="sparse_categorical_accuracy", dtype=None):
+        super().__init__(sparse_categorical_accuracy, name=name, dtype=dtype)
+
+
+class CategoricalAccuracy(MeanMetricWrapper):
+    argmax_invariant = True
+
+    def __init__(self, name="categorical_accuracy", dtype=None):
+        super().__init__(categorical_accuracy, name=name, dtype=dtype)
+
+
+class BinaryAccuracy(MeanMetricWrapper):
+    def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
+        super().__init__(binary_accuracy, name=name, dtype=dtype, threshold=threshold)
+
+
+def _loss_metric(fn_name):
+    def fn(y_true, y_pred):
+        from . import losses
+        return getattr(losses, fn_name)(y_true, y_pred).data
+    fn.__name__ = fn_name
+    return fn
+
+
+class MeanSquaredError(MeanMetricWrapper):
+    def __init__(self, name="mean_squared_error", dtype=None):
+        super().__init__(_loss_metric("mean_squared_error"), name=name, dtype=dtype)
+
+
+class MeanAbsoluteError(MeanMetricWrapper):
+    def __init__(self, name="mean_absolute_error", dtype=None):
+        super().__init__(_loss_metric("mean_absolute_error"), name=name, dtype=dtype)
+
+
+_CLASSES = {c.__name__: c for c in (Mean, Accuracy, SparseCategoricalAccuracy, CategoricalAccuracy,
+                                    BinaryAccuracy, MeanSquaredError, MeanAbsoluteError)}
+_STRINGS = {
+    "sparse_categorical_accuracy": SparseCategoricalAccuracy, "categorical_accuracy": CategoricalAccuracy,
+    "binary_accuracy": BinaryAccuracy, "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
+    "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
+}
+
+
+def get(identifier, y_true_shape=None, y_pred_shape=None):
+    """Resolve a metric identifier. "accuracy"/"acc" is resolved from the shapes, as Keras does."""
+    if isinstance(identifier, Metric):
+        return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Metric):
+        return identifier()
+    if isinstance(identifier, str):
+        if identifier in ("accuracy", "acc"):
+            if y_pred_shape is None:
+                raise ValueError("'accuracy' needs the output shape to be resolved")
+            if y_pred_shape[-1] == 1:
+                cls = BinaryAccuracy
+            elif y_true_shape is not None and (len(y_true_shape) < len(y_pred_shape) or y_true_shape[-1] == 1):
+                cls = SparseCategoricalAccuracy
+            else:
+                cls = CategoricalAccuracy
+            return cls(name=identifier)
+        if identifier in _CLASSES:
+            return _CLASSES[identifier]()
+        return lookup("metric", identifier, _STRINGS)(name=identifier)
+    if callable(identifier):
+        return MeanMetricWrapper(lambda t, p, _f=identifier: _arr(_f(t, p)), name=identifier.__name__)
+    raise ValueError("Could not interpret metric identifier: %r" % (identifier,))
+

@@ -1,0 +1,79 @@
+"""Checks and conversions of the arrays handed to fit/evaluate/predict: fail early, name the
+argument, say what was expected and what was received."""
+import math
+
+import numpy as np
+
+from .. import backend, config
+from ..ops.tape import Tensor
+
+
+def as_array(x, name, dtype=None):
+    if x is None:
+        return None
+    if isinstance(x, Tensor):
+        x = x.numpy()
+    if isinstance(x, (list, tuple)) and x and not np.isscalar(x[0]) and hasattr(x[0], "shape"):
+        raise ValueError("%s: lists of arrays are for multi-input Functional models; this model takes one array"
+                         % name)
+    arr = x if hasattr(x, "dtype") and hasattr(x, "shape") else np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError("%s must be numeric, received an array of dtype %s" % (name, arr.dtype))
+    if dtype is not None and arr.dtype != dtype:
+        arr = arr.astype(dtype)
+    return arr
+
+
+def prepare_x(model, x, name="x"):
+    xa = as_array(x, name)
+    if xa is None:
+        raise ValueError("%s is required" % name)
+    if xa.ndim == 0:
+        raise ValueError("%s must have a batch axis, received a scalar" % name)
+    if xa.dtype != np.dtype(config.floatx()):
+        xa = xa.astype(config.floatx())  # one cast for the whole dataset, not one per batch
+    if xa.dtype.kind == "f":
+        bad = ~np.isfinite(backend.to_numpy(xa).reshape(len(xa), -1)).all(axis=1)
+        if bad.any():
+            raise ValueError("%s contains NaN or inf values (first bad sample: index %d)" % (name, int(np.argmax(bad))))
+    expected = model._expected_input_shape()
+    if expected is not None:
+        got = (None,) + tuple(xa.shape[1:])
+        if len(expected) != len(got) or any(e is not None and e != g for e, g in zip(expected[1:], got[1:])):
+            raise ValueError('Input 0 of model "%s" is incompatible: expected shape %s, but received input '
+                             'with shape %s' % (model.name, tuple(expected), got))
+    return np.ascontiguousarray(xa) if isinstance(xa, np.ndarray) else xa
+
+
+def prepare_y(y, n, name="y"):
+    ya = as_array(y, name)
+    if ya is None:
+        return None
+    if len(ya) != n:
+        raise ValueError("Data cardinality is ambiguous: x has %d samples but %s has %d. Make sure all arrays "
+                         "contain the same number of samples." % (n, name, len(ya)))
+    if ya.dtype.kind == "f" and not np.isfinite(backend.to_numpy(ya)).all():
+        raise ValueError("%s contains NaN or inf values" % name)
+    return ya
+
+
+def split_validation(arrays, validation_split):
+    """Keras: the last `validation_split` fraction, taken before any shuffling."""
+    if not 0 < validation_split < 1:
+        raise ValueError("validation_split must be in (0, 1), received %r" % (validation_split,))
+    n = len(arrays[0])
+    at = int(math.floor(n * (1.0 - validation_split)))
+    if at == 0 or at == n:
+        raise ValueError("validation_split=%r leaves an empty training or validation set for %d samples"
+                         % (validation_split, n))
+    return [None if a is None else a[:at] for a in arrays], [None if a is None else a[at:] for a in arrays]
+
+
+def unpack_validation_data(validation_data):
+    if isinstance(validation_data, (list, tuple)):
+        if len(validation_data) == 2:
+            return validation_data[0], validation_data[1], None
+        if len(validation_data) == 3:
+            return tuple(validation_data)
+    raise ValueError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight), "
+                     "received %r" % (type(validation_data).__name__,))

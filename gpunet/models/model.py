@@ -1,0 +1,162 @@
+"""Model: a Layer that can be compiled, trained, evaluated and summarised."""
+import numpy as np
+
+from .. import losses as losses_mod, metrics as metrics_mod, optimizers
+from ..layers.base import Layer
+from ..ops.tape import Tensor
+from . import summary as summary_mod, trainer
+
+
+class Model(Layer):
+    """Base of Sequential and Functional models; subclass it and write `call` for a custom model."""
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Model and (len(args) >= 2 or "inputs" in kwargs or "outputs" in kwargs):
+            from .functional import Functional
+            return Functional(*args, **kwargs)
+        return super().__new__(cls)
+
+    def __init__(self, *args, **kwargs):
+        known = {k: kwargs.pop(k) for k in ("name", "trainable", "dtype") if k in kwargs}
+        super().__init__(**known)
+        self.compiled = False
+        self.optimizer = None
+        self.loss = None
+        self._loss_obj = None
+        self._metric_ids = []
+        self._metrics_cache = None
+        self._loss_tracker = metrics_mod.Mean(name="loss")
+        self.history = None
+        self.stop_training = False
+        self._in_fit = False
+        self._in_fit_validation = False
+
+    # ---- compile ----
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
+                run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True):
+        opt = optimizers.get(optimizer)
+        loss_obj = losses_mod.get(loss)
+        if metrics is not None and not isinstance(metrics, (list, tuple, dict)):
+            raise TypeError("compile(metrics=...) expects a list, received %r" % (metrics,))
+        mids = list(metrics or [])
+        for m in mids:  # resolve names now so a typo fails at compile time
+            if isinstance(m, str) and m not in ("accuracy", "acc"):
+                metrics_mod.get(m)
+        self.optimizer, self.loss, self._loss_obj = opt, loss, loss_obj
+        self._metric_ids = mids
+        self._metrics_cache = None
+        self.run_eagerly = run_eagerly
+        self.steps_per_execution = steps_per_execution
+        self.compiled = True
+
+    def _assert_compiled(self, where):
+        if not self.compiled:
+            raise RuntimeError("You must call `compile()` before calling `%s()` on model %r." % (where, self.name))
+        if self._loss_obj is None and where != "predict":
+            raise ValueError("Model %r was compiled without a loss; pass compile(loss=...) to %s()."
+                             % (self.name, where))
+
+    def _resolve_metrics(self, y_shape, pred_shape):
+        key = (None if y_shape is None else len(y_shape), pred_shape)
+        if self._metrics_cache is None or self._metrics_cache[0] != key:
+            objs = [metrics_mod.get(m, y_shape, pred_shape) for m in self._metric_ids]
+            self._metrics_cache = (key, objs)
+        return self._metrics_cache[1]
+
+    def _reset_metrics(self, plan):
+        self._loss_tracker.reset_state()
+        for m in plan.metrics:
+            m.reset_state()
+
+    @property
+    def metrics_names(self):
+        names = ["loss"]
+        if self._metrics_cache is not None:
+            names += [m.name for m in self._metrics_cache[1]]
+        return names
+
+    @property
+    def metrics(self):
+        return [self._loss_tracker] + (list(self._metrics_cache[1]) if self._metrics_cache else [])
+
+    # ---- training API ----
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, **kwargs):
+        return trainer.fit(self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+                           callbacks=callbacks, **kwargs)
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", **kwargs):
+        return trainer.evaluate(self, x, y, batch_size=batch_size, verbose=verbose, **kwargs)
+
+    def predict(self, x, batch_size=None, verbose="auto", **kwargs):
+        return trainer.predict(self, x, batch_size=batch_size, verbose=verbose, **kwargs)
+
+    # ---- hooks the trainer uses; Sequential/Functional refine them ----
+    def _forward(self, x, training):
+        return self(x if isinstance(x, Tensor) else Tensor(x), training=training)
+
+    def _has_softmax_head(self):
+        return False
+
+    def _forward_logits(self, x, training):
+        raise NotImplementedError
+
+    def _expected_input_shape(self):
+        return None
+
+    def _ensure_built(self, x_shape):
+        if not self.built or not self.weights:
+            from .. import backend
+            xp = backend.get_xp()
+            from ..ops.tape import stop_recording
+            with stop_recording():
+                self(xp.zeros((1,) + tuple(x_shape[1:]), dtype=self.dtype), training=False)
+        if not hasattr(self, "_out_shape_cache") or self._out_shape_cache[0] != tuple(x_shape[1:]):
+            self._out_shape_cache = (tuple(x_shape[1:]), self._compute_output_shape_from(x_shape))
+
+    def _compute_output_shape_from(self, x_shape):
+        from .. import backend
+        from ..ops.tape import stop_recording
+        with stop_recording():
+            out = self._forward(backend.get_xp().zeros((1,) + tuple(x_shape[1:]), dtype=self.dtype), False)
+        return (None,) + tuple(out.shape[1:])
+
+    def _output_shape(self):
+        return self._out_shape_cache[1]
+
+    def _output_dim(self):
+        return self._output_shape()[-1]
+
+    # ---- inspection ----
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
+                show_trainable=False, layer_range=None):
+        rows = self._summary_rows()
+        opt_vars = None
+        if self.compiled and self.optimizer is not None and getattr(self.optimizer, "built", False):
+            opt_vars = self.optimizer.variables
+        headers, aligns = self._summary_headers()
+        text = summary_mod.render(self.name, rows, headers, aligns, self.trainable_weights,
+                                  self.non_trainable_weights, opt_vars, line_length, positions)
+        summary_mod.print_summary(text, print_fn)
+
+    def _summary_headers(self):
+        return ["Layer (type)", "Output Shape", "Param #"], ["left", "left", "right"]
+
+    def _summary_rows(self):
+        return [["%s (%s)" % (l.name, type(l).__name__), "?", "{:,}".format(l.count_params())]
+                for l in self._sublayers()]
+
+    def get_layer(self, name=None, index=None):
+        layers = self.layers
+        if index is not None:
+            return layers[index]
+        for l in layers:
+            if l.name == name:
+                return l
+        raise ValueError("No such layer: %r. Existing layers are: %s" % (name, [l.name for l in layers]))
+
+    @property
+    def layers(self):
+        return self._sublayers()
+
+    def count_params(self):
+        return int(sum(int(np.prod(w.shape)) for w in self.weights))

@@ -1,0 +1,170 @@
+"""Sequential: a plain stack of layers."""
+from .. import activations
+from ..layers.base import KerasTensor, Layer
+from ..layers.core import Activation, Dense, InputLayer
+from ..ops.tape import Tensor
+from . import summary as summary_mod
+from .model import Model
+
+
+class Sequential(Model):
+    def __init__(self, layers=None, trainable=True, name=None):
+        super().__init__(trainable=trainable, name=name)
+        self._layers = []
+        self._input_layer = None
+        self._batch_input_shape = None
+        self._layer_output_shapes = {}
+        for layer in layers or []:
+            self.add(layer, rebuild=False)
+        if self._batch_input_shape is not None:
+            self.build(self._batch_input_shape)
+
+    def add(self, layer, rebuild=True):
+        if isinstance(layer, KerasTensor):
+            layer = layer._history[0]
+        if isinstance(layer, InputLayer):
+            if self._layers or self._input_layer is not None:
+                raise ValueError("Sequential model %r: an Input can only be the first layer" % self.name)
+            self._input_layer = layer
+            self._batch_input_shape = layer.batch_shape
+            return
+        if not isinstance(layer, Layer):
+            raise TypeError("Only instances of gpunet.layers.Layer can be added to a Sequential model, "
+                            "received %r (of type %s)" % (layer, type(layer).__name__))
+        if any(l.name == layer.name for l in self._layers):
+            raise ValueError('All layers added to a Sequential model should have unique names. Name "%s" is '
+                             "already the name of a layer in this model." % layer.name)
+        if not self._layers and self._batch_input_shape is None and layer._batch_input_shape is not None:
+            self._batch_input_shape = layer._batch_input_shape
+        self._layers.append(layer)
+        self.built = False
+        if rebuild and self._batch_input_shape is not None:
+            self.build(self._batch_input_shape)
+
+    def pop(self, rebuild=True):
+        if not self._layers:
+            raise IndexError("There are no layers in model %r to pop" % self.name)
+        layer = self._layers.pop()
+        self.built = False
+        if rebuild and self._layers and self._batch_input_shape is not None:
+            self.build(self._batch_input_shape)
+        return layer
+
+    @property
+    def layers(self):
+        return list(self._layers)
+
+    def _sublayers(self):
+        return list(self._layers)
+
+    def build(self, input_shape=None):
+        if input_shape is None:
+            input_shape = self._batch_input_shape
+        if input_shape is None:
+            raise ValueError("Sequential model %r cannot be built without an input shape: add an Input, pass "
+                             "input_shape= to the first layer, or call build(input_shape)" % self.name)
+        shape = tuple(input_shape)
+        self._batch_input_shape = shape
+        self._build_shape = shape
+        for layer in self._layers:
+            try:
+                layer._maybe_build(shape)
+                shape = tuple(layer.compute_output_shape(shape))
+            except (ValueError, TypeError) as e:
+                msg = str(e)
+                if layer.name not in msg:
+                    msg = 'Layer "%s" could not be built on input shape %s: %s' % (layer.name, shape, msg)
+                raise type(e)(msg) from None
+            self._layer_output_shapes[id(layer)] = shape
+        self._output_shape_value = shape
+        self.built = True
+
+    def _maybe_build(self, input_shape):
+        if not self.built:
+            self.build(input_shape)
+
+    def call(self, inputs, training=None):
+        x = inputs
+        for layer in self._layers:
+            x = layer(x, training=training)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        shape = tuple(input_shape)
+        for layer in self._layers:
+            shape = tuple(layer.compute_output_shape(shape))
+        return shape
+
+    # ---- trainer hooks ----
+    def _expected_input_shape(self):
+        return self._batch_input_shape
+
+    def _ensure_built(self, x_shape):
+        if not self._layers:
+            raise ValueError("Sequential model %r has no layers" % self.name)
+        if not self.built:
+            self.build((None,) + tuple(x_shape[1:]))
+
+    def _output_shape(self):
+        return self._output_shape_value
+
+    def _head(self):
+        last = self._layers[-1] if self._layers else None
+        if isinstance(last, Dense) and last.activation is activations.softmax:
+            return "dense"
+        if isinstance(last, Activation) and last.activation is activations.softmax:
+            return "activation"
+        return None
+
+    def _has_softmax_head(self):
+        return self._head() is not None
+
+    def _forward(self, x, training):
+        x = x if isinstance(x, Tensor) else Tensor(x)
+        for layer in self._layers:
+            x = layer(x, training=training)
+        return x
+
+    def _forward_logits(self, x, training):
+        x = x if isinstance(x, Tensor) else Tensor(x)
+        for layer in self._layers[:-1]:
+            x = layer(x, training=training)
+        if self._head() == "dense":
+            last = self._layers[-1]
+            last._check_input(x)
+            return last.call_logits(x)
+        return x
+
+    # ---- summary / config ----
+    def _summary_rows(self):
+        rows = []
+        for layer in self._layers:
+            shape = self._layer_output_shapes.get(id(layer)) if self.built else None
+            params = "{:,}".format(layer.count_params()) if layer.built else "0 (unbuilt)"
+            rows.append(["%s (%s)" % (layer.name, type(layer).__name__), summary_mod.format_shape(shape), params])
+        return rows
+
+    @property
+    def input_shape(self):
+        return self._batch_input_shape
+
+    @property
+    def output_shape(self):
+        if not self.built:
+            raise AttributeError("Sequential model %r is not built yet: it has no output shape" % self.name)
+        return self._output_shape_value
+
+    def get_config(self):
+        from ..saving.serialization import serialize_layer
+        layers = []
+        if self._batch_input_shape is not None:
+            layers.append({"module": "keras.layers", "class_name": "InputLayer",
+                           "config": {"batch_shape": list(self._batch_input_shape), "dtype": self.dtype,
+                                      "sparse": False, "ragged": False,
+                                      "name": self._input_layer.name if self._input_layer else "input_layer"},
+                           "registered_name": None})
+        layers.extend(serialize_layer(l) for l in self._layers)
+        return {"name": self.name, "trainable": self.trainable,
+                "dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": self.dtype},
+                          "registered_name": None},
+                "layers": layers}

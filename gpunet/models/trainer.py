@@ -1,0 +1,241 @@
+"""fit / evaluate / predict loops shared by Sequential and Functional models.
+
+The loops keep the whole dataset in backend memory (device memory under CuPy), draw the epoch's
+permutation on the host from gpunet's seeded stream (so CPU and GPU see the same batches), and
+read metrics back only when the progress bar or a callback asks for them."""
+import math
+import warnings
+
+import numpy as np
+
+from .. import backend, losses as losses_mod, metrics as metrics_mod, ops, random as _random
+from ..callbacks import CallbackList
+from ..ops.tape import GradientTape, Tensor, stop_recording
+from . import data as data_mod
+
+
+class _Plan:
+    """What one training step needs, resolved once per fit (not once per step)."""
+
+    def __init__(self, model, y_sample, y_pred_shape):
+        self.loss = model._loss_obj
+        self.variables = model.trainable_weights
+        if not self.variables:
+            raise ValueError('Model "%s" has no trainable weights to fit' % model.name)
+        fn = getattr(self.loss, "fn", None)
+        kwargs = getattr(self.loss, "fn_kwargs", {})
+        self.sparse = fn is losses_mod.sparse_categorical_crossentropy
+        ce = self.sparse or fn is losses_mod.categorical_crossentropy
+        # softmax output + cross-entropy on probabilities -> one fused op on the logits
+        self.fused = (ce and not kwargs.get("from_logits") and kwargs.get("axis", -1) == -1
+                      and self.loss.reduction == "sum_over_batch_size" and model._has_softmax_head())
+        self.label_smoothing = kwargs.get("label_smoothing", 0.0) or 0.0
+        self.metrics = model._resolve_metrics(y_sample.shape if y_sample is not None else None, y_pred_shape)
+        self.metrics_on_logits = all(m.argmax_invariant for m in self.metrics)
+
+
+def _loss_and_preds(model, plan, xb, yb, swb, training):
+    if plan.fused:
+        logits = model._forward_logits(xb, training=training)
+        per = ops.softmax_cross_entropy(yb, logits, sparse=plan.sparse, label_smoothing=plan.label_smoothing)
+        loss = losses_mod.reduce_weighted(per, swb)
+        return loss, logits
+    preds = model._forward(xb, training=training)
+    return plan.loss(yb, preds, sample_weight=swb), preds
+
+
+def _update_metrics(plan, yb, preds, swb, is_logits):
+    if not plan.metrics:
+        return
+    if is_logits and not plan.metrics_on_logits:
+        preds = ops.softmax(preds)
+    for m in plan.metrics:
+        m.update_state(yb, preds, sample_weight=swb)
+
+
+def train_step(model, plan, xb, yb, swb):
+    with GradientTape() as tape:
+        loss, preds = _loss_and_preds(model, plan, xb, yb, swb, True)
+        extra = model.losses
+        total = loss
+        for r in extra:
+            total = ops.add(total, r)
+    grads = tape.gradient(total, plan.variables)
+    model.optimizer.apply(grads, plan.variables)
+    model._loss_tracker.add(total.data, len(xb))
+    _update_metrics(plan, yb, preds.data if isinstance(preds, Tensor) else preds, swb, plan.fused)
+    return total
+
+
+def _logs(model, plan, prefix=""):
+    out = {prefix + "loss": float(model._loss_tracker.result())}
+    for m in plan.metrics:
+        out[prefix + m.name] = float(m.result())
+    return out
+
+
+def _prepare(model, x, y, sample_weight, name="x"):
+    x = data_mod.prepare_x(model, x, name)
+    y = data_mod.prepare_y(y, len(x), "y" if name == "x" else "y_" + name.split("_", 1)[-1])
+    sw = None if sample_weight is None else data_mod.prepare_y(sample_weight, len(x), "sample_weight")
+    return x, y, sw
+
+
+def _labels_for(plan, model, y):
+    if y is None:
+        return None
+    if plan.sparse:
+        out_dim = model._output_dim()
+        losses_mod.check_sparse_labels(y, out_dim)
+        y2 = y.reshape(len(y)) if y.ndim == 2 and y.shape[1] == 1 else y
+        return y2.astype(np.int32) if plan.fused else y2
+    if plan.fused:
+        expected = (len(y), model._output_dim())
+        if y.shape != expected:
+            raise ValueError("categorical_crossentropy expects one-hot targets of shape %s, received %s "
+                             "(integer labels need sparse_categorical_crossentropy)" % (expected, y.shape))
+    return y
+
+
+def _to_device(*arrays):
+    return [None if a is None else backend.to_device(a) for a in arrays]
+
+
+def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+        validation_split=0.0, validation_data=None, shuffle=True, class_weight=None, sample_weight=None,
+        initial_epoch=0, steps_per_epoch=None, validation_steps=None, validation_batch_size=None,
+        validation_freq=1):
+    model._assert_compiled("fit")
+    if y is None:
+        raise ValueError("fit() needs targets y (datasets and generators are not supported yet)")
+    if class_weight is not None or steps_per_epoch is not None or validation_steps is not None:
+        raise NotImplementedError("class_weight, steps_per_epoch and validation_steps are not supported yet")
+    batch_size = 32 if batch_size is None else int(batch_size)
+    if batch_size < 1:
+        raise ValueError("batch_size must be a positive integer, received %r" % (batch_size,))
+    verbose = 1 if verbose == "auto" else int(verbose)
+    x, y, sw = _prepare(model, x, y, sample_weight)
+    val = None
+    if validation_data is not None:
+        vx, vy, vsw = data_mod.unpack_validation_data(validation_data)
+        val = _prepare(model, vx, vy, vsw, name="x_val")
+    elif validation_split:
+        (x, y, sw), val = data_mod.split_validation([x, y, sw], validation_split)
+    model._ensure_built(x.shape)
+    plan = _Plan(model, y, model._output_shape())
+    y = _labels_for(plan, model, y)
+    if val is not None:
+        val = (val[0], _labels_for(plan, model, val[1]), val[2])
+    n = len(x)
+    steps = max(1, math.ceil(n / batch_size))
+    xd, yd, swd = _to_device(x, y, sw)
+    cbs = CallbackList(callbacks, model=model, add_history=True, add_progbar=verbose != 0,
+                       verbose=verbose, epochs=epochs, steps=steps)
+    model.stop_training = False
+    model._in_fit = True
+    logs_fn = lambda: _logs(model, plan)  # noqa: E731
+    epoch_logs = {}
+    try:
+        cbs.on_train_begin()
+        for epoch in range(initial_epoch, epochs):
+            model._reset_metrics(plan)
+            cbs.on_epoch_begin(epoch)
+            order = _random.generator().permutation(n) if shuffle else None
+            order_d = None if order is None else backend.to_device(order)
+            for step in range(steps):
+                lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
+                if order_d is None:
+                    xb, yb, swb = xd[lo:hi], yd[lo:hi], None if swd is None else swd[lo:hi]
+                else:
+                    idx = order_d[lo:hi]
+                    xb, yb, swb = xd[idx], yd[idx], None if swd is None else swd[idx]
+                cbs.on_train_batch_begin(step)
+                train_step(model, plan, xb, yb, swb)
+                cbs.on_train_batch_end(step, logs_fn)
+                if model.stop_training:
+                    break
+            epoch_logs = _logs(model, plan)
+            if not math.isfinite(epoch_logs["loss"]):
+                warnings.warn("gpunet: the training loss is %s after epoch %d: the weights have diverged "
+                              "(lower the learning rate, check the inputs for outliers)"
+                              % (epoch_logs["loss"], epoch + 1), RuntimeWarning, stacklevel=3)
+            if val is not None and (epoch + 1) % validation_freq == 0:
+                model._in_fit_validation = True
+                try:
+                    epoch_logs.update(_evaluate_arrays(model, plan, val[0], val[1], val[2],
+                                                       validation_batch_size or batch_size, prefix="val_"))
+                finally:
+                    model._in_fit_validation = False
+            cbs.on_epoch_end(epoch, epoch_logs)
+            if model.stop_training:
+                break
+        cbs.on_train_end(epoch_logs)
+    finally:
+        model._in_fit = False
+    return cbs.history
+
+
+def _evaluate_arrays(model, plan, x, y, sw, batch_size, prefix="", cbs=None):
+    model._reset_metrics(plan)
+    xd, yd, swd = _to_device(x, y, sw)
+    n = len(x)
+    steps = max(1, math.ceil(n / batch_size))
+    with stop_recording():
+        for step in range(steps):
+            lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
+            swb = None if swd is None else swd[lo:hi]
+            if cbs is not None:
+                cbs.on_test_batch_begin(step)
+            loss, preds = _loss_and_preds(model, plan, xd[lo:hi], yd[lo:hi], swb, False)
+            for r in model.losses:
+                loss = ops.add(loss, r)
+            model._loss_tracker.add(loss.data, hi - lo)
+            _update_metrics(plan, yd[lo:hi], preds.data, swb, plan.fused)
+            if cbs is not None:
+                cbs.on_test_batch_end(step, lambda: _logs(model, plan))
+    return _logs(model, plan, prefix)
+
+
+def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+             callbacks=None, return_dict=False):
+    model._assert_compiled("evaluate")
+    if y is None:
+        raise ValueError("evaluate() needs targets y")
+    batch_size = 32 if batch_size is None else int(batch_size)
+    verbose = 1 if verbose == "auto" else int(verbose)
+    x, y, sw = _prepare(model, x, y, sample_weight)
+    model._ensure_built(x.shape)
+    plan = _Plan(model, y, model._output_shape())
+    y = _labels_for(plan, model, y)
+    nsteps = max(1, math.ceil(len(x) / batch_size))
+    cbs = CallbackList(callbacks, model=model, add_progbar=verbose != 0, verbose=verbose, epochs=1,
+                       steps=nsteps)
+    cbs.on_test_begin()
+    logs = _evaluate_arrays(model, plan, x, y, sw, batch_size, cbs=cbs)
+    cbs.on_test_end(logs)
+    if return_dict:
+        return logs
+    values = [logs["loss"]] + [logs[m.name] for m in plan.metrics]
+    return values[0] if len(values) == 1 else values
+
+
+def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+    batch_size = 32 if batch_size is None else int(batch_size)
+    verbose = 1 if verbose == "auto" else int(verbose)
+    x = data_mod.prepare_x(model, x)
+    model._ensure_built(x.shape)
+    xd = backend.to_device(x)
+    n = len(x)
+    nsteps = max(1, math.ceil(n / batch_size))
+    cbs = CallbackList(callbacks, model=model, add_progbar=verbose != 0, verbose=verbose, epochs=1,
+                       steps=nsteps)
+    cbs.on_predict_begin()
+    outs = []
+    with stop_recording():
+        for step in range(nsteps):
+            cbs.on_predict_batch_begin(step)
+            outs.append(model._forward(xd[step * batch_size:(step + 1) * batch_size], training=False).data)
+            cbs.on_predict_batch_end(step)
+    cbs.on_predict_end()
+    xp = backend.get_xp()
+    return backend.to_numpy(xp.concatenate(outs, axis=0))

@@ -1,0 +1,107 @@
+"""The two fused ops with hand-written backward passes.
+
+On NumPy they are the reference implementations of kernels/dense.cu and kernels/softmax_xent.cu;
+on CuPy they launch those kernels (see gpunet/kernels.py)."""
+from .. import backend
+from .core import Tensor, data, record
+from .nn import ELEMENTWISE
+
+# activations whose derivative needs only the output y, so z may be overwritten in place
+_FROM_OUTPUT = ("linear", "relu", "sigmoid", "tanh")
+
+
+def dense(x, kernel, bias=None, activation="linear"):
+    """y = activation(x @ kernel + bias) over the last axis of x (Keras's Dense)."""
+    activation = activation or "linear"
+    if activation not in ELEMENTWISE:
+        raise ValueError("dense(): activation %r cannot be fused; expected one of %s"
+                         % (activation, sorted(ELEMENTWISE)))
+    a, W = data(x), data(kernel)
+    b = None if bias is None else data(bias)
+    if backend.is_gpu():
+        from .. import kernels
+        if kernels.dense_supported(activation):
+            return kernels.dense_op(x, kernel, bias, a, W, b, activation, record)
+    xp = backend.get_xp()
+    a2 = a.reshape(-1, a.shape[-1])
+    z = a2 @ W
+    if b is not None:
+        z += b
+    fwd, grad = ELEMENTWISE[activation]
+    if activation in _FROM_OUTPUT:
+        if activation == "relu":
+            y = xp.maximum(z, 0, out=z)
+        elif activation == "tanh":
+            y = xp.tanh(z, out=z)
+        elif activation == "sigmoid":
+            z *= 0.5
+            xp.tanh(z, out=z)
+            z += 1.0
+            z *= 0.5
+            y = z
+        else:
+            y = z
+        z = None
+    else:
+        y = fwd(z)
+    out_shape = a.shape[:-1] + (W.shape[1],)
+
+    def backward(g, n):
+        g2 = g.reshape(y.shape)
+        if activation == "linear":
+            dz = g2
+        elif activation == "relu":
+            dz = g2 * (y > 0)
+        else:
+            dz = g2 * grad(z, y)
+        gx = (dz @ W.T).reshape(a.shape) if n[0] else None
+        gW = a2.T @ dz if n[1] else None
+        gb = dz.sum(axis=0) if (b is not None and n[2]) else None
+        return gx, gW, gb
+    inputs = (x, kernel) if bias is None else (x, kernel, bias)
+    return record(y.reshape(out_shape), inputs, backward)
+
+
+def softmax_cross_entropy(labels, logits, sparse=True, label_smoothing=0.0):
+    """Per-sample cross-entropy of softmax(logits) against integer (sparse) or one-hot labels.
+    Computed from log-softmax, so it is stable for any logits; backward is (softmax - target)."""
+    z = data(logits)
+    lab = data(labels)
+    xp = backend.get_xp()
+    C = z.shape[-1]
+    lead = z.shape[:-1]
+    z2 = z.reshape(-1, C)
+    if backend.is_gpu():
+        from .. import kernels
+        return kernels.softmax_xent_op(labels, logits, lab, z2, lead, sparse, label_smoothing, record)
+    s = z2 - z2.max(axis=1, keepdims=True)
+    e = xp.exp(s)
+    sumexp = e.sum(axis=1, keepdims=True)
+    logp = s - xp.log(sumexp)
+    rows = xp.arange(z2.shape[0])
+    if sparse:
+        idx = lab.reshape(-1).astype(xp.intp, copy=False)
+        if label_smoothing:
+            target = None
+            loss = -((1.0 - label_smoothing) * logp[rows, idx] + (label_smoothing / C) * logp.sum(axis=1))
+        else:
+            loss = -logp[rows, idx]
+    else:
+        target = lab.reshape(-1, C).astype(z.dtype, copy=False)
+        if label_smoothing:
+            target = target * (1.0 - label_smoothing) + label_smoothing / C
+        loss = -(target * logp).sum(axis=1)
+
+    def backward(g, n):
+        p = e / sumexp  # softmax
+        if sparse:
+            if label_smoothing:
+                p -= label_smoothing / C
+                p[rows, idx] -= 1.0 - label_smoothing
+            else:
+                p[rows, idx] -= 1.0
+        else:
+            p = p * target.sum(axis=1, keepdims=True) - target
+        p *= g.reshape(-1, 1)
+        return None, p.reshape(z.shape)
+    return record(loss.reshape(lead).astype(z.dtype, copy=False), (labels, logits), backward)
