@@ -113,12 +113,15 @@ class Optimizer:
                 s = self._slot(self._index[id(v)])
                 self._grad[s] = g.reshape(-1)
                 sl.append(s)
+        gpu = backend.is_gpu() and self._flat.dtype == np.float32 and not self._exclude_from_wd
         for s in sl:
-            p = self._flat[s]
+            p, g = self._flat[s], self._grad[s]
+            state = {k: st[s] for k, st in self._state.items()}
+            if gpu and self._kernel_update(p, g, state, lr, step, (self.weight_decay or 0.0) * lr):
+                continue  # one fused launch did decay + update (kernels/optim.cu)
             if self.weight_decay:
                 self._decay(p, s, lr)
-            self.update(p, self._grad[s], {k: st[s] for k, st in self._state.items()},
-                        self._tmp[s], self._tmp2[s], lr, step)
+            self.update(p, g, state, self._tmp[s], self._tmp2[s], lr, step)
         for _, v in pairs:
             if v._constraint is not None:
                 v.data[...] = v._constraint(v.data)
@@ -156,6 +159,9 @@ class Optimizer:
 
     def update(self, p, g, state, tmp, tmp2, lr, step):
         raise NotImplementedError
+
+    def _kernel_update(self, p, g, state, lr, step, decay):
+        return False  # no fused kernel for this optimizer: the array-op update runs instead
 
     @property
     def variables(self):
@@ -214,6 +220,11 @@ class SGD(Optimizer):
         else:
             p += m
 
+    def _kernel_update(self, p, g, state, lr, step, decay):
+        from . import kernels
+        kernels.sgd_update(p, g, state.get("momentum"), lr, self.momentum, self.nesterov, decay)
+        return True
+
     def get_config(self):
         cfg = super().get_config()
         cfg.update({"momentum": self.momentum, "nesterov": self.nesterov})
@@ -249,6 +260,13 @@ class Adam(Optimizer):
         xp.multiply(m, alpha, out=tmp2)
         tmp2 /= tmp
         p -= tmp2
+
+    def _kernel_update(self, p, g, state, lr, step, decay):
+        from . import kernels
+        alpha = lr * math.sqrt(1 - self.beta_2 ** step) / (1 - self.beta_1 ** step)
+        kernels.adam_update(p, g, state["momentum"], state["velocity"], state.get("velocity_hat"), alpha,
+                            self.beta_1, self.beta_2, self.epsilon, decay)
+        return True
 
     def get_config(self):
         cfg = super().get_config()
@@ -306,6 +324,12 @@ class RMSprop(Optimizer):
             p -= m
         else:
             p -= tmp2
+
+    def _kernel_update(self, p, g, state, lr, step, decay):
+        from . import kernels
+        kernels.rmsprop_update(p, g, state["velocity"], state.get("momentum"), state.get("average_gradient"),
+                               lr, self.rho, self.momentum, self.epsilon, decay)
+        return True
 
     def get_config(self):
         cfg = super().get_config()

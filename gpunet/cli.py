@@ -1,0 +1,133 @@
+"""The `gpunet` command: info, train, bench."""
+import argparse
+import json
+import os
+import sys
+import time
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DATA = 0, 1, 2, 3
+
+
+def _set_backend(name):
+    if name:
+        os.environ["GPUNET_BACKEND"] = name
+
+
+def cmd_info(args):
+    from . import backend, kernels
+    _set_backend(args.backend)
+    info = backend.info()
+    info["gpunet"] = __import__("gpunet").__version__
+    info["python"] = sys.version.split()[0]
+    info["kernel_dir"] = str(kernels.kernel_dir())
+    info["kernel_files"] = sorted(p.name for p in kernels.kernel_files())
+    info["kernel_cache"] = kernels.cache_dir()
+    info["kernels_compile"] = kernels.compile_check()
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+    else:
+        for k, v in info.items():
+            print("%-18s %s" % (k + ":", v))
+    return EXIT_OK
+
+
+def build_classic_mlp(keras, hidden=128, dropout=0.0):
+    layers = [keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(hidden, activation="relu")]
+    if dropout:
+        layers.append(keras.layers.Dropout(dropout))
+    layers.append(keras.layers.Dense(10, activation="softmax"))
+    return keras.Sequential(layers)
+
+
+def cmd_train(args):
+    _set_backend(args.backend)
+    import gpunet as keras
+    from .datasets import DatasetError
+    if args.seed is not None:
+        keras.utils.set_random_seed(args.seed)
+    loader = {"mnist": keras.datasets.mnist, "fashion_mnist": keras.datasets.fashion_mnist}[args.dataset]
+    try:
+        (x_train, y_train), (x_test, y_test) = loader.load_data(path=args.data)
+    except DatasetError as e:
+        print("gpunet train: %s" % e, file=sys.stderr)
+        if args.dataset == "mnist":
+            print("gpunet train: MNIST's training set is missing here; `gpunet train fashion_mnist` trains the "
+                  "same model on Fashion-MNIST (same shapes).", file=sys.stderr)
+        return EXIT_DATA
+    x_train, x_test = x_train.astype("float32") / 255.0, x_test.astype("float32") / 255.0
+    model = build_classic_mlp(keras)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    print("gpunet %s on %s: %s, %d train / %d test samples"
+          % (keras.__version__, keras.backend.name(), args.dataset, len(x_train), len(x_test)))
+    t = time.time()
+    model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs, verbose=args.verbose)
+    train_s = time.time() - t
+    loss, acc = model.evaluate(x_test, y_test, verbose=0)
+    print("test accuracy: %.4f  test loss: %.4f  (training %.1f s, %.2f s/epoch)"
+          % (acc, loss, train_s, train_s / args.epochs))
+    if args.save:
+        model.save(args.save)
+        print("saved model to %s" % args.save)
+    return EXIT_OK
+
+
+def cmd_bench(args):
+    _set_backend(args.backend)
+    import numpy as np
+    import gpunet as keras
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.random((args.samples, 28, 28), dtype=np.float32)
+    y = rng.integers(0, 10, args.samples)
+    model = build_classic_mlp(keras)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x[:args.batch_size * 20], y[:args.batch_size * 20], batch_size=args.batch_size, verbose=0)
+    t = time.perf_counter()
+    model.fit(x, y, batch_size=args.batch_size, epochs=1, verbose=0)
+    dt = time.perf_counter() - t
+    steps = -(-args.samples // args.batch_size)
+    print("backend %s: 784-128-10 MLP, Adam, batch %d: %.1f us/step, %.0f samples/s"
+          % (keras.backend.name(), args.batch_size, dt / steps * 1e6, args.samples / dt))
+    return EXIT_OK
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="gpunet", description="gpunet: Keras on NumPy or NVIDIA GPUs")
+    sub = p.add_subparsers(dest="command")
+    pi = sub.add_parser("info", help="backend, device, versions, kernel cache and compile check")
+    pi.add_argument("--backend", choices=["numpy", "cupy"])
+    pi.add_argument("--json", action="store_true")
+    pt = sub.add_parser("train", help="train the classic 784-128-10 MLP and print test accuracy")
+    pt.add_argument("dataset", choices=["mnist", "fashion_mnist"])
+    pt.add_argument("--epochs", type=int, default=5)
+    pt.add_argument("--batch-size", type=int, default=32)
+    pt.add_argument("--backend", choices=["numpy", "cupy"])
+    pt.add_argument("--data", help="directory with the dataset's IDX .gz files (or an .npz)")
+    pt.add_argument("--seed", type=int)
+    pt.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
+    pt.add_argument("--save", help="save the trained model to this .keras file")
+    pb = sub.add_parser("bench", help="a quick training-speed check on random data")
+    pb.add_argument("--backend", choices=["numpy", "cupy"])
+    pb.add_argument("--batch-size", type=int, default=32)
+    pb.add_argument("--samples", type=int, default=20000)
+    args = p.parse_args(argv)
+    if args.command is None:
+        p.print_help()
+        return EXIT_USAGE
+    if getattr(args, "epochs", 1) < 1 or getattr(args, "batch_size", 1) < 1:
+        print("gpunet: --epochs and --batch-size must be positive", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return {"info": cmd_info, "train": cmd_train, "bench": cmd_bench}[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # a shell user gets one line, not a traceback
+        if os.environ.get("GPUNET_DEBUG"):
+            raise
+        print("gpunet %s: error: %s: %s (set GPUNET_DEBUG=1 for the traceback)"
+              % (args.command, type(e).__name__, e), file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

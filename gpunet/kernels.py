@@ -1,0 +1,255 @@
+"""Finds kernels/*.cu, compiles them once per device with cupy.RawModule, and launches them with
+typed arguments. Only the ops (and the optimizers' GPU path) call this module.
+
+CuPy passes a Python float as double and an int as 64-bit, so every scalar goes through
+numpy.float32 / numpy.int32 here, and every array is checked for dtype and C-contiguity."""
+import math
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from . import backend
+
+ACT_CODES = {"linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "gelu": 4, "gelu_approximate": 5}
+ARCHS = (80, 90)
+# the trainer validates labels up front and turns this off, so the hot path never syncs on the flag
+CHECK_LABELS = True
+
+
+class KernelCompileError(RuntimeError):
+    pass
+
+
+def kernel_dir():
+    """kernels/ beside the package in a source checkout, else the copy installed as gpunet/_cuda."""
+    here = Path(__file__).resolve().parent
+    repo = here.parent / "kernels"
+    if repo.is_dir() and any(repo.glob("*.cu")):
+        return repo
+    return here / "_cuda"
+
+
+def kernel_files():
+    return sorted(kernel_dir().glob("*.cu"))
+
+
+def source(name):
+    path = kernel_dir() / name
+    if not path.is_file():
+        raise KernelCompileError("kernel file %s not found (looked in %s)" % (name, kernel_dir()))
+    return path.read_text()
+
+
+def cache_dir():
+    return os.environ.get("CUPY_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cupy", "kernel_cache")
+
+
+def _first_error(log, name):
+    m = re.search(r"%s\((\d+)\): (error.*)" % re.escape(name), log or "")
+    return ("%s line %s: %s" % (name, m.group(1), m.group(2))) if m else "%s: %s" % (name, (log or "").strip()[:2000])
+
+
+def nvrtc_compile(path, arch):
+    """Compiles one .cu file to PTX for compute_<arch> with NVRTC alone (no GPU or driver needed)."""
+    from cupy_backends.cuda.libs import nvrtc
+    path = Path(path)
+    prog = nvrtc.createProgram(path.read_text(), path.name, [], [])
+    try:
+        nvrtc.compileProgram(prog, ["-arch=compute_%d" % arch, "-std=c++17"])
+    except nvrtc.NVRTCError:
+        raise KernelCompileError("compiling for sm_%d failed: %s" % (arch, _first_error(nvrtc.getProgramLog(prog), path.name))) from None
+    return nvrtc.getPTX(prog)
+
+
+def compile_check():
+    """{file: 'ok (sm_80, sm_90)' or the first error}; a GPU-free check used by `gpunet info`."""
+    try:
+        import cupy_backends.cuda.libs.nvrtc  # noqa: F401
+    except Exception as e:
+        return "not checked: NVRTC unavailable (%s; pip install cupy-cuda12x nvidia-cuda-nvrtc-cu12)" % type(e).__name__
+    out = {}
+    for f in kernel_files():
+        try:
+            for arch in ARCHS:
+                nvrtc_compile(f, arch)
+            out[f.name] = "ok (%s)" % ", ".join("sm_%d" % a for a in ARCHS)
+        except Exception as e:
+            out[f.name] = str(e)
+    return out
+
+
+_modules = {}
+
+
+def module(name):
+    xp = backend.get_xp()
+    key = (name, xp.cuda.Device().id)
+    mod = _modules.get(key)
+    if mod is None:
+        try:
+            mod = xp.RawModule(code=source(name), options=("-std=c++17",))
+            mod.compile()
+        except xp.cuda.compiler.CompileException as e:
+            raise KernelCompileError(_first_error(str(e), name)) from None
+        _modules[key] = mod
+    return mod
+
+
+def fn(file, kernel):
+    return module(file).get_function(kernel)
+
+
+def _f32(x):
+    return np.float32(x)
+
+
+def _i32(x):
+    return np.int32(x)
+
+
+def _c32(a, what):
+    """A C-contiguous float32 device array, or a clear error."""
+    xp = backend.get_xp()
+    if a.dtype != np.float32:
+        raise TypeError("GPU kernels run in float32; %s has dtype %s" % (what, a.dtype))
+    return a if a.flags.c_contiguous else xp.ascontiguousarray(a)
+
+
+def _grid(n, per):
+    return (max(1, math.ceil(n / per)),)
+
+
+# ---- dense ----
+
+def dense_supported(activation):
+    return activation in ACT_CODES
+
+
+def dense_forward(x2, W, b, activation):
+    """Y, Z (Z is None unless the activation's derivative needs the pre-activation)."""
+    xp = backend.get_xp()
+    x2, W = _c32(x2, "dense input"), _c32(W, "dense kernel")
+    M, K = x2.shape
+    N = W.shape[1]
+    if W.shape[0] != K:
+        raise ValueError("dense: input has %d features but the kernel expects %d" % (K, W.shape[0]))
+    Y = xp.empty((M, N), dtype=np.float32)
+    store_z = activation in ("gelu", "gelu_approximate")
+    Z = xp.empty((M, N), dtype=np.float32) if store_z else Y
+    bb = _c32(b, "dense bias") if b is not None else Y
+    fn("dense.cu", "dense_forward")((math.ceil(N / 64), math.ceil(M / 64)), (256,),
+                                    (x2, W, bb, Y, Z, _i32(M), _i32(K), _i32(N), _i32(ACT_CODES[activation]),
+                                     _i32(b is not None), _i32(store_z)))
+    return Y, (Z if store_z else None)
+
+
+def dense_backward(x2, W, Y, Z, dY, activation, need_x, need_w, need_b):
+    xp = backend.get_xp()
+    M, K = x2.shape
+    N = W.shape[1]
+    dY = _c32(dY, "dense output gradient")
+    code = _i32(ACT_CODES[activation])
+    has_z = _i32(Z is not None)
+    Zp = Z if Z is not None else Y
+    gx = gW = gb = None
+    if need_x:
+        gx = xp.empty((M, K), dtype=np.float32)
+        fn("dense.cu", "dense_backward_data")((math.ceil(K / 64), math.ceil(M / 64)), (256,),
+                                              (dY, Y, Zp, W, gx, _i32(M), _i32(K), _i32(N), code, has_z))
+    if need_w or need_b:
+        gW = xp.empty((K, N), dtype=np.float32)
+        gb = xp.empty((N,), dtype=np.float32) if need_b else gW
+        fn("dense.cu", "dense_backward_weight")((math.ceil(N / 64), math.ceil(K / 64)), (256,),
+                                                (x2, dY, Y, Zp, gW, gb, _i32(M), _i32(K), _i32(N), code, has_z,
+                                                 _i32(need_b)))
+        if not need_b:
+            gb = None
+    return gx, gW, gb
+
+
+def dense_op(x, kernel, bias, a, W, b, activation, record):
+    a2 = _c32(a.reshape(-1, a.shape[-1]), "dense input")
+    Y, Z = dense_forward(a2, W, b, activation)
+
+    def backward(g, n):
+        gx, gW, gb = dense_backward(a2, _c32(W, "dense kernel"), Y, Z, g.reshape(Y.shape), activation,
+                                    n[0], n[1], b is not None and n[2])
+        return (None if gx is None else gx.reshape(a.shape)), gW, gb
+    inputs = (x, kernel) if bias is None else (x, kernel, bias)
+    return record(Y.reshape(a.shape[:-1] + (W.shape[1],)), inputs, backward)
+
+
+# ---- softmax cross-entropy ----
+
+last_xent_stats = None  # device array [loss sum, correct count] of the latest forward
+
+
+def softmax_xent_forward(z2, lab, sparse, smoothing):
+    global last_xent_stats
+    xp = backend.get_xp()
+    z2 = _c32(z2, "logits")
+    R, C = z2.shape
+    if sparse:
+        labels = xp.ascontiguousarray(lab.reshape(R), dtype=np.int32)
+        targets = z2
+    else:
+        targets = _c32(lab.reshape(R, C).astype(np.float32, copy=False), "targets")
+        labels = xp.zeros(1, dtype=np.int32)
+    loss, lse, correct, tsum = (xp.empty(R, dtype=np.float32) for _ in range(4))
+    bad = xp.zeros(1, dtype=np.int32)
+    fn("softmax_xent.cu", "softmax_xent_forward")(_grid(R, 8), (256,),
+                                                  (z2, labels, targets, loss, lse, correct, tsum, bad,
+                                                   _i32(R), _i32(C), _i32(bool(sparse)), _f32(smoothing)))
+    stats = xp.empty(2, dtype=np.float32)
+    fn("softmax_xent.cu", "xent_row_sums")((1,), (256,), (loss, correct, stats, _i32(R)))
+    last_xent_stats = stats
+    if sparse and CHECK_LABELS and int(bad[0]):
+        raise ValueError("softmax_cross_entropy: a label is outside [0, %d)" % C)
+    return loss, lse, tsum, labels, targets
+
+
+def softmax_xent_backward(z2, labels, targets, lse, tsum, g, sparse, smoothing):
+    xp = backend.get_xp()
+    R, C = z2.shape
+    d = xp.empty((R, C), dtype=np.float32)
+    g = _c32(xp.ascontiguousarray(g.reshape(R), dtype=np.float32), "loss gradient")
+    fn("softmax_xent.cu", "softmax_xent_backward")(_grid(R * C, 256), (256,),
+                                                   (z2, labels, targets, lse, tsum, g, d, _i32(R), _i32(C),
+                                                    _i32(bool(sparse)), _f32(smoothing)))
+    return d
+
+
+def softmax_xent_op(labels, logits, lab, z2, lead, sparse, smoothing, record):
+    z2 = _c32(z2, "logits")
+    loss, lse, tsum, lab_d, targets = softmax_xent_forward(z2, lab, sparse, smoothing)
+
+    def backward(g, n):
+        d = softmax_xent_backward(z2, lab_d, targets, lse, tsum, g, sparse, smoothing)
+        return None, d.reshape(logits.shape)
+    return record(loss.reshape(lead), (labels, logits), backward)
+
+
+# ---- optimizer updates ----
+
+def adam_update(p, g, m, v, vhat, alpha, beta_1, beta_2, eps, decay):
+    n = p.size
+    fn("optim.cu", "adam_update")(_grid(n, 256), (256,),
+                                  (p, g, m, v, vhat if vhat is not None else v, _i32(n), _f32(alpha),
+                                   _f32(beta_1), _f32(beta_2), _f32(eps), _f32(decay), _i32(vhat is not None)))
+
+
+def sgd_update(p, g, m, lr, momentum, nesterov, decay):
+    n = p.size
+    fn("optim.cu", "sgd_update")(_grid(n, 256), (256,),
+                                 (p, g, m if m is not None else g, _i32(n), _f32(lr), _f32(momentum),
+                                  _i32(bool(nesterov)), _f32(decay)))
+
+
+def rmsprop_update(p, g, vel, mom, avg, lr, rho, momentum, eps, decay):
+    n = p.size
+    fn("optim.cu", "rmsprop_update")(_grid(n, 256), (256,),
+                                     (p, g, vel, mom if mom is not None else vel, avg if avg is not None else vel,
+                                      _i32(n), _f32(lr), _f32(rho), _f32(momentum), _f32(eps),
+                                      _i32(avg is not None), _f32(decay)))

@@ -1,0 +1,110 @@
+// softmax_xent.cu — fused softmax + cross-entropy from logits, forward and backward.
+//
+//   softmax_xent_forward:  per row r of logits (R×C):  lse = log Σ exp(z),
+//                          loss[r] = Σ_c t_c (lse - z_c)  with t = (1-ls)·onehot + ls/C,
+//                          correct[r] = (argmax z == label), tsum[r] = Σ_c t_c.
+//                          A label outside [0, C) sets *bad = 1 and gives loss NaN (never silent).
+//   xent_row_sums:         out[0] = Σ loss, out[1] = Σ correct   (one block, fixed order: deterministic)
+//   softmax_xent_backward: dlogits = (softmax(z)·tsum − t) · g[r]
+//
+// Sparse labels: int32 (R); dense targets: float32 (R×C), selected by `sparse`.
+// Launch: forward one warp per row, 256 threads per block (8 rows), grid ceil(R/8);
+//         backward one thread per element, grid ceil(R·C/256); row sums one block of 256.
+// Stable for |logits| up to float range: the max is subtracted before exp.
+// NumPy reference: gpunet/ops/fused.py softmax_cross_entropy().
+
+#define WARP 32
+#define NEG_INF __int_as_float(0xff800000)
+
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+// max with the lowest index on ties, across the warp
+__device__ __forceinline__ void warp_argmax(float& v, int& i) {
+    for (int o = 16; o > 0; o >>= 1) {
+        float ov = __shfl_xor_sync(0xffffffffu, v, o);
+        int oi = __shfl_xor_sync(0xffffffffu, i, o);
+        if (ov > v || (ov == v && oi < i)) { v = ov; i = oi; }
+    }
+}
+
+extern "C" __global__ void softmax_xent_forward(
+    const float* __restrict__ logits, const int* __restrict__ labels, const float* __restrict__ targets,
+    float* __restrict__ loss, float* __restrict__ lse_out, float* __restrict__ correct,
+    float* __restrict__ tsum_out, int* __restrict__ bad, int R, int C, int sparse, float smoothing) {
+    const int row = (blockIdx.x * blockDim.x + threadIdx.x) / WARP;
+    const int lane = threadIdx.x % WARP;
+    if (row >= R) return;
+    const float* z = logits + (long long)row * C;
+    float mx = NEG_INF; int amx = 0x7fffffff;
+    for (int c = lane; c < C; c += WARP)
+        if (z[c] > mx) { mx = z[c]; amx = c; }
+    warp_argmax(mx, amx);
+    float s = 0.f, zsum = 0.f;
+    for (int c = lane; c < C; c += WARP) { s += expf(z[c] - mx); zsum += z[c]; }
+    s = warp_sum(s);
+    zsum = warp_sum(zsum);
+    const float lse = mx + logf(s);
+    const float off = smoothing / C;
+    float l, ok, tsum;
+    if (sparse) {
+        int lab = labels[row];
+        if (lab < 0 || lab >= C) {
+            if (lane == 0) atomicOr(bad, 1);  // a flag, not a training reduction
+            l = __int_as_float(0x7fc00000); ok = 0.f; tsum = 1.f;
+        } else {
+            l = (1.f - smoothing) * (lse - z[lab]) + off * (C * lse - zsum);
+            ok = (amx == lab) ? 1.f : 0.f;
+            tsum = 1.f;
+        }
+    } else {
+        const float* t = targets + (long long)row * C;
+        float acc = 0.f, ts = 0.f, tmax = NEG_INF; int targ = 0x7fffffff;
+        for (int c = lane; c < C; c += WARP) {
+            float tc = t[c] * (1.f - smoothing) + off;
+            acc += tc * (lse - z[c]);
+            ts += tc;
+            if (t[c] > tmax) { tmax = t[c]; targ = c; }
+        }
+        l = warp_sum(acc);
+        tsum = warp_sum(ts);
+        warp_argmax(tmax, targ);
+        ok = (amx == targ) ? 1.f : 0.f;
+    }
+    if (lane == 0) {
+        loss[row] = l;
+        lse_out[row] = lse;
+        correct[row] = ok;
+        tsum_out[row] = tsum;
+    }
+}
+
+extern "C" __global__ void xent_row_sums(const float* __restrict__ loss, const float* __restrict__ correct,
+                                         float* __restrict__ out, int R) {
+    __shared__ float sl[256], sc[256];
+    float a = 0.f, b = 0.f;
+    for (int i = threadIdx.x; i < R; i += blockDim.x) { a += loss[i]; b += correct[i]; }
+    sl[threadIdx.x] = a; sc[threadIdx.x] = b;
+    __syncthreads();
+    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+        if (threadIdx.x < s) { sl[threadIdx.x] += sl[threadIdx.x + s]; sc[threadIdx.x] += sc[threadIdx.x + s]; }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) { out[0] = sl[0]; out[1] = sc[0]; }
+}
+
+extern "C" __global__ void softmax_xent_backward(
+    const float* __restrict__ logits, const int* __restrict__ labels, const float* __restrict__ targets,
+    const float* __restrict__ lse, const float* __restrict__ tsum, const float* __restrict__ g,
+    float* __restrict__ dlogits, int R, int C, int sparse, float smoothing) {
+    long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= (long long)R * C) return;
+    int r = (int)(idx / C), c = (int)(idx % C);
+    float p = expf(logits[idx] - lse[r]);
+    float t = smoothing / C;
+    if (sparse) t += (labels[r] == c) ? (1.f - smoothing) : 0.f;
+    else t += targets[idx] * (1.f - smoothing);
+    dlogits[idx] = (p * tsum[r] - t) * g[r];
+}
