@@ -28,7 +28,7 @@ class Optimizer:
         self.weight_decay = weight_decay
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
         self._learning_rate = learning_rate
-        self.iterations = Variable(np.array(0, dtype=np.int64), dtype="int64", trainable=False, name="iteration")
+        self.iterations = Variable(np.array(0, dtype=np.int32), dtype="int32", trainable=False, name="iteration")
         self._vars = None
         self._index = {}
         self._exclude_from_wd = set()

@@ -1,0 +1,163 @@
+"""Each optimizer's first 5 steps against Keras's published update rules, written out here."""
+import math
+
+import numpy as np
+import pytest
+
+import gpunet
+from gpunet import optimizers
+from gpunet.ops.tape import Variable
+
+W0 = np.array([[0.5, -1.2, 2.0], [0.1, 0.0, -0.4]], dtype=np.float32)
+B0 = np.array([0.3, -0.7, 1.5], dtype=np.float32)
+TARGET = np.array([1.0, -2.0, 0.5], dtype=np.float32)
+
+
+def grad_of(p):
+    """A gradient that depends on the parameters, so later steps see new values."""
+    return 2.0 * (p - TARGET) + 0.1 * np.sign(p)
+
+
+def run(opt, steps=5):
+    vs = [Variable(W0.copy()), Variable(B0.copy())]
+    for _ in range(steps):
+        grads = [grad_of(v.numpy()) for v in vs]
+        opt.apply_gradients(zip(grads, vs))
+    return [v.numpy() for v in vs]
+
+
+def reference(rule, steps=5, **hp):
+    ps = [W0.astype(np.float64), B0.astype(np.float64)]
+    state = [dict() for _ in ps]
+    for t in range(1, steps + 1):
+        for p, st in zip(ps, state):
+            rule(p, grad_of(p), st, t, **hp)
+    return ps
+
+
+def adam_rule(p, g, st, t, lr=0.001, b1=0.9, b2=0.999, eps=1e-7, amsgrad=False, wd=0.0):
+    if wd:
+        p -= p * wd * lr
+    m = st.setdefault("m", np.zeros_like(p))
+    v = st.setdefault("v", np.zeros_like(p))
+    m += (g - m) * (1 - b1)
+    v += (g * g - v) * (1 - b2)
+    vv = v
+    if amsgrad:
+        vh = st.setdefault("vh", np.zeros_like(p))
+        np.maximum(vh, v, out=vh)
+        vv = vh
+    alpha = lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+    p -= m * alpha / (np.sqrt(vv) + eps)
+
+
+def sgd_rule(p, g, st, t, lr=0.01, mu=0.0, nesterov=False):
+    if mu == 0:
+        p -= lr * g
+        return
+    m = st.setdefault("m", np.zeros_like(p))
+    m[...] = mu * m - lr * g
+    p += (mu * m - lr * g) if nesterov else m
+
+
+def rmsprop_rule(p, g, st, t, lr=0.001, rho=0.9, mu=0.0, eps=1e-7, centered=False):
+    v = st.setdefault("v", np.zeros_like(p))
+    v[...] = rho * v + (1 - rho) * g * g
+    if centered:
+        a = st.setdefault("a", np.zeros_like(p))
+        a[...] = rho * a + (1 - rho) * g
+        denom = v - a * a + eps
+    else:
+        denom = v + eps
+    inc = lr * g / np.sqrt(denom)
+    if mu:
+        m = st.setdefault("m", np.zeros_like(p))
+        m[...] = mu * m + inc
+        p -= m
+    else:
+        p -= inc
+
+
+CASES = [
+    (lambda: optimizers.Adam(), adam_rule, {}),
+    (lambda: optimizers.Adam(learning_rate=0.05, beta_1=0.8, beta_2=0.99, epsilon=1e-3), adam_rule,
+     dict(lr=0.05, b1=0.8, b2=0.99, eps=1e-3)),
+    (lambda: optimizers.Adam(learning_rate=0.05, amsgrad=True), adam_rule, dict(lr=0.05, amsgrad=True)),
+    (lambda: optimizers.AdamW(learning_rate=0.05), adam_rule, dict(lr=0.05, wd=0.004)),
+    (lambda: optimizers.AdamW(learning_rate=0.05, weight_decay=0.1), adam_rule, dict(lr=0.05, wd=0.1)),
+    (lambda: optimizers.SGD(), sgd_rule, {}),
+    (lambda: optimizers.SGD(0.1, momentum=0.9), sgd_rule, dict(lr=0.1, mu=0.9)),
+    (lambda: optimizers.SGD(0.1, momentum=0.9, nesterov=True), sgd_rule, dict(lr=0.1, mu=0.9, nesterov=True)),
+    (lambda: optimizers.RMSprop(), rmsprop_rule, {}),
+    (lambda: optimizers.RMSprop(0.01, momentum=0.5), rmsprop_rule, dict(lr=0.01, mu=0.5)),
+    (lambda: optimizers.RMSprop(0.01, centered=True), rmsprop_rule, dict(lr=0.01, centered=True)),
+    (lambda: optimizers.RMSprop(0.01, rho=0.8, momentum=0.3, centered=True), rmsprop_rule,
+     dict(lr=0.01, rho=0.8, mu=0.3, centered=True)),
+]
+
+
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_first_five_steps_match_keras_formula(case):
+    make, rule, hp = CASES[case]
+    got = run(make())
+    want = reference(rule, **hp)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=2e-5, atol=1e-6)
+        assert not np.allclose(g, [W0, B0][len(g.shape) == 1 and 1 or 0])  # it moved
+
+
+def test_defaults_are_keras_defaults():
+    a = optimizers.Adam()
+    assert (a.learning_rate, a.beta_1, a.beta_2, a.epsilon, a.amsgrad) == (0.001, 0.9, 0.999, 1e-7, False)
+    s = optimizers.SGD()
+    assert (s.learning_rate, s.momentum, s.nesterov) == (0.01, 0.0, False)
+    r = optimizers.RMSprop()
+    assert (r.learning_rate, r.rho, r.momentum, r.epsilon, r.centered) == (0.001, 0.9, 0.0, 1e-7, False)
+    assert optimizers.AdamW().weight_decay == 0.004
+
+
+def test_strings_iterations_and_settable_learning_rate():
+    opt = optimizers.get("adam")
+    assert isinstance(opt, optimizers.Adam)
+    v = Variable(np.ones(3, dtype=np.float32))
+    opt.apply_gradients([(np.ones(3, dtype=np.float32), v)])
+    assert int(opt.iterations.numpy()) == 1
+    opt.learning_rate = 0.5
+    assert opt.learning_rate == 0.5
+    sgd = optimizers.SGD(learning_rate=0.1)
+    sgd.apply_gradients([(np.ones(3, dtype=np.float32), v)])
+    sgd.learning_rate = 1.0
+    before = v.numpy().copy()
+    sgd.apply_gradients([(np.ones(3, dtype=np.float32), v)])
+    np.testing.assert_allclose(v.numpy(), before - 1.0)
+    assert int(sgd.iterations.numpy()) == 2
+
+
+def test_unknown_optimizer_suggests_names():
+    with pytest.raises(ValueError, match="Did you mean 'adam'"):
+        optimizers.get("adma")
+
+
+def test_missing_gradient_leaves_variable_alone():
+    a, b = Variable(np.ones(2, dtype=np.float32)), Variable(np.ones(2, dtype=np.float32))
+    opt = optimizers.SGD(0.1)
+    opt.build([a, b])
+    opt.apply_gradients([(None, a), (np.ones(2, dtype=np.float32), b)])
+    np.testing.assert_allclose(a.numpy(), 1.0)
+    np.testing.assert_allclose(b.numpy(), 0.9)
+
+
+def test_unknown_variable_is_refused():
+    a = Variable(np.ones(2, dtype=np.float32))
+    opt = optimizers.SGD(0.1)
+    opt.apply_gradients([(np.ones(2, dtype=np.float32), a)])
+    with pytest.raises(ValueError, match="Unknown variable"):
+        opt.apply_gradients([(np.ones(2, dtype=np.float32), Variable(np.ones(2, dtype=np.float32)))])
+
+
+def test_compile_accepts_instances_and_strings():
+    for opt in ["sgd", "adam", "adamw", "rmsprop", optimizers.SGD(0.2)]:
+        m = gpunet.Sequential([gpunet.Input((3,)), gpunet.layers.Dense(2)])
+        m.compile(optimizer=opt, loss="mse")
+        m.fit(np.ones((4, 3)), np.zeros((4, 2)), verbose=0)
+        assert int(m.optimizer.iterations.numpy()) == 1
