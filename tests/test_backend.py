@@ -1,0 +1,70 @@
+"""Backend choice: NumPy fallback with CuPy installed but no device, and GPUNET_BACKEND forcing."""
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_py(code, **env):
+    e = dict(os.environ, PYTHONPATH=ROOT)
+    e.pop("GPUNET_BACKEND", None)
+    e.update(env)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=e, timeout=120)
+
+
+def test_forced_numpy():
+    r = run_py("import gpunet; print(gpunet.backend.name(), gpunet.backend.info()['reason'])", GPUNET_BACKEND="numpy")
+    assert r.returncode == 0 and r.stdout.startswith("numpy forced by GPUNET_BACKEND=numpy")
+    assert r.stderr == ""
+
+
+def test_bad_backend_value_is_a_clear_error():
+    r = run_py("import gpunet; gpunet.backend.name()", GPUNET_BACKEND="tpu")
+    assert r.returncode != 0 and "GPUNET_BACKEND='tpu'" in r.stderr
+
+
+@pytest.mark.skipif(importlib.util.find_spec("cupy") is None, reason="CuPy not installed")
+def test_cupy_installed_without_device_falls_back_with_one_line():
+    code = ("import gpunet, numpy as np\n"
+            "m = gpunet.Sequential([gpunet.Input((3,)), gpunet.layers.Dense(2)])\n"
+            "m.compile(loss='mse'); m.fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0)\n"
+            "print(gpunet.backend.name())")
+    r = run_py(code)
+    if "cupy" in r.stdout:
+        pytest.skip("this machine has a working GPU")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "numpy"
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and "CuPy is installed but" in lines[0] and "using NumPy" in lines[0]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("cupy") is None, reason="CuPy not installed")
+def test_cupy_import_path_catches_driver_errors(monkeypatch):
+    """Past the driver-library probe, CuPy itself raises (cudaErrorInsufficientDriver here): still a fallback."""
+    from gpunet import backend
+    monkeypatch.setattr(backend.ctypes, "CDLL", lambda name: None)
+    backend._reset_for_tests()
+    try:
+        cupy, why = backend._probe_cupy()
+        if cupy is not None:
+            pytest.skip("this machine has a working GPU")
+        assert "CuPy is installed but unusable" in why
+    finally:
+        backend._reset_for_tests()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("cupy") is None, reason="CuPy not installed")
+def test_forcing_cupy_without_gpu_is_an_error():
+    r = run_py("import gpunet; gpunet.backend.name()", GPUNET_BACKEND="cupy")
+    if r.returncode == 0:
+        pytest.skip("this machine has a working GPU")
+    assert "GPUNET_BACKEND=cupy but the GPU backend cannot start" in r.stderr
+
+
+def test_import_is_light():
+    r = run_py("import sys, gpunet; print('cupy' in sys.modules, 'urllib.request' in sys.modules)")
+    assert r.stdout.split() == ["False", "False"]
