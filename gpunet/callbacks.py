@@ -119,6 +119,7 @@ class CallbackList:
         if add_progbar and not any(isinstance(c, ProgbarLogger) for c in self.callbacks):
             self.callbacks.insert(0, ProgbarLogger())
         self.model = model
+        self._batch_targets = {}
         for c in self.callbacks:
             c.set_model(model)
             c.set_params(dict(params))
@@ -132,14 +133,20 @@ class CallbackList:
             getattr(c, hook)(*args)
 
     def _batch(self, hook, batch, logs):
+        targets = self._batch_targets.get(hook)
+        if targets is None:  # who listens is fixed for the run: work it out once per hook
+            targets = self._batch_targets[hook] = [
+                (getattr(c, hook), isinstance(c, ProgbarLogger) and type(c)._batch is ProgbarLogger._batch)
+                for c in self.callbacks
+                if c._overrides(hook) or (isinstance(c, ProgbarLogger) and type(c)._batch is ProgbarLogger._batch)]
         materialised = None
-        for c in self.callbacks:
-            if isinstance(c, ProgbarLogger) and type(c)._batch is ProgbarLogger._batch:
-                getattr(c, hook)(batch, logs)
-            elif c._overrides(hook):
+        for fn, lazy in targets:
+            if lazy:
+                fn(batch, logs)
+            else:
                 if materialised is None:
                     materialised = logs() if callable(logs) else (logs or {})
-                getattr(c, hook)(batch, materialised)
+                fn(batch, materialised)
 
     def wants_batch_logs(self, hook):
         return any(c._overrides(hook) and not isinstance(c, ProgbarLogger) for c in self.callbacks)

@@ -221,14 +221,19 @@ def softmax_xent_backward(z2, labels, targets, lse, tsum, g, sparse, smoothing):
     return d
 
 
-def softmax_xent_op(labels, logits, lab, z2, lead, sparse, smoothing, record):
+def softmax_xent_op(labels, logits, lab, z2, lead, sparse, smoothing, record, reduction="none"):
+    xp = backend.get_xp()
     z2 = _c32(z2, "logits")
+    R = z2.shape[0]
     loss, lse, tsum, lab_d, targets = softmax_xent_forward(z2, lab, sparse, smoothing)
+    mean = reduction == "mean"
 
     def backward(g, n):
-        d = softmax_xent_backward(z2, lab_d, targets, lse, tsum, g, sparse, smoothing)
+        gr = xp.broadcast_to(g * np.float32(1.0 / R), (R,)) if mean else g
+        d = softmax_xent_backward(z2, lab_d, targets, lse, tsum, gr, sparse, smoothing)
         return None, d.reshape(logits.shape)
-    return record(loss.reshape(lead), (labels, logits), backward)
+    out = last_xent_stats[0] * np.float32(1.0 / R) if mean else loss.reshape(lead)
+    return record(out, (labels, logits), backward)
 
 
 # ---- optimizer updates ----

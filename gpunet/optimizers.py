@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from . import backend
+from . import backend, cpu_kernels
 from .ops.tape import Tensor, Variable
 from .utils.registry import lookup
 
@@ -30,6 +30,7 @@ class Optimizer:
         self._learning_rate = learning_rate
         self.iterations = Variable(np.array(0, dtype=np.int32), dtype="int32", trainable=False, name="iteration")
         self._vars = None
+        self.built = False
         self._index = {}
         self._exclude_from_wd = set()
 
@@ -58,16 +59,20 @@ class Optimizer:
         sizes = [int(np.prod(v.shape)) for v in variables]
         self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
         flat = xp.empty(int(self._offsets[-1]), dtype=dtype)
+        grad = xp.zeros_like(flat)
         for v, a, b in zip(variables, self._offsets[:-1], self._offsets[1:]):
             flat[a:b] = v.data.reshape(-1)
             v.data = flat[a:b].reshape(v.shape)  # the variable now lives in the flat buffer
+            v._grad_sink = grad[a:b].reshape(v.shape)
         self._flat = flat
-        self._grad = xp.zeros_like(flat)
+        self._grad = grad
         self._tmp = xp.empty_like(flat)
         self._tmp2 = xp.empty_like(flat)
         self._vars = variables
         self._index = {id(v): i for i, v in enumerate(variables)}
         self._state = {k: xp.zeros_like(flat) for k in self._state_names()}
+        self._all = slice(0, int(self._offsets[-1]))
+        self._constrained = [v for v in variables if v._constraint is not None]
         self.built = True
 
     def _state_names(self):
@@ -103,37 +108,43 @@ class Optimizer:
         gs = self._clip(gs)
         lr = self.learning_rate
         step = int(self.iterations.data) + 1
-        if whole:
-            for g, i in zip(gs, range(len(self._vars))):
-                self._grad[self._slot(i)] = g.reshape(-1)
-            sl = [slice(0, int(self._offsets[-1]))]
-        else:
-            sl = []
-            for g, (_, v) in zip(gs, pairs):
-                s = self._slot(self._index[id(v)])
+        sl = []
+        for g, (_, v) in zip(gs, pairs):
+            s = self._slot(self._index[id(v)])
+            if g is not v._grad_sink:  # the fused dense backward may have written it in place already
                 self._grad[s] = g.reshape(-1)
-                sl.append(s)
+            sl.append(s)
+        if whole:
+            sl = [slice(0, int(self._offsets[-1]))]
         gpu = backend.is_gpu() and self._flat.dtype == np.float32 and not self._exclude_from_wd
         for s in sl:
-            p, g = self._flat[s], self._grad[s]
-            state = {k: st[s] for k, st in self._state.items()}
-            if gpu and self._kernel_update(p, g, state, lr, step, (self.weight_decay or 0.0) * lr):
-                continue  # one fused launch did decay + update (kernels/optim.cu)
-            if self.weight_decay:
-                self._decay(p, s, lr)
-            self.update(p, g, state, self._tmp[s], self._tmp2[s], lr, step)
+            self._update_slice(s, lr, step, gpu)
         for _, v in pairs:
             if v._constraint is not None:
                 v.data[...] = v._constraint(v.data)
         self.iterations.data += 1
         return self.iterations
 
+    def _update_slice(self, s, lr, step, gpu):
+        p, g = self._flat[s], self._grad[s]
+        state = {k: st[s] for k, st in self._state.items()}
+        decay = (self.weight_decay or 0.0) * lr
+        if gpu and self._kernel_update(p, g, state, lr, step, decay):
+            return  # one fused launch did decay + update (kernels/optim.cu)
+        if (not gpu and p.dtype == np.float32 and not self._exclude_from_wd and backend.get_xp() is np
+                and cpu_kernels.library() is not None and self._cpu_update(p, g, state, lr, step, decay)):
+            return  # one pass in C (kernels/cpu_optim.c), bit-identical to the array ops below
+        if self.weight_decay:
+            self._decay(p, s, lr)
+        self.update(p, g, state, self._tmp[s], self._tmp2[s], lr, step)
+
     def _decay(self, p, s, lr):
         wd = self.weight_decay * lr
         if self._exclude_from_wd:
             for i, v in enumerate(self._vars):
-                if id(v) not in self._exclude_from_wd:
-                    q = self._flat[self._slot(i)]
+                vs = self._slot(i)
+                if id(v) not in self._exclude_from_wd and s.start <= vs.start and vs.stop <= s.stop:
+                    q = self._flat[vs]
                     q -= q * wd
             return
         p -= p * wd
@@ -160,17 +171,37 @@ class Optimizer:
     def update(self, p, g, state, tmp, tmp2, lr, step):
         raise NotImplementedError
 
+    def _state_scales(self):
+        """{state name: factor}: Keras's value = stored value * factor (1 where absent)."""
+        return {}
+
+    def apply_flat(self):
+        """The compiled step's update: every gradient is already in the flat gradient buffer."""
+        lr = self.learning_rate
+        step = int(self.iterations.data) + 1
+        gpu = backend.is_gpu() and self._flat.dtype == np.float32 and not self._exclude_from_wd
+        self._update_slice(self._all, lr, step, gpu)
+        if self._constrained:
+            for v in self._constrained:
+                v.data[...] = v._constraint(v.data)
+        self.iterations.data += 1
+
     def _kernel_update(self, p, g, state, lr, step, decay):
         return False  # no fused kernel for this optimizer: the array-op update runs instead
+
+    def _cpu_update(self, p, g, state, lr, step, decay):
+        return False
 
     @property
     def variables(self):
         out = [self.iterations,
                Tensor(backend.get_xp().asarray(self.learning_rate, dtype=self._flat.dtype if self._vars else "float32"))]
         if self._vars is not None:
+            scales = self._state_scales()
             for k in self._state_names():
                 for i, v in enumerate(self._vars):
-                    out.append(Tensor(self._state[k][self._slot(i)].reshape(v.shape)))
+                    value = self._state[k][self._slot(i)].reshape(v.shape)
+                    out.append(Tensor(value * scales[k] if k in scales else value.copy()))
         return out
 
     def get_config(self):
@@ -220,6 +251,12 @@ class SGD(Optimizer):
         else:
             p += m
 
+    def _cpu_update(self, p, g, state, lr, step, decay):
+        f32 = np.float32
+        cpu_kernels.library().sgd_update(cpu_kernels.ptr(p), cpu_kernels.ptr(g), cpu_kernels.ptr(state.get("momentum")),
+                                         p.size, f32(lr), f32(self.momentum), int(self.nesterov), f32(decay))
+        return True
+
     def _kernel_update(self, p, g, state, lr, step, decay):
         from . import kernels
         kernels.sgd_update(p, g, state.get("momentum"), lr, self.momentum, self.nesterov, decay)
@@ -240,10 +277,34 @@ class Adam(Optimizer):
     def _state_names(self):
         return ("momentum", "velocity", "velocity_hat") if self.amsgrad else ("momentum", "velocity")
 
+    def _state_scales(self):
+        # On the CPU the moments are stored divided by (1 - beta): m~ = b1 m~ + g and v~ = b2 v~ + g^2
+        # take 5 array passes instead of 7, the update rescales. `variables` shows Keras's m and v.
+        if self._vars is not None and backend.is_gpu():
+            return {}
+        return {"momentum": 1 - self.beta_1, "velocity": 1 - self.beta_2, "velocity_hat": 1 - self.beta_2}
+
     def update(self, p, g, state, tmp, tmp2, lr, step):
         xp = backend.get_xp()
         m, v = state["momentum"], state["velocity"]
         alpha = lr * math.sqrt(1 - self.beta_2 ** step) / (1 - self.beta_1 ** step)
+        if self._state_scales():
+            m *= self.beta_1
+            m += g
+            xp.multiply(g, g, out=tmp)
+            v *= self.beta_2
+            v += tmp
+            if self.amsgrad:
+                vh = state["velocity_hat"]
+                xp.maximum(vh, v, out=vh)
+                v = vh
+            r = math.sqrt(1 - self.beta_2)
+            xp.sqrt(v, out=tmp)          # sqrt(v) + eps = r (sqrt(v~) + eps / r)
+            tmp += self.epsilon / r
+            xp.divide(m, tmp, out=tmp)
+            tmp *= alpha * (1 - self.beta_1) / r
+            p -= tmp
+            return
         xp.subtract(g, m, out=tmp)       # m += (g - m) * (1 - beta_1)
         tmp *= 1 - self.beta_1
         m += tmp
@@ -260,6 +321,16 @@ class Adam(Optimizer):
         xp.multiply(m, alpha, out=tmp2)
         tmp2 /= tmp
         p -= tmp2
+
+    def _cpu_update(self, p, g, state, lr, step, decay):
+        r = math.sqrt(1 - self.beta_2)
+        alpha = lr * math.sqrt(1 - self.beta_2 ** step) / (1 - self.beta_1 ** step)
+        f32, ptr = np.float32, cpu_kernels.ptr
+        cpu_kernels.library().adam_update(ptr(p), ptr(g), ptr(state["momentum"]), ptr(state["velocity"]),
+                                          ptr(state.get("velocity_hat")), p.size, f32(self.beta_1),
+                                          f32(self.beta_2), f32(self.epsilon / r),
+                                          f32(alpha * (1 - self.beta_1) / r), f32(decay), int(self.amsgrad))
+        return True
 
     def _kernel_update(self, p, g, state, lr, step, decay):
         from . import kernels
@@ -324,6 +395,14 @@ class RMSprop(Optimizer):
             p -= m
         else:
             p -= tmp2
+
+    def _cpu_update(self, p, g, state, lr, step, decay):
+        f32, ptr = np.float32, cpu_kernels.ptr
+        cpu_kernels.library().rmsprop_update(ptr(p), ptr(g), ptr(state["velocity"]), ptr(state.get("momentum")),
+                                             ptr(state.get("average_gradient")), p.size, f32(lr), f32(self.rho),
+                                             f32(1 - self.rho), f32(self.momentum), f32(self.epsilon),
+                                             int(self.centered), f32(decay))
+        return True
 
     def _kernel_update(self, p, g, state, lr, step, decay):
         from . import kernels

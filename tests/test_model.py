@@ -300,3 +300,27 @@ def test_diverging_loss_is_reported():
     m.compile(optimizer=gpunet.optimizers.SGD(1e6), loss="mse")
     with pytest.warns(RuntimeWarning, match="diverged"):
         m.fit(x, y, epochs=2, verbose=0)
+
+
+@pytest.mark.parametrize("head", ["dense_softmax", "activation_softmax"])
+@pytest.mark.parametrize("loss", ["sparse_categorical_crossentropy", "categorical_crossentropy"])
+def test_compiled_step_equals_tape_path(head, loss):
+    """fit's compiled step plan and the general tape path (run_eagerly=True) give the same weights."""
+    x = R.random((256, 6, 5)).astype("float32")
+    yi = R.integers(0, 4, 256)
+    y = yi if loss.startswith("sparse") else np.eye(4, dtype="float32")[yi]
+    out = []
+    for eager in (False, True):
+        gpunet.utils.clear_session()
+        gpunet.utils.set_random_seed(11)
+        ls = [gpunet.Input((6, 5)), layers.Flatten(), layers.Dense(16, activation="tanh"), layers.Dropout(0.3),
+              layers.Dense(8), layers.Activation("relu"), layers.Dense(8, activation="gelu")]
+        ls += [layers.Dense(4, activation="softmax")] if head == "dense_softmax" else [layers.Dense(4), layers.Activation("softmax")]
+        m = gpunet.Sequential(ls)
+        m.compile(optimizer="adam", loss=loss, metrics=["accuracy"], run_eagerly=eager)
+        h = m.fit(x, y, epochs=2, batch_size=32, verbose=0)
+        out.append((m.get_weights(), h.history))
+    for a, b in zip(out[0][0], out[1][0]):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    for k in out[0][1]:
+        np.testing.assert_allclose(out[0][1][k], out[1][1][k], rtol=1e-6)

@@ -163,3 +163,11 @@ def test_watch_constant_input():
         tape.watch(x)
         y = ops.sum(ops.square(x))
     np.testing.assert_allclose(tape.gradient(y, x).numpy(), [2.0, 4.0, 6.0])
+
+
+def test_softmax_xent_mean_reduction():
+    labels = np.array([0, 3, 1, 2, 3])
+    z = anyv(5, 4) * 3
+    directional_check(lambda z: ops.softmax_cross_entropy(labels, z, reduction="mean"), z)
+    assert float(ops.softmax_cross_entropy(labels, z, reduction="mean").numpy()) == pytest.approx(
+        ops.softmax_cross_entropy(labels, z).numpy().mean(), rel=1e-12)

@@ -161,3 +161,24 @@ def test_compile_accepts_instances_and_strings():
         m.compile(optimizer=opt, loss="mse")
         m.fit(np.ones((4, 3)), np.zeros((4, 2)), verbose=0)
         assert int(m.optimizer.iterations.numpy()) == 1
+
+
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_cpu_kernel_bit_identical_to_array_ops(case, monkeypatch):
+    """kernels/cpu_optim.c (one pass) against the NumPy array-op reference: the same bits."""
+    from gpunet import cpu_kernels
+    if cpu_kernels.library() is None:
+        pytest.skip("no C compiler: the CPU kernel is not built here")
+    make = CASES[case][0]
+    rng = np.random.default_rng(case)
+    w0 = rng.standard_normal(70001).astype(np.float32)  # odd size: the vector loop's tail is used
+    grads = [rng.standard_normal(70001).astype(np.float32) for _ in range(5)]
+    out = []
+    for use_c in (True, False):
+        monkeypatch.setattr(cpu_kernels, "_lib", [cpu_kernels.library()] if use_c else [None])
+        opt = make()
+        v = Variable(w0.copy())
+        for g in grads:
+            opt.apply_gradients([(g, v)])
+        out.append(v.numpy())
+    assert np.array_equal(out[0], out[1])

@@ -91,13 +91,13 @@ class Model(Layer):
         return trainer.predict(self, x, batch_size=batch_size, verbose=verbose, **kwargs)
 
     # ---- hooks the trainer uses; Sequential/Functional refine them ----
-    def _forward(self, x, training):
+    def _forward(self, x, training, fast=False):
         return self(x if isinstance(x, Tensor) else Tensor(x), training=training)
 
     def _has_softmax_head(self):
         return False
 
-    def _forward_logits(self, x, training):
+    def _forward_logits(self, x, training, fast=False):
         raise NotImplementedError
 
     def _expected_input_shape(self):

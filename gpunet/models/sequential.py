@@ -119,21 +119,35 @@ class Sequential(Model):
     def _has_softmax_head(self):
         return self._head() is not None
 
-    def _forward(self, x, training):
+    def _forward(self, x, training, fast=False):
         x = x if isinstance(x, Tensor) else Tensor(x)
+        if fast and self._fast_ok():
+            for layer in self._layers:
+                x = layer.call(x, training=training) if layer._call_takes_training else layer.call(x)
+            return x
         for layer in self._layers:
             x = layer(x, training=training)
         return x
 
-    def _forward_logits(self, x, training):
+    def _forward_logits(self, x, training, fast=False):
         x = x if isinstance(x, Tensor) else Tensor(x)
+        fast = fast and self._fast_ok()
         for layer in self._layers[:-1]:
-            x = layer(x, training=training)
+            if fast:
+                x = layer.call(x, training=training) if layer._call_takes_training else layer.call(x)
+            else:
+                x = layer(x, training=training)
         if self._head() == "dense":
             last = self._layers[-1]
-            last._check_input(x)
+            if not fast:
+                last._check_input(x)
             return last.call_logits(x)
         return x
+
+    def _fast_ok(self):
+        """Inside fit/evaluate the data were checked once up front, so each batch may go straight to
+        `call` (no per-batch input checks) — unless a layer needs __call__ (activity regularizer)."""
+        return self.built and all(l.built and l.activity_regularizer is None for l in self._layers)
 
     # ---- summary / config ----
     def _summary_rows(self):

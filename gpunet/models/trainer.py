@@ -12,6 +12,7 @@ from .. import backend, losses as losses_mod, metrics as metrics_mod, ops, rando
 from ..callbacks import CallbackList
 from ..ops.tape import GradientTape, Tensor, stop_recording
 from . import data as data_mod
+from .step_plan import StepPlan
 
 
 class _Plan:
@@ -32,15 +33,19 @@ class _Plan:
         self.label_smoothing = kwargs.get("label_smoothing", 0.0) or 0.0
         self.metrics = model._resolve_metrics(y_sample.shape if y_sample is not None else None, y_pred_shape)
         self.metrics_on_logits = all(m.argmax_invariant for m in self.metrics)
+        self.has_extra_losses = bool(model.losses)  # regularizers: scanned once per fit, not per step
 
 
 def _loss_and_preds(model, plan, xb, yb, swb, training):
     if plan.fused:
-        logits = model._forward_logits(xb, training=training)
-        per = ops.softmax_cross_entropy(yb, logits, sparse=plan.sparse, label_smoothing=plan.label_smoothing)
-        loss = losses_mod.reduce_weighted(per, swb)
+        logits = model._forward_logits(xb, training=training, fast=True)
+        if swb is None:
+            loss = ops.softmax_cross_entropy(yb, logits, plan.sparse, plan.label_smoothing, reduction="mean")
+        else:
+            per = ops.softmax_cross_entropy(yb, logits, sparse=plan.sparse, label_smoothing=plan.label_smoothing)
+            loss = losses_mod.reduce_weighted(per, swb)
         return loss, logits
-    preds = model._forward(xb, training=training)
+    preds = model._forward(xb, training=training, fast=True)
     return plan.loss(yb, preds, sample_weight=swb), preds
 
 
@@ -56,11 +61,11 @@ def _update_metrics(plan, yb, preds, swb, is_logits):
 def train_step(model, plan, xb, yb, swb):
     with GradientTape() as tape:
         loss, preds = _loss_and_preds(model, plan, xb, yb, swb, True)
-        extra = model.losses
         total = loss
-        for r in extra:
-            total = ops.add(total, r)
-    grads = tape.gradient(total, plan.variables)
+        if plan.has_extra_losses:
+            for r in model.losses:
+                total = ops.add(total, r)
+    grads = tape.gradient(total, plan.variables, write_to_sinks=True)
     model.optimizer.apply(grads, plan.variables)
     model._loss_tracker.add(total.data, len(xb))
     _update_metrics(plan, yb, preds.data if isinstance(preds, Tensor) else preds, swb, plan.fused)
@@ -129,6 +134,9 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     n = len(x)
     steps = max(1, math.ceil(n / batch_size))
     xd, yd, swd = _to_device(x, y, sw)
+    if not getattr(model.optimizer, "built", False):
+        model.optimizer.build(plan.variables)
+    fast = None if (sw is not None or getattr(model, "run_eagerly", False)) else StepPlan.build(model, plan)
     cbs = CallbackList(callbacks, model=model, add_history=True, add_progbar=verbose != 0,
                        verbose=verbose, epochs=epochs, steps=steps)
     model.stop_training = False
@@ -150,7 +158,10 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
                     idx = order_d[lo:hi]
                     xb, yb, swb = xd[idx], yd[idx], None if swd is None else swd[idx]
                 cbs.on_train_batch_begin(step)
-                train_step(model, plan, xb, yb, swb)
+                if fast is not None:
+                    fast.train_step(xb, yb)
+                else:
+                    train_step(model, plan, xb, yb, swb)
                 cbs.on_train_batch_end(step, logs_fn)
                 if model.stop_training:
                     break
@@ -187,8 +198,9 @@ def _evaluate_arrays(model, plan, x, y, sw, batch_size, prefix="", cbs=None):
             if cbs is not None:
                 cbs.on_test_batch_begin(step)
             loss, preds = _loss_and_preds(model, plan, xd[lo:hi], yd[lo:hi], swb, False)
-            for r in model.losses:
-                loss = ops.add(loss, r)
+            if plan.has_extra_losses:
+                for r in model.losses:
+                    loss = ops.add(loss, r)
             model._loss_tracker.add(loss.data, hi - lo)
             _update_metrics(plan, yd[lo:hi], preds.data, swb, plan.fused)
             if cbs is not None:
@@ -234,7 +246,7 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
     with stop_recording():
         for step in range(nsteps):
             cbs.on_predict_batch_begin(step)
-            outs.append(model._forward(xd[step * batch_size:(step + 1) * batch_size], training=False).data)
+            outs.append(model._forward(xd[step * batch_size:(step + 1) * batch_size], training=False, fast=True).data)
             cbs.on_predict_batch_end(step)
     cbs.on_predict_end()
     xp = backend.get_xp()

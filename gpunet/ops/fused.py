@@ -5,6 +5,7 @@ on CuPy they launch those kernels (see gpunet/kernels.py)."""
 from .. import backend
 from .core import Tensor, data, record
 from .nn import ELEMENTWISE
+from .tape import grad_sink
 
 # activations whose derivative needs only the output y, so z may be overwritten in place
 _FROM_OUTPUT = ("linear", "relu", "sigmoid", "tanh")
@@ -55,16 +56,22 @@ def dense(x, kernel, bias=None, activation="linear"):
         else:
             dz = g2 * grad(z, y)
         gx = (dz @ W.T).reshape(a.shape) if n[0] else None
-        gW = a2.T @ dz if n[1] else None
-        gb = dz.sum(axis=0) if (b is not None and n[2]) else None
+        gW = gb = None
+        if n[1]:
+            gW = xp.matmul(a2.T, dz, out=grad_sink(kernel, dz.dtype))
+        if b is not None and n[2]:
+            gb = dz.sum(axis=0, out=grad_sink(bias, dz.dtype))
         return gx, gW, gb
     inputs = (x, kernel) if bias is None else (x, kernel, bias)
     return record(y.reshape(out_shape), inputs, backward)
 
 
-def softmax_cross_entropy(labels, logits, sparse=True, label_smoothing=0.0):
-    """Per-sample cross-entropy of softmax(logits) against integer (sparse) or one-hot labels.
+def softmax_cross_entropy(labels, logits, sparse=True, label_smoothing=0.0, reduction="none"):
+    """Cross-entropy of softmax(logits) against integer (sparse) or one-hot labels: per sample, or
+    their mean with reduction="mean" (one op instead of three on the training hot path).
     Computed from log-softmax, so it is stable for any logits; backward is (softmax - target)."""
+    if reduction not in ("none", "mean"):
+        raise ValueError("softmax_cross_entropy reduction must be 'none' or 'mean', got %r" % (reduction,))
     z = data(logits)
     lab = data(labels)
     xp = backend.get_xp()
@@ -73,7 +80,7 @@ def softmax_cross_entropy(labels, logits, sparse=True, label_smoothing=0.0):
     z2 = z.reshape(-1, C)
     if backend.is_gpu():
         from .. import kernels
-        return kernels.softmax_xent_op(labels, logits, lab, z2, lead, sparse, label_smoothing, record)
+        return kernels.softmax_xent_op(labels, logits, lab, z2, lead, sparse, label_smoothing, record, reduction)
     s = z2 - z2.max(axis=1, keepdims=True)
     e = xp.exp(s)
     sumexp = e.sum(axis=1, keepdims=True)
@@ -102,6 +109,11 @@ def softmax_cross_entropy(labels, logits, sparse=True, label_smoothing=0.0):
                 p[rows, idx] -= 1.0
         else:
             p = p * target.sum(axis=1, keepdims=True) - target
-        p *= g.reshape(-1, 1)
+        if mean:
+            p *= g * (1.0 / len(p))
+        else:
+            p *= g.reshape(-1, 1)
         return None, p.reshape(z.shape)
-    return record(loss.reshape(lead).astype(z.dtype, copy=False), (labels, logits), backward)
+    mean = reduction == "mean"
+    out = loss.mean() if mean else loss.reshape(lead)
+    return record(out.astype(z.dtype, copy=False), (labels, logits), backward)

@@ -52,7 +52,7 @@ class Tensor:
 class Variable(Tensor):
     """A named, assignable tensor (Keras's ``keras.Variable``). Assignment writes in place, so the
     optimizer may keep all parameters as views into one flat buffer."""
-    __slots__ = ("name", "trainable", "path", "_constraint")
+    __slots__ = ("name", "trainable", "path", "_constraint", "_grad_sink")
 
     def __init__(self, initializer, shape=None, dtype=None, trainable=True, name=None):
         from .. import config
@@ -69,6 +69,7 @@ class Variable(Tensor):
         self.path = self.name
         self.trainable = trainable
         self._constraint = None
+        self._grad_sink = None  # the optimizer's flat-gradient view for this variable, once built
 
     @property
     def value(self):
@@ -110,6 +111,18 @@ class _Node:
 
 
 _active = []  # stack of recording tapes
+_sink_grads = None  # the gradient dict of a backward pass that allows writing into sinks
+
+
+def grad_sink(var, dtype):
+    """A buffer the op may write var's gradient into (no accumulation pending), or None."""
+    g = _sink_grads
+    if g is None or type(var) is not Variable:
+        return None
+    sink = var._grad_sink
+    if sink is None or id(var) in g or sink.dtype != dtype:
+        return None
+    return sink
 
 
 class GradientTape:
@@ -138,7 +151,10 @@ class GradientTape:
         for t in tensor if isinstance(tensor, (list, tuple)) else (tensor,):
             self.watched.add(id(t))
 
-    def gradient(self, target, sources):
+    def gradient(self, target, sources, write_to_sinks=False):
+        """d target / d sources. write_to_sinks (the trainer's choice): ops may write a variable's
+        gradient straight into the optimizer's flat gradient buffer instead of a new array."""
+        global _sink_grads
         if self._used and not self.persistent:
             raise RuntimeError("A non-persistent GradientTape can only compute one gradient")
         self._used = True
@@ -147,17 +163,22 @@ class GradientTape:
         xp = backend.get_xp()
         keep = {id(s) for s in srcs}
         grads = {id(target): xp.ones_like(target.data)}
-        for node in reversed(self.nodes):
-            key = id(node.out)
-            g = grads.get(key) if key in keep else grads.pop(key, None)
-            if g is None:
-                continue
-            for inp, ig in zip(node.inputs, node.backward(g, node.needs)):
-                if ig is None:
+        if write_to_sinks:
+            _sink_grads = grads
+        try:
+            for node in reversed(self.nodes):
+                key = id(node.out)
+                g = grads.get(key) if key in keep else grads.pop(key, None)
+                if g is None:
                     continue
-                k = id(inp)
-                prev = grads.get(k)
-                grads[k] = ig if prev is None else prev + ig
+                for inp, ig in zip(node.inputs, node.backward(g, node.needs)):
+                    if ig is None:
+                        continue
+                    k = id(inp)
+                    prev = grads.get(k)
+                    grads[k] = ig if prev is None else prev + ig
+        finally:
+            _sink_grads = None
         out = []
         for s in srcs:
             g = grads.get(id(s))

@@ -1,0 +1,182 @@
+"""A compiled training step for the common case: a Sequential stack of Flatten/Reshape/Dense/
+Activation/Dropout layers ending in softmax + cross-entropy.
+
+The define-by-run tape costs ~150 us of Python per step; for MNIST-sized models that is more than
+the arithmetic. When every layer is one of the kinds above, fit() instead runs this fixed plan:
+the same forward ops, the hand-written backward of the fused ops, weight gradients written straight
+into the optimizer's flat gradient buffer, no tape. It is the CPU twin of the captured GPU step
+(ARCHITECTURE.md decision 1). Anything else (custom layers, regularizers, sample weights, other
+losses) takes the general tape path; tests check both give the same weights.
+"""
+import numpy as np
+
+from .. import activations, backend, random as _random
+from ..layers.core import Activation, Dense, Dropout, Flatten, Reshape
+from ..metrics import CategoricalAccuracy, SparseCategoricalAccuracy
+from ..ops.nn import ELEMENTWISE
+
+_ARGMAX_COUNTERS = (SparseCategoricalAccuracy, CategoricalAccuracy)
+
+
+class StepPlan:
+    @staticmethod
+    def build(model, plan):
+        if backend.is_gpu() or not plan.fused or plan.has_extra_losses:
+            return None
+        layers = model.layers
+        if not layers or not model._fast_ok():
+            return None
+        steps = []
+        for i, layer in enumerate(layers):
+            last = i == len(layers) - 1
+            if isinstance(layer, (Flatten, Reshape)):
+                if isinstance(layer, Flatten) and layer.data_format != "channels_last":
+                    return None
+                out = model._layer_output_shapes.get(id(layer))
+                if out is None or None in out[1:]:
+                    return None
+                steps.append(("reshape", layer, tuple(out[1:])))
+            elif isinstance(layer, Dense):
+                if layer.kernel.dtype != np.float32 or (layer.kernel._grad_sink is None and layer.trainable):
+                    return None
+                act = "linear" if last else layer._fused
+                if act is None or (not last and layer.activation is activations.softmax):
+                    return None
+                steps.append(("dense", layer, act))
+            elif isinstance(layer, Activation):
+                if last:
+                    continue  # the softmax head: folded into the loss
+                name = activations.fusable_name(layer.activation)
+                if name is None:
+                    return None
+                steps.append(("act", layer, name))
+            elif isinstance(layer, Dropout):
+                if layer.noise_shape is not None:
+                    return None
+                steps.append(("dropout", layer))
+            else:
+                return None
+        return StepPlan(model, plan, steps)
+
+    def __init__(self, model, plan, steps):
+        self.model, self.plan, self.steps = model, plan, steps
+        self.opt = model.optimizer
+        self.variables = plan.variables
+
+    def train_step(self, xb, yb):
+        """One step of forward, loss, backward and update; returns nothing (metrics accumulate)."""
+        B = len(xb)
+        h = xb
+        saved = []  # what each step's backward needs
+        for st in self.steps:
+            kind = st[0]
+            if kind == "reshape":
+                saved.append(h.shape)
+                h = h.reshape((B,) + st[2])
+            elif kind == "dense":
+                layer, act = st[1], st[2]
+                W = layer.kernel.data
+                h2 = h.reshape(-1, h.shape[-1])
+                z = h2 @ W
+                if layer.bias is not None:
+                    z += layer.bias.data
+                if act == "relu":
+                    y = np.maximum(z, 0, out=z)
+                    zsave = None
+                elif act in ("linear",):
+                    y, zsave = z, None
+                else:
+                    y, zsave = ELEMENTWISE[act][0](z), z
+                saved.append((h2, h.shape, zsave, y))
+                h = y.reshape(h.shape[:-1] + (W.shape[1],))
+            elif kind == "act":
+                z = h
+                h = ELEMENTWISE[st[2]][0](z)
+                saved.append((z, h))
+            else:  # dropout
+                rate = st[1].rate
+                if rate:
+                    mask = _random.dropout_mask(h.shape, rate, h.dtype)
+                    h = h * mask
+                    saved.append(mask)
+                else:
+                    saved.append(None)
+        logits = h.reshape(-1, h.shape[-1])
+        dz, loss = self._xent(logits, yb)
+        self._metrics(yb, logits, loss, B)
+        g = dz
+        first_dense = min(i for i, st in enumerate(self.steps) if st[0] == "dense")
+        for i in range(len(self.steps) - 1, -1, -1):
+            st, sv = self.steps[i], saved[i]
+            kind = st[0]
+            if kind == "reshape":
+                g = g.reshape(sv)
+            elif kind == "dense":
+                layer, act = st[1], st[2]
+                h2, in_shape, zsave, y = sv
+                g2 = g.reshape(y.shape)
+                if act == "relu":
+                    g2 = g2 * (y > 0)
+                elif act != "linear":
+                    g2 = g2 * ELEMENTWISE[act][1](zsave, y)
+                if layer.trainable:
+                    np.matmul(h2.T, g2, out=layer.kernel._grad_sink)
+                    if layer.bias is not None:
+                        g2.sum(axis=0, out=layer.bias._grad_sink)
+                if i == first_dense:
+                    break  # nothing upstream has weights: the input gradient is never computed
+                g = (g2 @ layer.kernel.data.T).reshape(in_shape)
+            elif kind == "act":
+                z, y = sv
+                g = g * ELEMENTWISE[st[2]][1](z, y)
+            else:
+                if sv is not None:
+                    g = g * sv
+        self.opt.apply_flat()
+
+    def _xent(self, z, yb):
+        plan = self.plan
+        B, C = z.shape
+        s = z - z.max(axis=1, keepdims=True)
+        e = np.exp(s)
+        sumexp = e.sum(axis=1, keepdims=True)
+        logp = s - np.log(sumexp)
+        rows = np.arange(B)
+        ls = plan.label_smoothing
+        if plan.sparse:
+            if ls:
+                per = -((1.0 - ls) * logp[rows, yb] + (ls / C) * logp.sum(axis=1))
+            else:
+                per = -logp[rows, yb]
+            p = e / sumexp
+            if ls:
+                p -= ls / C
+                p[rows, yb] -= 1.0 - ls
+            else:
+                p[rows, yb] -= 1.0
+        else:
+            t = yb if not ls else yb * (1.0 - ls) + ls / C
+            per = -(t * logp).sum(axis=1)
+            p = (e / sumexp) * t.sum(axis=1, keepdims=True) - t
+        p *= np.float32(1.0 / B)
+        return p, per.astype(z.dtype, copy=False).mean()
+
+    def _metrics(self, yb, logits, loss, B):
+        model, plan = self.model, self.plan
+        model._loss_tracker.add(loss, B)
+        if plan.metrics:
+            preds = logits
+            if all(type(m) in _ARGMAX_COUNTERS for m in plan.metrics):
+                hits = None
+                for m in plan.metrics:  # a count of correct argmaxes: the same sum Mean would form
+                    if hits is None:
+                        y = yb if plan.sparse else yb.argmax(axis=1)
+                        hits = int((logits.argmax(axis=1) == y).sum())
+                    m.total = m.total + hits
+                    m.count = m.count + B
+                return
+            if not plan.metrics_on_logits:
+                e = np.exp(logits - logits.max(axis=1, keepdims=True))
+                preds = e / e.sum(axis=1, keepdims=True)
+            for m in plan.metrics:
+                m.update_state(yb, preds)
