@@ -1,5 +1,11 @@
-"""Keras callbacks: the base class, the list that drives them, History and ProgbarLogger."""
+"""Keras callbacks: the base class, the list that drives them, and Keras's built-in callbacks."""
+import csv
+import math
+import os
 import sys
+import warnings
+
+import numpy as np
 
 from .utils.progbar import Progbar
 
@@ -160,3 +166,220 @@ def _hook(name, batch):
 
 for _h in _HOOKS:
     setattr(CallbackList, _h, _hook(_h, "batch" in _h))
+
+
+def _print(msg):
+    sys.stdout.write(msg + "\n")
+    sys.stdout.flush()
+
+
+class MonitorCallback(Callback):
+    """A callback that watches one log value and decides, as Keras 3 does, whether lower or higher
+    is better ("auto": losses go down; accuracies, AUC, precision and recall go up)."""
+
+    def __init__(self, monitor="val_loss", mode="auto", min_delta=0.0):
+        super().__init__()
+        if mode not in ("auto", "min", "max"):
+            warnings.warn("%s mode %r is unknown, fallback to auto mode." % (type(self).__name__, mode), stacklevel=3)
+            mode = "auto"
+        self.monitor, self.mode, self.min_delta = monitor, mode, abs(min_delta)
+        self.monitor_op = None
+
+    def _set_monitor_op(self):
+        if self.mode == "min":
+            self.monitor_op = np.less
+        elif self.mode == "max":
+            self.monitor_op = np.greater
+        else:
+            name = self.monitor[4:] if self.monitor.startswith("val_") else self.monitor
+            if name == "loss":
+                self.monitor_op = np.less
+            for m in getattr(self.model, "metrics", []):
+                if m.name == name and getattr(m, "direction", None):
+                    self.monitor_op = np.greater if m.direction == "up" else np.less
+            if self.monitor_op is None:
+                raise ValueError("%s callback received monitor=%s, but gpunet isn't able to automatically determine "
+                                 "whether that metric should be maximized or minimized. Pass `mode='max'` in order "
+                                 "to maximize the metric, or `mode='min'` to minimize it."
+                                 % (type(self).__name__, self.monitor))
+        if self.monitor_op is np.less:
+            self.min_delta *= -1
+
+    def _is_improvement(self, value, reference):
+        if reference is None:
+            return True
+        return bool(self.monitor_op(value - self.min_delta, reference))
+
+
+class EarlyStopping(MonitorCallback):
+    def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto", baseline=None,
+                 restore_best_weights=False, start_from_epoch=0):
+        super().__init__(monitor, mode, min_delta)
+        self.patience, self.verbose, self.baseline = patience, verbose, baseline
+        self.restore_best_weights, self.start_from_epoch = restore_best_weights, start_from_epoch
+
+    def on_train_begin(self, logs=None):
+        self.wait, self.stopped_epoch, self.best, self.best_weights, self.best_epoch = 0, 0, None, None, 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.monitor_op is None:
+            self._set_monitor_op()
+        current = (logs or {}).get(self.monitor)
+        if current is None:
+            warnings.warn("Early stopping conditioned on metric `%s` which is not available. Available metrics are: "
+                          "%s" % (self.monitor, ",".join(logs or {})), stacklevel=2)
+            return
+        if epoch < self.start_from_epoch:
+            return
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights, self.best_epoch = self.model.get_weights(), epoch
+        self.wait += 1
+        if self._is_improvement(current, self.best):
+            self.best, self.best_epoch = current, epoch
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            if self.baseline is None or self._is_improvement(current, self.baseline):
+                self.wait = 0
+            return
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.stopped_epoch > 0 and self.verbose > 0:
+            _print("Epoch %d: early stopping" % (self.stopped_epoch + 1))
+        if self.restore_best_weights and self.best_weights is not None:
+            if self.verbose > 0:
+                _print("Restoring model weights from the end of the best epoch: %d." % (self.best_epoch + 1))
+            self.model.set_weights(self.best_weights)
+
+
+class ReduceLROnPlateau(MonitorCallback):
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto", min_delta=1e-4,
+                 cooldown=0, min_lr=0.0, **kwargs):
+        super().__init__(monitor, mode, min_delta)
+        if factor >= 1.0:
+            raise ValueError("ReduceLROnPlateau does not support a factor >= 1.0. Received factor=%r" % (factor,))
+        self.factor, self.patience, self.verbose = factor, patience, verbose
+        self.cooldown, self.min_lr = cooldown, min_lr
+
+    def on_train_begin(self, logs=None):
+        self.best, self.cooldown_counter, self.wait = None, 0, 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.monitor_op is None:
+            self._set_monitor_op()
+        logs = logs if logs is not None else {}
+        logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+        current = logs.get(self.monitor)
+        if current is None:
+            warnings.warn("Learning rate reduction is conditioned on metric `%s` which is not available. Available "
+                          "metrics are: %s." % (self.monitor, ",".join(logs)), stacklevel=2)
+            return
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._is_improvement(current, self.best):
+            self.best, self.wait = current, 0
+        elif self.cooldown_counter <= 0:
+            self.wait += 1
+            if self.wait >= self.patience:
+                old = float(self.model.optimizer.learning_rate)
+                if old > np.float32(self.min_lr):
+                    new = max(old * self.factor, self.min_lr)
+                    self.model.optimizer.learning_rate = new
+                    if self.verbose > 0:
+                        _print("\nEpoch %d: ReduceLROnPlateau reducing learning rate to %s." % (epoch + 1, new))
+                    self.cooldown_counter, self.wait = self.cooldown, 0
+
+
+class LearningRateScheduler(Callback):
+    def __init__(self, schedule, verbose=0):
+        super().__init__()
+        self.schedule, self.verbose = schedule, verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        lr = float(self.model.optimizer.learning_rate)
+        try:
+            lr = self.schedule(epoch, lr)
+        except TypeError:
+            lr = self.schedule(epoch)
+        if not isinstance(lr, (float, int, np.floating, np.integer)):
+            raise ValueError('The output of the "schedule" function should be a float. Got: %r' % (lr,))
+        self.model.optimizer.learning_rate = float(lr)
+        if self.verbose > 0:
+            _print("\nEpoch %d: LearningRateScheduler setting learning rate to %s." % (epoch + 1, float(lr)))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+
+
+class CSVLogger(Callback):
+    """One row per epoch: `epoch` then the log keys sorted (val_ columns added up front when the
+    first epoch has none), as Keras writes them."""
+
+    def __init__(self, filename, separator=",", append=False):
+        super().__init__()
+        self.filename, self.sep, self.append = os.fspath(filename), separator, append
+        self.csv_file = self.writer = self.keys = None
+        self.append_header = True
+
+    def on_train_begin(self, logs=None):
+        mode = "w"
+        if self.append:
+            if os.path.exists(self.filename):
+                with open(self.filename) as f:
+                    self.append_header = not bool(len(f.readline()))
+            mode = "a"
+        if self.csv_file and not self.csv_file.closed:
+            self.csv_file.close()
+        self.csv_file = open(self.filename, mode, newline="")
+        self.writer = self.keys = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.keys is None:
+            self.keys = sorted(logs)
+            if self.keys and not any(k.startswith("val_") for k in self.keys):
+                self.keys.extend("val_" + k for k in list(self.keys))
+        if self.writer is None:
+            class Dialect(csv.excel):
+                delimiter = self.sep
+            self.writer = csv.DictWriter(self.csv_file, fieldnames=["epoch"] + self.keys, dialect=Dialect)
+            if self.append_header:
+                self.writer.writeheader()
+        row = {"epoch": epoch}
+        row.update((k, logs.get(k, "NA")) for k in self.keys)
+        self.writer.writerow(row)
+        self.csv_file.flush()
+
+    def on_train_end(self, logs=None):
+        if self.csv_file is not None:
+            self.csv_file.close()
+        self.writer = None
+
+
+class TerminateOnNaN(Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            _print("Batch %d: Invalid loss, terminating training" % batch)
+            self.model.stop_training = True
+
+
+class LambdaCallback(Callback):
+    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None, on_train_end=None,
+                 on_train_batch_begin=None, on_train_batch_end=None, **kwargs):
+        super().__init__()
+        given = dict(on_epoch_begin=on_epoch_begin, on_epoch_end=on_epoch_end, on_train_begin=on_train_begin,
+                     on_train_end=on_train_end, on_train_batch_begin=on_train_batch_begin,
+                     on_train_batch_end=on_train_batch_end, **kwargs)
+        for hook, fn in given.items():
+            if hook not in _HOOKS:
+                raise TypeError("LambdaCallback got an unknown hook %r" % hook)
+            if fn is not None:
+                setattr(self, hook, fn)
+
+    def _overrides(self, hook):
+        return hook in self.__dict__

@@ -2,6 +2,8 @@
 
 State is accumulated with backend arrays (on the device under CuPy), so updating a metric never
 forces a host synchronisation; only result() reads it back."""
+import numpy as np
+
 from . import backend
 from .ops.tape import Tensor
 from .utils.registry import lookup
@@ -15,6 +17,7 @@ def _arr(x):
 
 class Metric:
     argmax_invariant = False  # True: gives the same result on logits as on softmax probabilities
+    direction = None  # "up" or "down": which way is better (EarlyStopping's mode="auto")
 
     def __init__(self, name=None, dtype=None):
         self.name = name or _snake(type(self).__name__)
@@ -126,11 +129,13 @@ def accuracy(y_true, y_pred):
 
 
 class Accuracy(MeanMetricWrapper):
+    direction = "up"
     def __init__(self, name="accuracy", dtype=None):
         super().__init__(accuracy, name=name, dtype=dtype)
 
 
 class SparseCategoricalAccuracy(MeanMetricWrapper):
+    direction = "up"
     argmax_invariant = True
 
     def __init__(self, name="sparse_categorical_accuracy", dtype=None):
@@ -138,6 +143,7 @@ class SparseCategoricalAccuracy(MeanMetricWrapper):
 
 
 class CategoricalAccuracy(MeanMetricWrapper):
+    direction = "up"
     argmax_invariant = True
 
     def __init__(self, name="categorical_accuracy", dtype=None):
@@ -145,6 +151,7 @@ class CategoricalAccuracy(MeanMetricWrapper):
 
 
 class BinaryAccuracy(MeanMetricWrapper):
+    direction = "up"
     def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
         super().__init__(binary_accuracy, name=name, dtype=dtype, threshold=threshold)
 
@@ -158,21 +165,138 @@ def _loss_metric(fn_name):
 
 
 class MeanSquaredError(MeanMetricWrapper):
+    direction = "down"
     def __init__(self, name="mean_squared_error", dtype=None):
         super().__init__(_loss_metric("mean_squared_error"), name=name, dtype=dtype)
 
 
 class MeanAbsoluteError(MeanMetricWrapper):
+    direction = "down"
     def __init__(self, name="mean_absolute_error", dtype=None):
         super().__init__(_loss_metric("mean_absolute_error"), name=name, dtype=dtype)
 
 
+def top_k_categorical_accuracy(y_true, y_pred, k=5):
+    p = _arr(y_pred)
+    return _in_top_k(p, _arr(y_true).argmax(axis=-1), k)
+
+
+def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5):
+    p = _arr(y_pred)
+    return _in_top_k(p, _labels_like(y_true, p).reshape(p.shape[:-1]), k)
+
+
+def _in_top_k(p, labels, k):
+    """1 where the label's score is among the k largest (ties counted in its favour, as Keras)."""
+    xp = backend.get_xp()
+    target = xp.take_along_axis(p, labels.astype("int64")[..., None], axis=-1)
+    return ((p > target).sum(axis=-1) < k).astype("float32")
+
+
+class TopKCategoricalAccuracy(MeanMetricWrapper):
+    argmax_invariant = False
+    direction = "up"
+
+    def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None):
+        super().__init__(top_k_categorical_accuracy, name=name, dtype=dtype, k=k)
+
+
+class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
+    direction = "up"
+
+    def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None):
+        super().__init__(sparse_top_k_categorical_accuracy, name=name, dtype=dtype, k=k)
+
+
+class _Confusion(Metric):
+    """True/false positive/negative counts at fixed thresholds over all elements (Keras's
+    confusion metrics): a prediction is positive when it is strictly above the threshold."""
+    direction = "up"
+
+    def __init__(self, thresholds, name=None, dtype=None):
+        xp = backend.get_xp()
+        self.thresholds = xp.asarray(thresholds, dtype="float32")
+        super().__init__(name=name, dtype=dtype)
+
+    def reset_state(self):
+        xp = backend.get_xp()
+        n = len(self.thresholds)
+        self.tp, self.fp, self.tn, self.fn = (xp.zeros(n, dtype="float64") for _ in range(4))
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        xp = backend.get_xp()
+        p = _arr(y_pred).astype("float32").reshape(-1)
+        t = _arr(y_true).astype("float32").reshape(-1) > 0.5
+        w = xp.ones_like(p, dtype="float64") if sample_weight is None else xp.broadcast_to(
+            _arr(sample_weight).astype("float64").reshape(-1, *([1] * (_arr(y_pred).ndim - 1))),
+            _arr(y_pred).shape).reshape(-1)
+        pos = p[None, :] > self.thresholds[:, None]
+        self.tp = self.tp + (pos & t).astype("float64") @ w
+        self.fp = self.fp + (pos & ~t).astype("float64") @ w
+        self.fn = self.fn + (~pos & t).astype("float64") @ w
+        self.tn = self.tn + (~pos & ~t).astype("float64") @ w
+
+
+def _div(a, b):
+    xp = backend.get_xp()
+    return xp.where(b > 0, a / xp.where(b > 0, b, 1), 0.0)
+
+
+class Precision(_Confusion):
+    def __init__(self, thresholds=None, top_k=None, class_id=None, name="precision", dtype=None):
+        if top_k is not None or class_id is not None:
+            raise NotImplementedError("Precision(top_k=..., class_id=...) is not supported by gpunet")
+        self._scalar = thresholds is None or np.isscalar(thresholds)
+        super().__init__([0.5] if thresholds is None else np.atleast_1d(thresholds), name, dtype)
+
+    def result(self):
+        r = backend.to_numpy(_div(self.tp, self.tp + self.fp))
+        return float(r[0]) if self._scalar else r
+
+
+class Recall(_Confusion):
+    def __init__(self, thresholds=None, top_k=None, class_id=None, name="recall", dtype=None):
+        if top_k is not None or class_id is not None:
+            raise NotImplementedError("Recall(top_k=..., class_id=...) is not supported by gpunet")
+        self._scalar = thresholds is None or np.isscalar(thresholds)
+        super().__init__([0.5] if thresholds is None else np.atleast_1d(thresholds), name, dtype)
+
+    def result(self):
+        r = backend.to_numpy(_div(self.tp, self.tp + self.fn))
+        return float(r[0]) if self._scalar else r
+
+
+class AUC(_Confusion):
+    """ROC AUC by the trapezoidal rule over `num_thresholds` thresholds, placed as Keras places them."""
+
+    def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation", name="auc",
+                 dtype=None, thresholds=None, multi_label=False, num_labels=None, label_weights=None,
+                 from_logits=False):
+        if curve != "ROC" or summation_method != "interpolation" or multi_label or from_logits:
+            raise NotImplementedError("gpunet's AUC supports curve='ROC', summation_method='interpolation'")
+        if num_thresholds <= 1:
+            raise ValueError("num_thresholds must be > 1, received %r" % (num_thresholds,))
+        eps = 1e-7
+        inner = [(i + 1) * 1.0 / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+        self.num_thresholds = num_thresholds
+        super().__init__([0.0 - eps] + inner + [1.0 + eps], name, dtype)
+
+    def result(self):
+        tpr = _div(self.tp, self.tp + self.fn)
+        fpr = _div(self.fp, self.fp + self.tn)
+        return float(((fpr[:-1] - fpr[1:]) * (tpr[:-1] + tpr[1:]) / 2.0).sum())
+
+
 _CLASSES = {c.__name__: c for c in (Mean, Accuracy, SparseCategoricalAccuracy, CategoricalAccuracy,
-                                    BinaryAccuracy, MeanSquaredError, MeanAbsoluteError)}
+                                    BinaryAccuracy, MeanSquaredError, MeanAbsoluteError, TopKCategoricalAccuracy,
+                                    SparseTopKCategoricalAccuracy, Precision, Recall, AUC)}
 _STRINGS = {
     "sparse_categorical_accuracy": SparseCategoricalAccuracy, "categorical_accuracy": CategoricalAccuracy,
     "binary_accuracy": BinaryAccuracy, "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
     "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
+    "top_k_categorical_accuracy": TopKCategoricalAccuracy,
+    "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy,
+    "precision": Precision, "recall": Recall, "auc": AUC,
 }
 
 

@@ -24,6 +24,7 @@ class Model(Layer):
         self.loss = None
         self._loss_obj = None
         self._metric_ids = []
+        self._weighted_metric_ids = []
         self._metrics_cache = None
         self._loss_tracker = metrics_mod.Mean(name="loss")
         self.history = None
@@ -44,6 +45,7 @@ class Model(Layer):
                 metrics_mod.get(m)
         self.optimizer, self.loss, self._loss_obj = opt, loss, loss_obj
         self._metric_ids = mids
+        self._weighted_metric_ids = list(weighted_metrics or [])
         self._metrics_cache = None
         self.run_eagerly = run_eagerly
         self.steps_per_execution = steps_per_execution
@@ -56,28 +58,37 @@ class Model(Layer):
             raise ValueError("Model %r was compiled without a loss; pass compile(loss=...) to %s()."
                              % (self.name, where))
 
-    def _resolve_metrics(self, y_shape, pred_shape):
+    def _resolve_metrics(self, y_shape, pred_shape, weighted=False):
         key = (None if y_shape is None else len(y_shape), pred_shape)
         if self._metrics_cache is None or self._metrics_cache[0] != key:
             objs = [metrics_mod.get(m, y_shape, pred_shape) for m in self._metric_ids]
-            self._metrics_cache = (key, objs)
-        return self._metrics_cache[1]
+            names = {m.name for m in objs}
+            wobjs = []
+            for m in self._weighted_metric_ids:
+                obj = metrics_mod.get(m, y_shape, pred_shape)
+                if obj.name in names:
+                    obj.name = "weighted_" + obj.name
+                wobjs.append(obj)
+            self._metrics_cache = (key, objs, wobjs)
+        return self._metrics_cache[2 if weighted else 1]
 
     def _reset_metrics(self, plan):
         self._loss_tracker.reset_state()
-        for m in plan.metrics:
+        for m in plan.metrics + plan.weighted_metrics:
             m.reset_state()
 
     @property
     def metrics_names(self):
-        names = ["loss"]
-        if self._metrics_cache is not None:
-            names += [m.name for m in self._metrics_cache[1]]
-        return names
+        return [m.name for m in self.metrics]
 
     @property
     def metrics(self):
-        return [self._loss_tracker] + (list(self._metrics_cache[1]) if self._metrics_cache else [])
+        c = self._metrics_cache
+        return [self._loss_tracker] + (list(c[1]) + list(c[2]) if c else [])
+
+    def reset_metrics(self):
+        for m in self.metrics:
+            m.reset_state()
 
     # ---- training API ----
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, **kwargs):
@@ -89,6 +100,15 @@ class Model(Layer):
 
     def predict(self, x, batch_size=None, verbose="auto", **kwargs):
         return trainer.predict(self, x, batch_size=batch_size, verbose=verbose, **kwargs)
+
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        return trainer.train_on_batch(self, x, y, sample_weight, class_weight, return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        return trainer.test_on_batch(self, x, y, sample_weight, return_dict)
+
+    def predict_on_batch(self, x):
+        return trainer.predict(self, x, batch_size=max(1, len(x)), verbose=0)
 
     # ---- hooks the trainer uses; Sequential/Functional refine them ----
     def _forward(self, x, training, fast=False):

@@ -31,8 +31,10 @@ class _Plan:
         self.fused = (ce and not kwargs.get("from_logits") and kwargs.get("axis", -1) == -1
                       and self.loss.reduction == "sum_over_batch_size" and model._has_softmax_head())
         self.label_smoothing = kwargs.get("label_smoothing", 0.0) or 0.0
-        self.metrics = model._resolve_metrics(y_sample.shape if y_sample is not None else None, y_pred_shape)
-        self.metrics_on_logits = all(m.argmax_invariant for m in self.metrics)
+        yshape = y_sample.shape if y_sample is not None else None
+        self.metrics = model._resolve_metrics(yshape, y_pred_shape)
+        self.weighted_metrics = model._resolve_metrics(yshape, y_pred_shape, weighted=True)
+        self.metrics_on_logits = all(m.argmax_invariant for m in self.metrics + self.weighted_metrics)
         self.has_extra_losses = bool(model.losses)  # regularizers: scanned once per fit, not per step
 
 
@@ -50,11 +52,13 @@ def _loss_and_preds(model, plan, xb, yb, swb, training):
 
 
 def _update_metrics(plan, yb, preds, swb, is_logits):
-    if not plan.metrics:
+    if not plan.metrics and not plan.weighted_metrics:
         return
     if is_logits and not plan.metrics_on_logits:
-        preds = ops.softmax(preds)
-    for m in plan.metrics:
+        preds = ops.softmax(preds).data
+    for m in plan.metrics:  # Keras: `metrics` ignore sample weights, `weighted_metrics` use them
+        m.update_state(yb, preds)
+    for m in plan.weighted_metrics:
         m.update_state(yb, preds, sample_weight=swb)
 
 
@@ -74,9 +78,23 @@ def train_step(model, plan, xb, yb, swb):
 
 def _logs(model, plan, prefix=""):
     out = {prefix + "loss": float(model._loss_tracker.result())}
-    for m in plan.metrics:
+    for m in plan.metrics + plan.weighted_metrics:
         out[prefix + m.name] = float(m.result())
     return out
+
+
+def _class_weights(class_weight, y, sw):
+    """Keras: class_weight becomes a per-sample weight (times any sample_weight given)."""
+    if class_weight is None:
+        return sw
+    if not isinstance(class_weight, dict):
+        raise TypeError("class_weight must be a dict {class index: weight}, received %r" % (type(class_weight),))
+    labels = y.argmax(axis=-1) if (y.ndim > 1 and y.shape[-1] > 1) else y.reshape(len(y))
+    table = np.ones(int(max(max(class_weight), labels.max())) + 1, dtype=np.float32)
+    for k, v in class_weight.items():
+        table[int(k)] = v
+    cw = table[labels.astype(np.int64)]
+    return cw if sw is None else sw.astype(np.float32) * cw
 
 
 def _prepare(model, x, y, sample_weight, name="x"):
@@ -113,13 +131,12 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     model._assert_compiled("fit")
     if y is None:
         raise ValueError("fit() needs targets y (datasets and generators are not supported yet)")
-    if class_weight is not None or steps_per_epoch is not None or validation_steps is not None:
-        raise NotImplementedError("class_weight, steps_per_epoch and validation_steps are not supported yet")
     batch_size = 32 if batch_size is None else int(batch_size)
     if batch_size < 1:
         raise ValueError("batch_size must be a positive integer, received %r" % (batch_size,))
     verbose = 1 if verbose == "auto" else int(verbose)
     x, y, sw = _prepare(model, x, y, sample_weight)
+    sw = _class_weights(class_weight, y, sw)
     val = None
     if validation_data is not None:
         vx, vy, vsw = data_mod.unpack_validation_data(validation_data)
@@ -133,6 +150,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         val = (val[0], _labels_for(plan, model, val[1]), val[2])
     n = len(x)
     steps = max(1, math.ceil(n / batch_size))
+    if steps_per_epoch is not None:
+        steps = max(1, min(steps, int(steps_per_epoch)))
     xd, yd, swd = _to_device(x, y, sw)
     if not getattr(model.optimizer, "built", False):
         model.optimizer.build(plan.variables)
@@ -174,7 +193,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
                 model._in_fit_validation = True
                 try:
                     epoch_logs.update(_evaluate_arrays(model, plan, val[0], val[1], val[2],
-                                                       validation_batch_size or batch_size, prefix="val_"))
+                                                       validation_batch_size or batch_size, prefix="val_",
+                                                       max_steps=validation_steps))
                 finally:
                     model._in_fit_validation = False
             cbs.on_epoch_end(epoch, epoch_logs)
@@ -186,11 +206,13 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     return cbs.history
 
 
-def _evaluate_arrays(model, plan, x, y, sw, batch_size, prefix="", cbs=None):
+def _evaluate_arrays(model, plan, x, y, sw, batch_size, prefix="", cbs=None, max_steps=None):
     model._reset_metrics(plan)
     xd, yd, swd = _to_device(x, y, sw)
     n = len(x)
     steps = max(1, math.ceil(n / batch_size))
+    if max_steps is not None:
+        steps = max(1, min(steps, int(max_steps)))
     with stop_recording():
         for step in range(steps):
             lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
@@ -227,8 +249,42 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
     cbs.on_test_end(logs)
     if return_dict:
         return logs
-    values = [logs["loss"]] + [logs[m.name] for m in plan.metrics]
+    values = [logs["loss"]] + [logs[m.name] for m in plan.metrics + plan.weighted_metrics]
     return values[0] if len(values) == 1 else values
+
+
+def _batch_plan(model, x, y, sample_weight, class_weight=None):
+    x, y, sw = _prepare(model, x, y, sample_weight)
+    sw = _class_weights(class_weight, y, sw)
+    model._ensure_built(x.shape)
+    plan = _Plan(model, y, model._output_shape())
+    return plan, x, _labels_for(plan, model, y), sw
+
+
+def _batch_result(model, plan, return_dict):
+    logs = _logs(model, plan)
+    if return_dict:
+        return logs
+    values = list(logs.values())
+    return values[0] if len(values) == 1 else values
+
+
+def train_on_batch(model, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+    """One optimizer step on this batch; returns its loss (and metrics) — reset first, so the numbers
+    are this batch's, as Keras 2's default reset_metrics=True gave."""
+    model._assert_compiled("train_on_batch")
+    plan, x, y, sw = _batch_plan(model, x, y, sample_weight, class_weight)
+    model._reset_metrics(plan)
+    xd, yd, swd = _to_device(x, y, sw)
+    train_step(model, plan, xd, yd, swd)
+    return _batch_result(model, plan, return_dict)
+
+
+def test_on_batch(model, x, y=None, sample_weight=None, return_dict=False):
+    model._assert_compiled("test_on_batch")
+    plan, x, y, sw = _batch_plan(model, x, y, sample_weight)
+    _evaluate_arrays(model, plan, x, y, sw, max(1, len(x)))
+    return _batch_result(model, plan, return_dict)
 
 
 def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=None):

@@ -8,9 +8,8 @@ import math
 
 import numpy as np
 
-from . import backend, cpu_kernels
-from .ops.tape import Tensor, Variable
-from .utils.registry import lookup
+from .. import backend, cpu_kernels
+from ..ops.tape import Tensor, Variable
 
 
 class Optimizer:
@@ -70,13 +69,19 @@ class Optimizer:
         self._tmp2 = xp.empty_like(flat)
         self._vars = variables
         self._index = {id(v): i for i, v in enumerate(variables)}
-        self._state = {k: xp.zeros_like(flat) for k in self._state_names()}
+        self._state = {k: xp.full_like(flat, self._state_initial_value(k)) for k in self._state_names()}
         self._all = slice(0, int(self._offsets[-1]))
         self._constrained = [v for v in variables if v._constraint is not None]
         self.built = True
 
     def _state_names(self):
         return ()
+
+    def _state_initial_value(self, name):
+        return 0.0
+
+    def _begin_step(self, step):
+        """Once per optimizer step, before any slice is updated (Nadam's running product)."""
 
     def _slot(self, i):
         a, b = self._offsets[i], self._offsets[i + 1]
@@ -117,6 +122,7 @@ class Optimizer:
         if whole:
             sl = [slice(0, int(self._offsets[-1]))]
         gpu = backend.is_gpu() and self._flat.dtype == np.float32 and not self._exclude_from_wd
+        self._begin_step(step)
         for s in sl:
             self._update_slice(s, lr, step, gpu)
         for _, v in pairs:
@@ -180,6 +186,7 @@ class Optimizer:
         lr = self.learning_rate
         step = int(self.iterations.data) + 1
         gpu = backend.is_gpu() and self._flat.dtype == np.float32 and not self._exclude_from_wd
+        self._begin_step(step)
         self._update_slice(self._all, lr, step, gpu)
         if self._constrained:
             for v in self._constrained:
@@ -206,7 +213,9 @@ class Optimizer:
 
     def get_config(self):
         lr = self._learning_rate
-        return {"name": self.name, "learning_rate": lr.get_config() if hasattr(lr, "get_config") else float(lr),
+        from . import schedules
+        lr = schedules.serialize(lr) if isinstance(lr, schedules.LearningRateSchedule) else float(lr)
+        return {"name": self.name, "learning_rate": lr,
                 "weight_decay": self.weight_decay, "clipnorm": self.clipnorm,
                 "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue,
                 "use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
@@ -217,221 +226,12 @@ class Optimizer:
         config = {k: v for k, v in config.items()
                   if k not in ("use_ema", "ema_momentum", "ema_overwrite_frequency",
                                "loss_scale_factor", "gradient_accumulation_steps", "is_legacy_optimizer")}
+        if isinstance(config.get("learning_rate"), dict):
+            from . import schedules
+            config["learning_rate"] = schedules.deserialize(config["learning_rate"])
         return cls(**config)
 
 
 def _snake(name):
     import re
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
-class SGD(Optimizer):
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, name="SGD", **kwargs):
-        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
-        if not 0 <= momentum <= 1:
-            raise ValueError("SGD momentum must be in [0, 1], received %r" % (momentum,))
-        self.momentum, self.nesterov = float(momentum), bool(nesterov)
-
-    def _state_names(self):
-        return ("momentum",) if self.momentum else ()
-
-    def update(self, p, g, state, tmp, tmp2, lr, step):
-        if not self.momentum:
-            backend.get_xp().multiply(g, lr, out=tmp)
-            p -= tmp
-            return
-        m = state["momentum"]
-        m *= self.momentum           # m = momentum*m - lr*g
-        backend.get_xp().multiply(g, lr, out=tmp)
-        m -= tmp
-        if self.nesterov:            # p += momentum*m - lr*g
-            backend.get_xp().multiply(m, self.momentum, out=tmp2)
-            tmp2 -= tmp
-            p += tmp2
-        else:
-            p += m
-
-    def _cpu_update(self, p, g, state, lr, step, decay):
-        f32 = np.float32
-        cpu_kernels.library().sgd_update(cpu_kernels.ptr(p), cpu_kernels.ptr(g), cpu_kernels.ptr(state.get("momentum")),
-                                         p.size, f32(lr), f32(self.momentum), int(self.nesterov), f32(decay))
-        return True
-
-    def _kernel_update(self, p, g, state, lr, step, decay):
-        from . import kernels
-        kernels.sgd_update(p, g, state.get("momentum"), lr, self.momentum, self.nesterov, decay)
-        return True
-
-    def get_config(self):
-        cfg = super().get_config()
-        cfg.update({"momentum": self.momentum, "nesterov": self.nesterov})
-        return cfg
-
-
-class Adam(Optimizer):
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False,
-                 name="adam", **kwargs):
-        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
-        self.beta_1, self.beta_2, self.epsilon, self.amsgrad = beta_1, beta_2, epsilon, amsgrad
-
-    def _state_names(self):
-        return ("momentum", "velocity", "velocity_hat") if self.amsgrad else ("momentum", "velocity")
-
-    def _state_scales(self):
-        # On the CPU the moments are stored divided by (1 - beta): m~ = b1 m~ + g and v~ = b2 v~ + g^2
-        # take 5 array passes instead of 7, the update rescales. `variables` shows Keras's m and v.
-        if self._vars is not None and backend.is_gpu():
-            return {}
-        return {"momentum": 1 - self.beta_1, "velocity": 1 - self.beta_2, "velocity_hat": 1 - self.beta_2}
-
-    def update(self, p, g, state, tmp, tmp2, lr, step):
-        xp = backend.get_xp()
-        m, v = state["momentum"], state["velocity"]
-        alpha = lr * math.sqrt(1 - self.beta_2 ** step) / (1 - self.beta_1 ** step)
-        if self._state_scales():
-            m *= self.beta_1
-            m += g
-            xp.multiply(g, g, out=tmp)
-            v *= self.beta_2
-            v += tmp
-            if self.amsgrad:
-                vh = state["velocity_hat"]
-                xp.maximum(vh, v, out=vh)
-                v = vh
-            r = math.sqrt(1 - self.beta_2)
-            xp.sqrt(v, out=tmp)          # sqrt(v) + eps = r (sqrt(v~) + eps / r)
-            tmp += self.epsilon / r
-            xp.divide(m, tmp, out=tmp)
-            tmp *= alpha * (1 - self.beta_1) / r
-            p -= tmp
-            return
-        xp.subtract(g, m, out=tmp)       # m += (g - m) * (1 - beta_1)
-        tmp *= 1 - self.beta_1
-        m += tmp
-        xp.multiply(g, g, out=tmp)       # v += (g^2 - v) * (1 - beta_2)
-        tmp -= v
-        tmp *= 1 - self.beta_2
-        v += tmp
-        if self.amsgrad:
-            vh = state["velocity_hat"]
-            xp.maximum(vh, v, out=vh)
-            v = vh
-        xp.sqrt(v, out=tmp)              # p -= m * alpha / (sqrt(v) + eps)
-        tmp += self.epsilon
-        xp.multiply(m, alpha, out=tmp2)
-        tmp2 /= tmp
-        p -= tmp2
-
-    def _cpu_update(self, p, g, state, lr, step, decay):
-        r = math.sqrt(1 - self.beta_2)
-        alpha = lr * math.sqrt(1 - self.beta_2 ** step) / (1 - self.beta_1 ** step)
-        f32, ptr = np.float32, cpu_kernels.ptr
-        cpu_kernels.library().adam_update(ptr(p), ptr(g), ptr(state["momentum"]), ptr(state["velocity"]),
-                                          ptr(state.get("velocity_hat")), p.size, f32(self.beta_1),
-                                          f32(self.beta_2), f32(self.epsilon / r),
-                                          f32(alpha * (1 - self.beta_1) / r), f32(decay), int(self.amsgrad))
-        return True
-
-    def _kernel_update(self, p, g, state, lr, step, decay):
-        from . import kernels
-        alpha = lr * math.sqrt(1 - self.beta_2 ** step) / (1 - self.beta_1 ** step)
-        kernels.adam_update(p, g, state["momentum"], state["velocity"], state.get("velocity_hat"), alpha,
-                            self.beta_1, self.beta_2, self.epsilon, decay)
-        return True
-
-    def get_config(self):
-        cfg = super().get_config()
-        cfg.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon, "amsgrad": self.amsgrad})
-        return cfg
-
-
-class AdamW(Adam):
-    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 amsgrad=False, name="adamw", **kwargs):
-        super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
-                         amsgrad=amsgrad, name=name, weight_decay=weight_decay, **kwargs)
-        if not weight_decay:
-            raise ValueError("AdamW needs a non-zero weight_decay")
-
-
-class RMSprop(Optimizer):
-    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False,
-                 name="rmsprop", **kwargs):
-        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
-        self.rho, self.momentum, self.epsilon, self.centered = rho, momentum, epsilon, centered
-
-    def _state_names(self):
-        names = ["velocity"]
-        if self.momentum:
-            names.append("momentum")
-        if self.centered:
-            names.append("average_gradient")
-        return tuple(names)
-
-    def update(self, p, g, state, tmp, tmp2, lr, step):
-        xp = backend.get_xp()
-        vel = state["velocity"]
-        vel *= self.rho                    # vel = rho*vel + (1-rho)*g^2
-        xp.multiply(g, g, out=tmp)
-        tmp *= 1 - self.rho
-        vel += tmp
-        if self.centered:                  # denom = vel - avg^2 + eps
-            avg = state["average_gradient"]
-            avg *= self.rho
-            xp.multiply(g, 1 - self.rho, out=tmp)
-            avg += tmp
-            xp.multiply(avg, avg, out=tmp)
-            xp.subtract(vel, tmp, out=tmp)
-            tmp += self.epsilon
-        else:
-            xp.add(vel, self.epsilon, out=tmp)
-        xp.sqrt(tmp, out=tmp)              # increment = lr*g / sqrt(denom)
-        xp.multiply(g, lr, out=tmp2)
-        tmp2 /= tmp
-        if self.momentum:
-            m = state["momentum"]
-            m *= self.momentum
-            m += tmp2
-            p -= m
-        else:
-            p -= tmp2
-
-    def _cpu_update(self, p, g, state, lr, step, decay):
-        f32, ptr = np.float32, cpu_kernels.ptr
-        cpu_kernels.library().rmsprop_update(ptr(p), ptr(g), ptr(state["velocity"]), ptr(state.get("momentum")),
-                                             ptr(state.get("average_gradient")), p.size, f32(lr), f32(self.rho),
-                                             f32(1 - self.rho), f32(self.momentum), f32(self.epsilon),
-                                             int(self.centered), f32(decay))
-        return True
-
-    def _kernel_update(self, p, g, state, lr, step, decay):
-        from . import kernels
-        kernels.rmsprop_update(p, g, state["velocity"], state.get("momentum"), state.get("average_gradient"),
-                               lr, self.rho, self.momentum, self.epsilon, decay)
-        return True
-
-    def get_config(self):
-        cfg = super().get_config()
-        cfg.update({"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon, "centered": self.centered})
-        return cfg
-
-
-_TABLE = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
-
-
-def get(identifier):
-    if isinstance(identifier, Optimizer):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Optimizer):
-        return identifier()
-    if isinstance(identifier, dict):
-        cls = lookup("optimizer", identifier["class_name"], {**_TABLE, **{c.__name__: c for c in _TABLE.values()}})
-        return cls.from_config(identifier.get("config", {}))
-    if isinstance(identifier, str):
-        return lookup("optimizer", identifier, _TABLE)()
-    raise ValueError("Could not interpret optimizer identifier: %r" % (identifier,))
-
-
-def serialize(opt):
-    return {"module": "keras.optimizers", "class_name": type(opt).__name__, "config": opt.get_config(),
-            "registered_name": None}

@@ -1,0 +1,27 @@
+"""Keras optimizers (`keras.optimizers`)."""
+from ..utils.registry import lookup
+from . import schedules  # noqa: F401
+from .base import Optimizer  # noqa: F401
+from .more import Adadelta, Adagrad, Adamax, Lion, Nadam  # noqa: F401
+from .rules import SGD, Adam, AdamW, RMSprop  # noqa: F401
+
+_TABLE = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad,
+          "adadelta": Adadelta, "adamax": Adamax, "nadam": Nadam, "lion": Lion}
+
+
+def get(identifier):
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Optimizer):
+        return identifier()
+    if isinstance(identifier, dict):
+        cls = lookup("optimizer", identifier["class_name"], {**_TABLE, **{c.__name__: c for c in _TABLE.values()}})
+        return cls.from_config(identifier.get("config", {}))
+    if isinstance(identifier, str):
+        return lookup("optimizer", identifier, _TABLE)()
+    raise ValueError("Could not interpret optimizer identifier: %r" % (identifier,))
+
+
+def serialize(opt):
+    return {"module": "keras.optimizers", "class_name": type(opt).__name__, "config": opt.get_config(),
+            "registered_name": None}

@@ -1,0 +1,199 @@
+"""SGD, Adam, AdamW and RMSprop: Keras's rules and defaults, each with its array-op update (the
+reference), its one-pass C update (CPU) and its fused CUDA update (GPU)."""
+import math
+
+import numpy as np
+
+from .. import backend, cpu_kernels
+from .base import Optimizer
+
+
+class SGD(Optimizer):
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, name="SGD", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        if not 0 <= momentum <= 1:
+            raise ValueError("SGD momentum must be in [0, 1], received %r" % (momentum,))
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+
+    def _state_names(self):
+        return ("momentum",) if self.momentum else ()
+
+    def update(self, p, g, state, tmp, tmp2, lr, step):
+        if not self.momentum:
+            backend.get_xp().multiply(g, lr, out=tmp)
+            p -= tmp
+            return
+        m = state["momentum"]
+        m *= self.momentum           # m = momentum*m - lr*g
+        backend.get_xp().multiply(g, lr, out=tmp)
+        m -= tmp
+        if self.nesterov:            # p += momentum*m - lr*g
+            backend.get_xp().multiply(m, self.momentum, out=tmp2)
+            tmp2 -= tmp
+            p += tmp2
+        else:
+            p += m
+
+    def _cpu_update(self, p, g, state, lr, step, decay):
+        f32 = np.float32
+        cpu_kernels.library().sgd_update(cpu_kernels.ptr(p), cpu_kernels.ptr(g), cpu_kernels.ptr(state.get("momentum")),
+                                         p.size, f32(lr), f32(self.momentum), int(self.nesterov), f32(decay))
+        return True
+
+    def _kernel_update(self, p, g, state, lr, step, decay):
+        from . import kernels
+        kernels.sgd_update(p, g, state.get("momentum"), lr, self.momentum, self.nesterov, decay)
+        return True
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update({"momentum": self.momentum, "nesterov": self.nesterov})
+        return cfg
+
+
+class Adam(Optimizer):
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False,
+                 name="adam", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon, self.amsgrad = beta_1, beta_2, epsilon, amsgrad
+
+    def _state_names(self):
+        return ("momentum", "velocity", "velocity_hat") if self.amsgrad else ("momentum", "velocity")
+
+    def _state_scales(self):
+        # On the CPU the moments are stored divided by (1 - beta): m~ = b1 m~ + g and v~ = b2 v~ + g^2
+        # take 5 array passes instead of 7, the update rescales. `variables` shows Keras's m and v.
+        if self._vars is not None and backend.is_gpu():
+            return {}
+        return {"momentum": 1 - self.beta_1, "velocity": 1 - self.beta_2, "velocity_hat": 1 - self.beta_2}
+
+    def update(self, p, g, state, tmp, tmp2, lr, step):
+        xp = backend.get_xp()
+        m, v = state["momentum"], state["velocity"]
+        alpha = lr * math.sqrt(1 - self.beta_2 ** step) / (1 - self.beta_1 ** step)
+        if self._state_scales():
+            m *= self.beta_1
+            m += g
+            xp.multiply(g, g, out=tmp)
+            v *= self.beta_2
+            v += tmp
+            if self.amsgrad:
+                vh = state["velocity_hat"]
+                xp.maximum(vh, v, out=vh)
+                v = vh
+            r = math.sqrt(1 - self.beta_2)
+            xp.sqrt(v, out=tmp)          # sqrt(v) + eps = r (sqrt(v~) + eps / r)
+            tmp += self.epsilon / r
+            xp.divide(m, tmp, out=tmp)
+            tmp *= alpha * (1 - self.beta_1) / r
+            p -= tmp
+            return
+        xp.subtract(g, m, out=tmp)       # m += (g - m) * (1 - beta_1)
+        tmp *= 1 - self.beta_1
+        m += tmp
+        xp.multiply(g, g, out=tmp)       # v += (g^2 - v) * (1 - beta_2)
+        tmp -= v
+        tmp *= 1 - self.beta_2
+        v += tmp
+        if self.amsgrad:
+            vh = state["velocity_hat"]
+            xp.maximum(vh, v, out=vh)
+            v = vh
+        xp.sqrt(v, out=tmp)              # p -= m * alpha / (sqrt(v) + eps)
+        tmp += self.epsilon
+        xp.multiply(m, alpha, out=tmp2)
+        tmp2 /= tmp
+        p -= tmp2
+
+    def _cpu_update(self, p, g, state, lr, step, decay):
+        r = math.sqrt(1 - self.beta_2)
+        alpha = lr * math.sqrt(1 - self.beta_2 ** step) / (1 - self.beta_1 ** step)
+        f32, ptr = np.float32, cpu_kernels.ptr
+        cpu_kernels.library().adam_update(ptr(p), ptr(g), ptr(state["momentum"]), ptr(state["velocity"]),
+                                          ptr(state.get("velocity_hat")), p.size, f32(self.beta_1),
+                                          f32(self.beta_2), f32(self.epsilon / r),
+                                          f32(alpha * (1 - self.beta_1) / r), f32(decay), int(self.amsgrad))
+        return True
+
+    def _kernel_update(self, p, g, state, lr, step, decay):
+        from . import kernels
+        alpha = lr * math.sqrt(1 - self.beta_2 ** step) / (1 - self.beta_1 ** step)
+        kernels.adam_update(p, g, state["momentum"], state["velocity"], state.get("velocity_hat"), alpha,
+                            self.beta_1, self.beta_2, self.epsilon, decay)
+        return True
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon, "amsgrad": self.amsgrad})
+        return cfg
+
+
+class AdamW(Adam):
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 amsgrad=False, name="adamw", **kwargs):
+        super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
+                         amsgrad=amsgrad, name=name, weight_decay=weight_decay, **kwargs)
+        if not weight_decay:
+            raise ValueError("AdamW needs a non-zero weight_decay")
+
+
+class RMSprop(Optimizer):
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False,
+                 name="rmsprop", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.rho, self.momentum, self.epsilon, self.centered = rho, momentum, epsilon, centered
+
+    def _state_names(self):
+        names = ["velocity"]
+        if self.momentum:
+            names.append("momentum")
+        if self.centered:
+            names.append("average_gradient")
+        return tuple(names)
+
+    def update(self, p, g, state, tmp, tmp2, lr, step):
+        xp = backend.get_xp()
+        vel = state["velocity"]
+        vel *= self.rho                    # vel = rho*vel + (1-rho)*g^2
+        xp.multiply(g, g, out=tmp)
+        tmp *= 1 - self.rho
+        vel += tmp
+        if self.centered:                  # denom = vel - avg^2 + eps
+            avg = state["average_gradient"]
+            avg *= self.rho
+            xp.multiply(g, 1 - self.rho, out=tmp)
+            avg += tmp
+            xp.multiply(avg, avg, out=tmp)
+            xp.subtract(vel, tmp, out=tmp)
+            tmp += self.epsilon
+        else:
+            xp.add(vel, self.epsilon, out=tmp)
+        xp.sqrt(tmp, out=tmp)              # increment = lr*g / sqrt(denom)
+        xp.multiply(g, lr, out=tmp2)
+        tmp2 /= tmp
+        if self.momentum:
+            m = state["momentum"]
+            m *= self.momentum
+            m += tmp2
+            p -= m
+        else:
+            p -= tmp2
+
+    def _cpu_update(self, p, g, state, lr, step, decay):
+        f32, ptr = np.float32, cpu_kernels.ptr
+        cpu_kernels.library().rmsprop_update(ptr(p), ptr(g), ptr(state["velocity"]), ptr(state.get("momentum")),
+                                             ptr(state.get("average_gradient")), p.size, f32(lr), f32(self.rho),
+                                             f32(1 - self.rho), f32(self.momentum), f32(self.epsilon),
+                                             int(self.centered), f32(decay))
+        return True
+
+    def _kernel_update(self, p, g, state, lr, step, decay):
+        from . import kernels
+        kernels.rmsprop_update(p, g, state["velocity"], state.get("momentum"), state.get("average_gradient"),
+                               lr, self.rho, self.momentum, self.epsilon, decay)
+        return True
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update({"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon, "centered": self.centered})
+        return cfg
