@@ -31,7 +31,8 @@ class Initializer:
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        from .saving.serialization import accepted_kwargs
+        return cls(**accepted_kwargs(cls.__init__, config))  # Keras adds keys such as input_axes
 
 
 class Constant(Initializer):

@@ -306,6 +306,10 @@ def get(identifier, y_true_shape=None, y_pred_shape=None):
         return identifier
     if isinstance(identifier, type) and issubclass(identifier, Metric):
         return identifier()
+    if isinstance(identifier, dict):
+        cls = lookup("metric", identifier["class_name"], _CLASSES)
+        from .saving.serialization import accepted_kwargs
+        return cls(**accepted_kwargs(cls.__init__, identifier.get("config", {})))
     if isinstance(identifier, str):
         if identifier in ("accuracy", "acc"):
             if y_pred_shape is None:

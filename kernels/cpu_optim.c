@@ -1,6 +1,6 @@
 /* cpu_optim.c — the optimizer updates of gpunet/optimizers.py in one pass over the flat buffers,
- * for the CPU. NumPy reference: the array-op `update` of each optimizer (CPU state layout: Adam's
- * moments stored divided by (1 - beta), see Adam._state_scales). The operations and their order are
+ * for the CPU. NumPy reference: the array-op `update` of each optimizer (Keras's state layout, so
+ * saved optimizer state is exactly Keras's). The operations and their order are
  * the NumPy path's, and gpunet compiles this with -ffp-contract=off, so results are bit-identical
  * to it; one pass instead of a dozen is what makes it faster.
  * Built at first use by gpunet/cpu_kernels.py with the system C compiler; without one, the NumPy
@@ -8,21 +8,18 @@
 #include <math.h>
 #include <stddef.h>
 
-void adam_update(float *p, const float *g, float *m, float *v, float *vhat, long n, float b1, float b2,
-                 float eps_scaled, float step_scale, float decay, int amsgrad) {
+void adam_update(float *p, const float *g, float *m, float *v, float *vhat, long n, float one_minus_b1,
+                 float one_minus_b2, float eps, float alpha, float decay, int amsgrad) {
     for (long i = 0; i < n; ++i) {
         float pi = p[i];
         if (decay != 0.0f) pi = pi - pi * decay;
         float gi = g[i];
-        float mi = m[i] * b1 + gi;
-        float vi = v[i] * b2 + gi * gi;
+        float mi = m[i] + (gi - m[i]) * one_minus_b1;
+        float vi = v[i] + (gi * gi - v[i]) * one_minus_b2;
         m[i] = mi;
         v[i] = vi;
         if (amsgrad) { vi = vhat[i] > vi ? vhat[i] : vi; vhat[i] = vi; }
-        float t = sqrtf(vi) + eps_scaled;
-        t = mi / t;
-        t = t * step_scale;
-        p[i] = pi - t;
+        p[i] = pi - (mi * alpha) / (sqrtf(vi) + eps);
     }
 }
 

@@ -160,8 +160,12 @@ class Layer:
 
     def _maybe_build(self, input_shape):
         if not self.built:
-            self._build_shape = tuple(input_shape)
-            self.build(tuple(input_shape))
+            if isinstance(input_shape, list):  # several inputs (merge layers): a list of shapes
+                shape = [tuple(s) for s in input_shape]
+            else:
+                shape = tuple(input_shape)
+            self._build_shape = shape
+            self.build(shape)
             self.built = True
 
     def _check_input(self, x):
@@ -200,7 +204,7 @@ class Layer:
         if isinstance(inputs, (list, tuple)):
             xs = [self._to_tensor(i) for i in inputs]
             if not self.built:
-                self._maybe_build([tuple(i.shape) for i in xs])
+                self._maybe_build([(None,) + tuple(i.shape[1:]) for i in xs])
             x = xs
         else:
             x = self._to_tensor(inputs)
@@ -219,14 +223,17 @@ class Layer:
 
     def _symbolic_call(self, inputs, **kwargs):
         if isinstance(inputs, (list, tuple)):
-            shapes = [i.shape for i in inputs]
+            shapes = [tuple(i.shape) for i in inputs]
             self._maybe_build(shapes)
         else:
             shapes = inputs.shape
             self._maybe_build(shapes)
         out_shape = self.compute_output_shape(shapes)
         parents = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
-        return KerasTensor(out_shape, self.dtype, name=self.name, history=(self, parents, kwargs))
+        out = KerasTensor(out_shape, self.dtype, name=self.name, history=(self, parents, kwargs))
+        out._node_index = self.__dict__.get("_calls", 0)  # shared layers: which call made it ("dense[1][0]")
+        self._calls = out._node_index + 1
+        return out
 
     def compute_output_shape(self, input_shape):
         """Default: run the layer on zeros (batch 1) and read the shape off the result."""

@@ -8,6 +8,73 @@ from .. import backend, config
 from ..ops.tape import Tensor
 
 
+class Multi:
+    """Several arrays sharing the batch axis: a multi-input x or a multi-output y. Indexing takes
+    the same rows of each, so the training loop batches it like one array."""
+
+    def __init__(self, arrays):
+        self.arrays = list(arrays)
+
+    def __len__(self):
+        return len(self.arrays[0])
+
+    def __getitem__(self, idx):
+        return Multi([a[idx] for a in self.arrays])
+
+    @property
+    def shape(self):
+        return self.arrays[0].shape
+
+    @property
+    def dtype(self):
+        return self.arrays[0].dtype
+
+
+def _is_structure(x):
+    return isinstance(x, dict) or (isinstance(x, (list, tuple)) and len(x) > 0 and all(
+        hasattr(a, "shape") and np.ndim(a) >= 1 for a in x))
+
+
+def _ordered(x, names, what):
+    if isinstance(x, dict):
+        missing = [n for n in names if n not in x]
+        if missing:
+            raise ValueError("%s is a dict without entries for %s (expected keys %s)" % (what, missing, names))
+        return [x[n] for n in names]
+    if len(x) != len(names):
+        raise ValueError("%s: received %d arrays, the model has %d (%s)" % (what, len(x), len(names), names))
+    return list(x)
+
+
+def prepare_inputs(model, x, name="x"):
+    """One array, or a Multi for a multi-input model (lists, or dicts keyed by input name)."""
+    names = getattr(model, "input_names", None)
+    if names is not None and (len(names) > 1 or _is_structure(x)):
+        if not _is_structure(x):
+            raise ValueError('Model "%s" has %d inputs %s: pass a list or a dict of arrays as %s'
+                             % (model.name, len(names), names, name))
+        arrays = [_prepare_one(model, a, "%s[%r]" % (name, n), tuple(t.shape))
+                  for a, n, t in zip(_ordered(x, names, name + " (inputs)"), names, model.inputs)]
+        n0 = len(arrays[0])
+        for a, n in zip(arrays, names):
+            if len(a) != n0:
+                raise ValueError("Data cardinality is ambiguous: input %r has %d samples, input %r has %d"
+                                 % (names[0], n0, n, len(a)))
+        return Multi(arrays)
+    return prepare_x(model, x, name)
+
+
+def prepare_targets(model, y, n, name="y"):
+    names = getattr(model, "output_names", None)
+    if names is not None and len(names) > 1:
+        if not _is_structure(y):
+            raise ValueError('Model "%s" has %d outputs %s: pass a list or a dict of target arrays as %s'
+                             % (model.name, len(names), names, name))
+        return Multi([prepare_y(a, n, "%s[%r]" % (name, o)) for a, o in zip(_ordered(y, names, name + " (outputs)"),
+                                                                            names)])
+    return prepare_y(y, n, name)
+
+
 def as_array(x, name, dtype=None):
     if x is None:
         return None
@@ -25,6 +92,10 @@ def as_array(x, name, dtype=None):
 
 
 def prepare_x(model, x, name="x"):
+    return _prepare_one(model, x, name, model._expected_input_shape())
+
+
+def _prepare_one(model, x, name, expected):
     xa = as_array(x, name)
     if xa is None:
         raise ValueError("%s is required" % name)
@@ -36,7 +107,6 @@ def prepare_x(model, x, name="x"):
         bad = ~np.isfinite(backend.to_numpy(xa).reshape(len(xa), -1)).all(axis=1)
         if bad.any():
             raise ValueError("%s contains NaN or inf values (first bad sample: index %d)" % (name, int(np.argmax(bad))))
-    expected = model._expected_input_shape()
     if expected is not None:
         got = (None,) + tuple(xa.shape[1:])
         if len(expected) != len(got) or any(e is not None and e != g for e, g in zip(expected[1:], got[1:])):

@@ -25,6 +25,7 @@ class Model(Layer):
         self._loss_obj = None
         self._metric_ids = []
         self._weighted_metric_ids = []
+        self._loss_weights = None
         self._metrics_cache = None
         self._loss_tracker = metrics_mod.Mean(name="loss")
         self.history = None
@@ -36,11 +37,19 @@ class Model(Layer):
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
                 run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True):
         opt = optimizers.get(optimizer)
-        loss_obj = losses_mod.get(loss)
+        if isinstance(loss, (list, tuple, dict)):  # one loss per output: resolved per output at fit time
+            for l in (loss.values() if isinstance(loss, dict) else loss):
+                losses_mod.get(l)
+            loss_obj = loss
+        else:
+            loss_obj = losses_mod.get(loss)
+        self._loss_weights = loss_weights
         if metrics is not None and not isinstance(metrics, (list, tuple, dict)):
             raise TypeError("compile(metrics=...) expects a list, received %r" % (metrics,))
-        mids = list(metrics or [])
-        for m in mids:  # resolve names now so a typo fails at compile time
+        mids = metrics if isinstance(metrics, dict) else list(metrics or [])
+        flat = [m for v in mids.values() for m in (v if isinstance(v, (list, tuple)) else [v])] \
+            if isinstance(mids, dict) else [m for v in mids for m in (v if isinstance(v, (list, tuple)) else [v])]
+        for m in flat:  # resolve names now so a typo fails at compile time
             if isinstance(m, str) and m not in ("accuracy", "acc"):
                 metrics_mod.get(m)
         self.optimizer, self.loss, self._loss_obj = opt, loss, loss_obj
@@ -71,6 +80,25 @@ class Model(Layer):
                 wobjs.append(obj)
             self._metrics_cache = (key, objs, wobjs)
         return self._metrics_cache[2 if weighted else 1]
+
+    def _resolve_output_metrics(self, i, name, y_shape, pred_shape):
+        """Metrics of output i (compile(metrics=) as a dict by output name, a list per output, or one
+        flat list applied to every output), named <output>_<metric>."""
+        spec = self._metric_ids
+        if isinstance(spec, dict):
+            ids = spec.get(name) or []
+        elif spec and all(isinstance(m, (list, tuple)) for m in spec):
+            ids = spec[i]
+        else:
+            ids = spec
+        key = ("out", i, len(y_shape), tuple(pred_shape))
+        cache = self.__dict__.setdefault("_out_metric_cache", {})
+        if key not in cache:
+            objs = [metrics_mod.get(m, y_shape, pred_shape) for m in (ids if isinstance(ids, (list, tuple)) else [ids])]
+            for o in objs:
+                o.name = "%s_%s" % (name, o.name)
+            cache[key] = objs
+        return cache[key]
 
     def _reset_metrics(self, plan):
         self._loss_tracker.reset_state()
@@ -145,6 +173,67 @@ class Model(Layer):
 
     def _output_dim(self):
         return self._output_shape()[-1]
+
+    # ---- saving ----
+    def save(self, filepath, overwrite=True, zipped=None, **kwargs):
+        from ..saving import save_model
+        save_model(self, filepath, overwrite=overwrite, **kwargs)
+
+    def save_weights(self, filepath, overwrite=True):
+        from ..saving import save_weights
+        save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath, skip_mismatch=False, **kwargs):
+        from ..saving import load_weights
+        load_weights(self, filepath, skip_mismatch=skip_mismatch)
+
+    def to_json(self, **kwargs):
+        import json
+        from ..saving.saving_lib import _json_default, model_config
+        cfg = model_config(self)
+        cfg.pop("compile_config", None)
+        return json.dumps(cfg, default=_json_default, **kwargs)
+
+    def get_compile_config(self):
+        from .. import losses as L, metrics as M, optimizers as O
+
+        def ser_metric(m):
+            return m if isinstance(m, str) else {"module": "keras.metrics", "class_name": type(m).__name__,
+                                                 "config": m.get_config(), "registered_name": None}
+        loss = self.loss
+        if loss is not None and not isinstance(loss, str):
+            loss = L.serialize(self._loss_obj) if type(self._loss_obj) is not L.LossFunctionWrapper else \
+                getattr(self._loss_obj.fn, "__name__", None)
+        _ = M
+        return {"optimizer": O.serialize(self.optimizer), "loss": loss, "loss_weights": None,
+                "metrics": [ser_metric(m) for m in self._metric_ids] or None,
+                "weighted_metrics": [ser_metric(m) for m in self._weighted_metric_ids] or None,
+                "run_eagerly": bool(getattr(self, "run_eagerly", False)),
+                "steps_per_execution": getattr(self, "steps_per_execution", 1), "jit_compile": False}
+
+    def compile_from_config(self, config, custom_objects=None):
+        from .. import losses as L, metrics as M, optimizers as O
+        from ..saving.serialization import get_registered_object
+
+        def obj(x, getter):
+            if isinstance(x, str):
+                found = get_registered_object(x, custom_objects)
+                return found if found is not None else x
+            if isinstance(x, dict):
+                found = get_registered_object(x.get("registered_name") or x.get("class_name"), custom_objects)
+                if found is not None:
+                    return found.from_config(x.get("config", {})) if hasattr(found, "from_config") else found
+                return getter(x)
+            return x
+        metrics = [obj(m, M.get) for m in (config.get("metrics") or [])]
+        weighted = [obj(m, M.get) for m in (config.get("weighted_metrics") or [])]
+        self.compile(optimizer=O.get(config.get("optimizer") or "rmsprop"), loss=obj(config.get("loss"), L.get),
+                     metrics=metrics or None, weighted_metrics=weighted or None,
+                     run_eagerly=config.get("run_eagerly", False))
+
+    def get_build_config(self):
+        shape = getattr(self, "_build_shape", None)
+        return None if shape is None else {"input_shape": shape}
 
     # ---- inspection ----
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,

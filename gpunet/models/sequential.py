@@ -178,7 +178,27 @@ class Sequential(Model):
                                       "name": self._input_layer.name if self._input_layer else "input_layer"},
                            "registered_name": None})
         layers.extend(serialize_layer(l) for l in self._layers)
-        return {"name": self.name, "trainable": self.trainable,
-                "dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": self.dtype},
-                          "registered_name": None},
-                "layers": layers}
+        cfg = {"name": self.name, "trainable": self.trainable,
+               "dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": self.dtype},
+                         "registered_name": None},
+               "layers": layers}
+        if self._build_shape is not None:
+            cfg["build_input_shape"] = list(self._build_shape)
+        return cfg
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        from ..layers.core import Input
+        from ..saving.serialization import deserialize_layer
+        model = cls(name=config.get("name"), trainable=config.get("trainable", True))
+        for lc in config.get("layers", []):
+            if lc.get("class_name") == "InputLayer":
+                c = lc.get("config", {})
+                shape = c.get("batch_shape") or c.get("batch_input_shape")
+                model.add(Input(batch_shape=tuple(shape), dtype=c.get("dtype"), name=c.get("name")))
+            else:
+                model.add(deserialize_layer(lc, custom_objects), rebuild=False)
+        shape = model._batch_input_shape or config.get("build_input_shape")
+        if shape is not None and model._layers:
+            model.build(tuple(shape))
+        return model

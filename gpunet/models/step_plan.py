@@ -21,7 +21,9 @@ _ARGMAX_COUNTERS = (SparseCategoricalAccuracy, CategoricalAccuracy)
 class StepPlan:
     @staticmethod
     def build(model, plan):
-        if backend.is_gpu() or not plan.fused or plan.has_extra_losses or plan.weighted_metrics:
+        from .sequential import Sequential
+        if (backend.is_gpu() or not isinstance(model, Sequential) or not plan.fused or plan.has_extra_losses
+                or plan.weighted_metrics):
             return None
         layers = model.layers
         if not layers or not model._fast_ok():

@@ -19,6 +19,9 @@ class _Plan:
     """What one training step needs, resolved once per fit (not once per step)."""
 
     def __init__(self, model, y_sample, y_pred_shape):
+        self.multi = isinstance(y_sample, data_mod.Multi)
+        if self.multi:
+            return self._init_multi(model, y_sample)
         self.loss = model._loss_obj
         self.variables = model.trainable_weights
         if not self.variables:
@@ -37,8 +40,53 @@ class _Plan:
         self.metrics_on_logits = all(m.argmax_invariant for m in self.metrics + self.weighted_metrics)
         self.has_extra_losses = bool(model.losses)  # regularizers: scanned once per fit, not per step
 
+    def _init_multi(self, model, y):
+        """Several outputs: one loss each (a single loss applies to every output), weighted by
+        loss_weights; metrics per output, logged as <output>_<metric> beside <output>_loss."""
+        names = model.output_names
+        self.variables = model.trainable_weights
+        self.fused = self.sparse = False
+        self.label_smoothing = 0.0
+        self.has_extra_losses = bool(model.losses)
+        self.out_losses = [losses_mod.get(l) for l in _per_output(model.loss, names, "loss")]
+        lw = model._loss_weights
+        self.loss_weights = [1.0] * len(names) if lw is None else [float(w) for w in _per_output(lw, names, "loss_weights")]
+        self.out_trackers = [metrics_mod.Mean(name="%s_loss" % n) for n in names]
+        self.slots = []
+        for i, (n, t, o) in enumerate(zip(names, y.arrays, model.outputs)):
+            for m in model._resolve_output_metrics(i, n, t.shape, o.shape):
+                self.slots.append((m, i))
+        self.metrics = self.out_trackers + [m for m, _ in self.slots]
+        self.weighted_metrics = []
+        self.metrics_on_logits = True
+
+
+def _per_output(spec, names, what):
+    if isinstance(spec, dict):
+        return [spec.get(n) for n in names]
+    if isinstance(spec, (list, tuple)):
+        if len(spec) != len(names):
+            raise ValueError("compile(%s=...) has %d entries for %d outputs %s" % (what, len(spec), len(names), names))
+        return list(spec)
+    return [spec] * len(names)
+
+
+def _multi_loss(model, plan, xb, yb, swb, training):
+    preds = model._forward(xb, training=training)
+    total = None
+    for i, (lf, w) in enumerate(zip(plan.out_losses, plan.loss_weights)):
+        if lf is None:
+            continue
+        li = lf(yb.arrays[i], preds[i], sample_weight=swb)
+        plan.out_trackers[i].add(li.data, len(yb))
+        term = li if w == 1.0 else ops.multiply(li, w)
+        total = term if total is None else ops.add(total, term)
+    return total, preds
+
 
 def _loss_and_preds(model, plan, xb, yb, swb, training):
+    if plan.multi:
+        return _multi_loss(model, plan, xb, yb, swb, training)
     if plan.fused:
         logits = model._forward_logits(xb, training=training, fast=True)
         if swb is None:
@@ -52,6 +100,10 @@ def _loss_and_preds(model, plan, xb, yb, swb, training):
 
 
 def _update_metrics(plan, yb, preds, swb, is_logits):
+    if plan.multi:
+        for m, i in plan.slots:
+            m.update_state(yb.arrays[i], preds[i].data)
+        return
     if not plan.metrics and not plan.weighted_metrics:
         return
     if is_logits and not plan.metrics_on_logits:
@@ -98,15 +150,15 @@ def _class_weights(class_weight, y, sw):
 
 
 def _prepare(model, x, y, sample_weight, name="x"):
-    x = data_mod.prepare_x(model, x, name)
-    y = data_mod.prepare_y(y, len(x), "y" if name == "x" else "y_" + name.split("_", 1)[-1])
+    x = data_mod.prepare_inputs(model, x, name)
+    y = data_mod.prepare_targets(model, y, len(x), "y" if name == "x" else "y_" + name.split("_", 1)[-1])
     sw = None if sample_weight is None else data_mod.prepare_y(sample_weight, len(x), "sample_weight")
     return x, y, sw
 
 
 def _labels_for(plan, model, y):
-    if y is None:
-        return None
+    if y is None or plan.multi:
+        return y
     if plan.sparse:
         out_dim = model._output_dim()
         losses_mod.check_sparse_labels(y, out_dim)
@@ -121,7 +173,13 @@ def _labels_for(plan, model, y):
 
 
 def _to_device(*arrays):
-    return [None if a is None else backend.to_device(a) for a in arrays]
+    def move(a):
+        if a is None:
+            return None
+        if isinstance(a, data_mod.Multi):
+            return data_mod.Multi([backend.to_device(x) for x in a.arrays])
+        return backend.to_device(a)
+    return [move(a) for a in arrays]
 
 
 def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
@@ -224,7 +282,7 @@ def _evaluate_arrays(model, plan, x, y, sw, batch_size, prefix="", cbs=None, max
                 for r in model.losses:
                     loss = ops.add(loss, r)
             model._loss_tracker.add(loss.data, hi - lo)
-            _update_metrics(plan, yd[lo:hi], preds.data, swb, plan.fused)
+            _update_metrics(plan, yd[lo:hi], preds.data if isinstance(preds, Tensor) else preds, swb, plan.fused)
             if cbs is not None:
                 cbs.on_test_batch_end(step, lambda: _logs(model, plan))
     return _logs(model, plan, prefix)
@@ -290,9 +348,9 @@ def test_on_batch(model, x, y=None, sample_weight=None, return_dict=False):
 def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
     batch_size = 32 if batch_size is None else int(batch_size)
     verbose = 1 if verbose == "auto" else int(verbose)
-    x = data_mod.prepare_x(model, x)
+    x = data_mod.prepare_inputs(model, x)
     model._ensure_built(x.shape)
-    xd = backend.to_device(x)
+    xd = _to_device(x)[0]
     n = len(x)
     nsteps = max(1, math.ceil(n / batch_size))
     cbs = CallbackList(callbacks, model=model, add_progbar=verbose != 0, verbose=verbose, epochs=1,
@@ -302,8 +360,11 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
     with stop_recording():
         for step in range(nsteps):
             cbs.on_predict_batch_begin(step)
-            outs.append(model._forward(xd[step * batch_size:(step + 1) * batch_size], training=False, fast=True).data)
+            out = model._forward(xd[step * batch_size:(step + 1) * batch_size], training=False, fast=True)
+            outs.append([o.data for o in out] if isinstance(out, (list, tuple)) else out.data)
             cbs.on_predict_batch_end(step)
     cbs.on_predict_end()
     xp = backend.get_xp()
+    if isinstance(outs[0], list):  # several outputs: a list of arrays, as Keras returns
+        return [backend.to_numpy(xp.concatenate([o[i] for o in outs], axis=0)) for i in range(len(outs[0]))]
     return backend.to_numpy(xp.concatenate(outs, axis=0))

@@ -167,19 +167,21 @@ class Optimizer:
                 n = float(xp.sqrt((g * g).sum()))
                 out.append(g * (self.clipnorm / max(n, self.clipnorm)) if n > self.clipnorm else g)
             return out
-        if self.global_clipnorm is not None:
-            n = math.sqrt(sum(float((g * g).sum()) for g in gs))
-            return [g * (self.global_clipnorm / max(n, self.global_clipnorm)) for g in gs]
+        if self.global_clipnorm is not None:  # in the gradients' dtype, in Keras's order of operations
+            dt = gs[0].dtype.type
+            total = dt(0)
+            for g in gs:
+                total = dt(total + (g * g).sum())
+            norm = dt(math.sqrt(total)) if dt is np.float64 else np.sqrt(dt(total))
+            c = dt(self.global_clipnorm)
+            scale = c * min(dt(1) / norm, dt(1) / c)
+            return [g * scale for g in gs]
         if self.clipvalue is not None:
             return [xp.clip(g, -self.clipvalue, self.clipvalue) for g in gs]
         return gs
 
     def update(self, p, g, state, tmp, tmp2, lr, step):
         raise NotImplementedError
-
-    def _state_scales(self):
-        """{state name: factor}: Keras's value = stored value * factor (1 where absent)."""
-        return {}
 
     def apply_flat(self):
         """The compiled step's update: every gradient is already in the flat gradient buffer."""
@@ -201,15 +203,39 @@ class Optimizer:
 
     @property
     def variables(self):
-        out = [self.iterations,
-               Tensor(backend.get_xp().asarray(self.learning_rate, dtype=self._flat.dtype if self._vars else "float32"))]
+        """Keras's order: iteration, learning_rate (unless a schedule), then each variable's slots."""
+        out = [self.iterations]
+        if self._tracks_lr():
+            out.append(Tensor(backend.get_xp().asarray(self.learning_rate, dtype="float32")))
         if self._vars is not None:
-            scales = self._state_scales()
-            for k in self._state_names():
-                for i, v in enumerate(self._vars):
-                    value = self._state[k][self._slot(i)].reshape(v.shape)
-                    out.append(Tensor(value * scales[k] if k in scales else value.copy()))
+            for i, v in enumerate(self._vars):
+                for k in self._state_names():
+                    out.append(Tensor(self._state[k][self._slot(i)].reshape(v.shape).copy()))
         return out
+
+    def _tracks_lr(self):
+        return not callable(self._learning_rate)
+
+    def load_own_variables(self, arrays):
+        """Sets iteration, learning rate and slots from arrays in `variables` order (a Keras file)."""
+        want = self.variables
+        if len(arrays) != len(want):
+            raise ValueError("Optimizer %r has %d variables but the saved state has %d (saved with another optimizer "
+                             "or another model?)" % (self.name, len(want), len(arrays)))
+        for a, w in zip(arrays, want):
+            if tuple(np.shape(a)) != tuple(w.shape):
+                raise ValueError("Optimizer %r: saved variable of shape %s does not match %s"
+                                 % (self.name, tuple(np.shape(a)), tuple(w.shape)))
+        xp = backend.get_xp()
+        self.iterations.assign(np.asarray(arrays[0], dtype=np.int32))
+        j = 1
+        if self._tracks_lr():
+            self._learning_rate = float(arrays[1])
+            j = 2
+        for i in range(len(self._vars)):
+            for k in self._state_names():
+                self._state[k][self._slot(i)] = xp.asarray(np.asarray(arrays[j], dtype=self._flat.dtype)).reshape(-1)
+                j += 1
 
     def get_config(self):
         lr = self._learning_rate

@@ -41,7 +41,7 @@ class SGD(Optimizer):
         return True
 
     def _kernel_update(self, p, g, state, lr, step, decay):
-        from . import kernels
+        from .. import kernels
         kernels.sgd_update(p, g, state.get("momentum"), lr, self.momentum, self.nesterov, decay)
         return True
 
@@ -60,34 +60,10 @@ class Adam(Optimizer):
     def _state_names(self):
         return ("momentum", "velocity", "velocity_hat") if self.amsgrad else ("momentum", "velocity")
 
-    def _state_scales(self):
-        # On the CPU the moments are stored divided by (1 - beta): m~ = b1 m~ + g and v~ = b2 v~ + g^2
-        # take 5 array passes instead of 7, the update rescales. `variables` shows Keras's m and v.
-        if self._vars is not None and backend.is_gpu():
-            return {}
-        return {"momentum": 1 - self.beta_1, "velocity": 1 - self.beta_2, "velocity_hat": 1 - self.beta_2}
-
     def update(self, p, g, state, tmp, tmp2, lr, step):
         xp = backend.get_xp()
         m, v = state["momentum"], state["velocity"]
         alpha = lr * math.sqrt(1 - self.beta_2 ** step) / (1 - self.beta_1 ** step)
-        if self._state_scales():
-            m *= self.beta_1
-            m += g
-            xp.multiply(g, g, out=tmp)
-            v *= self.beta_2
-            v += tmp
-            if self.amsgrad:
-                vh = state["velocity_hat"]
-                xp.maximum(vh, v, out=vh)
-                v = vh
-            r = math.sqrt(1 - self.beta_2)
-            xp.sqrt(v, out=tmp)          # sqrt(v) + eps = r (sqrt(v~) + eps / r)
-            tmp += self.epsilon / r
-            xp.divide(m, tmp, out=tmp)
-            tmp *= alpha * (1 - self.beta_1) / r
-            p -= tmp
-            return
         xp.subtract(g, m, out=tmp)       # m += (g - m) * (1 - beta_1)
         tmp *= 1 - self.beta_1
         m += tmp
@@ -106,17 +82,16 @@ class Adam(Optimizer):
         p -= tmp2
 
     def _cpu_update(self, p, g, state, lr, step, decay):
-        r = math.sqrt(1 - self.beta_2)
         alpha = lr * math.sqrt(1 - self.beta_2 ** step) / (1 - self.beta_1 ** step)
         f32, ptr = np.float32, cpu_kernels.ptr
         cpu_kernels.library().adam_update(ptr(p), ptr(g), ptr(state["momentum"]), ptr(state["velocity"]),
-                                          ptr(state.get("velocity_hat")), p.size, f32(self.beta_1),
-                                          f32(self.beta_2), f32(self.epsilon / r),
-                                          f32(alpha * (1 - self.beta_1) / r), f32(decay), int(self.amsgrad))
+                                          ptr(state.get("velocity_hat")), p.size, f32(1 - self.beta_1),
+                                          f32(1 - self.beta_2), f32(self.epsilon), f32(alpha), f32(decay),
+                                          int(self.amsgrad))
         return True
 
     def _kernel_update(self, p, g, state, lr, step, decay):
-        from . import kernels
+        from .. import kernels
         alpha = lr * math.sqrt(1 - self.beta_2 ** step) / (1 - self.beta_1 ** step)
         kernels.adam_update(p, g, state["momentum"], state["velocity"], state.get("velocity_hat"), alpha,
                             self.beta_1, self.beta_2, self.epsilon, decay)
@@ -188,7 +163,7 @@ class RMSprop(Optimizer):
         return True
 
     def _kernel_update(self, p, g, state, lr, step, decay):
-        from . import kernels
+        from .. import kernels
         kernels.rmsprop_update(p, g, state["velocity"], state.get("momentum"), state.get("average_gradient"),
                                lr, self.rho, self.momentum, self.epsilon, decay)
         return True

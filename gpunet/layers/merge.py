@@ -1,0 +1,110 @@
+"""Merge layers: combine a list of same-shaped tensors (Concatenate: along one axis)."""
+from .. import ops
+from .base import Layer
+
+
+class _Merge(Layer):
+    _takes_list = True
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+
+    def build(self, input_shapes):
+        if not isinstance(input_shapes, list) or len(input_shapes) < 2 or not isinstance(input_shapes[0], tuple):
+            raise ValueError('A merge layer ("%s") should be called on a list of at least 2 inputs, received %s'
+                             % (self.name, input_shapes))
+        self._check_shapes(input_shapes)
+
+    def _check_shapes(self, shapes):
+        ref = shapes[0]
+        for s in shapes[1:]:
+            if len(s) != len(ref) or any(a is not None and b is not None and a != b and a != 1 and b != 1
+                                         for a, b in zip(s[1:], ref[1:])):
+                raise ValueError('Layer "%s" needs inputs of the same shape, received shapes %s'
+                                 % (self.name, [tuple(x) for x in shapes]))
+
+    def compute_output_shape(self, input_shapes):
+        out = list(input_shapes[0])
+        for s in input_shapes[1:]:
+            out = [a if b in (None, 1) else b for a, b in zip(out, s)]
+        return tuple(out)
+
+    def call(self, inputs):
+        out = inputs[0]
+        for x in inputs[1:]:
+            out = self._merge(out, x)
+        return self._finish(out, len(inputs))
+
+    def _finish(self, out, n):
+        return out
+
+
+class Add(_Merge):
+    _merge = staticmethod(ops.add)
+
+
+class Subtract(_Merge):
+    def build(self, input_shapes):
+        if len(input_shapes) != 2:
+            raise ValueError('Layer "%s" (Subtract) needs exactly 2 inputs, received %d' % (self.name, len(input_shapes)))
+        super().build(input_shapes)
+
+    _merge = staticmethod(ops.subtract)
+
+
+class Multiply(_Merge):
+    _merge = staticmethod(ops.multiply)
+
+
+class Average(_Merge):
+    _merge = staticmethod(ops.add)
+
+    def _finish(self, out, n):
+        return ops.divide(out, float(n))
+
+
+class Maximum(_Merge):
+    _merge = staticmethod(ops.maximum)
+
+
+class Minimum(_Merge):
+    _merge = staticmethod(ops.minimum)
+
+
+class Concatenate(_Merge):
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis
+
+    def _check_shapes(self, shapes):
+        nd = len(shapes[0])
+        ax = self.axis % nd
+        for s in shapes[1:]:
+            if len(s) != nd or any(i != ax and i != 0 and a is not None and b is not None and a != b
+                                   for i, (a, b) in enumerate(zip(s, shapes[0]))):
+                raise ValueError('Layer "%s" (Concatenate) needs inputs matching except on axis %d, received %s'
+                                 % (self.name, self.axis, [tuple(x) for x in shapes]))
+
+    def compute_output_shape(self, input_shapes):
+        nd = len(input_shapes[0])
+        ax = self.axis % nd
+        out = list(input_shapes[0])
+        sizes = [s[ax] for s in input_shapes]
+        out[ax] = None if any(s is None for s in sizes) else sum(sizes)
+        return tuple(out)
+
+    def call(self, inputs):
+        return ops.concatenate(list(inputs), axis=self.axis)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg["axis"] = self.axis
+        return cfg
+
+
+def add(inputs, **kwargs):
+    return Add(**kwargs)(inputs)
+
+
+def concatenate(inputs, axis=-1, **kwargs):
+    return Concatenate(axis=axis, **kwargs)(inputs)

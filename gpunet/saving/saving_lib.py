@@ -1,0 +1,328 @@
+"""The .keras zip (metadata.json, config.json, model.weights.h5), .weights.h5 files, and reading
+legacy Keras 2 .h5 files — laid out exactly as Keras 3 lays them out, so each side reads the
+other's files. Every write goes to a temporary file that is renamed into place (atomic); every read
+checks the whole file against the model before assigning anything (no half-loaded model)."""
+import datetime
+import io
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from .. import backend
+from ..utils.naming import to_snake_case
+from . import serialization
+
+KERAS_FORMAT_VERSION = "3.15.1"  # the Keras release whose file layout these files follow
+
+
+class SavingError(ValueError):
+    pass
+
+
+def _h5py():
+    try:
+        import h5py
+    except ImportError:  # pragma: no cover - h5py is a dependency
+        raise ImportError("Saving and loading Keras files needs h5py: pip install h5py") from None
+    return h5py
+
+
+# ---- which variables live where ----
+
+def _own_vars(layer):
+    return list(getattr(layer, "_own_weights", []))
+
+
+def _children(layer):
+    """(h5 key, child layer) pairs as Keras names them: snake_case class name, numbered per class."""
+    from ..layers.core import InputLayer
+    from ..models.sequential import Sequential
+    if isinstance(layer, Sequential):
+        kids = list(layer.layers)
+    elif hasattr(layer, "_functional_layers"):
+        kids = list(layer._functional_layers)
+    else:
+        kids = [l for l in layer._sublayers() if not isinstance(l, InputLayer)]
+    counts, out = {}, []
+    for kid in kids:
+        base = to_snake_case(type(kid).__name__)
+        if base == "functional":
+            base = "functional"
+        n = counts.get(base, 0)
+        counts[base] = n + 1
+        out.append((base if n == 0 else "%s_%d" % (base, n), kid))
+    return out
+
+
+def _collect(layer, prefix, out):
+    """{h5 path of a 'vars' group: (layer, [variables])} for the layer tree under prefix."""
+    for key, kid in _children(layer):
+        path = "%s/layers/%s" % (prefix, key) if prefix else "layers/" + key
+        out[path + "/vars"] = (kid, _own_vars(kid))
+        _collect(kid, path, out)
+    return out
+
+
+def _write_h5(fobj, model, include_optimizer=True):
+    h5py = _h5py()
+    with h5py.File(fobj, "w") as f:
+        for path, (layer, vs) in _collect(model, "", {}).items():
+            g = f.require_group(path)
+            g.attrs["name"] = layer.name
+            for i, v in enumerate(vs):
+                g.create_dataset(str(i), data=backend.to_numpy(v.data))
+        top = f.require_group("vars")
+        top.attrs["name"] = model.name
+        for i, v in enumerate(_own_vars(model)):
+            top.create_dataset(str(i), data=backend.to_numpy(v.data))
+        opt = getattr(model, "optimizer", None)
+        if include_optimizer and opt is not None and getattr(opt, "built", False):
+            g = f.require_group("optimizer/vars")
+            g.attrs["name"] = opt.name
+            for i, v in enumerate(opt.variables):
+                g.create_dataset(str(i), data=backend.to_numpy(v.data))
+
+
+def _read_h5(fobj, model, source, load_optimizer=True):
+    """Reads every array, checks it against the model, and only then assigns."""
+    h5py = _h5py()
+    try:
+        f = h5py.File(fobj, "r")
+    except OSError as e:
+        raise SavingError("%s is not a readable HDF5 weights file (corrupt or truncated): %s" % (source, e)) from None
+    with f:
+        if "layers" not in f and "vars" not in f:
+            if "model_weights" in f or "layer_names" in f.attrs:
+                return _read_legacy(f, model, source)
+            raise SavingError("%s holds no Keras weights (no 'layers' group)" % source)
+        plan = []
+        for path, (layer, vs) in _collect(model, "", {}).items():
+            if not vs:
+                continue
+            if path not in f:
+                raise SavingError("%s does not match the model: no weights for layer %r (expected at %s; the file has "
+                                  "%s)" % (source, layer.name, path, sorted(f["layers"]) if "layers" in f else []))
+            g = f[path]
+            if len(g) != len(vs):
+                raise SavingError("%s does not match layer %r: it holds %d variables, the layer has %d"
+                                  % (source, layer.name, len(g), len(vs)))
+            for i, v in enumerate(vs):
+                try:
+                    a = np.asarray(g[str(i)])
+                except Exception as e:
+                    raise SavingError("%s: cannot read %s/%d (corrupt file?): %s" % (source, path, i, e)) from None
+                if a.shape != tuple(v.shape):
+                    raise SavingError("%s does not match layer %r: variable %d has shape %s in the file, %s in the "
+                                      "model" % (source, layer.name, i, a.shape, tuple(v.shape)))
+                plan.append((v, a))
+        opt_arrays = None
+        opt = getattr(model, "optimizer", None)
+        if load_optimizer and opt is not None and "optimizer/vars" in f:
+            g = f["optimizer/vars"]
+            opt_arrays = [np.asarray(g[str(i)]) for i in range(len(g))]
+    if opt_arrays is not None:
+        if not getattr(opt, "built", False):
+            opt.build(model.trainable_weights)
+        try:
+            opt.load_own_variables(opt_arrays)
+        except ValueError as e:
+            raise SavingError("%s: %s" % (source, e)) from None
+    for v, a in plan:
+        v.assign(a.astype(v.dtype, copy=False))
+
+
+def _read_legacy(f, model, source):
+    """Keras 2 / tf.keras .h5: model_weights/<layer name> with a weight_names attribute."""
+    root = f["model_weights"] if "model_weights" in f else f
+    names = [n.decode() if isinstance(n, bytes) else n for n in root.attrs.get("layer_names", [])]
+    layers = [l for l in _flat_layers(model) if _own_vars(l)]
+    with_weights = [n for n in names if len(root[n].attrs.get("weight_names", [])) > 0]
+    if len(with_weights) != len(layers):
+        raise SavingError("%s does not match the model: it has weights for %d layers (%s), the model has %d (%s)"
+                          % (source, len(with_weights), with_weights, len(layers), [l.name for l in layers]))
+    plan = []
+    for name, layer in zip(with_weights, layers):
+        g = root[name]
+        wnames = [w.decode() if isinstance(w, bytes) else w for w in g.attrs["weight_names"]]
+        vs = _own_vars(layer)
+        if len(wnames) != len(vs):
+            raise SavingError("%s: layer %r has %d weights in the file, %d in the model" % (source, name, len(wnames), len(vs)))
+        for w, v in zip(wnames, vs):
+            a = np.asarray(g[w])
+            if a.shape != tuple(v.shape):
+                raise SavingError("%s: weight %s has shape %s, layer %r expects %s" % (source, w, a.shape, layer.name,
+                                                                                    tuple(v.shape)))
+            plan.append((v, a))
+    for v, a in plan:
+        v.assign(a)
+
+
+def _flat_layers(model):
+    out = []
+    for _, kid in _children(model):
+        if _children(kid):
+            out.extend(_flat_layers(kid))
+        else:
+            out.append(kid)
+    return out
+
+
+# ---- atomic files ----
+
+def _atomic_write(path, write):
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=d)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+# ---- public API ----
+
+def model_config(model):
+    kind = type(model).__name__
+    if kind == "Functional":  # how Keras 3 names its own classes in config.json
+        cfg = {"module": "keras.src.models.functional", "class_name": "Functional", "config": model.get_config(),
+               "registered_name": "Functional", "build_config": {"input_shape": None}}
+    else:
+        cfg = {"module": "keras" if kind == "Sequential" else None, "class_name": kind,
+               "config": model.get_config(), "registered_name": serialization.get_registered_name(model)}
+        build = model.get_build_config()
+        if build is not None:
+            cfg["build_config"] = {"input_shape": _jsonable(build["input_shape"])}
+    if getattr(model, "compiled", False):
+        cfg["compile_config"] = model.get_compile_config()
+    return cfg
+
+
+def _jsonable(shape):
+    if isinstance(shape, (list, tuple)) and shape and isinstance(shape[0], (list, tuple)):
+        return [list(s) for s in shape]
+    return None if shape is None else list(shape)
+
+
+def save_model(model, filepath, overwrite=True, include_optimizer=True):
+    path = os.fspath(filepath)
+    if path.endswith((".h5", ".hdf5")):
+        raise SavingError("gpunet writes the native Keras 3 format: save to a '.keras' file (legacy .h5 files can "
+                          "be read with load_model, not written)")
+    if not path.endswith(".keras"):
+        raise SavingError("Invalid filepath extension for saving %r: use a '.keras' extension" % path)
+    if os.path.exists(path) and not overwrite:
+        raise SavingError("%s exists and overwrite=False" % path)
+    config = json.dumps(model_config(model), default=_json_default)
+    meta = json.dumps({"keras_version": KERAS_FORMAT_VERSION, "gpunet_version": _version(),
+                       "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")})
+    weights = io.BytesIO()
+    _write_h5(weights, model, include_optimizer)
+
+    def write(f):
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as z:
+            z.writestr("metadata.json", meta)
+            z.writestr("config.json", config)
+            z.writestr("model.weights.h5", weights.getvalue())
+    _atomic_write(path, write)
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, tuple):
+        return list(o)
+    raise TypeError("not JSON serializable: %r" % (o,))
+
+
+def _version():
+    from .. import __version__
+    return __version__
+
+
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
+    path = os.fspath(filepath)
+    if not os.path.isfile(path):
+        raise SavingError("No file found at %r" % path)
+    if path.endswith((".h5", ".hdf5")):
+        return _load_legacy_model(path, custom_objects, compile)
+    try:
+        with zipfile.ZipFile(path, "r") as z:
+            names = set(z.namelist())
+            missing = {"config.json", "model.weights.h5"} - names
+            if missing:
+                raise SavingError("%s is not a .keras model file: missing %s" % (path, sorted(missing)))
+            config = json.loads(z.read("config.json"))
+            weights = io.BytesIO(z.read("model.weights.h5"))
+    except (zipfile.BadZipFile, EOFError, OSError, json.JSONDecodeError) as e:
+        raise SavingError("%s is not a valid .keras file (corrupt or truncated): %s" % (path, e)) from None
+    except zipfile.LargeZipFile as e:  # pragma: no cover
+        raise SavingError(str(e)) from None
+    model = model_from_config(config, custom_objects)
+    if compile and config.get("compile_config"):
+        model.compile_from_config(config["compile_config"], custom_objects)
+    _read_h5(weights, model, path, load_optimizer=compile)
+    return model
+
+
+def model_from_config(config, custom_objects=None):
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise SavingError("Not a model config: expected a dict with 'class_name' and 'config'")
+    try:
+        model = serialization.deserialize_layer(config, custom_objects)
+    except (KeyError, TypeError) as e:
+        raise SavingError("The saved model config cannot be rebuilt: %s: %s" % (type(e).__name__, e)) from None
+    return model
+
+
+def _load_legacy_model(path, custom_objects, compile):
+    h5py = _h5py()
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise SavingError("%s is not a readable HDF5 file (corrupt or truncated): %s" % (path, e)) from None
+    with f:
+        raw = f.attrs.get("model_config")
+        if raw is None:
+            raise SavingError("%s has no model_config: it is a weights-only file; build the model and call "
+                              "load_weights" % path)
+        config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+        model = model_from_config(config, custom_objects)
+        _read_legacy(f, model, path)
+        training = f.attrs.get("training_config")
+    if compile and training is not None:
+        tc = json.loads(training.decode() if isinstance(training, bytes) else training)
+        opt = tc.get("optimizer_config")
+        model.compile(optimizer=opt if opt else "rmsprop", loss=tc.get("loss"), metrics=tc.get("metrics"),
+                      weighted_metrics=tc.get("weighted_metrics"))
+    return model
+
+
+def save_weights(model, filepath, overwrite=True):
+    path = os.fspath(filepath)
+    if not path.endswith(".weights.h5"):
+        raise SavingError("The filename must end in `.weights.h5`, received %r" % path)
+    if os.path.exists(path) and not overwrite:
+        raise SavingError("%s exists and overwrite=False" % path)
+    _atomic_write(path, lambda f: _write_h5(f, model, include_optimizer=True))
+
+
+def load_weights(model, filepath, skip_mismatch=False):
+    path = os.fspath(filepath)
+    if not os.path.isfile(path):
+        raise SavingError("No file found at %r" % path)
+    if path.endswith(".keras"):
+        try:
+            with zipfile.ZipFile(path) as z:
+                data = io.BytesIO(z.read("model.weights.h5"))
+        except (zipfile.BadZipFile, KeyError, OSError) as e:
+            raise SavingError("%s is not a valid .keras file (corrupt or truncated): %s" % (path, e)) from None
+        return _read_h5(data, model, path)
+    _read_h5(path, model, path)
