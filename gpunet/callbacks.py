@@ -383,3 +383,73 @@ class LambdaCallback(Callback):
 
     def _overrides(self, hook):
         return hook in self.__dict__
+
+
+class ModelCheckpoint(MonitorCallback):
+    """Saves the model (a .keras file) or its weights (a .weights.h5 file) every epoch or every
+    `save_freq` batches; the path may hold format fields, e.g. "ckpt-{epoch:02d}-{val_loss:.2f}.keras"
+    (epoch counted from 1, as Keras does)."""
+
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
+                 mode="auto", save_freq="epoch", initial_value_threshold=None):
+        super().__init__(monitor, mode)
+        self.filepath = os.fspath(filepath)
+        self.verbose, self.save_best_only, self.save_weights_only = verbose, save_best_only, save_weights_only
+        if save_freq != "epoch" and not (isinstance(save_freq, int) and save_freq > 0):
+            raise ValueError("Unrecognized save_freq: %r (expected 'epoch' or a positive integer)" % (save_freq,))
+        self.save_freq = save_freq
+        self.best = initial_value_threshold
+        self._batches_seen = 0
+        self._epoch = 0
+        if save_weights_only and not self.filepath.endswith(".weights.h5"):
+            raise ValueError("When using `save_weights_only=True` in `ModelCheckpoint`, the filepath provided must "
+                             "end in `.weights.h5`. Received: filepath=%s" % self.filepath)
+        if not save_weights_only and not self.filepath.endswith(".keras"):
+            raise ValueError("The filepath provided must end in `.keras` (Keras model format). Received: "
+                             "filepath=%s" % self.filepath)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq == "epoch":
+            return
+        self._batches_seen += 1
+        if self._batches_seen % self.save_freq == 0:
+            self._save(self._epoch, batch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq == "epoch":
+            self._save(epoch, None, logs)
+
+    def _save(self, epoch, batch, logs):
+        logs = dict(logs or {})
+        try:
+            path = self.filepath.format(epoch=epoch + 1, batch=batch, **logs)
+        except KeyError as e:
+            raise KeyError('Failed to format this callback filepath: "%s". Reason: %s is not in the logs %s'
+                           % (self.filepath, e, sorted(logs))) from None
+        if self.save_best_only:
+            if self.monitor_op is None:
+                self._set_monitor_op()
+            current = logs.get(self.monitor)
+            if current is None:
+                warnings.warn("Can save best model only with %s available, skipping." % self.monitor, stacklevel=2)
+                return
+            if not self._is_improvement(current, self.best):
+                if self.verbose > 0:
+                    _print("\nEpoch %d: %s did not improve from %.5f" % (epoch + 1, self.monitor, self.best))
+                return
+            if self.verbose > 0:
+                _print("\nEpoch %d: %s improved from %s to %.5f, saving model to %s"
+                       % (epoch + 1, self.monitor, self.best, current, path))
+            self.best = current
+        elif self.verbose > 0:
+            _print("\nEpoch %d: saving model to %s" % (epoch + 1, path))
+        d = os.path.dirname(path)
+        if d:
+            os.makedirs(d, exist_ok=True)
+        if self.save_weights_only:
+            self.model.save_weights(path, overwrite=True)
+        else:
+            self.model.save(path, overwrite=True)

@@ -37,7 +37,8 @@ class Optimizer:
     @property
     def learning_rate(self):
         lr = self._learning_rate
-        return float(lr(int(self.iterations.data))) if callable(lr) else float(lr)
+        value = lr(int(self.iterations.data)) if callable(lr) else lr
+        return float(np.float32(value))  # a float32 variable in Keras: saved and restored exactly
 
     @learning_rate.setter
     def learning_rate(self, value):

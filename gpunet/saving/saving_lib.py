@@ -99,7 +99,18 @@ def _read_h5(fobj, model, source, load_optimizer=True):
                 return _read_legacy(f, model, source)
             raise SavingError("%s holds no Keras weights (no 'layers' group)" % source)
         plan = []
-        for path, (layer, vs) in _collect(model, "", {}).items():
+        expected = _collect(model, "", {})
+        extra = []
+
+        def find_extra(name, obj):
+            if name.endswith("/vars") and len(obj) and name not in expected and not name.startswith("optimizer"):
+                extra.append(name[:-5])
+        f.visititems(lambda n, o: find_extra(n, o) if isinstance(o, h5py.Group) else None)
+        extra = sorted(e for e in extra if e)  # "" is the model's own top-level vars group
+        if extra:
+            raise SavingError("%s does not match the model: the file has weights for layers the model lacks: %s"
+                              % (source, extra))
+        for path, (layer, vs) in expected.items():
             if not vs:
                 continue
             if path not in f:
