@@ -108,11 +108,12 @@ def test_first_five_steps_match_keras_formula(case):
 
 def test_defaults_are_keras_defaults():
     a = optimizers.Adam()
-    assert (a.learning_rate, a.beta_1, a.beta_2, a.epsilon, a.amsgrad) == (0.001, 0.9, 0.999, 1e-7, False)
+    assert a.learning_rate == pytest.approx(0.001)  # held as float32, as Keras's learning_rate variable
+    assert (a.beta_1, a.beta_2, a.epsilon, a.amsgrad) == (0.9, 0.999, 1e-7, False)
     s = optimizers.SGD()
-    assert (s.learning_rate, s.momentum, s.nesterov) == (0.01, 0.0, False)
+    assert s.learning_rate == pytest.approx(0.01) and (s.momentum, s.nesterov) == (0.0, False)
     r = optimizers.RMSprop()
-    assert (r.learning_rate, r.rho, r.momentum, r.epsilon, r.centered) == (0.001, 0.9, 0.0, 1e-7, False)
+    assert r.learning_rate == pytest.approx(0.001) and (r.rho, r.momentum, r.epsilon, r.centered) == (0.9, 0.0, 1e-7, False)
     assert optimizers.AdamW().weight_decay == 0.004
 
 

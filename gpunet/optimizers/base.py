@@ -174,8 +174,7 @@ class Optimizer:
             for g in gs:
                 total = dt(total + (g * g).sum())
             norm = dt(math.sqrt(total)) if dt is np.float64 else np.sqrt(dt(total))
-            c = dt(self.global_clipnorm)
-            scale = c * min(dt(1) / norm, dt(1) / c)
+            scale = dt(self.global_clipnorm) * min(dt(1) / norm, dt(1.0 / self.global_clipnorm))
             return [g * scale for g in gs]
         if self.clipvalue is not None:
             return [xp.clip(g, -self.clipvalue, self.clipvalue) for g in gs]

@@ -60,10 +60,16 @@ class Adam(Optimizer):
     def _state_names(self):
         return ("momentum", "velocity", "velocity_hat") if self.amsgrad else ("momentum", "velocity")
 
+    def _alpha(self, lr, step):
+        """lr * sqrt(1 - b2^t) / (1 - b1^t), in float32 scalar arithmetic as Keras computes it."""
+        f = np.float32
+        t = f(step)
+        return f(f(lr) * np.sqrt(f(1) - f(self.beta_2) ** t) / (f(1) - f(self.beta_1) ** t))
+
     def update(self, p, g, state, tmp, tmp2, lr, step):
         xp = backend.get_xp()
         m, v = state["momentum"], state["velocity"]
-        alpha = lr * math.sqrt(1 - self.beta_2 ** step) / (1 - self.beta_1 ** step)
+        alpha = self._alpha(lr, step)
         xp.subtract(g, m, out=tmp)       # m += (g - m) * (1 - beta_1)
         tmp *= 1 - self.beta_1
         m += tmp
@@ -82,7 +88,7 @@ class Adam(Optimizer):
         p -= tmp2
 
     def _cpu_update(self, p, g, state, lr, step, decay):
-        alpha = lr * math.sqrt(1 - self.beta_2 ** step) / (1 - self.beta_1 ** step)
+        alpha = self._alpha(lr, step)
         f32, ptr = np.float32, cpu_kernels.ptr
         cpu_kernels.library().adam_update(ptr(p), ptr(g), ptr(state["momentum"]), ptr(state["velocity"]),
                                           ptr(state.get("velocity_hat")), p.size, f32(1 - self.beta_1),
@@ -92,7 +98,7 @@ class Adam(Optimizer):
 
     def _kernel_update(self, p, g, state, lr, step, decay):
         from .. import kernels
-        alpha = lr * math.sqrt(1 - self.beta_2 ** step) / (1 - self.beta_1 ** step)
+        alpha = self._alpha(lr, step)
         kernels.adam_update(p, g, state["momentum"], state["velocity"], state.get("velocity_hat"), alpha,
                             self.beta_1, self.beta_2, self.epsilon, decay)
         return True
