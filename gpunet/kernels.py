@@ -75,8 +75,11 @@ def compile_check():
             for arch in ARCHS:
                 nvrtc_compile(f, arch)
             out[f.name] = "ok (%s)" % ", ".join("sm_%d" % a for a in ARCHS)
-        except Exception as e:
+        except KernelCompileError as e:
             out[f.name] = str(e)
+        except Exception as e:  # the NVRTC library itself is missing: one line says so
+            return ("not checked: the NVRTC library cannot be loaded (%s); pip install nvidia-cuda-nvrtc-cu12, "
+                    "or use a CUDA image" % str(e).strip().splitlines()[0][:120])
     return out
 
 

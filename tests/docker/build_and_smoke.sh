@@ -20,7 +20,9 @@ if [ -n "$need" ]; then apt-get update -qq && apt-get install -y -qq $need >/dev
 
 work=$(mktemp -d)
 trap 'buildah rm gpunet-smoke >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-mirror=$(grep -rhoE 'https?://[^ ]+/debian/?' /etc/apt/sources.list /etc/apt/sources.list.d 2>/dev/null | head -1 || true)
+mirror=$( (grep -rh '^URIs:' /etc/apt/sources.list.d 2>/dev/null | awk '{print $2}';
+           grep -rhE '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d 2>/dev/null | awk '{print $2}') |
+         grep -E '/debian/?$' | head -1 || true)
 mirror=${mirror:-http://deb.debian.org/debian}
 if ! podman image exists localhost/gpunet-testbase; then
   echo "+ debootstrap bookworm (minbase + python3) from $mirror"
