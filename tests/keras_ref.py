@@ -7,7 +7,10 @@ os.environ.setdefault("KERAS_BACKEND", "numpy")
 
 
 def keras():
-    k = pytest.importorskip("keras")
+    import importlib.util
+    if importlib.util.find_spec("keras") is None:
+        pytest.skip("keras is not installed (pip install -e '.[test]')")
+    import keras as k  # installed but broken (a missing scipy, say) must fail, not skip
     if k.backend.backend() != "numpy":
         pytest.skip("keras was imported with another backend")
     return k
