@@ -1,8 +1,28 @@
-"""gpunet's global random stream (initializers, shuffling, dropout). Seed it with
-`gpunet.utils.set_random_seed` for bit-identical runs."""
+"""gpunet's random streams. The global one (initializers, a model's seed) is seeded with
+`gpunet.utils.set_random_seed`. Inside fit, each epoch draws its shuffle and its dropout masks from
+its own stream, keyed by (the model's seed, epoch): a run resumed from a checkpoint at an epoch
+boundary sees exactly the batches and masks an uninterrupted run would have seen."""
+import contextlib
+
 import numpy as np
 
 _rng = np.random.default_rng()
+_epoch_rng = None  # the current epoch's stream while fit runs
+
+
+def epoch_stream(model_seed, epoch):
+    return np.random.default_rng([int(model_seed), int(epoch)])
+
+
+@contextlib.contextmanager
+def using(stream):
+    """Dropout draws from `stream` inside the block (fit's per-epoch stream)."""
+    global _epoch_rng
+    saved, _epoch_rng = _epoch_rng, stream
+    try:
+        yield stream
+    finally:
+        _epoch_rng = saved
 
 
 def set_seed(seed):
@@ -21,8 +41,9 @@ def dropout_mask(shape, rate, dtype):
     from . import backend
     xp = backend.get_xp()
     keep = 1.0 - rate
+    rng = _epoch_rng if _epoch_rng is not None else _rng
     if xp is np:
-        u = _rng.random(shape, dtype=np.float32)
+        u = rng.random(shape, dtype=np.float32)
     else:
-        u = xp.random.default_rng(int(_rng.integers(2**63))).random(shape, dtype=np.float32)
+        u = xp.random.default_rng(int(rng.integers(2**63))).random(shape, dtype=np.float32)
     return (u < keep).astype(dtype) * np.asarray(1.0 / keep, dtype=dtype)

@@ -29,6 +29,7 @@ class Model(Layer):
         self._metrics_cache = None
         self._loss_tracker = metrics_mod.Mean(name="loss")
         self.history = None
+        self._seed = None  # keys fit's per-epoch shuffle/dropout streams; saved in metadata.json
         self.stop_training = False
         self._in_fit = False
         self._in_fit_validation = False

@@ -1,7 +1,7 @@
 """fit / evaluate / predict loops shared by Sequential and Functional models.
 
 The loops keep the whole dataset in backend memory (device memory under CuPy), draw the epoch's
-permutation on the host from gpunet's seeded stream (so CPU and GPU see the same batches), and
+permutation on the host from the epoch's seeded stream (so CPU and GPU see the same batches), and
 read metrics back only when the progress bar or a callback asks for them."""
 import math
 import warnings
@@ -218,14 +218,20 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
                        verbose=verbose, epochs=epochs, steps=steps)
     model.stop_training = False
     model._in_fit = True
+    if backend.is_gpu():  # labels were checked on the host above: no per-step sync on the kernel's flag
+        from .. import kernels
+        kernels.CHECK_LABELS = False
     logs_fn = lambda: _logs(model, plan)  # noqa: E731
     epoch_logs = {}
     try:
         cbs.on_train_begin()
+        if model._seed is None:
+            model._seed = int(_random.generator().integers(2**31))
         for epoch in range(initial_epoch, epochs):
             model._reset_metrics(plan)
             cbs.on_epoch_begin(epoch)
-            order = _random.generator().permutation(n) if shuffle else None
+            stream = _random.epoch_stream(model._seed, epoch)
+            order = stream.permutation(n) if shuffle else None
             order_d = None if order is None else backend.to_device(order)
             for step in range(steps):
                 lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
@@ -235,10 +241,11 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
                     idx = order_d[lo:hi]
                     xb, yb, swb = xd[idx], yd[idx], None if swd is None else swd[idx]
                 cbs.on_train_batch_begin(step)
-                if fast is not None:
-                    fast.train_step(xb, yb)
-                else:
-                    train_step(model, plan, xb, yb, swb)
+                with _random.using(stream):
+                    if fast is not None:
+                        fast.train_step(xb, yb)
+                    else:
+                        train_step(model, plan, xb, yb, swb)
                 cbs.on_train_batch_end(step, logs_fn)
                 if model.stop_training:
                     break
@@ -261,6 +268,9 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         cbs.on_train_end(epoch_logs)
     finally:
         model._in_fit = False
+        if backend.is_gpu():
+            from .. import kernels
+            kernels.CHECK_LABELS = True
     return cbs.history
 
 

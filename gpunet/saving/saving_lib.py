@@ -230,8 +230,11 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
     if os.path.exists(path) and not overwrite:
         raise SavingError("%s exists and overwrite=False" % path)
     config = json.dumps(model_config(model), default=_json_default)
-    meta = json.dumps({"keras_version": KERAS_FORMAT_VERSION, "gpunet_version": _version(),
-                       "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")})
+    meta = {"keras_version": KERAS_FORMAT_VERSION, "gpunet_version": _version(),
+            "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
+    if getattr(model, "_seed", None) is not None:
+        meta["gpunet_seed"] = model._seed  # resuming fit replays the same epoch streams (Keras ignores it)
+    meta = json.dumps(meta)
     weights = io.BytesIO()
     _write_h5(weights, model, include_optimizer)
 
@@ -272,6 +275,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
                 raise SavingError("%s is not a .keras model file: missing %s" % (path, sorted(missing)))
             config = json.loads(z.read("config.json"))
             weights = io.BytesIO(z.read("model.weights.h5"))
+            meta = json.loads(z.read("metadata.json")) if "metadata.json" in names else {}
     except (zipfile.BadZipFile, EOFError, OSError, json.JSONDecodeError) as e:
         raise SavingError("%s is not a valid .keras file (corrupt or truncated): %s" % (path, e)) from None
     except zipfile.LargeZipFile as e:  # pragma: no cover
@@ -280,6 +284,8 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     if compile and config.get("compile_config"):
         model.compile_from_config(config["compile_config"], custom_objects)
     _read_h5(weights, model, path, load_optimizer=compile)
+    if isinstance(meta.get("gpunet_seed"), int):
+        model._seed = meta["gpunet_seed"]
     return model
 
 
