@@ -2,8 +2,6 @@
 `gpunet.utils.set_random_seed`. Inside fit, each epoch draws its shuffle and its dropout masks from
 its own stream, keyed by (the model's seed, epoch): a run resumed from a checkpoint at an epoch
 boundary sees exactly the batches and masks an uninterrupted run would have seen."""
-import contextlib
-
 import numpy as np
 
 _rng = np.random.default_rng()
@@ -14,15 +12,11 @@ def epoch_stream(model_seed, epoch):
     return np.random.default_rng([int(model_seed), int(epoch)])
 
 
-@contextlib.contextmanager
-def using(stream):
-    """Dropout draws from `stream` inside the block (fit's per-epoch stream)."""
+def set_epoch_stream(stream):
+    """Dropout draws from `stream` (fit's per-epoch stream) until it is set back to None. Set once per
+    epoch, not per step: a context manager per step would cost more than the dropout itself."""
     global _epoch_rng
-    saved, _epoch_rng = _epoch_rng, stream
-    try:
-        yield stream
-    finally:
-        _epoch_rng = saved
+    _epoch_rng = stream
 
 
 def set_seed(seed):

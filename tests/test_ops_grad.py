@@ -171,3 +171,53 @@ def test_softmax_xent_mean_reduction():
     directional_check(lambda z: ops.softmax_cross_entropy(labels, z, reduction="mean"), z)
     assert float(ops.softmax_cross_entropy(labels, z, reduction="mean").numpy()) == pytest.approx(
         ops.softmax_cross_entropy(labels, z).numpy().mean(), rel=1e-12)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: __import__("gpunet").layers.Dense(3, activation="tanh", dtype="float64"),
+    lambda: __import__("gpunet").layers.Dense(3, activation="softmax", dtype="float64"),
+    lambda: __import__("gpunet").layers.Dense(3, activation="gelu", use_bias=False, dtype="float64"),
+    lambda: __import__("gpunet").layers.Flatten(dtype="float64"),
+    lambda: __import__("gpunet").layers.Reshape((2, -1), dtype="float64"),
+    lambda: __import__("gpunet").layers.Activation("selu", dtype="float64"),
+    lambda: __import__("gpunet").layers.Activation("leaky_relu", dtype="float64"),
+    lambda: __import__("gpunet").layers.Dropout(0.5, dtype="float64"),  # inference: identity
+], ids=["dense_tanh", "dense_softmax", "dense_gelu", "flatten", "reshape", "act_selu", "act_leaky", "dropout"])
+def test_layer_input_gradients(make):
+    layer = make()
+    x = anyv(4, 2, 3)
+    if "Dense" in type(layer).__name__:
+        x = anyv(4, 6)
+    directional_check(lambda t: layer(t), x)
+
+
+def test_layer_weight_gradients_through_dense():
+    import gpunet
+    from gpunet.ops.tape import GradientTape
+    layer = gpunet.layers.Dense(3, activation="sigmoid", dtype="float64")
+    x = anyv(5, 4)
+    layer(x)
+    w0, b0 = layer.get_weights()
+    dw, db = R.standard_normal(w0.shape), R.standard_normal(b0.shape)
+    with GradientTape() as tape:
+        loss = ops.sum(ops.square(layer(x)))
+    gw, gb = tape.gradient(loss, [layer.kernel, layer.bias])
+    analytic = float((gw.numpy() * dw).sum() + (gb.numpy() * db).sum())
+
+    def at(s):
+        layer.set_weights([w0 + s * dw, b0 + s * db])
+        return float(ops.sum(ops.square(layer(x))).numpy())
+    numeric = (at(1e-6) - at(-1e-6)) / 2e-6
+    assert analytic == pytest.approx(numeric, rel=1e-6)
+
+
+def test_dropout_gradient_is_the_mask():
+    import gpunet
+    from gpunet.ops.tape import GradientTape, Variable
+    x = Variable(np.ones((200, 10)), dtype="float64")
+    with GradientTape() as tape:
+        y = gpunet.layers.Dropout(0.25, dtype="float64")(x, training=True)
+        loss = ops.sum(y)
+    g = tape.gradient(loss, x).numpy()
+    np.testing.assert_array_equal(g, y.numpy())  # d(sum(x*mask))/dx = mask, which is y for x = 1
+    assert set(np.unique(g)) <= {0.0, 1 / 0.75}

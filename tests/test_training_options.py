@@ -349,3 +349,31 @@ def test_config_floatx_epsilon():
         config.set_floatx("float32")
     with pytest.raises(ValueError):
         config.set_floatx("int8")
+
+
+def test_configs_round_trip():
+    from gpunet import losses
+    for obj in [losses.CategoricalCrossentropy(label_smoothing=0.1), losses.Huber(delta=0.3),
+                losses.SparseCategoricalCrossentropy(from_logits=True), losses.MeanSquaredError()]:
+        clone = type(obj).from_config(obj.get_config())
+        assert clone.get_config() == obj.get_config()
+        assert losses.get(losses.serialize(obj)).get_config() == obj.get_config()
+    for obj in [metrics.AUC(num_thresholds=50), metrics.Precision(thresholds=0.3), metrics.TopKCategoricalAccuracy(k=3),
+                metrics.SparseCategoricalAccuracy(name="acc")]:
+        clone = metrics.get({"class_name": type(obj).__name__, "config": obj.get_config()})
+        assert type(clone) is type(obj) and clone.name == obj.name
+    for init in [initializers.GlorotUniform(seed=4), initializers.RandomNormal(0.1, 0.2, seed=1),
+                 initializers.Orthogonal(gain=2.0), initializers.Constant(0.5), initializers.VarianceScaling(2.0, "fan_out")]:
+        clone = initializers.get(initializers.serialize(init))
+        assert clone.get_config() == init.get_config()
+    for reg in [regularizers.L1(0.2), regularizers.L2(0.3), regularizers.L1L2(0.1, 0.2)]:
+        clone = regularizers.get({"class_name": type(reg).__name__, "config": reg.get_config()})
+        assert clone.get_config() == reg.get_config()
+    for opt in [optimizers.Adam(0.01, amsgrad=True), optimizers.SGD(0.1, momentum=0.9, nesterov=True),
+                optimizers.Lion(0.002), optimizers.AdamW(schedules.CosineDecay(0.1, 100))]:
+        clone = optimizers.get(optimizers.serialize(opt))
+        assert clone.get_config() == opt.get_config()
+    k = keras()
+    for opt in [optimizers.Adam(0.01, amsgrad=True), optimizers.RMSprop(0.02, centered=True)]:
+        theirs = k.optimizers.deserialize(optimizers.serialize(opt))
+        assert theirs.get_config()["amsgrad" if "amsgrad" in opt.get_config() else "centered"]

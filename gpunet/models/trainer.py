@@ -232,6 +232,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
             cbs.on_epoch_begin(epoch)
             stream = _random.epoch_stream(model._seed, epoch)
             order = stream.permutation(n) if shuffle else None
+            _random.set_epoch_stream(stream)
             order_d = None if order is None else backend.to_device(order)
             for step in range(steps):
                 lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
@@ -241,14 +242,14 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
                     idx = order_d[lo:hi]
                     xb, yb, swb = xd[idx], yd[idx], None if swd is None else swd[idx]
                 cbs.on_train_batch_begin(step)
-                with _random.using(stream):
-                    if fast is not None:
-                        fast.train_step(xb, yb)
-                    else:
-                        train_step(model, plan, xb, yb, swb)
+                if fast is not None:
+                    fast.train_step(xb, yb)
+                else:
+                    train_step(model, plan, xb, yb, swb)
                 cbs.on_train_batch_end(step, logs_fn)
                 if model.stop_training:
                     break
+            _random.set_epoch_stream(None)
             epoch_logs = _logs(model, plan)
             if not math.isfinite(epoch_logs["loss"]):
                 warnings.warn("gpunet: the training loss is %s after epoch %d: the weights have diverged "
@@ -268,6 +269,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         cbs.on_train_end(epoch_logs)
     finally:
         model._in_fit = False
+        _random.set_epoch_stream(None)
         if backend.is_gpu():
             from .. import kernels
             kernels.CHECK_LABELS = True

@@ -3,6 +3,8 @@ import difflib
 
 
 def lookup(kind, identifier, table):
+    if identifier in table:
+        return table[identifier]
     key = identifier.lower() if isinstance(identifier, str) else identifier
     if key in table:
         return table[key]
