@@ -81,34 +81,10 @@ def softmax_cross_entropy(labels, logits, sparse=True, label_smoothing=0.0, redu
     if backend.is_gpu():
         from .. import kernels
         return kernels.softmax_xent_op(labels, logits, lab, z2, lead, sparse, label_smoothing, record, reduction)
-    s = z2 - z2.max(axis=1, keepdims=True)
-    e = xp.exp(s)
-    sumexp = e.sum(axis=1, keepdims=True)
-    logp = s - xp.log(sumexp)
-    rows = xp.arange(z2.shape[0])
-    if sparse:
-        idx = lab.reshape(-1).astype(xp.intp, copy=False)
-        if label_smoothing:
-            target = None
-            loss = -((1.0 - label_smoothing) * logp[rows, idx] + (label_smoothing / C) * logp.sum(axis=1))
-        else:
-            loss = -logp[rows, idx]
-    else:
-        target = lab.reshape(-1, C).astype(z.dtype, copy=False)
-        if label_smoothing:
-            target = target * (1.0 - label_smoothing) + label_smoothing / C
-        loss = -(target * logp).sum(axis=1)
+    loss, grad = xent_numpy(z2, lab, sparse, label_smoothing)
 
     def backward(g, n):
-        p = e / sumexp  # softmax
-        if sparse:
-            if label_smoothing:
-                p -= label_smoothing / C
-                p[rows, idx] -= 1.0 - label_smoothing
-            else:
-                p[rows, idx] -= 1.0
-        else:
-            p = p * target.sum(axis=1, keepdims=True) - target
+        p = grad()
         if mean:
             p *= g * (1.0 / len(p))
         else:
@@ -117,3 +93,38 @@ def softmax_cross_entropy(labels, logits, sparse=True, label_smoothing=0.0, redu
     mean = reduction == "mean"
     out = loss.mean() if mean else loss.reshape(lead)
     return record(out.astype(z.dtype, copy=False), (labels, logits), backward)
+
+
+def xent_numpy(z2, lab, sparse, label_smoothing):
+    """The NumPy reference of kernels/softmax_xent.cu: per-row loss of softmax(z2) against the labels,
+    and a function giving d(sum of losses)/d(z2) = softmax * sum(target) - target (computed only when
+    asked for, so inference never pays for it). Shared by the tape op and the compiled CPU step."""
+    xp = backend.get_xp()
+    R, C = z2.shape
+    s = z2 - z2.max(axis=1, keepdims=True)
+    e = xp.exp(s)
+    sumexp = e.sum(axis=1, keepdims=True)
+    logp = s - xp.log(sumexp)
+    rows = xp.arange(R)
+    ls = label_smoothing
+    if sparse:
+        idx = lab.reshape(-1).astype(xp.intp, copy=False)
+        loss = -logp[rows, idx] if not ls else -((1.0 - ls) * logp[rows, idx] + (ls / C) * logp.sum(axis=1))
+        target = None
+    else:
+        target = lab.reshape(-1, C).astype(z2.dtype, copy=False)
+        if ls:
+            target = target * (1.0 - ls) + ls / C
+        loss = -(target * logp).sum(axis=1)
+
+    def grad():
+        p = e / sumexp
+        if not sparse:
+            return p * target.sum(axis=1, keepdims=True) - target
+        if ls:
+            p -= ls / C
+            p[rows, idx] -= 1.0 - ls
+        else:
+            p[rows, idx] -= 1.0
+        return p
+    return loss, grad
