@@ -324,3 +324,23 @@ def test_compiled_step_equals_tape_path(head, loss):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     for k in out[0][1]:
         np.testing.assert_allclose(out[0][1][k], out[1][1][k], rtol=1e-6)
+
+
+def test_progress_bar_redraws_in_place_on_a_terminal():
+    from gpunet.utils.progbar import Progbar
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+    out = Tty()
+    bar = Progbar(4, stream=out, interval=0.0)
+    for i in range(1, 5):
+        bar.update(i, [("loss", 0.5 / i), ("accuracy", 0.25 * i)])
+    text = out.getvalue()
+    assert text.count("\r") == 4 and text.endswith("\n") and text.count("\n") == 1
+    assert "\x1b[1m4/4\x1b[0m" in text and "\x1b[32m" in text  # Keras's bold count and green bar
+    last = re.sub(r"\x1b\[[0-9;]*m", "", text.split("\r")[-1])
+    assert re.fullmatch(r"4/4 ━{20} \d+s \d+(us|ms|s)/step - loss: 0\.1250 - accuracy: 1\.0000\n", last), last
+    small = io.StringIO()
+    Progbar(1, stream=small).update(1, [("loss", 1e-5)])
+    assert "loss: 1.0000e-05" in small.getvalue()

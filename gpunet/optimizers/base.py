@@ -28,6 +28,7 @@ class Optimizer:
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
         self._learning_rate = learning_rate
         self.iterations = Variable(np.array(0, dtype=np.int32), dtype="int32", trainable=False, name="iteration")
+        self._host_step = 0  # reading `iterations` back from a GPU every step would be a host sync
         self._vars = None
         self.built = False
         self._index = {}
@@ -37,7 +38,7 @@ class Optimizer:
     @property
     def learning_rate(self):
         lr = self._learning_rate
-        value = lr(int(self.iterations.data)) if callable(lr) else lr
+        value = lr(self._host_step) if callable(lr) else lr
         return float(np.float32(value))  # a float32 variable in Keras: saved and restored exactly
 
     @learning_rate.setter
@@ -113,7 +114,7 @@ class Optimizer:
         gs = [g.data if isinstance(g, Tensor) else backend.get_xp().asarray(g) for g, _ in pairs]
         gs = self._clip(gs)
         lr = self.learning_rate
-        step = int(self.iterations.data) + 1
+        step = self._host_step + 1
         sl = []
         for g, (_, v) in zip(gs, pairs):
             s = self._slot(self._index[id(v)])
@@ -129,7 +130,8 @@ class Optimizer:
         for _, v in pairs:
             if v._constraint is not None:
                 v.data[...] = v._constraint(v.data)
-        self.iterations.data += 1
+        self.iterations.data += 1  # on the device under CuPy: no sync; the host keeps its own count
+        self._host_step += 1
         return self.iterations
 
     def _update_slice(self, s, lr, step, gpu):
@@ -186,14 +188,15 @@ class Optimizer:
     def apply_flat(self):
         """The compiled step's update: every gradient is already in the flat gradient buffer."""
         lr = self.learning_rate
-        step = int(self.iterations.data) + 1
+        step = self._host_step + 1
         gpu = backend.is_gpu() and self._flat.dtype == np.float32 and not self._exclude_from_wd
         self._begin_step(step)
         self._update_slice(self._all, lr, step, gpu)
         if self._constrained:
             for v in self._constrained:
                 v.data[...] = v._constraint(v.data)
-        self.iterations.data += 1
+        self.iterations.data += 1  # on the device under CuPy: no sync; the host keeps its own count
+        self._host_step += 1
 
     def _kernel_update(self, p, g, state, lr, step, decay):
         return False  # no fused kernel for this optimizer: the array-op update runs instead
@@ -228,6 +231,7 @@ class Optimizer:
                                  % (self.name, tuple(np.shape(a)), tuple(w.shape)))
         xp = backend.get_xp()
         self.iterations.assign(np.asarray(arrays[0], dtype=np.int32))
+        self._host_step = int(arrays[0])
         j = 1
         if self._tracks_lr():
             self._learning_rate = float(arrays[1])
