@@ -242,28 +242,33 @@ def _div(a, b):
     return xp.where(b > 0, a / xp.where(b > 0, b, 1), 0.0)
 
 
-class Precision(_Confusion):
+class _RateAtThresholds(_Confusion):
+    """tp / (tp + other) at each threshold (0.5 by default): a float for one threshold, else an array."""
+    _other = None
+
+    def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
+        if top_k is not None or class_id is not None:
+            raise NotImplementedError("%s(top_k=..., class_id=...) is not supported by gpunet" % type(self).__name__)
+        self._scalar = thresholds is None or np.isscalar(thresholds)
+        super().__init__([0.5] if thresholds is None else np.atleast_1d(thresholds), name, dtype)
+
+    def result(self):
+        r = backend.to_numpy(_div(self.tp, self.tp + getattr(self, self._other)))
+        return float(r[0]) if self._scalar else r
+
+
+class Precision(_RateAtThresholds):
+    _other = "fp"
+
     def __init__(self, thresholds=None, top_k=None, class_id=None, name="precision", dtype=None):
-        if top_k is not None or class_id is not None:
-            raise NotImplementedError("Precision(top_k=..., class_id=...) is not supported by gpunet")
-        self._scalar = thresholds is None or np.isscalar(thresholds)
-        super().__init__([0.5] if thresholds is None else np.atleast_1d(thresholds), name, dtype)
-
-    def result(self):
-        r = backend.to_numpy(_div(self.tp, self.tp + self.fp))
-        return float(r[0]) if self._scalar else r
+        super().__init__(thresholds, top_k, class_id, name, dtype)
 
 
-class Recall(_Confusion):
+class Recall(_RateAtThresholds):
+    _other = "fn"
+
     def __init__(self, thresholds=None, top_k=None, class_id=None, name="recall", dtype=None):
-        if top_k is not None or class_id is not None:
-            raise NotImplementedError("Recall(top_k=..., class_id=...) is not supported by gpunet")
-        self._scalar = thresholds is None or np.isscalar(thresholds)
-        super().__init__([0.5] if thresholds is None else np.atleast_1d(thresholds), name, dtype)
-
-    def result(self):
-        r = backend.to_numpy(_div(self.tp, self.tp + self.fn))
-        return float(r[0]) if self._scalar else r
+        super().__init__(thresholds, top_k, class_id, name, dtype)
 
 
 class AUC(_Confusion):

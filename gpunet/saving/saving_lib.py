@@ -86,14 +86,17 @@ def _write_h5(fobj, model, include_optimizer=True):
                 g.create_dataset(str(i), data=backend.to_numpy(v.data))
 
 
+def _open_h5(fobj, source):
+    try:
+        return _h5py().File(fobj, "r")
+    except OSError as e:
+        raise SavingError("%s is not a readable HDF5 file (corrupt or truncated): %s" % (source, e)) from None
+
+
 def _read_h5(fobj, model, source, load_optimizer=True):
     """Reads every array, checks it against the model, and only then assigns."""
     h5py = _h5py()
-    try:
-        f = h5py.File(fobj, "r")
-    except OSError as e:
-        raise SavingError("%s is not a readable HDF5 weights file (corrupt or truncated): %s" % (source, e)) from None
-    with f:
+    with _open_h5(fobj, source) as f:
         if "layers" not in f and "vars" not in f:
             if "model_weights" in f or "layer_names" in f.attrs:
                 return _read_legacy(f, model, source)
@@ -300,12 +303,7 @@ def model_from_config(config, custom_objects=None):
 
 
 def _load_legacy_model(path, custom_objects, compile):
-    h5py = _h5py()
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise SavingError("%s is not a readable HDF5 file (corrupt or truncated): %s" % (path, e)) from None
-    with f:
+    with _open_h5(path, path) as f:
         raw = f.attrs.get("model_config")
         if raw is None:
             raise SavingError("%s has no model_config: it is a weights-only file; build the model and call "
