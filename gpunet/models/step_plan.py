@@ -65,6 +65,8 @@ class StepPlan:
         self.model, self.plan, self.steps = model, plan, steps
         self.opt = model.optimizer
         self.variables = plan.variables
+        # below the first Dense nothing has weights: its input gradient is never computed
+        self.first_dense = min(i for i, st in enumerate(steps) if st[0] == "dense")
 
     def train_step(self, xb, yb):
         """One step of forward, loss, backward and update; returns nothing (metrics accumulate)."""
@@ -108,7 +110,6 @@ class StepPlan:
         dz, loss = self._xent(logits, yb)
         self._metrics(yb, logits, loss, B)
         g = dz
-        first_dense = min(i for i, st in enumerate(self.steps) if st[0] == "dense")
         for i in range(len(self.steps) - 1, -1, -1):
             st, sv = self.steps[i], saved[i]
             kind = st[0]
@@ -126,8 +127,8 @@ class StepPlan:
                     np.matmul(h2.T, g2, out=layer.kernel._grad_sink)
                     if layer.bias is not None:
                         g2.sum(axis=0, out=layer.bias._grad_sink)
-                if i == first_dense:
-                    break  # nothing upstream has weights: the input gradient is never computed
+                if i == self.first_dense:
+                    break
                 g = (g2 @ layer.kernel.data.T).reshape(in_shape)
             elif kind == "act":
                 z, y = sv

@@ -204,8 +204,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     model._ensure_built(x.shape)
     plan = _Plan(model, y, model._output_shape())
     y = _labels_for(plan, model, y)
-    if val is not None:
-        val = (val[0], _labels_for(plan, model, val[1]), val[2])
+    if val is not None:  # moved to the device once, not once per validation pass
+        val = tuple(_to_device(val[0], _labels_for(plan, model, val[1]), val[2]))
     n = len(x)
     steps = max(1, math.ceil(n / batch_size))
     if steps_per_epoch is not None:
