@@ -6,15 +6,13 @@ roundings as the NumPy reference path, so results are bit-identical) into
 $GPUNET_HOME/cache/cpu (default ~/.gpunet/cache/cpu), keyed by the source, the compiler and the
 CPU. No compiler, a failed build, or GPUNET_CPU_KERNELS=0: None, and the NumPy path runs."""
 import ctypes
-import hashlib
 import logging
 import os
-import platform
 import shutil
-import subprocess
-import tempfile
 
 import numpy as np
+
+from . import native
 
 _log = logging.getLogger("gpunet")
 _lib = []  # [] not tried yet, [None] unavailable, [CDLL]
@@ -26,39 +24,13 @@ def _source_path():
 
 
 def cache_dir():
-    home = os.environ.get("GPUNET_HOME") or os.path.join(os.path.expanduser("~"), ".gpunet")
-    return os.path.join(home, "cache", "cpu")
-
-
-def _cpu_id():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith(("flags", "Features")):
-                    return line
-    except OSError:
-        pass
-    return platform.processor()
+    return native.cache_dir("cpu")
 
 
 def _build(src, cc):
     flags = ["-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-shared", "-fPIC"]
-    key = hashlib.sha256((src.read_text() + cc + " ".join(flags) + _cpu_id()).encode()).hexdigest()[:16]
-    out = os.path.join(cache_dir(), "cpu_optim-%s.so" % key)
-    if os.path.exists(out):
-        return out
-    os.makedirs(cache_dir(), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=cache_dir())
-    os.close(fd)
-    try:
-        r = subprocess.run([cc, *flags, "-o", tmp, str(src), "-lm"], capture_output=True, text=True, timeout=120)
-        if r.returncode != 0:
-            raise RuntimeError(r.stderr.strip()[-500:])
-        os.replace(tmp, out)  # atomic: a concurrent process sees no half-written library
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return out
+    key = src.read_text() + cc + " ".join(flags) + native.cpu_id()
+    return native.build("cpu", "cpu_optim", key, lambda out: [cc, *flags, "-o", out, str(src), "-lm"], timeout=120)
 
 
 def library():
