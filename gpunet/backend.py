@@ -3,6 +3,11 @@
 Automatic choice: CuPy only when it imports *and* a CUDA device answers; otherwise NumPy, with
 one line saying why. ``GPUNET_BACKEND=numpy|cupy`` forces one; forcing cupy without a working
 device is an error rather than a silent fallback.
+
+Which kernels the ops use is decided here too (`kernels()`): "cuda" (our kernels/*.cu through CuPy)
+on the CuPy backend; "emulate" (the same kernels executed on the CPU through HIP-CPU, see
+gpunet/emulated.py) when ``GPUNET_KERNELS=emulate``, which also selects NumPy arrays; None (NumPy/
+BLAS array ops) otherwise. The ops ask `uses_kernels()`, so their kernel branch runs in both tiers.
 """
 import ctypes
 import importlib.util
@@ -16,6 +21,7 @@ _log = logging.getLogger("gpunet")
 _xp = None
 _name = None
 _reason = None
+_kernels = None
 
 
 class BackendError(RuntimeError):
@@ -43,16 +49,27 @@ def _probe_cupy():
 
 
 def _select():
-    global _xp, _name, _reason
+    global _xp, _name, _reason, _kernels
     forced = os.environ.get("GPUNET_BACKEND", "").strip().lower()
     if forced not in ("", "auto", "numpy", "cupy"):
         raise BackendError("GPUNET_BACKEND=%r: expected 'numpy', 'cupy' or 'auto'" % forced)
+    kern = os.environ.get("GPUNET_KERNELS", "").strip().lower()
+    if kern not in ("", "auto", "emulate"):
+        raise BackendError("GPUNET_KERNELS=%r: expected 'emulate' or 'auto'" % kern)
+    if kern == "emulate":
+        if forced == "cupy":
+            raise BackendError("GPUNET_KERNELS=emulate runs the CUDA kernels on NumPy arrays on the CPU; "
+                               "it cannot be combined with GPUNET_BACKEND=cupy")
+        _xp, _name, _kernels = numpy, "numpy", "emulate"
+        _reason = "forced by GPUNET_KERNELS=emulate (CUDA kernels emulated on the CPU through HIP-CPU)"
+        return
+    _kernels = None
     if forced == "numpy":
         _xp, _name, _reason = numpy, "numpy", "forced by GPUNET_BACKEND=numpy"
         return
     cupy, why = _probe_cupy()
     if cupy is not None:
-        _xp, _name = cupy, "cupy"
+        _xp, _name, _kernels = cupy, "cupy", "cuda"
         _reason = why + (" (forced by GPUNET_BACKEND=cupy)" if forced == "cupy" else "")
         return
     if forced == "cupy":
@@ -80,6 +97,17 @@ def is_gpu():
     return name() == "cupy"
 
 
+def kernels():
+    """Which kernels the ops launch: "cuda" (CuPy), "emulate" (HIP-CPU, NumPy arrays) or None."""
+    get_xp()
+    return _kernels
+
+
+def uses_kernels():
+    """True when the ops take their kernel branch (kernels/*.cu, on a GPU or emulated)."""
+    return kernels() is not None
+
+
 def to_device(a, dtype=None):
     xp = get_xp()
     return xp.asarray(a, dtype=dtype)
@@ -96,7 +124,9 @@ def to_numpy(a):
 def info():
     """A dict describing the backend in use and why it was chosen."""
     xp = get_xp()
-    d = {"backend": _name, "reason": _reason, "numpy": numpy.__version__}
+    d = {"backend": _name, "reason": _reason, "numpy": numpy.__version__,
+         "kernels": {"cuda": "kernels/*.cu through CuPy", "emulate": "kernels/*.cu emulated on the CPU (HIP-CPU)",
+                     None: "none (NumPy array ops)"}[_kernels]}
     if _name == "cupy":
         dev = xp.cuda.Device()
         props = xp.cuda.runtime.getDeviceProperties(dev.id)
@@ -114,8 +144,18 @@ def info():
 
 
 def _reset_for_tests():
-    global _xp, _name, _reason
-    _xp = _name = _reason = None
+    global _xp, _name, _reason, _kernels
+    _xp = _name = _reason = _kernels = None
+
+
+def _state():
+    return _xp, _name, _reason, _kernels
+
+
+def _set_state(state):
+    """Tests switch tiers within one process (the emulated tier on a GPU machine): set, then restore."""
+    global _xp, _name, _reason, _kernels
+    _xp, _name, _reason, _kernels = state
 
 
 def erf(x):

@@ -1,5 +1,9 @@
 """Finds kernels/*.cu, compiles them once per device with cupy.RawModule, and launches them with
-typed arguments. Only the ops (and the optimizers' GPU path) call this module.
+typed arguments. Only the ops (and the optimizers' kernel path) call this module.
+
+The same launchers run the same kernels in the emulated tier (backend.kernels() == "emulate"):
+gpunet/emulated.py compiles them for the CPU with HIP-CPU and launches them on NumPy arrays with
+the grid, block and arguments given here, checking each against the kernel's C signature.
 
 CuPy passes a Python float as double and an int as 64-bit, so every scalar goes through
 numpy.float32 / numpy.int32 here, and every array is checked for dtype and C-contiguity."""
@@ -84,24 +88,40 @@ def compile_check():
 
 
 _modules = {}
+_functions = {}
+
+
+def _device_key():
+    return backend.get_xp().cuda.Device().id if backend.kernels() == "cuda" else "emulate"
 
 
 def module(name):
-    xp = backend.get_xp()
-    key = (name, xp.cuda.Device().id)
+    """The compiled module of kernels/<name>: a cupy.RawModule, or its emulated twin."""
+    key = (name, _device_key())
     mod = _modules.get(key)
     if mod is None:
-        try:
-            mod = xp.RawModule(code=source(name), options=("-std=c++17",))
-            mod.compile()
-        except xp.cuda.compiler.CompileException as e:
-            raise KernelCompileError(_first_error(str(e), name)) from None
+        if key[1] == "emulate":
+            from . import emulated
+            source(name)  # a missing file: KernelCompileError naming it
+            mod = emulated.module(kernel_dir() / name)
+        else:
+            xp = backend.get_xp()
+            try:
+                mod = xp.RawModule(code=source(name), options=("-std=c++17",))
+                mod.compile()
+            except xp.cuda.compiler.CompileException as e:
+                raise KernelCompileError(_first_error(str(e), name)) from None
         _modules[key] = mod
     return mod
 
 
 def fn(file, kernel):
-    return module(file).get_function(kernel)
+    """A launchable kernel, kept: building a RawKernel per launch costs a driver lookup each time."""
+    key = (file, kernel, _device_key())
+    f = _functions.get(key)
+    if f is None:
+        f = _functions[key] = module(file).get_function(kernel)
+    return f
 
 
 def _f32(x):
@@ -124,6 +144,15 @@ def _grid(n, per):
     return (max(1, math.ceil(n / per)),)
 
 
+def _empty(shape, dtype=np.float32):
+    """An output buffer. Emulated, it is poisoned (NaN, or -1 for integers) so that an element a
+    kernel fails to write shows up in a test instead of passing as leftover memory."""
+    xp = backend.get_xp()
+    if backend.kernels() == "emulate":
+        return xp.full(shape, np.nan if np.dtype(dtype).kind == "f" else -1, dtype=dtype)
+    return xp.empty(shape, dtype=dtype)
+
+
 # ---- dense ----
 
 def dense_supported(activation):
@@ -138,9 +167,9 @@ def dense_forward(x2, W, b, activation):
     N = W.shape[1]
     if W.shape[0] != K:
         raise ValueError("dense: input has %d features but the kernel expects %d" % (K, W.shape[0]))
-    Y = xp.empty((M, N), dtype=np.float32)
+    Y = _empty((M, N), dtype=np.float32)
     store_z = activation in ("gelu", "gelu_approximate")
-    Z = xp.empty((M, N), dtype=np.float32) if store_z else Y
+    Z = _empty((M, N), dtype=np.float32) if store_z else Y
     bb = _c32(b, "dense bias") if b is not None else Y
     fn("dense.cu", "dense_forward")((math.ceil(N / 64), math.ceil(M / 64)), (256,),
                                     (x2, W, bb, Y, Z, _i32(M), _i32(K), _i32(N), _i32(ACT_CODES[activation]),
@@ -158,12 +187,12 @@ def dense_backward(x2, W, Y, Z, dY, activation, need_x, need_w, need_b):
     Zp = Z if Z is not None else Y
     gx = gW = gb = None
     if need_x:
-        gx = xp.empty((M, K), dtype=np.float32)
+        gx = _empty((M, K), dtype=np.float32)
         fn("dense.cu", "dense_backward_data")((math.ceil(K / 64), math.ceil(M / 64)), (256,),
                                               (dY, Y, Zp, W, gx, _i32(M), _i32(K), _i32(N), code, has_z))
     if need_w or need_b:
-        gW = xp.empty((K, N), dtype=np.float32)
-        gb = xp.empty((N,), dtype=np.float32) if need_b else gW
+        gW = _empty((K, N), dtype=np.float32)
+        gb = _empty((N,), dtype=np.float32) if need_b else gW
         fn("dense.cu", "dense_backward_weight")((math.ceil(N / 64), math.ceil(K / 64)), (256,),
                                                 (x2, dY, Y, Zp, gW, gb, _i32(M), _i32(K), _i32(N), code, has_z,
                                                  _i32(need_b)))
@@ -200,12 +229,12 @@ def softmax_xent_forward(z2, lab, sparse, smoothing):
     else:
         targets = _c32(lab.reshape(R, C).astype(np.float32, copy=False), "targets")
         labels = xp.zeros(1, dtype=np.int32)
-    loss, lse, correct, tsum = (xp.empty(R, dtype=np.float32) for _ in range(4))
+    loss, lse, correct, tsum = (_empty(R, dtype=np.float32) for _ in range(4))
     bad = xp.zeros(1, dtype=np.int32)
     fn("softmax_xent.cu", "softmax_xent_forward")(_grid(R, 8), (256,),
                                                   (z2, labels, targets, loss, lse, correct, tsum, bad,
                                                    _i32(R), _i32(C), _i32(bool(sparse)), _f32(smoothing)))
-    stats = xp.empty(2, dtype=np.float32)
+    stats = _empty(2, dtype=np.float32)
     fn("softmax_xent.cu", "xent_row_sums")((1,), (256,), (loss, correct, stats, _i32(R)))
     last_xent_stats = stats
     if sparse and CHECK_LABELS and int(bad[0]):
@@ -216,7 +245,7 @@ def softmax_xent_forward(z2, lab, sparse, smoothing):
 def softmax_xent_backward(z2, labels, targets, lse, tsum, g, sparse, smoothing):
     xp = backend.get_xp()
     R, C = z2.shape
-    d = xp.empty((R, C), dtype=np.float32)
+    d = _empty((R, C), dtype=np.float32)
     g = _c32(xp.ascontiguousarray(g.reshape(R), dtype=np.float32), "loss gradient")
     fn("softmax_xent.cu", "softmax_xent_backward")(_grid(R * C, 256), (256,),
                                                    (z2, labels, targets, lse, tsum, g, d, _i32(R), _i32(C),

@@ -23,6 +23,91 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+_emulation = []  # [] not checked yet, [None] ready, [reason] unavailable
+
+
+def emulation_unavailable():
+    """None when the emulated kernel tier can run here (every kernel library built), else why not."""
+    if not _emulation:
+        from gpunet import emulated, kernels
+        why = emulated.check_available()
+        if why is None:
+            try:
+                emulated.prebuild(kernels.kernel_files())
+            except emulated.EmulationUnavailable as e:
+                why = str(e)
+        _emulation.append(why)
+    return _emulation[0]
+
+
+def require_emulation():
+    """Skips with one clear reason on a machine without the tier; in CI (CI set) a missing tier fails."""
+    why = emulation_unavailable()
+    if why is None:
+        return
+    if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+        pytest.fail("the emulated kernel tier must run in CI, but it cannot: %s" % why, pytrace=False)
+    pytest.skip("emulated kernel tier unavailable: %s" % why)
+
+
+class KernelTier:
+    """Where a kernel test runs: "emulate" (NumPy arrays, HIP-CPU) or "cuda" (CuPy arrays, a GPU)."""
+
+    def __init__(self, name):
+        self.name = name
+        self.xp = backend.get_xp()
+
+    def dev(self, a, dtype=np.float32):
+        return self.xp.asarray(np.asarray(a, dtype=dtype))
+
+    def host(self, a):
+        return backend.to_numpy(a)
+
+    def launches(self):
+        from gpunet import emulated
+        return dict(emulated.launch_counts) if self.name == "emulate" else None
+
+    def assert_launched(self, before, *names):
+        """In the emulated tier, each named kernel really ran since `before` (not a silent fallback)."""
+        if before is None:
+            return
+        now = self.launches()
+        missing = [n for n in names if now.get(n, 0) <= before.get(n, 0)]
+        assert not missing, "kernels not launched: %s" % missing
+
+
+def use_tier(name):
+    """Switches the backend to a tier; returns the state to restore with backend._set_state."""
+    saved = backend._state()
+    if name == "emulate":
+        require_emulation()
+        backend._set_state((np, "numpy", "emulated kernel tier (tests)", "emulate"))
+    elif name == "numpy":
+        backend._set_state((np, "numpy", "NumPy reference (tests)", None))
+    elif backend.kernels() != "cuda":
+        pytest.skip("needs a CUDA device through CuPy")
+    return saved
+
+
+@pytest.fixture(params=[pytest.param("emulate", marks=pytest.mark.emulated),
+                        pytest.param("cuda", marks=pytest.mark.gpu)])
+def kernel_tier(request):
+    saved = use_tier(request.param)
+    try:
+        yield KernelTier(request.param)
+    finally:
+        backend._set_state(saved)
+
+
+@pytest.fixture
+def emulated_tier():
+    saved = use_tier("emulate")
+    try:
+        yield KernelTier("emulate")
+    finally:
+        backend._set_state(saved)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_names_and_seed():
     gpunet.utils.clear_session()

@@ -12,6 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def run_py(code, **env):
     e = dict(os.environ, PYTHONPATH=ROOT)
     e.pop("GPUNET_BACKEND", None)
+    e.pop("GPUNET_KERNELS", None)
     e.update(env)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=e, timeout=120)
 
@@ -68,3 +69,19 @@ def test_forcing_cupy_without_gpu_is_an_error():
 def test_import_is_light():
     r = run_py("import sys, gpunet; print('cupy' in sys.modules, 'urllib.request' in sys.modules)")
     assert r.stdout.split() == ["False", "False"]
+
+
+def test_gpunet_kernels_selects_the_emulated_tier_on_numpy_arrays():
+    code = "import gpunet; b = gpunet.backend; print(b.name(), b.kernels(), b.uses_kernels(), '|', b.info()['kernels'])"
+    r = run_py(code, GPUNET_KERNELS="emulate")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "numpy emulate True | kernels/*.cu emulated on the CPU (HIP-CPU)"
+    r = run_py(code, GPUNET_BACKEND="numpy")
+    assert r.stdout.strip() == "numpy None False | none (NumPy array ops)"
+
+
+def test_gpunet_kernels_bad_values_are_clear_errors():
+    r = run_py("import gpunet; gpunet.backend.name()", GPUNET_KERNELS="fast")
+    assert r.returncode != 0 and "GPUNET_KERNELS='fast': expected 'emulate' or 'auto'" in r.stderr
+    r = run_py("import gpunet; gpunet.backend.name()", GPUNET_KERNELS="emulate", GPUNET_BACKEND="cupy")
+    assert r.returncode != 0 and "cannot be combined with GPUNET_BACKEND=cupy" in r.stderr

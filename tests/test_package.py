@@ -1,4 +1,4 @@
-"""The wheel must carry the CUDA sources (kernels/*.cu as gpunet/_cuda/*.cu)."""
+"""The wheel must carry the kernel sources (kernels/* as gpunet/_cuda/*)."""
 import os
 import subprocess
 import sys
@@ -18,6 +18,8 @@ def test_wheel_contains_kernels(tmp_path):
     names = zipfile.ZipFile(tmp_path / wheel).namelist()
     cu = {os.path.basename(n) for n in names if n.startswith("gpunet/_cuda/") and n.endswith(".cu")}
     assert cu == {f for f in os.listdir(os.path.join(ROOT, "kernels")) if f.endswith(".cu")}
+    # the emulated tier's header and the CPU optimizer kernel travel with them
+    assert {"gpunet/_cuda/hip_cpu_compat.h", "gpunet/_cuda/cpu_optim.c"} <= set(names)
     assert "gpunet/ops/fused.py" in names and "gpunet/datasets/mnist.py" in names
     entry = [n for n in names if n.endswith("entry_points.txt")]
     assert entry and "gpunet = gpunet.cli:main" in zipfile.ZipFile(tmp_path / wheel).read(entry[0]).decode()

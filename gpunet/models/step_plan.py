@@ -23,7 +23,7 @@ class StepPlan:
     @staticmethod
     def build(model, plan):
         from .sequential import Sequential
-        if (backend.is_gpu() or not isinstance(model, Sequential) or not plan.fused or plan.has_extra_losses
+        if (backend.uses_kernels() or not isinstance(model, Sequential) or not plan.fused or plan.has_extra_losses
                 or plan.weighted_metrics):
             return None
         layers = model.layers

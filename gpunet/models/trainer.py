@@ -218,7 +218,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
                        verbose=verbose, epochs=epochs, steps=steps)
     model.stop_training = False
     model._in_fit = True
-    if backend.is_gpu():  # labels were checked on the host above: no per-step sync on the kernel's flag
+    if backend.uses_kernels():  # labels were checked on the host above: no per-step sync on the kernel's flag
         from .. import kernels
         kernels.CHECK_LABELS = False
     logs_fn = lambda: _logs(model, plan)  # noqa: E731
@@ -270,7 +270,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     finally:
         model._in_fit = False
         _random.set_epoch_stream(None)
-        if backend.is_gpu():
+        if backend.uses_kernels():
             from .. import kernels
             kernels.CHECK_LABELS = True
     return cbs.history

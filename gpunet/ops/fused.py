@@ -19,7 +19,7 @@ def dense(x, kernel, bias=None, activation="linear"):
                          % (activation, sorted(ELEMENTWISE)))
     a, W = data(x), data(kernel)
     b = None if bias is None else data(bias)
-    if backend.is_gpu() and a.dtype == W.dtype == "float32" and (b is None or b.dtype == "float32"):
+    if backend.uses_kernels() and a.dtype == W.dtype == "float32" and (b is None or b.dtype == "float32"):
         from .. import kernels  # float32: our kernels; other dtypes (float64 gradient checks): CuPy's own ops
         if kernels.dense_supported(activation):
             return kernels.dense_op(x, kernel, bias, a, W, b, activation, record)
@@ -78,7 +78,7 @@ def softmax_cross_entropy(labels, logits, sparse=True, label_smoothing=0.0, redu
     C = z.shape[-1]
     lead = z.shape[:-1]
     z2 = z.reshape(-1, C)
-    if backend.is_gpu() and z.dtype == "float32":
+    if backend.uses_kernels() and z.dtype == "float32":
         from .. import kernels
         return kernels.softmax_xent_op(labels, logits, lab, z2, lead, sparse, label_smoothing, record, reduction)
     loss, grad = xent_numpy(z2, lab, sparse, label_smoothing)

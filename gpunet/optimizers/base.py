@@ -123,7 +123,7 @@ class Optimizer:
             sl.append(s)
         if whole:
             sl = [slice(0, int(self._offsets[-1]))]
-        gpu = backend.is_gpu() and self._flat.dtype == np.float32 and not self._exclude_from_wd
+        gpu = backend.uses_kernels() and self._flat.dtype == np.float32 and not self._exclude_from_wd
         self._begin_step(step)
         for s in sl:
             self._update_slice(s, lr, step, gpu)
@@ -189,7 +189,7 @@ class Optimizer:
         """The compiled step's update: every gradient is already in the flat gradient buffer."""
         lr = self.learning_rate
         step = self._host_step + 1
-        gpu = backend.is_gpu() and self._flat.dtype == np.float32 and not self._exclude_from_wd
+        gpu = backend.uses_kernels() and self._flat.dtype == np.float32 and not self._exclude_from_wd
         self._begin_step(step)
         self._update_slice(self._all, lr, step, gpu)
         if self._constrained:
