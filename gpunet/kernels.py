@@ -155,13 +155,23 @@ def _empty(shape, dtype=np.float32):
 
 # ---- dense ----
 
-def dense_supported(activation):
-    return activation in ACT_CODES
+TILE = 64                   # each dense block computes a 64×64 output tile (kernels/dense.cu)
+INT_MAX = 2**31 - 1         # sizes are passed as `int`
+# row tiles go on gridDim.x (up to 2^31 - 1); column tiles on gridDim.y, which CUDA caps at 65535
+MAX_COLS = 65535 * TILE
+
+
+def _tiles(n):
+    return max(1, -(-n // TILE))  # at least one block: a zero grid is a launch error, an empty batch is not
+
+
+def dense_supported(activation, M, K, N):
+    """Whether the dense kernels can run this shape and activation; if not, the op takes the array path."""
+    return activation in ACT_CODES and M <= INT_MAX and K <= MAX_COLS and N <= MAX_COLS
 
 
 def dense_forward(x2, W, b, activation):
     """Y, Z (Z is None unless the activation's derivative needs the pre-activation)."""
-    xp = backend.get_xp()
     x2, W = _c32(x2, "dense input"), _c32(W, "dense kernel")
     M, K = x2.shape
     N = W.shape[1]
@@ -171,14 +181,13 @@ def dense_forward(x2, W, b, activation):
     store_z = activation in ("gelu", "gelu_approximate")
     Z = _empty((M, N), dtype=np.float32) if store_z else Y
     bb = _c32(b, "dense bias") if b is not None else Y
-    fn("dense.cu", "dense_forward")((math.ceil(N / 64), math.ceil(M / 64)), (256,),
+    fn("dense.cu", "dense_forward")((_tiles(M), _tiles(N)), (256,),
                                     (x2, W, bb, Y, Z, _i32(M), _i32(K), _i32(N), _i32(ACT_CODES[activation]),
                                      _i32(b is not None), _i32(store_z)))
     return Y, (Z if store_z else None)
 
 
 def dense_backward(x2, W, Y, Z, dY, activation, need_x, need_w, need_b):
-    xp = backend.get_xp()
     M, K = x2.shape
     N = W.shape[1]
     dY = _c32(dY, "dense output gradient")
@@ -188,12 +197,12 @@ def dense_backward(x2, W, Y, Z, dY, activation, need_x, need_w, need_b):
     gx = gW = gb = None
     if need_x:
         gx = _empty((M, K), dtype=np.float32)
-        fn("dense.cu", "dense_backward_data")((math.ceil(K / 64), math.ceil(M / 64)), (256,),
+        fn("dense.cu", "dense_backward_data")((_tiles(M), _tiles(K)), (256,),
                                               (dY, Y, Zp, W, gx, _i32(M), _i32(K), _i32(N), code, has_z))
     if need_w or need_b:
         gW = _empty((K, N), dtype=np.float32)
         gb = _empty((N,), dtype=np.float32) if need_b else gW
-        fn("dense.cu", "dense_backward_weight")((math.ceil(N / 64), math.ceil(K / 64)), (256,),
+        fn("dense.cu", "dense_backward_weight")((_tiles(K), _tiles(N)), (256,),
                                                 (x2, dY, Y, Zp, gW, gb, _i32(M), _i32(K), _i32(N), code, has_z,
                                                  _i32(need_b)))
         if not need_b:
@@ -218,7 +227,13 @@ def dense_op(x, kernel, bias, a, W, b, activation, record):
 last_xent_stats = None  # device array [loss sum, correct count] of the latest forward
 
 
+def xent_supported(R, C):
+    return R <= INT_MAX and C <= INT_MAX and -(-R * C // 256) <= INT_MAX
+
+
 def softmax_xent_forward(z2, lab, sparse, smoothing):
+    """(per-row loss, rows, labels, targets): `rows` = (row max, Σ exp(z − max), Σ targets), what the
+    backward needs; labels/targets as the kernels take them."""
     global last_xent_stats
     xp = backend.get_xp()
     z2 = _c32(z2, "logits")
@@ -229,26 +244,26 @@ def softmax_xent_forward(z2, lab, sparse, smoothing):
     else:
         targets = _c32(lab.reshape(R, C).astype(np.float32, copy=False), "targets")
         labels = xp.zeros(1, dtype=np.int32)
-    loss, lse, correct, tsum = (_empty(R, dtype=np.float32) for _ in range(4))
+    loss, rmax, rsum, correct, tsum = (_empty(R, dtype=np.float32) for _ in range(5))
     bad = xp.zeros(1, dtype=np.int32)
     fn("softmax_xent.cu", "softmax_xent_forward")(_grid(R, 8), (256,),
-                                                  (z2, labels, targets, loss, lse, correct, tsum, bad,
+                                                  (z2, labels, targets, loss, rmax, rsum, correct, tsum, bad,
                                                    _i32(R), _i32(C), _i32(bool(sparse)), _f32(smoothing)))
     stats = _empty(2, dtype=np.float32)
     fn("softmax_xent.cu", "xent_row_sums")((1,), (256,), (loss, correct, stats, _i32(R)))
     last_xent_stats = stats
     if sparse and CHECK_LABELS and int(bad[0]):
         raise ValueError("softmax_cross_entropy: a label is outside [0, %d)" % C)
-    return loss, lse, tsum, labels, targets
+    return loss, (rmax, rsum, tsum), labels, targets
 
 
-def softmax_xent_backward(z2, labels, targets, lse, tsum, g, sparse, smoothing):
+def softmax_xent_backward(z2, labels, targets, rows, g, sparse, smoothing):
     xp = backend.get_xp()
     R, C = z2.shape
     d = _empty((R, C), dtype=np.float32)
     g = _c32(xp.ascontiguousarray(g.reshape(R), dtype=np.float32), "loss gradient")
     fn("softmax_xent.cu", "softmax_xent_backward")(_grid(R * C, 256), (256,),
-                                                   (z2, labels, targets, lse, tsum, g, d, _i32(R), _i32(C),
+                                                   (z2, labels, targets, *rows, g, d, _i32(R), _i32(C),
                                                     _i32(bool(sparse)), _f32(smoothing)))
     return d
 
@@ -257,24 +272,32 @@ def softmax_xent_op(labels, logits, lab, z2, lead, sparse, smoothing, record, re
     xp = backend.get_xp()
     z2 = _c32(z2, "logits")
     R = z2.shape[0]
-    loss, lse, tsum, lab_d, targets = softmax_xent_forward(z2, lab, sparse, smoothing)
+    loss, rows, lab_d, targets = softmax_xent_forward(z2, lab, sparse, smoothing)
     mean = reduction == "mean"
+    inv_r = np.float32(1.0 / max(R, 1))  # an empty batch: loss 0 (Keras's divide_no_nan), empty gradient
 
     def backward(g, n):
-        gr = xp.broadcast_to(g * np.float32(1.0 / R), (R,)) if mean else g
-        d = softmax_xent_backward(z2, lab_d, targets, lse, tsum, gr, sparse, smoothing)
+        gr = xp.broadcast_to(g * inv_r, (R,)) if mean else g
+        d = softmax_xent_backward(z2, lab_d, targets, rows, gr, sparse, smoothing)
         return None, d.reshape(logits.shape)
-    out = last_xent_stats[0] * np.float32(1.0 / R) if mean else loss.reshape(lead)
+    out = last_xent_stats[0] * inv_r if mean else loss.reshape(lead)
     return record(out, (labels, logits), backward)
 
 
 # ---- optimizer updates ----
+# 1 − β is formed on the host in float64 and rounded once, as the NumPy update and the CPU kernel do:
+# the device's 1.f − β from float32(β) differs (1 − 0.999f = 0.0009999871, float32(0.001) = 0.001).
+
+def optim_supported(n):
+    return n <= INT_MAX
+
 
 def adam_update(p, g, m, v, vhat, alpha, beta_1, beta_2, eps, decay):
     n = p.size
     fn("optim.cu", "adam_update")(_grid(n, 256), (256,),
                                   (p, g, m, v, vhat if vhat is not None else v, _i32(n), _f32(alpha),
-                                   _f32(beta_1), _f32(beta_2), _f32(eps), _f32(decay), _i32(vhat is not None)))
+                                   _f32(1 - beta_1), _f32(1 - beta_2), _f32(eps), _f32(decay),
+                                   _i32(vhat is not None)))
 
 
 def sgd_update(p, g, m, lr, momentum, nesterov, decay):
@@ -288,5 +311,5 @@ def rmsprop_update(p, g, vel, mom, avg, lr, rho, momentum, eps, decay):
     n = p.size
     fn("optim.cu", "rmsprop_update")(_grid(n, 256), (256,),
                                      (p, g, vel, mom if mom is not None else vel, avg if avg is not None else vel,
-                                      _i32(n), _f32(lr), _f32(rho), _f32(momentum), _f32(eps),
+                                      _i32(n), _f32(lr), _f32(rho), _f32(1 - rho), _f32(momentum), _f32(eps),
                                       _i32(avg is not None), _f32(decay)))

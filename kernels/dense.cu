@@ -7,7 +7,10 @@
 //
 // Layout: X (M×K), W (K×N), b (N), Y, Z, dY (M×N), dX (M×K), dW (K×N); row-major float32.
 // Launch: 256 threads per block, each block owns a 64×64 output tile, K-steps of 16, each thread
-// a 4×4 register tile; grid = (ceil(cols/64), ceil(rows/64)). Any M, K, N (edges are bounds-checked).
+// a 4×4 register tile; grid = (ceil(rows/64), ceil(cols/64)), at least 1 each: row tiles on x, whose
+// limit is 2^31 − 1 (on y, capped at 65535, a batch over 4,194,240 rows could not launch). Columns
+// (N, or K for dX) are at most 65535·64; the launcher sends wider layers to the array path.
+// Any M, K, N, zero rows included (edges are bounds-checked).
 // Accumulation in float32 in a fixed order: results are deterministic run to run.
 // NumPy reference: gpunet/ops/fused.py dense() and the derivative table in gpunet/ops/nn.py.
 
@@ -109,7 +112,7 @@ extern "C" __global__ void __launch_bounds__(THREADS)
 dense_forward(const float* __restrict__ X, const float* __restrict__ W, const float* __restrict__ b,
               float* __restrict__ Y, float* __restrict__ Z, int M, int K, int N, int act,
               int has_bias, int store_z) {
-    const int row0 = blockIdx.y * BM, col0 = blockIdx.x * BN;
+    const int row0 = blockIdx.x * BM, col0 = blockIdx.y * BN;  // row0 < M <= 2^31 - 1
     float acc[4][4] = {};
     gemm_tile<true>(M, N, K, RowMajor{X, K}, RowMajor{W, N}, row0, col0, acc);
     const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
@@ -134,7 +137,7 @@ dense_backward_data(const float* __restrict__ dY, const float* __restrict__ Y, c
                     const float* __restrict__ W, float* __restrict__ dX, int M, int K, int N, int act,
                     int has_z) {
     // dX (M×K) = dz (M×N) · Wᵀ (N×K)
-    const int row0 = blockIdx.y * BM, col0 = blockIdx.x * BN;
+    const int row0 = blockIdx.x * BM, col0 = blockIdx.y * BN;
     float acc[4][4] = {};
     gemm_tile<true>(M, K, N, ActGrad{dY, Y, has_z ? Z : nullptr, N, act}, Transposed{W, N}, row0, col0, acc);
     const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
@@ -155,7 +158,7 @@ dense_backward_weight(const float* __restrict__ X, const float* __restrict__ dY,
                       const float* __restrict__ Z, float* __restrict__ dW, float* __restrict__ db,
                       int M, int K, int N, int act, int has_z, int has_db) {
     // dW (K×N) = Xᵀ (K×M) · dz (M×N); the blocks of the first row of tiles also write db
-    const int row0 = blockIdx.y * BM, col0 = blockIdx.x * BN;
+    const int row0 = blockIdx.x * BM, col0 = blockIdx.y * BN;
     ActGrad dz{dY, Y, has_z ? Z : nullptr, N, act};
     float acc[4][4] = {};
     gemm_tile<false>(K, N, M, Transposed{X, K}, dz, row0, col0, acc);
@@ -170,7 +173,7 @@ dense_backward_weight(const float* __restrict__ X, const float* __restrict__ dY,
             if (n < N) dW[(long long)k * N + n] = acc[i][j];
         }
     }
-    if (has_db && blockIdx.y == 0) {
+    if (has_db && blockIdx.x == 0) {
         // 4 threads per column sum interleaved rows, then combine in a fixed order (deterministic)
         __shared__ float part[4][BN];
         int c = threadIdx.x % BN, q = threadIdx.x / BN, n = col0 + c;

@@ -1,24 +1,27 @@
 // optim.cu — fused optimizer updates over one flat parameter buffer (all weights in one launch).
-// Keras's rules (gpunet/optimizers.py holds the NumPy reference of each):
+// Keras's rules (NumPy reference: the array-op `update` of each optimizer in gpunet/optimizers/rules.py):
 //   decoupled weight decay first:  p -= p · decay          (decay = weight_decay · lr, 0 = off)
 //   adam_update:    m += (g − m)(1 − β1);  v += (g² − v)(1 − β2);  [amsgrad: v̂ = max(v̂, v)]
 //                   p −= m·α / (√v + ε),   α = lr·√(1 − β2ᵗ)/(1 − β1ᵗ) computed on the host
 //   sgd_update:     m = μm − lr·g;  p += m  (nesterov: p += μm − lr·g);  μ = 0: p −= lr·g
 //   rmsprop_update: s = ρs + (1 − ρ)g²;  [centered: a = ρa + (1 − ρ)g, d = s − a² + ε, else d = s + ε]
 //                   inc = lr·g/√d;  [momentum: m = μm + inc, p −= m]  else p −= inc
+// 1 − β and 1 − ρ come from the host as float32(1 − β), as the NumPy path forms them (1.f − β on the
+// device differs in the last bits), and each expression keeps the NumPy path's order of operations, so
+// without contraction (the emulated tier) the result is bit-identical to it.
 // Launch: one thread per element, 256 per block, grid ceil(n/256). Scalars are float32/int32.
 
 extern "C" __global__ void adam_update(float* __restrict__ p, const float* __restrict__ g,
                                        float* __restrict__ m, float* __restrict__ v, float* __restrict__ vhat,
-                                       int n, float alpha, float beta_1, float beta_2, float eps, float decay,
-                                       int amsgrad) {
+                                       int n, float alpha, float one_minus_b1, float one_minus_b2, float eps,
+                                       float decay, int amsgrad) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     float pi = p[i];
     if (decay != 0.f) pi -= pi * decay;
     float gi = g[i];
-    float mi = m[i] + (gi - m[i]) * (1.f - beta_1);
-    float vi = v[i] + (gi * gi - v[i]) * (1.f - beta_2);
+    float mi = m[i] + (gi - m[i]) * one_minus_b1;
+    float vi = v[i] + (gi * gi - v[i]) * one_minus_b2;
     m[i] = mi;
     v[i] = vi;
     if (amsgrad) { vi = fmaxf(vhat[i], vi); vhat[i] = vi; }
@@ -40,26 +43,26 @@ extern "C" __global__ void sgd_update(float* __restrict__ p, const float* __rest
 
 extern "C" __global__ void rmsprop_update(float* __restrict__ p, const float* __restrict__ g,
                                           float* __restrict__ vel, float* __restrict__ mom,
-                                          float* __restrict__ avg, int n, float lr, float rho, float momentum,
-                                          float eps, int centered, float decay) {
+                                          float* __restrict__ avg, int n, float lr, float rho, float one_minus_rho,
+                                          float momentum, float eps, int centered, float decay) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     float pi = p[i];
     if (decay != 0.f) pi -= pi * decay;
     float gi = g[i];
-    float s = rho * vel[i] + (1.f - rho) * gi * gi;
+    float s = vel[i] * rho + (gi * gi) * one_minus_rho;
     vel[i] = s;
     float d;
     if (centered) {
-        float a = rho * avg[i] + (1.f - rho) * gi;
+        float a = avg[i] * rho + gi * one_minus_rho;
         avg[i] = a;
-        d = s - a * a + eps;
+        d = (s - a * a) + eps;
     } else {
         d = s + eps;
     }
-    float inc = lr * gi / sqrtf(d);
+    float inc = (gi * lr) / sqrtf(d);
     if (momentum != 0.f) {
-        float mi = momentum * mom[i] + inc;
+        float mi = mom[i] * momentum + inc;
         mom[i] = mi;
         p[i] = pi - mi;
     } else {

@@ -1,17 +1,20 @@
 // softmax_xent.cu — fused softmax + cross-entropy from logits, forward and backward.
 //
-//   softmax_xent_forward:  per row r of logits (R×C):  lse = log Σ exp(z),
-//                          loss[r] = Σ_c t_c (lse - z_c)  with t = (1-ls)·onehot + ls/C,
-//                          correct[r] = (argmax z == label), tsum[r] = Σ_c t_c.
-//                          A label outside [0, C) sets *bad = 1 and gives loss NaN (never silent).
+//   softmax_xent_forward:  per row r of logits (R×C): m = max z, s = Σ exp(z − m),
+//                          loss[r] = Σ_c t_c ((m − z_c) + log s)  with t = (1-ls)·onehot + ls/C,
+//                          correct[r] = (argmax z == label), tsum[r] = Σ_c t_c; m and s are kept
+//                          for the backward. A label outside [0, C) sets *bad = 1 and gives loss NaN
+//                          (never silent).
 //   xent_row_sums:         out[0] = Σ loss, out[1] = Σ correct   (one block, fixed order: deterministic)
-//   softmax_xent_backward: dlogits = (softmax(z)·tsum − t) · g[r]
+//   softmax_xent_backward: dlogits = (exp(z − m)/s · tsum − t) · g[r]
 //
 // Sparse labels: int32 (R); dense targets: float32 (R×C), selected by `sparse`.
 // Launch: forward one warp per row, 256 threads per block (8 rows), grid ceil(R/8);
 //         backward one thread per element, grid ceil(R·C/256); row sums one block of 256.
-// Stable for |logits| up to float range: the max is subtracted before exp.
-// NumPy reference: gpunet/ops/fused.py softmax_cross_entropy().
+// Stable for logits anywhere in float range: every term is formed from (m − z_c), never from
+// m + log s (which loses log s next to a huge m) or C·m (which overflows); the label-smoothing sum
+// is scaled term by term, and skipped when ls = 0 (0·inf would be NaN).
+// NumPy reference: gpunet/ops/fused.py xent_numpy().
 
 #define WARP 32
 #define NEG_INF __int_as_float(0xff800000)
@@ -32,8 +35,9 @@ __device__ __forceinline__ void warp_argmax(float& v, int& i) {
 
 extern "C" __global__ void softmax_xent_forward(
     const float* __restrict__ logits, const int* __restrict__ labels, const float* __restrict__ targets,
-    float* __restrict__ loss, float* __restrict__ lse_out, float* __restrict__ correct,
-    float* __restrict__ tsum_out, int* __restrict__ bad, int R, int C, int sparse, float smoothing) {
+    float* __restrict__ loss, float* __restrict__ max_out, float* __restrict__ sum_out,
+    float* __restrict__ correct, float* __restrict__ tsum_out, int* __restrict__ bad, int R, int C, int sparse,
+    float smoothing) {
     const int row = (blockIdx.x * blockDim.x + threadIdx.x) / WARP;
     const int lane = threadIdx.x % WARP;
     if (row >= R) return;
@@ -42,12 +46,15 @@ extern "C" __global__ void softmax_xent_forward(
     for (int c = lane; c < C; c += WARP)
         if (z[c] > mx) { mx = z[c]; amx = c; }
     warp_argmax(mx, amx);
-    float s = 0.f, zsum = 0.f;
-    for (int c = lane; c < C; c += WARP) { s += expf(z[c] - mx); zsum += z[c]; }
-    s = warp_sum(s);
-    zsum = warp_sum(zsum);
-    const float lse = mx + logf(s);
     const float off = smoothing / C;
+    float s = 0.f, smooth = 0.f;  // smooth = Σ off·(m − z_c), each term bounded
+    for (int c = lane; c < C; c += WARP) {
+        s += expf(z[c] - mx);
+        if (smoothing != 0.f) smooth += off * (mx - z[c]);
+    }
+    s = warp_sum(s);
+    smooth = warp_sum(smooth);
+    const float logs = logf(s);
     float l, ok, tsum;
     if (sparse) {
         int lab = labels[row];
@@ -55,7 +62,8 @@ extern "C" __global__ void softmax_xent_forward(
             if (lane == 0) atomicOr(bad, 1);  // a flag, not a training reduction
             l = __int_as_float(0x7fc00000); ok = 0.f; tsum = 1.f;
         } else {
-            l = (1.f - smoothing) * (lse - z[lab]) + off * (C * lse - zsum);
+            l = (1.f - smoothing) * ((mx - z[lab]) + logs);
+            if (smoothing != 0.f) l += smooth + smoothing * logs;  // Σ off·((m − z_c) + log s)
             ok = (amx == lab) ? 1.f : 0.f;
             tsum = 1.f;
         }
@@ -64,7 +72,7 @@ extern "C" __global__ void softmax_xent_forward(
         float acc = 0.f, ts = 0.f, tmax = NEG_INF; int targ = 0x7fffffff;
         for (int c = lane; c < C; c += WARP) {
             float tc = t[c] * (1.f - smoothing) + off;
-            acc += tc * (lse - z[c]);
+            acc += tc * ((mx - z[c]) + logs);
             ts += tc;
             if (t[c] > tmax) { tmax = t[c]; targ = c; }
         }
@@ -75,7 +83,8 @@ extern "C" __global__ void softmax_xent_forward(
     }
     if (lane == 0) {
         loss[row] = l;
-        lse_out[row] = lse;
+        max_out[row] = mx;
+        sum_out[row] = s;
         correct[row] = ok;
         tsum_out[row] = tsum;
     }
@@ -97,12 +106,12 @@ extern "C" __global__ void xent_row_sums(const float* __restrict__ loss, const f
 
 extern "C" __global__ void softmax_xent_backward(
     const float* __restrict__ logits, const int* __restrict__ labels, const float* __restrict__ targets,
-    const float* __restrict__ lse, const float* __restrict__ tsum, const float* __restrict__ g,
-    float* __restrict__ dlogits, int R, int C, int sparse, float smoothing) {
+    const float* __restrict__ row_max, const float* __restrict__ row_sum, const float* __restrict__ tsum,
+    const float* __restrict__ g, float* __restrict__ dlogits, int R, int C, int sparse, float smoothing) {
     long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= (long long)R * C) return;
     int r = (int)(idx / C), c = (int)(idx % C);
-    float p = expf(logits[idx] - lse[r]);
+    float p = expf(logits[idx] - row_max[r]) / row_sum[r];
     float t = smoothing / C;
     if (sparse) t += (labels[r] == c) ? (1.f - smoothing) : 0.f;
     else t += targets[idx] * (1.f - smoothing);

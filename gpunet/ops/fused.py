@@ -20,8 +20,9 @@ def dense(x, kernel, bias=None, activation="linear"):
     a, W = data(x), data(kernel)
     b = None if bias is None else data(bias)
     if backend.uses_kernels() and a.dtype == W.dtype == "float32" and (b is None or b.dtype == "float32"):
-        from .. import kernels  # float32: our kernels; other dtypes (float64 gradient checks): CuPy's own ops
-        if kernels.dense_supported(activation):
+        from .. import kernels  # float32: our kernels; other dtypes (float64 gradient checks): array ops
+        M = a.size // a.shape[-1] if a.shape[-1] else 0
+        if kernels.dense_supported(activation, M, W.shape[0], W.shape[1]):
             return kernels.dense_op(x, kernel, bias, a, W, b, activation, record)
     xp = backend.get_xp()
     a2 = a.reshape(-1, a.shape[-1])
@@ -80,25 +81,29 @@ def softmax_cross_entropy(labels, logits, sparse=True, label_smoothing=0.0, redu
     z2 = z.reshape(-1, C)
     if backend.uses_kernels() and z.dtype == "float32":
         from .. import kernels
-        return kernels.softmax_xent_op(labels, logits, lab, z2, lead, sparse, label_smoothing, record, reduction)
-    loss, grad = xent_numpy(z2, lab, sparse, label_smoothing)
+        if kernels.xent_supported(*z2.shape):
+            return kernels.softmax_xent_op(labels, logits, lab, z2, lead, sparse, label_smoothing, record, reduction)
+    loss, grad = xent_numpy(z2, lab, sparse, label_smoothing, check_labels=True)
 
     def backward(g, n):
         p = grad()
         if mean:
-            p *= g * (1.0 / len(p))
+            p *= g * (1.0 / max(len(p), 1))
         else:
             p *= g.reshape(-1, 1)
         return None, p.reshape(z.shape)
     mean = reduction == "mean"
-    out = loss.mean() if mean else loss.reshape(lead)
+    # an empty batch: 0, as Keras's divide_no_nan gives (not NaN from a mean over nothing)
+    out = (loss.mean() if len(loss) else xp.zeros((), dtype=loss.dtype)) if mean else loss.reshape(lead)
     return record(out.astype(z.dtype, copy=False), (labels, logits), backward)
 
 
-def xent_numpy(z2, lab, sparse, label_smoothing):
+def xent_numpy(z2, lab, sparse, label_smoothing, check_labels=False):
     """The NumPy reference of kernels/softmax_xent.cu: per-row loss of softmax(z2) against the labels,
     and a function giving d(sum of losses)/d(z2) = softmax * sum(target) - target (computed only when
-    asked for, so inference never pays for it). Shared by the tape op and the compiled CPU step."""
+    asked for, so inference never pays for it). Shared by the tape op and the compiled CPU step.
+    check_labels: refuse sparse labels outside [0, C) (a negative one would silently index from the
+    end); the compiled step skips it because fit checked every label once, up front."""
     xp = backend.get_xp()
     R, C = z2.shape
     s = z2 - z2.max(axis=1, keepdims=True)
@@ -109,7 +114,10 @@ def xent_numpy(z2, lab, sparse, label_smoothing):
     ls = label_smoothing
     if sparse:
         idx = lab.reshape(-1).astype(xp.intp, copy=False)
-        loss = -logp[rows, idx] if not ls else -((1.0 - ls) * logp[rows, idx] + (ls / C) * logp.sum(axis=1))
+        if check_labels and idx.size and bool((idx.min() < 0) | (idx.max() >= C)):
+            raise ValueError("softmax_cross_entropy: a label is outside [0, %d)" % C)
+        # the smoothing sum is scaled term by term: a plain sum of C huge log-probabilities can overflow
+        loss = -logp[rows, idx] if not ls else -((1.0 - ls) * logp[rows, idx] + (logp * (ls / C)).sum(axis=1))
         target = None
     else:
         target = lab.reshape(-1, C).astype(z2.dtype, copy=False)

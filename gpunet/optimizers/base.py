@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from .. import backend, cpu_kernels
+from .. import backend, cpu_kernels, kernels
 from ..ops.tape import Tensor, Variable
 
 
@@ -138,7 +138,7 @@ class Optimizer:
         p, g = self._flat[s], self._grad[s]
         state = {k: st[s] for k, st in self._state.items()}
         decay = (self.weight_decay or 0.0) * lr
-        if gpu and self._kernel_update(p, g, state, lr, step, decay):
+        if gpu and kernels.optim_supported(p.size) and self._kernel_update(p, g, state, lr, step, decay):
             return  # one fused launch did decay + update (kernels/optim.cu)
         if (not gpu and p.dtype == np.float32 and not self._exclude_from_wd and backend.get_xp() is np
                 and cpu_kernels.library() is not None and self._cpu_update(p, g, state, lr, step, decay)):

@@ -1,0 +1,414 @@
+"""Every kernel in kernels/*.cu against its NumPy reference, through gpunet's own launchers, in two
+tiers (the `kernel_tier` fixture): emulated on the CPU through HIP-CPU (marker `emulated`, every CI
+run) and on a GPU through CuPy (marker `gpu`, where one exists). llm.c dev/cuda style: float64
+references, shapes that are not multiples of the 64×64 tiles, and outputs the launchers allocate
+poisoned with NaN in the emulated tier, so an element a kernel never writes fails the test."""
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from gpunet import emulated, kernels, ops, optimizers
+from gpunet.ops.tape import GradientTape, Variable
+
+ACTS = ["linear", "relu", "sigmoid", "tanh", "gelu", "gelu_approximate"]
+SIZES = (1, 7, 17, 33, 65, 100, 784)  # in each of M, K, N: below, across and far past one tile
+CUBE = list(itertools.product(SIZES, SIZES, SIZES))
+
+# every `extern "C" __global__` kernel and the tests that run it in the emulated tier
+COVERS = {
+    "dense_forward": ["test_dense_kernels_at_odd_shapes", "test_dense_every_activation_and_option"],
+    "dense_backward_data": ["test_dense_kernels_at_odd_shapes", "test_dense_every_activation_and_option"],
+    "dense_backward_weight": ["test_dense_kernels_at_odd_shapes", "test_dense_every_activation_and_option"],
+    "softmax_xent_forward": ["test_softmax_xent_kernels", "test_softmax_xent_huge_logits",
+                             "test_softmax_xent_label_out_of_range"],
+    "xent_row_sums": ["test_softmax_xent_kernels"],
+    "softmax_xent_backward": ["test_softmax_xent_kernels", "test_softmax_xent_huge_logits"],
+    "adam_update": ["test_optimizer_kernel_matches_numpy_optimizer"],
+    "sgd_update": ["test_optimizer_kernel_matches_numpy_optimizer"],
+    "rmsprop_update": ["test_optimizer_kernel_matches_numpy_optimizer"],
+}
+
+
+def test_every_kernel_has_an_emulated_test():
+    found = {}
+    for f in kernels.kernel_files():
+        for name in emulated.kernel_names(f.read_text()):
+            found[name] = f.name
+    missing = sorted(set(found) - set(COVERS))
+    assert not missing, "kernels without an emulated test (add one and list it in COVERS): %s" % missing
+    assert not set(COVERS) - set(found), "COVERS names kernels that no longer exist"
+    for name, tests in COVERS.items():
+        for t in tests:
+            fn = globals().get(t)
+            assert fn is not None, "%s: COVERS lists %s, which does not exist" % (name, t)
+            assert "kernel_tier" in fn.__code__.co_varnames[:fn.__code__.co_argcount], t
+
+
+# ---- references ----
+
+def ref_act(z, act):
+    """act(z) and act'(z) in float64."""
+    if act == "linear":
+        return z, np.ones_like(z)
+    if act == "relu":
+        return np.maximum(z, 0), (z > 0).astype(z.dtype)
+    if act == "sigmoid":
+        y = 1 / (1 + np.exp(-z))
+        return y, y * (1 - y)
+    if act == "tanh":
+        y = np.tanh(z)
+        return y, 1 - y * y
+    if act == "gelu":
+        cdf = 0.5 * (1 + np.vectorize(math.erf, otypes=[float])(z / math.sqrt(2)))
+        return z * cdf, cdf + z * np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+    c = math.sqrt(2 / math.pi)
+    t = np.tanh(c * (z + 0.044715 * z ** 3))
+    return 0.5 * z * (1 + t), 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * c * (1 + 3 * 0.044715 * z * z)
+
+
+def rel_err(got, want):
+    """Largest error relative to the reference's scale; NaN (an unwritten, poisoned element) -> inf."""
+    got = np.asarray(got, dtype=np.float64)
+    if got.shape != want.shape:
+        return np.inf
+    if got.size == 0:
+        return 0.0
+    e = np.abs(got - want).max() / max(np.abs(want).max(), 1e-30)
+    return float(e) if np.isfinite(e) else np.inf
+
+
+def check_dense(tier, shape, act, bias, need=(True, True, True), seed=0):
+    M, K, N = shape
+    rng = np.random.default_rng([M, K, N, seed])
+    x, w, b, dy = (rng.standard_normal(s) for s in ((M, K), (K, N), (N,), (M, N)))
+    w /= np.sqrt(max(K, 1))
+    if not bias:
+        b = np.zeros(N)
+    before = tier.launches()
+    X, W = tier.dev(x), tier.dev(w)
+    Y, Z = kernels.dense_forward(X, W, tier.dev(b) if bias else None, act)
+    y, dact = ref_act(x @ w + b, act)
+    Yh = tier.host(Y)
+    assert rel_err(Yh, y) < 2e-5, ("forward", shape, act, bias)
+    if act == "relu":  # the derivative from the kernel's own output: a z within rounding of 0 may flip
+        dact = (Yh > 0).astype(np.float64)
+    dz = dy * dact
+    gx, gW, gb = kernels.dense_backward(X, W, Y, Z, tier.dev(dy), act, need[0], need[1], bias and need[2])
+    for got, want, on in ((gx, dz @ w.T, need[0]), (gW, x.T @ dz, need[1]), (gb, dz.sum(0), bias and need[2])):
+        if on:
+            assert rel_err(tier.host(got), want) < 2e-5, ("backward", shape, act, bias)
+        else:
+            assert got is None
+    names = ["dense_forward"] + (["dense_backward_data"] if need[0] else []) + \
+        (["dense_backward_weight"] if need[1] or (bias and need[2]) else [])
+    tier.assert_launched(before, *names)
+
+
+@pytest.mark.parametrize("i", range(len(CUBE)), ids=lambda i: "%dx%dx%d" % CUBE[i])
+def test_dense_kernels_at_odd_shapes(kernel_tier, i):
+    """Every (M, K, N) in SIZES³; the activation and the bias rotate so each pair meets many shapes."""
+    check_dense(kernel_tier, CUBE[i], ACTS[i % len(ACTS)], bias=(i // len(ACTS)) % 2 == 0)
+
+
+@pytest.mark.parametrize("need", [(True, True, True), (False, True, True), (True, False, False), (False, True, False)],
+                         ids=["all", "first-layer", "frozen", "no-db"])
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
+@pytest.mark.parametrize("act", ACTS)
+def test_dense_every_activation_and_option(kernel_tier, act, bias, need):
+    check_dense(kernel_tier, (33, 65, 17), act, bias, need)
+    check_dense(kernel_tier, (7, 100, 70), act, bias, need, seed=1)
+
+
+def test_dense_zero_rows(kernel_tier):
+    """An empty batch (predict on 0 samples) gives empty outputs and zero weight gradients, as NumPy does."""
+    check_dense(kernel_tier, (0, 17, 33), "relu", True)
+    check_dense(kernel_tier, (0, 17, 33), "gelu", False)
+
+
+# ---- softmax cross-entropy ----
+
+def ref_xent(z, lab, C, sparse, smoothing):
+    """Per-row loss, and d(sum of loss·g)/dz, in float64."""
+    t = (np.eye(C)[lab] if sparse else lab) * (1 - smoothing) + smoothing / C
+    m = z.max(1, keepdims=True)
+    logp = z - m - np.log(np.exp(z - m).sum(1, keepdims=True))
+    return -(t * logp).sum(1), np.exp(logp) * t.sum(1, keepdims=True) - t
+
+
+def run_xent(tier, z, lab, sparse, smoothing, g):
+    labels = tier.dev(lab, np.int64) if sparse else tier.dev(lab)
+    loss, rows, lab_d, targets = kernels.softmax_xent_forward(tier.dev(z), labels, sparse, smoothing)
+    stats = tier.host(kernels.last_xent_stats)
+    d = kernels.softmax_xent_backward(tier.dev(z), lab_d, targets, rows, tier.dev(g), sparse, smoothing)
+    return tier.host(loss), stats, tier.host(d)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("sparse", [True, False], ids=["sparse", "onehot"])
+@pytest.mark.parametrize("C", [1, 7, 33, 100, 784])
+@pytest.mark.parametrize("R", [1, 7, 17, 33, 65, 100, 1031])
+def test_softmax_xent_kernels(kernel_tier, R, C, sparse, smoothing):
+    rng = np.random.default_rng([R, C])
+    z = rng.standard_normal((R, C)) * 5
+    lab = rng.integers(0, C, R)
+    g = rng.uniform(0.5, 1.5, R)
+    target = lab if sparse else np.eye(C)[lab]
+    before = kernel_tier.launches()
+    loss, stats, d = run_xent(kernel_tier, z, target, sparse, smoothing, g)
+    want, dz = ref_xent(z, target, C, sparse, smoothing)
+    assert rel_err(loss, want) < 1e-5
+    assert stats[0] == pytest.approx(want.sum(), rel=1e-5, abs=1e-6)
+    assert stats[1] == (z.argmax(1) == lab).sum()
+    assert rel_err(d, dz * g[:, None]) < 1e-5
+    kernel_tier.assert_launched(before, "softmax_xent_forward", "xent_row_sums", "softmax_xent_backward")
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("sparse", [True, False], ids=["sparse", "onehot"])
+def test_softmax_xent_huge_logits(kernel_tier, sparse, smoothing):
+    """Logits near float32's range: the loss is huge but finite (C·|z| alone would overflow)."""
+    R, C = 6, 100
+    rng = np.random.default_rng(5)
+    z = rng.standard_normal((R, C))
+    z[0, 0], z[1, 0], z[1, 3], z[2, :] = 1e37, 1e37, -1e37, -3e37
+    z[3, 50], z[4, 99], z[5, 7] = 2e37, -1e37, 1e37
+    lab = np.array([0, 3, 1, 50, 98, 7])
+    target = lab if sparse else np.eye(C)[lab]
+    g = np.ones(R)
+    before = kernel_tier.launches()
+    loss, _, d = run_xent(kernel_tier, z, target, sparse, smoothing, g)
+    want, dz = ref_xent(z, target, C, sparse, smoothing)
+    assert np.isfinite(loss).all(), loss
+    assert rel_err(loss, want) < 1e-5
+    assert rel_err(d, dz) < 1e-5
+    kernel_tier.assert_launched(before, "softmax_xent_forward", "softmax_xent_backward")
+
+
+def test_softmax_xent_label_out_of_range(kernel_tier):
+    """A label outside [0, C): that row's loss is NaN and the flag is set; the launcher raises on it."""
+    z = np.random.default_rng(1).standard_normal((5, 4))
+    lab = np.array([0, 4, 2, -1, 3])
+    before = kernel_tier.launches()
+    with pytest.raises(ValueError, match=r"a label is outside \[0, 4\)"):
+        kernels.softmax_xent_forward(kernel_tier.dev(z), kernel_tier.dev(lab, np.int64), True, 0.0)
+    kernels.CHECK_LABELS = False  # what fit does after checking labels on the host: no readback
+    try:
+        out = kernels.softmax_xent_forward(kernel_tier.dev(z), kernel_tier.dev(lab, np.int64), True, 0.0)
+    finally:
+        kernels.CHECK_LABELS = True
+    loss = kernel_tier.host(out[0])
+    want, _ = ref_xent(z[[0, 2, 4]], lab[[0, 2, 4]], 4, True, 0.0)
+    assert np.isnan(loss[[1, 3]]).all()
+    np.testing.assert_allclose(loss[[0, 2, 4]], want, rtol=1e-5)
+    kernel_tier.assert_launched(before, "softmax_xent_forward")
+
+
+# ---- the ops' kernel branch (what calls the kernels and wires their backward) ----
+
+def _dense_net(x, params, act, labels, sparse, smoothing):
+    with GradientTape() as tape:
+        h = ops.dense(x, params[0], params[1], act)
+        logits = ops.dense(h, params[2], params[3] if len(params) > 3 else None, "linear")
+        loss = ops.softmax_cross_entropy(labels, logits, sparse=sparse, label_smoothing=smoothing, reduction="mean")
+    return loss, tape.gradient(loss, [x] + list(params))
+
+
+@pytest.mark.parametrize("sparse,smoothing", [(True, 0.0), (False, 0.1)], ids=["sparse", "onehot-smoothed"])
+@pytest.mark.parametrize("act", ACTS)
+def test_fused_ops_kernel_branch_equals_numpy_branch(kernel_tier, act, sparse, smoothing):
+    """ops.dense / ops.softmax_cross_entropy on 3-D inputs: kernel branch vs NumPy branch, through the tape."""
+    from conftest import use_tier
+    from gpunet import backend
+    rng = np.random.default_rng(7)
+    B, T, F, H, C = 5, 3, 19, 23, 6
+    arrays = [rng.standard_normal((B, T, F)), rng.standard_normal((F, H)) / 4, rng.standard_normal(H),
+              rng.standard_normal((H, C)) / 4, rng.standard_normal(C)]
+    lab = rng.integers(0, C, (B, T))
+    labels = lab if sparse else np.eye(C)[lab]
+    results = []
+    for tier in (kernel_tier.name, "numpy"):
+        saved = use_tier(tier) if tier == "numpy" else None
+        try:
+            vs = [Variable(backend.get_xp().asarray(a.astype(np.float32))) for a in arrays]
+            before = kernel_tier.launches()
+            loss, grads = _dense_net(vs[0], vs[1:], act, backend.get_xp().asarray(labels), sparse, smoothing)
+            if tier != "numpy":
+                kernel_tier.assert_launched(before, "dense_forward", "dense_backward_data", "dense_backward_weight",
+                                            "softmax_xent_forward", "softmax_xent_backward")
+            results.append([backend.to_numpy(loss.data)] + [backend.to_numpy(g.data if hasattr(g, "data") else g)
+                                                             for g in grads])
+        finally:
+            if saved is not None:
+                backend._set_state(saved)
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
+
+
+def test_softmax_xent_zero_rows(kernel_tier):
+    """Mean cross-entropy over an empty batch: 0 (Keras's divide_no_nan), an empty gradient, both branches."""
+    from conftest import use_tier
+    from gpunet import backend
+    out = []
+    for tier in (kernel_tier.name, "numpy"):
+        saved = use_tier(tier) if tier == "numpy" else None
+        try:
+            z = Variable(backend.get_xp().zeros((0, 4), dtype=np.float32))
+            with GradientTape() as tape:
+                loss = ops.softmax_cross_entropy(backend.get_xp().zeros((0,), dtype=np.int64), z, reduction="mean")
+            g = tape.gradient(loss, [z])[0]
+            out.append((float(backend.to_numpy(loss.data)), backend.to_numpy(g.data if hasattr(g, "data") else g)))
+        finally:
+            if saved is not None:
+                backend._set_state(saved)
+    for loss, g in out:
+        assert loss == 0.0 and g.shape == (0, 4)
+
+
+def test_softmax_xent_op_rejects_bad_labels_in_both_branches(kernel_tier):
+    from conftest import use_tier
+    from gpunet import backend
+    for tier in (kernel_tier.name, "numpy"):
+        saved = use_tier(tier) if tier == "numpy" else None
+        try:
+            xp = backend.get_xp()
+            z = xp.zeros((3, 4), dtype=np.float32)
+            for bad in ([0, 4, 1], [0, -1, 1]):
+                with pytest.raises(ValueError, match=r"softmax_cross_entropy: a label is outside \[0, 4\)"):
+                    ops.softmax_cross_entropy(xp.asarray(bad), z)
+        finally:
+            if saved is not None:
+                backend._set_state(saved)
+
+
+# ---- optimizer updates ----
+
+OPTIMIZERS = {
+    "adam": lambda: optimizers.Adam(0.01), "amsgrad": lambda: optimizers.Adam(0.01, amsgrad=True),
+    "adamw": lambda: optimizers.AdamW(0.01), "sgd": lambda: optimizers.SGD(0.1),
+    "sgd_wd": lambda: optimizers.SGD(0.1, weight_decay=0.01),
+    "momentum": lambda: optimizers.SGD(0.1, momentum=0.9),
+    "nesterov": lambda: optimizers.SGD(0.1, momentum=0.9, nesterov=True),
+    "rmsprop": lambda: optimizers.RMSprop(0.01), "rmsprop_momentum": lambda: optimizers.RMSprop(0.01, momentum=0.5),
+    "centered": lambda: optimizers.RMSprop(0.01, centered=True, weight_decay=0.004),
+}
+
+
+@pytest.mark.parametrize("partial", [False, True], ids=["flat", "per-variable"])
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_optimizer_kernel_matches_numpy_optimizer(kernel_tier, name, partial):
+    """5 steps of the fused kernel against the optimizer's NumPy array update on the same device: bit for
+    bit in the emulated tier (same operations, same order, no contraction); within float32 rounding on
+    a GPU, whose compiler fuses multiply-adds. `partial`: one variable has no gradient, so the kernel
+    runs on a slice of the flat buffer."""
+    rng = np.random.default_rng(0)
+    w0 = [rng.standard_normal(1031).astype(np.float32), rng.standard_normal((7, 3)).astype(np.float32)]
+    grads = [[rng.standard_normal(w.shape).astype(np.float32) for w in w0] for _ in range(5)]
+    fused, plain = OPTIMIZERS[name](), OPTIMIZERS[name]()
+    plain._kernel_update = lambda *a: False  # force the array-op path
+    out = []
+    before = kernel_tier.launches()
+    for opt in (fused, plain):
+        vs = [Variable(kernel_tier.dev(w)) for w in w0]
+        for gs in grads:
+            pairs = [(kernel_tier.dev(g), v) for g, v in zip(gs, vs)]
+            opt.apply_gradients(pairs[:1] if partial else pairs)
+        out.append([v.numpy() for v in vs])
+    kernel_tier.assert_launched(before, {"adam": "adam_update", "amsgrad": "adam_update", "adamw": "adam_update"}
+                                .get(name, "sgd_update" if name.startswith(("sgd", "mom", "nes")) else "rmsprop_update"))
+    for a, b in zip(*out):
+        if kernel_tier.name == "emulate":
+            np.testing.assert_array_equal(a, b)
+        else:
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+# ---- a whole fit ----
+
+def test_fit_through_kernels_equals_numpy_backend(kernel_tier):
+    """A small MLP with dropout, 36 steps of Adam (a partial last batch, validation each epoch), through the
+    kernels end to end; the NumPy backend (its compiled CPU step) is the reference."""
+    import gpunet
+    from conftest import use_tier
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((96, 12)).astype(np.float32)
+    y = rng.integers(0, 5, 96)
+
+    def run():
+        gpunet.utils.clear_session()
+        gpunet.utils.set_random_seed(11)
+        m = gpunet.Sequential([gpunet.Input((12,)), gpunet.layers.Dense(16, activation="relu"),
+                               gpunet.layers.Dropout(0.25), gpunet.layers.Dense(9, activation="tanh"),
+                               gpunet.layers.Dense(5, activation="softmax")])
+        m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        h = m.fit(x, y, epochs=6, batch_size=13, validation_split=0.2, verbose=0)
+        return m.get_weights(), h.history
+
+    before = kernel_tier.launches()
+    got_w, got_h = run()
+    kernel_tier.assert_launched(before, "dense_forward", "dense_backward_data", "dense_backward_weight",
+                                "softmax_xent_forward", "softmax_xent_backward", "adam_update")
+    saved = use_tier("numpy")
+    try:
+        want_w, want_h = run()
+    finally:
+        from gpunet import backend
+        backend._set_state(saved)
+    for a, b in zip(got_w, want_w):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    for k in want_h:
+        np.testing.assert_allclose(got_h[k], want_h[k], rtol=1e-4, atol=1e-5, err_msg=k)
+
+
+# ---- launch shapes at the limits ----
+
+def test_dense_launches_past_65535_row_tiles(emulated_tier, monkeypatch):
+    """4,194,241 rows need 65,536 row tiles: with tiles on gridDim.y (capped at 65535) the launch failed.
+    Every launch the dense launchers make is checked against CUDA's limits and the kernels' signatures
+    without running it (emulating 65,536 blocks would take most of a minute)."""
+    checked = []
+    real_fn = kernels.fn
+
+    def validate_only(file, name):
+        k = real_fn(file, name)
+        return lambda grid, block, args, shared_mem=0, stream=None: checked.append(
+            (name, k.validate(grid, block, args, shared_mem)[0]))
+    monkeypatch.setattr(kernels, "fn", validate_only)
+    M = 65535 * 64 + 1
+    x = np.ones((M, 1), dtype=np.float32)
+    Y, Z = kernels.dense_forward(x, np.ones((1, 3), dtype=np.float32), np.zeros(3, dtype=np.float32), "relu")
+    kernels.dense_backward(x, np.ones((1, 3), dtype=np.float32), Y, Z, np.ones((M, 3), dtype=np.float32), "relu",
+                           True, True, True)
+    assert [c[0] for c in checked] == ["dense_forward", "dense_backward_data", "dense_backward_weight"]
+    assert checked[0][1] == [65536, 1, 1] and checked[1][1] == [65536, 1, 1]
+
+
+def test_dense_wider_than_the_grid_takes_the_array_path(emulated_tier):
+    """A layer with more than 65535·64 units cannot be tiled on gridDim.y: the op computes it with array
+    ops instead (the same numbers), and a direct launch is refused as a GPU would refuse it."""
+    from gpunet.emulated import KernelLaunchError
+    N = kernels.MAX_COLS + 1
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((2, 3)).astype(np.float32), rng.standard_normal((3, N)).astype(np.float32)
+    before = emulated_tier.launches()
+    y = ops.dense(x, w, None, "relu").data
+    assert emulated_tier.launches().get("dense_forward", 0) == before.get("dense_forward", 0)
+    np.testing.assert_allclose(y, np.maximum(x @ w, 0), rtol=1e-6)
+    with pytest.raises(KernelLaunchError, match=r"gridDim.y = 65536 is outside \[1, 65535\]"):
+        kernels.fn("dense.cu", "dense_forward")((1, 65536), (256,), (
+            x, w, w, y, y, np.int32(2), np.int32(3), np.int32(N), np.int32(1), np.int32(0), np.int32(0)))
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("sparse", [True, False], ids=["sparse", "onehot"])
+def test_softmax_xent_numpy_branch_huge_logits(sparse, smoothing):
+    """The NumPy reference itself stays finite where a plain sum of C huge log-probabilities overflows."""
+    from gpunet.ops.fused import xent_numpy
+    z = np.random.default_rng(5).standard_normal((3, 100))
+    z[0, 0], z[1, 3], z[2, :] = 1e37, -1e37, -3e37
+    lab = np.array([0, 3, 1])
+    target = lab if sparse else np.eye(100)[lab]
+    loss, grad = xent_numpy(z.astype(np.float32), target, sparse, smoothing)
+    want, dz = ref_xent(z, target, 100, sparse, smoothing)
+    assert rel_err(loss, want) < 1e-5 and rel_err(grad(), dz) < 1e-5
