@@ -1,3 +1,4 @@
+import contextlib
 import os
 
 import numpy as np
@@ -89,23 +90,27 @@ def use_tier(name):
     return saved
 
 
+@contextlib.contextmanager
+def in_tier(name):
+    """Runs a block in a tier ("emulate", "cuda", or "numpy": the NumPy reference, no kernels)."""
+    saved = use_tier(name)
+    try:
+        yield KernelTier(name)
+    finally:
+        backend._set_state(saved)
+
+
 @pytest.fixture(params=[pytest.param("emulate", marks=pytest.mark.emulated),
                         pytest.param("cuda", marks=pytest.mark.gpu)])
 def kernel_tier(request):
-    saved = use_tier(request.param)
-    try:
-        yield KernelTier(request.param)
-    finally:
-        backend._set_state(saved)
+    with in_tier(request.param) as tier:
+        yield tier
 
 
 @pytest.fixture
 def emulated_tier():
-    saved = use_tier("emulate")
-    try:
-        yield KernelTier("emulate")
-    finally:
-        backend._set_state(saved)
+    with in_tier("emulate") as tier:
+        yield tier
 
 
 @pytest.fixture(autouse=True)

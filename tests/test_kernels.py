@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import in_tier
 
 from gpunet import emulated, kernels, ops, optimizers
 from gpunet.ops.tape import GradientTape, Variable
@@ -219,7 +220,6 @@ def _dense_net(x, params, act, labels, sparse, smoothing):
 @pytest.mark.parametrize("act", ACTS)
 def test_fused_ops_kernel_branch_equals_numpy_branch(kernel_tier, act, sparse, smoothing):
     """ops.dense / ops.softmax_cross_entropy on 3-D inputs: kernel branch vs NumPy branch, through the tape."""
-    from conftest import use_tier
     from gpunet import backend
     rng = np.random.default_rng(7)
     B, T, F, H, C = 5, 3, 19, 23, 6
@@ -227,59 +227,55 @@ def test_fused_ops_kernel_branch_equals_numpy_branch(kernel_tier, act, sparse, s
               rng.standard_normal((H, C)) / 4, rng.standard_normal(C)]
     lab = rng.integers(0, C, (B, T))
     labels = lab if sparse else np.eye(C)[lab]
-    results = []
-    for tier in (kernel_tier.name, "numpy"):
-        saved = use_tier(tier) if tier == "numpy" else None
-        try:
-            vs = [Variable(backend.get_xp().asarray(a.astype(np.float32))) for a in arrays]
-            before = kernel_tier.launches()
-            loss, grads = _dense_net(vs[0], vs[1:], act, backend.get_xp().asarray(labels), sparse, smoothing)
-            if tier != "numpy":
-                kernel_tier.assert_launched(before, "dense_forward", "dense_backward_data", "dense_backward_weight",
-                                            "softmax_xent_forward", "softmax_xent_backward")
-            results.append([backend.to_numpy(loss.data)] + [backend.to_numpy(g.data if hasattr(g, "data") else g)
-                                                             for g in grads])
-        finally:
-            if saved is not None:
-                backend._set_state(saved)
-    for got, want in zip(*results):
-        np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
+
+    def run():
+        xp = backend.get_xp()
+        vs = [Variable(xp.asarray(a.astype(np.float32))) for a in arrays]
+        loss, grads = _dense_net(vs[0], vs[1:], act, xp.asarray(labels), sparse, smoothing)
+        return [backend.to_numpy(t.data if hasattr(t, "data") else t) for t in [loss] + list(grads)]
+
+    before = kernel_tier.launches()
+    got = run()
+    kernel_tier.assert_launched(before, "dense_forward", "dense_backward_data", "dense_backward_weight",
+                                "softmax_xent_forward", "softmax_xent_backward")
+    with in_tier("numpy"):
+        want = run()
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-6)
 
 
 def test_softmax_xent_zero_rows(kernel_tier):
     """Mean cross-entropy over an empty batch: 0 (Keras's divide_no_nan), an empty gradient, both branches."""
-    from conftest import use_tier
     from gpunet import backend
-    out = []
-    for tier in (kernel_tier.name, "numpy"):
-        saved = use_tier(tier) if tier == "numpy" else None
-        try:
-            z = Variable(backend.get_xp().zeros((0, 4), dtype=np.float32))
-            with GradientTape() as tape:
-                loss = ops.softmax_cross_entropy(backend.get_xp().zeros((0,), dtype=np.int64), z, reduction="mean")
-            g = tape.gradient(loss, [z])[0]
-            out.append((float(backend.to_numpy(loss.data)), backend.to_numpy(g.data if hasattr(g, "data") else g)))
-        finally:
-            if saved is not None:
-                backend._set_state(saved)
-    for loss, g in out:
+
+    def run():
+        xp = backend.get_xp()
+        z = Variable(xp.zeros((0, 4), dtype=np.float32))
+        with GradientTape() as tape:
+            loss = ops.softmax_cross_entropy(xp.zeros((0,), dtype=np.int64), z, reduction="mean")
+        g = tape.gradient(loss, [z])[0]
+        return float(backend.to_numpy(loss.data)), backend.to_numpy(g.data if hasattr(g, "data") else g)
+
+    kernel_result = run()
+    with in_tier("numpy"):
+        numpy_result = run()
+    for loss, g in (kernel_result, numpy_result):
         assert loss == 0.0 and g.shape == (0, 4)
 
 
 def test_softmax_xent_op_rejects_bad_labels_in_both_branches(kernel_tier):
-    from conftest import use_tier
     from gpunet import backend
-    for tier in (kernel_tier.name, "numpy"):
-        saved = use_tier(tier) if tier == "numpy" else None
-        try:
-            xp = backend.get_xp()
-            z = xp.zeros((3, 4), dtype=np.float32)
-            for bad in ([0, 4, 1], [0, -1, 1]):
-                with pytest.raises(ValueError, match=r"softmax_cross_entropy: a label is outside \[0, 4\)"):
-                    ops.softmax_cross_entropy(xp.asarray(bad), z)
-        finally:
-            if saved is not None:
-                backend._set_state(saved)
+
+    def run():
+        xp = backend.get_xp()
+        z = xp.zeros((3, 4), dtype=np.float32)
+        for bad in ([0, 4, 1], [0, -1, 1]):
+            with pytest.raises(ValueError, match=r"softmax_cross_entropy: a label is outside \[0, 4\)"):
+                ops.softmax_cross_entropy(xp.asarray(bad), z)
+
+    run()
+    with in_tier("numpy"):
+        run()
 
 
 # ---- optimizer updates ----
@@ -330,7 +326,6 @@ def test_fit_through_kernels_equals_numpy_backend(kernel_tier):
     """A small MLP with dropout, 36 steps of Adam (a partial last batch, validation each epoch), through the
     kernels end to end; the NumPy backend (its compiled CPU step) is the reference."""
     import gpunet
-    from conftest import use_tier
     rng = np.random.default_rng(3)
     x = rng.standard_normal((96, 12)).astype(np.float32)
     y = rng.integers(0, 5, 96)
@@ -349,12 +344,8 @@ def test_fit_through_kernels_equals_numpy_backend(kernel_tier):
     got_w, got_h = run()
     kernel_tier.assert_launched(before, "dense_forward", "dense_backward_data", "dense_backward_weight",
                                 "softmax_xent_forward", "softmax_xent_backward", "adam_update")
-    saved = use_tier("numpy")
-    try:
+    with in_tier("numpy"):
         want_w, want_h = run()
-    finally:
-        from gpunet import backend
-        backend._set_state(saved)
     for a, b in zip(got_w, want_w):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     for k in want_h:

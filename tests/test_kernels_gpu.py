@@ -13,13 +13,9 @@ pytestmark = pytest.mark.gpu
 
 @pytest.fixture
 def cuda_tier():
-    from conftest import KernelTier, use_tier
-    from gpunet import backend
-    saved = use_tier("cuda")
-    try:
-        yield KernelTier("cuda")
-    finally:
-        backend._set_state(saved)
+    from conftest import in_tier
+    with in_tier("cuda") as tier:
+        yield tier
 
 
 @pytest.mark.parametrize("act", ["linear", "relu", "gelu"])
