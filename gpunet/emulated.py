@@ -176,7 +176,7 @@ def _explain(log, cu_name):
 
 
 def build(path):
-    """The cached shared library of one .cu file (compiled on first use, ~5-10 s)."""
+    """The cached shared library of one .cu file (compiled on first use: 10-20 s with -O2)."""
     path = Path(path)
     hip, cxx = hip_cpu_dir(), compiler()
     src = path.read_text()

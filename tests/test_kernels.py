@@ -391,6 +391,24 @@ def test_dense_wider_than_the_grid_takes_the_array_path(emulated_tier):
             x, w, w, y, y, np.int32(2), np.int32(3), np.int32(N), np.int32(1), np.int32(0), np.int32(0)))
 
 
+def test_sizes_past_int32_take_the_array_path(emulated_tier, monkeypatch):
+    """Kernels take sizes as `int`: past 2^31 - 1 rows, logits or weights the ops, the loss and the
+    optimizer use array ops instead of a launch. INT_MAX is lowered here to make that testable."""
+    monkeypatch.setattr(kernels, "INT_MAX", 100)
+    rng = np.random.default_rng(2)
+    x, w = rng.standard_normal((101, 3)).astype(np.float32), rng.standard_normal((3, 4)).astype(np.float32)
+    z, lab = rng.standard_normal((101, 4)).astype(np.float32), rng.integers(0, 4, 101)
+    before = emulated_tier.launches()
+    np.testing.assert_allclose(ops.dense(x, w, None, "tanh").data, np.tanh(x @ w), rtol=1e-6)
+    want, _ = ref_xent(z.astype(np.float64), lab, 4, True, 0.0)
+    np.testing.assert_allclose(ops.softmax_cross_entropy(lab, z).data, want, rtol=1e-5)
+    v = Variable(np.ones(1031, dtype=np.float32))
+    optimizers.Adam(0.1).apply_gradients([(np.ones(1031, dtype=np.float32), v)])
+    np.testing.assert_allclose(v.numpy(), 0.9, rtol=1e-5)
+    now = emulated_tier.launches()
+    assert all(now.get(k, 0) == before.get(k, 0) for k in ("dense_forward", "softmax_xent_forward", "adam_update"))
+
+
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])
 @pytest.mark.parametrize("sparse", [True, False], ids=["sparse", "onehot"])
 def test_softmax_xent_numpy_branch_huge_logits(sparse, smoothing):
