@@ -32,6 +32,7 @@ COVERS = {
 }
 
 
+@pytest.mark.emulated
 def test_every_kernel_has_an_emulated_test():
     found = {}
     for f in kernels.kernel_files():
@@ -409,6 +410,7 @@ def test_sizes_past_int32_take_the_array_path(emulated_tier, monkeypatch):
     assert all(now.get(k, 0) == before.get(k, 0) for k in ("dense_forward", "softmax_xent_forward", "adam_update"))
 
 
+@pytest.mark.emulated
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])
 @pytest.mark.parametrize("sparse", [True, False], ids=["sparse", "onehot"])
 def test_softmax_xent_numpy_branch_huge_logits(sparse, smoothing):
