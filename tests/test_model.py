@@ -303,12 +303,15 @@ def test_diverging_loss_is_reported():
 
 
 @pytest.mark.parametrize("head", ["dense_softmax", "activation_softmax"])
-@pytest.mark.parametrize("loss", ["sparse_categorical_crossentropy", "categorical_crossentropy"])
+@pytest.mark.parametrize("loss", ["sparse_categorical_crossentropy", "categorical_crossentropy",
+                                  "categorical_smoothed"])
 def test_compiled_step_equals_tape_path(head, loss):
     """fit's compiled step plan and the general tape path (run_eagerly=True) give the same weights."""
     x = R.random((256, 6, 5)).astype("float32")
     yi = R.integers(0, 4, 256)
     y = yi if loss.startswith("sparse") else np.eye(4, dtype="float32")[yi]
+    if loss == "categorical_smoothed":  # label smoothing: the shared cross-entropy reference's smoothing sum
+        loss = gpunet.losses.CategoricalCrossentropy(label_smoothing=0.1)
     out = []
     for eager in (False, True):
         gpunet.utils.clear_session()
