@@ -147,7 +147,11 @@ def test_added_optimizers(make, rule, hp):
 
 @pytest.mark.parametrize("name", ["Adagrad", "Adadelta", "Adamax", "Nadam", "Lion", "Adam", "SGD", "RMSprop"])
 @pytest.mark.parametrize("opts", [{}, {"clipnorm": 0.5}, {"clipvalue": 0.3}, {"global_clipnorm": 0.7},
-                                  {"weight_decay": 0.1}])
+                                  {"weight_decay": 0.1}, {"use_ema": True},
+                                  {"use_ema": True, "ema_momentum": 0.5, "ema_overwrite_frequency": 2},
+                                  {"gradient_accumulation_steps": 2},
+                                  {"gradient_accumulation_steps": 3, "clipnorm": 0.5, "use_ema": True},
+                                  {"loss_scale_factor": 8.0}])
 def test_optimizers_and_options_match_keras(name, opts):
     k = keras()
     grads = [R.standard_normal((3, 2)).astype("float32") * 2 for _ in range(5)]
@@ -162,6 +166,24 @@ def test_optimizers_and_options_match_keras(name, opts):
         theirs.apply_gradients([(g, kv), (g2, kvb)])
     np.testing.assert_allclose(v.numpy(), np.asarray(kv), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(vb.numpy(), np.asarray(kvb), rtol=1e-5, atol=1e-6)
+    # every optimizer variable (moving averages and accumulators included), in Keras's saved order
+    mine, ref = ours.variables, theirs.variables
+    assert [tuple(a.shape) for a in mine] == [tuple(b.shape) for b in ref]
+    for a, b in zip(mine, ref):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+    ours.finalize_variable_values([v, vb])
+    theirs.finalize_variable_values([kv, kvb])
+    np.testing.assert_allclose(v.numpy(), np.asarray(kv), rtol=1e-5, atol=1e-6)
+    assert type(ours).from_config(ours.get_config()).get_config() == ours.get_config()
+
+
+def test_optimizer_option_errors_name_the_argument():
+    with pytest.raises(ValueError, match="gradient_accumulation_steps.*1"):
+        optimizers.Adam(gradient_accumulation_steps=1)
+    with pytest.raises(ValueError, match="ema_momentum.*1.5"):
+        optimizers.Adam(use_ema=True, ema_momentum=1.5)
+    with pytest.raises(ValueError, match="loss_scale_factor.*0"):
+        optimizers.Adam(loss_scale_factor=0)
 
 
 def test_clipping_formulas():

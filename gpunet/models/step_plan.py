@@ -142,7 +142,8 @@ class StepPlan:
         """Mean loss and its logits gradient, by the same NumPy reference the fused op uses."""
         per, grad = xent_numpy(z, yb, self.plan.sparse, self.plan.label_smoothing)
         p = grad()
-        p *= np.float32(1.0 / len(z))
+        scale = self.opt.loss_scale_factor  # the tape path's d(scale * mean)/dz, in the same float32 steps
+        p *= np.float32(1.0 / len(z)) if scale is None else np.float32(scale) * np.float32(1.0 / len(z))
         return p, per.astype(z.dtype, copy=False).mean()
 
     def _metrics(self, yb, logits, loss, B):

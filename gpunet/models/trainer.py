@@ -121,7 +121,8 @@ def train_step(model, plan, xb, yb, swb):
         if plan.has_extra_losses:
             for r in model.losses:
                 total = ops.add(total, r)
-    grads = tape.gradient(total, plan.variables, write_to_sinks=True)
+        scaled = model.optimizer.scale_loss(total)  # Keras: gradients of the scaled loss; apply() unscales
+    grads = tape.gradient(scaled, plan.variables, write_to_sinks=True)
     model.optimizer.apply(grads, plan.variables)
     model._loss_tracker.add(total.data, len(xb))
     _update_metrics(plan, yb, preds.data if isinstance(preds, Tensor) else preds, swb, plan.fused)
@@ -266,6 +267,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
             cbs.on_epoch_end(epoch, epoch_logs)
             if model.stop_training:
                 break
+        if epochs > 0:  # Keras: with use_ema the weights become their moving averages
+            model.optimizer.finalize_variable_values(model.trainable_weights)
         cbs.on_train_end(epoch_logs)
     finally:
         model._in_fit = False

@@ -3,7 +3,11 @@
 Parameters and optimizer state live in one flat buffer per optimizer (ARCHITECTURE.md, decision
 3): at build time every trainable variable is re-pointed to a view into the flat parameter
 buffer, so one pass of a handful of in-place array ops (one fused kernel on the GPU) updates
-every weight. When some gradients are missing the same rule runs per variable on slices."""
+every weight. When some gradients are missing the same rule runs per variable on slices.
+
+Loss scaling, gradient accumulation, clipping, weight decay, the update, constraints and the
+moving average (EMA) run in Keras's order in one place, `_step`, which both the general path
+(`apply`) and fit's compiled step (`apply_flat`) go through: the fast path cannot skip an option."""
 import math
 
 import numpy as np
@@ -18,9 +22,26 @@ class Optimizer:
                  loss_scale_factor=None, gradient_accumulation_steps=None, name=None, **kwargs):
         if kwargs:
             raise TypeError("Unrecognized keyword arguments passed to %s: %s" % (type(self).__name__, kwargs))
-        if use_ema or gradient_accumulation_steps or loss_scale_factor:
-            raise NotImplementedError("use_ema, gradient_accumulation_steps and loss_scale_factor "
-                                      "are not supported by gpunet")
+        if gradient_accumulation_steps is not None and (
+                not isinstance(gradient_accumulation_steps, (int, np.integer)) or gradient_accumulation_steps < 2):
+            raise ValueError("`gradient_accumulation_steps` must be an integer >= 2. Received: "
+                             "gradient_accumulation_steps=%r" % (gradient_accumulation_steps,))
+        if use_ema:
+            if not 0 <= ema_momentum <= 1:
+                raise ValueError("`ema_momentum` must be in the range [0, 1]. Received: ema_momentum=%r"
+                                 % (ema_momentum,))
+            if ema_overwrite_frequency is not None and (
+                    not isinstance(ema_overwrite_frequency, (int, np.integer)) or ema_overwrite_frequency < 1):
+                raise ValueError("`ema_overwrite_frequency` must be an integer >= 1 or None. Received: "
+                                 "ema_overwrite_frequency=%r" % (ema_overwrite_frequency,))
+        if loss_scale_factor is not None and not loss_scale_factor > 0:
+            raise ValueError("`loss_scale_factor` must be a positive number or None. Received: "
+                             "loss_scale_factor=%r" % (loss_scale_factor,))
+        self.use_ema, self.ema_momentum = bool(use_ema), float(ema_momentum)
+        self.ema_overwrite_frequency = None if ema_overwrite_frequency is None else int(ema_overwrite_frequency)
+        self.loss_scale_factor = None if loss_scale_factor is None else float(loss_scale_factor)
+        self.gradient_accumulation_steps = (None if gradient_accumulation_steps is None
+                                            else int(gradient_accumulation_steps))
         if sum(x is not None for x in (clipnorm, clipvalue, global_clipnorm)) > 1:
             raise ValueError("Only one of clipnorm, clipvalue and global_clipnorm can be set")
         self.name = name or _snake(type(self).__name__)
@@ -30,6 +51,8 @@ class Optimizer:
         self.iterations = Variable(np.array(0, dtype=np.int32), dtype="int32", trainable=False, name="iteration")
         self._host_step = 0  # reading `iterations` back from a GPU every step would be a host sync
         self._vars = None
+        self._ema = self._acc = None
+        self._constrained = []
         self.built = False
         self._index = {}
         self._exclude_from_wd = set()
@@ -73,6 +96,10 @@ class Optimizer:
         self._index = {id(v): i for i, v in enumerate(variables)}
         self._state = {k: xp.full_like(flat, self._state_initial_value(k)) for k in self._state_names()}
         self._all = slice(0, int(self._offsets[-1]))
+        # Keras's extra optimizer variables: the model variables' moving averages, then one gradient
+        # accumulator per variable (flat buffers too, in the same slots)
+        self._ema = xp.zeros_like(flat) if self.use_ema else None
+        self._acc = xp.zeros_like(flat) if self.gradient_accumulation_steps else None
         self._constrained = [v for v in variables if v._constraint is not None]
         self.built = True
 
@@ -111,28 +138,83 @@ class Optimizer:
                 raise ValueError("Unknown variable %r: this optimizer was built for %d other variables; "
                                  "create a new optimizer for a new set of variables" % (v.path, len(self._vars)))
         whole = len(pairs) == len(self._vars) and all(v is w for (_, v), w in zip(pairs, self._vars))
-        gs = [g.data if isinstance(g, Tensor) else backend.get_xp().asarray(g) for g, _ in pairs]
-        gs = self._clip(gs)
-        lr = self.learning_rate
-        step = self._host_step + 1
         sl = []
-        for g, (_, v) in zip(gs, pairs):
+        for g, v in pairs:
             s = self._slot(self._index[id(v)])
+            g = g.data if isinstance(g, Tensor) else backend.get_xp().asarray(g)
             if g is not v._grad_sink:  # the fused dense backward may have written it in place already
                 self._grad[s] = g.reshape(-1)
             sl.append(s)
-        if whole:
-            sl = [slice(0, int(self._offsets[-1]))]
-        gpu = backend.uses_kernels() and self._flat.dtype == np.float32 and not self._exclude_from_wd
-        self._begin_step(step)
-        for s in sl:
-            self._update_slice(s, lr, step, gpu)
-        for _, v in pairs:
-            if v._constraint is not None:
+        self._step(sl, whole)
+        return self.iterations
+
+    def apply_flat(self):
+        """The compiled step's update: every gradient is already in the flat gradient buffer."""
+        self._step([self._all], True)
+
+    def _step(self, slices, whole):
+        """One optimizer step on the gradients now in self._grad[slices], in Keras's order: unscale,
+        accumulate (Keras updates only every `gradient_accumulation_steps` calls, with the mean),
+        clip, decay + update, constraints, moving average."""
+        grad = self._grad
+        if self.loss_scale_factor is not None:
+            for s in slices:
+                grad[s] /= self.loss_scale_factor
+        n_acc = self.gradient_accumulation_steps
+        update = not n_acc or (self._host_step + 1) % n_acc == 0
+        if n_acc:
+            for s in slices:
+                if update:  # (g + accumulated) / steps, then the accumulator starts again from zero
+                    grad[s] += self._acc[s]
+                    grad[s] /= n_acc
+                    self._acc[s] = 0
+                else:
+                    self._acc[s] += grad[s]
+        if update:
+            if self.clipnorm is not None or self.clipvalue is not None or self.global_clipnorm is not None:
+                self._clip_in_place(slices, whole)
+            lr = self.learning_rate
+            step = self._update_count() + 1
+            gpu = backend.uses_kernels() and self._flat.dtype == np.float32 and not self._exclude_from_wd
+            self._begin_step(step)
+            for s in ([self._all] if whole else slices):
+                self._update_slice(s, lr, step, gpu)
+        for v in self._constrained:
+            if whole or any(s.start <= self._slot(self._index[id(v)]).start < s.stop for s in slices):
                 v.data[...] = v._constraint(v.data)
+        if self.use_ema:
+            self._update_moving_average()
         self.iterations.data += 1  # on the device under CuPy: no sync; the host keeps its own count
         self._host_step += 1
-        return self.iterations
+
+    def _update_count(self):
+        """Keras's `iterations`: optimizer calls, or updates made when gradients are accumulated."""
+        n_acc = self.gradient_accumulation_steps
+        return self._host_step // n_acc if n_acc else self._host_step
+
+    def _update_moving_average(self):
+        """average = m*average + (1-m)*variable, m = 0 on the first step (Keras), in the variables'
+        dtype; every `ema_overwrite_frequency` steps the variables take the average's value."""
+        dt = self._flat.dtype.type
+        m = dt(self.ema_momentum) if self._update_count() != 0 else dt(0)
+        self._ema *= m
+        backend.get_xp().multiply(self._flat, dt(1) - m, out=self._tmp)
+        self._ema += self._tmp
+        freq = self.ema_overwrite_frequency
+        if freq and (self._update_count() + 1) % freq == 0:
+            self._flat[...] = self._ema
+
+    def finalize_variable_values(self, var_list=None):
+        """End of fit (Keras): with use_ema, the model's variables take their moving averages."""
+        if self.use_ema and self._ema is not None:
+            self._flat[...] = self._ema
+
+    def scale_loss(self, loss):
+        """Keras: the loss times loss_scale_factor, before gradients (apply() divides it back out)."""
+        if self.loss_scale_factor is None:
+            return loss
+        from .. import ops
+        return ops.multiply(loss, self.loss_scale_factor)
 
     def _update_slice(self, s, lr, step, gpu):
         p, g = self._flat[s], self._grad[s]
@@ -162,41 +244,34 @@ class Optimizer:
         for v in var_list or ():
             self._exclude_from_wd.add(id(v))
 
-    def _clip(self, gs):
+    def _clip_in_place(self, slices, whole):
+        """Keras's clipping on each present variable's gradient (a view of the flat buffer)."""
+        if whole:
+            views = [self._grad[self._slot(i)] for i in range(len(self._vars))]
+        else:
+            views = [self._grad[s] for s in slices]
         xp = backend.get_xp()
         if self.clipnorm is not None:
-            out = []
-            for g in gs:
+            for g in views:
                 n = float(xp.sqrt((g * g).sum()))
-                out.append(g * (self.clipnorm / max(n, self.clipnorm)) if n > self.clipnorm else g)
-            return out
+                if n > self.clipnorm:
+                    g *= g.dtype.type(self.clipnorm / max(n, self.clipnorm))
+            return
         if self.global_clipnorm is not None:  # in the gradients' dtype, in Keras's order of operations
-            dt = gs[0].dtype.type
+            dt = views[0].dtype.type
             total = dt(0)
-            for g in gs:
-                total = dt(total + (g * g).sum())
+            for g in views:
+                total = dt(total + float((g * g).sum()))
             norm = dt(math.sqrt(total)) if dt is np.float64 else np.sqrt(dt(total))
             scale = dt(self.global_clipnorm) * min(dt(1) / norm, dt(1.0 / self.global_clipnorm))
-            return [g * scale for g in gs]
-        if self.clipvalue is not None:
-            return [xp.clip(g, -self.clipvalue, self.clipvalue) for g in gs]
-        return gs
+            for g in views:
+                g *= scale
+            return
+        for g in views:
+            xp.clip(g, -self.clipvalue, self.clipvalue, out=g)
 
     def update(self, p, g, state, tmp, tmp2, lr, step):
         raise NotImplementedError
-
-    def apply_flat(self):
-        """The compiled step's update: every gradient is already in the flat gradient buffer."""
-        lr = self.learning_rate
-        step = self._host_step + 1
-        gpu = backend.uses_kernels() and self._flat.dtype == np.float32 and not self._exclude_from_wd
-        self._begin_step(step)
-        self._update_slice(self._all, lr, step, gpu)
-        if self._constrained:
-            for v in self._constrained:
-                v.data[...] = v._constraint(v.data)
-        self.iterations.data += 1  # on the device under CuPy: no sync; the host keeps its own count
-        self._host_step += 1
 
     def _kernel_update(self, p, g, state, lr, step, decay):
         return False  # no fused kernel for this optimizer: the array-op update runs instead
@@ -211,6 +286,9 @@ class Optimizer:
         if self._tracks_lr():
             out.append(Tensor(backend.get_xp().asarray(self.learning_rate, dtype="float32")))
         if self._vars is not None:
+            for extra in (self._ema, self._acc):  # Keras builds these first, one per variable
+                if extra is not None:
+                    out.extend(Tensor(extra[self._slot(i)].reshape(v.shape).copy()) for i, v in enumerate(self._vars))
             for i, v in enumerate(self._vars):
                 for k in self._state_names():
                     out.append(Tensor(self._state[k][self._slot(i)].reshape(v.shape).copy()))
@@ -236,6 +314,11 @@ class Optimizer:
         if self._tracks_lr():
             self._learning_rate = float(arrays[1])
             j = 2
+        for extra in (self._ema, self._acc):
+            if extra is not None:
+                for i in range(len(self._vars)):
+                    extra[self._slot(i)] = xp.asarray(np.asarray(arrays[j], dtype=self._flat.dtype)).reshape(-1)
+                    j += 1
         for i in range(len(self._vars)):
             for k in self._state_names():
                 self._state[k][self._slot(i)] = xp.asarray(np.asarray(arrays[j], dtype=self._flat.dtype)).reshape(-1)
@@ -248,14 +331,14 @@ class Optimizer:
         return {"name": self.name, "learning_rate": lr,
                 "weight_decay": self.weight_decay, "clipnorm": self.clipnorm,
                 "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue,
-                "use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
-                "loss_scale_factor": None, "gradient_accumulation_steps": None}
+                "use_ema": self.use_ema, "ema_momentum": self.ema_momentum,
+                "ema_overwrite_frequency": self.ema_overwrite_frequency,
+                "loss_scale_factor": self.loss_scale_factor,
+                "gradient_accumulation_steps": self.gradient_accumulation_steps}
 
     @classmethod
     def from_config(cls, config):
-        config = {k: v for k, v in config.items()
-                  if k not in ("use_ema", "ema_momentum", "ema_overwrite_frequency",
-                               "loss_scale_factor", "gradient_accumulation_steps", "is_legacy_optimizer")}
+        config = {k: v for k, v in config.items() if k != "is_legacy_optimizer"}
         if isinstance(config.get("learning_rate"), dict):
             from . import schedules
             config["learning_rate"] = schedules.deserialize(config["learning_rate"])

@@ -2,6 +2,7 @@
 the flat buffers; no fused kernels for these yet)."""
 
 from .. import backend
+from ..ops.tape import Tensor
 from .base import Optimizer
 
 
@@ -104,6 +105,20 @@ class Nadam(Optimizer):
         m_hat = (u_t1 * m) / (1 - u_prod1) + ((1 - u_t) * g) / (1 - u_prod)
         v_hat = v / (1 - self.beta_2 ** step)
         p -= (m_hat * lr) / (xp.sqrt(v_hat) + self.epsilon)
+
+    @property
+    def variables(self):
+        """Keras keeps the running product u_1 * ... * u_t as a last float32 variable."""
+        out = super().variables
+        if self._vars is not None:
+            out.append(Tensor(_xp().asarray(self._u_product, dtype="float32")))
+        return out
+
+    def load_own_variables(self, arrays):
+        arrays = list(arrays)
+        if self._vars is not None and len(arrays) == len(self.variables):
+            self._u_product = float(arrays.pop())
+        super().load_own_variables(arrays)
 
     def get_config(self):
         cfg = super().get_config()
