@@ -31,11 +31,33 @@ class Callback:
         return self._model
 
     def _overrides(self, hook):
-        return getattr(type(self), hook) is not getattr(Callback, hook)
+        cls = type(self)
+        return (getattr(cls, hook) is not getattr(Callback, hook)
+                or (hook in _LEGACY and getattr(cls, _LEGACY[hook]) is not getattr(Callback, _LEGACY[hook])))
 
 
-for _h in _HOOKS:
+for _h in _HOOKS + ("on_batch_begin", "on_batch_end"):
     setattr(Callback, _h, lambda self, *a, **k: None)
+# Keras: the training-batch hooks default to the legacy on_batch_begin/on_batch_end
+Callback.on_train_batch_begin = lambda self, batch, logs=None: self.on_batch_begin(batch, logs)
+Callback.on_train_batch_end = lambda self, batch, logs=None: self.on_batch_end(batch, logs)
+_LEGACY = {"on_train_batch_begin": "on_batch_begin", "on_train_batch_end": "on_batch_end"}
+
+
+def pythonify_logs(logs):
+    """Keras hands every hook a dict: keys sorted, nested dicts flattened, values as Python floats
+    where they convert (a metric may return a tensor or an array)."""
+    out = {}
+    for k, v in sorted((logs or {}).items()):
+        if isinstance(v, dict):
+            out.update(pythonify_logs(v))
+            continue
+        try:
+            v = float(v.numpy() if hasattr(v, "numpy") else v)
+        except (TypeError, ValueError):
+            pass
+        out[k] = v
+    return out
 
 
 class History(Callback):
@@ -116,7 +138,13 @@ class CallbackList:
     is built only for callbacks that override a batch hook themselves."""
 
     def __init__(self, callbacks=None, model=None, add_history=False, add_progbar=False, **params):
+        if isinstance(callbacks, Callback):  # Keras flattens: one callback needs no list around it
+            callbacks = [callbacks]
         self.callbacks = list(callbacks or [])
+        for c in self.callbacks:
+            if not isinstance(c, Callback):
+                raise TypeError("callbacks must be gpunet.callbacks.Callback instances, received %r (of type %s)"
+                                % (c, type(c).__name__))
         if add_history and not any(isinstance(c, History) for c in self.callbacks):
             self.history = History()
             self.callbacks.append(self.history)
@@ -151,7 +179,7 @@ class CallbackList:
                 fn(batch, logs)
             else:
                 if materialised is None:
-                    materialised = logs() if callable(logs) else (logs or {})
+                    materialised = pythonify_logs(logs() if callable(logs) else logs)
                 fn(batch, materialised)
 
     def wants_batch_logs(self, hook):
@@ -161,7 +189,15 @@ class CallbackList:
 def _hook(name, batch):
     if batch:
         return lambda self, b, logs=None: self._batch(name, b, logs)
-    return lambda self, *args: self._call(name, *args)
+    if name in ("on_epoch_begin", "on_epoch_end"):
+        def epoch_hook(self, epoch, logs=None):
+            d = pythonify_logs(logs)  # a sorted dict, as Keras hands over (History's key order)
+            self._call(name, epoch, d)
+            if isinstance(logs, dict):  # what callbacks added (learning_rate) reaches the caller's dict too
+                logs.clear()
+                logs.update(d)
+        return epoch_hook
+    return lambda self, logs=None: self._call(name, logs if isinstance(logs, dict) else pythonify_logs(logs))
 
 
 for _h in _HOOKS:
@@ -376,13 +412,13 @@ class LambdaCallback(Callback):
                      on_train_end=on_train_end, on_train_batch_begin=on_train_batch_begin,
                      on_train_batch_end=on_train_batch_end, **kwargs)
         for hook, fn in given.items():
-            if hook not in _HOOKS:
+            if hook not in _HOOKS + ("on_batch_begin", "on_batch_end"):
                 raise TypeError("LambdaCallback got an unknown hook %r" % hook)
             if fn is not None:
                 setattr(self, hook, fn)
 
     def _overrides(self, hook):
-        return hook in self.__dict__
+        return hook in self.__dict__ or _LEGACY.get(hook) in self.__dict__
 
 
 class ModelCheckpoint(MonitorCallback):

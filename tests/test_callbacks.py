@@ -44,7 +44,8 @@ def test_hook_order():
     m = small_model()
     m.fit(X, Y, batch_size=32, epochs=2, validation_data=(X[:8], Y[:8]), verbose=0, callbacks=[Rec()])
     epoch = ["on_epoch_begin", "on_train_batch_begin", "on_train_batch_end", "on_train_batch_begin",
-             "on_train_batch_end", "on_epoch_end"]
+             "on_train_batch_end", "on_test_begin", "on_test_batch_begin", "on_test_batch_end", "on_test_end",
+             "on_epoch_end"]  # Keras: fit's validation is an evaluate() with the same callbacks
     assert calls == ["on_train_begin"] + epoch + epoch + ["on_train_end"]
     calls.clear()
     m.evaluate(X, Y, batch_size=64, verbose=0, callbacks=[Rec()])
@@ -162,3 +163,107 @@ def test_fashion_mnist_script_with_callbacks(tmp_path, data_dir):
     assert set(h.history) == {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"}
     assert len(open(tmp_path / "train.csv").readlines()) == len(h.epoch) + 1
     assert m.evaluate(xs, ys, verbose=0)[1] > 0.8
+
+
+# ---- the callback contract of the Keras guide "Writing your own callbacks" ----
+
+def test_guide_custom_callback_sees_log_dicts_everywhere():
+    """Every hook gets a dict (begin hooks an empty one), so `list(logs.keys())` works everywhere."""
+    seen = []
+
+    class CustomCallback(callbacks.Callback):
+        pass
+    for h in callbacks._HOOKS:
+        def hook(self, *args, _h=h):
+            logs = args[-1]
+            seen.append((_h, sorted(logs.keys())))
+        setattr(CustomCallback, h, hook)
+    m = small_model()
+    m.fit(X, Y, batch_size=32, epochs=1, verbose=0, validation_split=0.5, callbacks=[CustomCallback()])
+    d = dict(seen)
+    assert d["on_train_begin"] == [] and d["on_epoch_begin"] == [] and d["on_train_batch_begin"] == []
+    assert d["on_train_batch_end"] == ["accuracy", "loss"]
+    assert d["on_test_batch_end"] == ["accuracy", "loss"]
+    assert d["on_epoch_end"] == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    assert d["on_train_end"] == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    seen.clear()
+    m.evaluate(X, Y, batch_size=32, verbose=0, callbacks=[CustomCallback()])
+    assert dict(seen)["on_test_end"] == ["accuracy", "loss"]
+    seen.clear()
+    m.predict(X, batch_size=32, verbose=0, callbacks=[CustomCallback()])
+    assert dict(seen)["on_predict_batch_end"] == ["outputs"] and dict(seen)["on_predict_end"] == []
+
+
+def test_hooks_without_default_logs_legacy_batch_hooks_and_a_bare_callback():
+    calls = []
+
+    class NoDefaults(callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs):  # no `logs=None`: Keras always passes logs
+            calls.append(("epoch_begin", epoch, logs))
+
+        def on_train_begin(self, logs):
+            calls.append(("train_begin", logs))
+
+        def on_batch_end(self, batch, logs):  # legacy name: Keras calls it for every training batch
+            calls.append(("batch_end", batch, round(logs["loss"], 6)))
+    m = small_model()
+    h = m.fit(X, Y, batch_size=32, epochs=1, verbose=0, callbacks=NoDefaults())  # not a list
+    assert calls[:2] == [("train_begin", {}), ("epoch_begin", 0, {})]
+    assert [c[:2] for c in calls[2:]] == [("batch_end", 0), ("batch_end", 1)]
+    assert isinstance(calls[-1][2], float)
+    assert list(h.history) == ["accuracy", "loss"]
+    with pytest.raises(TypeError, match="Callback instances.*str"):
+        m.fit(X, Y, epochs=1, verbose=0, callbacks=["early_stopping"])
+
+
+def test_lambda_callback_with_positional_logs():
+    got = []
+    cb = callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: got.append(("b", epoch, logs)),
+                                  on_epoch_end=lambda epoch, logs: got.append(("e", epoch, sorted(logs))),
+                                  on_batch_end=lambda batch, logs: got.append(("batch", batch)),
+                                  on_train_end=lambda logs: got.append(("end", sorted(logs))))
+    small_model().fit(X, Y, batch_size=64, epochs=2, verbose=0, callbacks=[cb])
+    assert got == [("b", 0, {}), ("batch", 0), ("e", 0, ["accuracy", "loss"]), ("b", 1, {}), ("batch", 0),
+                   ("e", 1, ["accuracy", "loss"]), ("end", ["accuracy", "loss"])]
+
+
+def test_guide_early_stopping_at_min_loss_and_lr_schedule_callbacks():
+    """The guide's EarlyStoppingAtMinLoss and CustomLearningRateScheduler, as written there."""
+    class EarlyStoppingAtMinLoss(callbacks.Callback):
+        def __init__(self, patience=0):
+            super().__init__()
+            self.patience = patience
+            self.best_weights = None
+
+        def on_train_begin(self, logs=None):
+            self.wait, self.stopped_epoch, self.best = 0, 0, np.inf
+
+        def on_epoch_end(self, epoch, logs=None):
+            current = logs.get("loss")
+            if np.less(current, self.best):
+                self.best, self.wait = current, 0
+                self.best_weights = self.model.get_weights()
+            else:
+                self.wait += 1
+                if self.wait >= self.patience:
+                    self.stopped_epoch = epoch
+                    self.model.stop_training = True
+                    self.model.set_weights(self.best_weights)
+
+    class CustomLearningRateScheduler(callbacks.Callback):
+        def __init__(self, schedule):
+            super().__init__()
+            self.schedule = schedule
+
+        def on_epoch_begin(self, epoch, logs=None):
+            if not hasattr(self.model.optimizer, "learning_rate"):
+                raise ValueError('Optimizer must have a "learning_rate" attribute.')
+            lr = self.model.optimizer.learning_rate
+            self.model.optimizer.learning_rate = self.schedule(epoch, float(np.array(lr)))
+
+    m = small_model(lr=5.0)  # diverging on purpose: the loss stops improving
+    sched = CustomLearningRateScheduler(lambda epoch, lr: lr * 2)
+    stop = EarlyStoppingAtMinLoss(patience=1)
+    h = m.fit(X, Y, batch_size=8, epochs=30, verbose=0, callbacks=[stop, sched])
+    assert len(h.history["loss"]) < 30 and stop.stopped_epoch > 0
+    assert m.optimizer.learning_rate == pytest.approx(5.0 * 2 ** len(h.history["loss"]))

@@ -258,10 +258,12 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
                               % (epoch_logs["loss"], epoch + 1), RuntimeWarning, stacklevel=3)
             if val is not None and (epoch + 1) % validation_freq == 0:
                 model._in_fit_validation = True
-                try:
-                    epoch_logs.update(_evaluate_arrays(model, plan, val[0], val[1], val[2],
-                                                       validation_batch_size or batch_size, prefix="val_",
-                                                       max_steps=validation_steps))
+                try:  # Keras runs fit's validation as an evaluate(): the on_test_* hooks fire
+                    cbs.on_test_begin()
+                    vlogs = _evaluate_arrays(model, plan, val[0], val[1], val[2], validation_batch_size or batch_size,
+                                             cbs=cbs, max_steps=validation_steps)
+                    cbs.on_test_end(dict(vlogs))
+                    epoch_logs.update({"val_" + k: v for k, v in vlogs.items()})
                 finally:
                     model._in_fit_validation = False
             cbs.on_epoch_end(epoch, epoch_logs)
@@ -377,7 +379,7 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
             cbs.on_predict_batch_begin(step)
             out = model._forward(xd[step * batch_size:(step + 1) * batch_size], training=False, fast=True)
             outs.append([o.data for o in out] if isinstance(out, (list, tuple)) else out.data)
-            cbs.on_predict_batch_end(step)
+            cbs.on_predict_batch_end(step, lambda: {"outputs": outs[-1]})
     cbs.on_predict_end()
     xp = backend.get_xp()
     if isinstance(outs[0], list):  # several outputs: a list of arrays, as Keras returns
