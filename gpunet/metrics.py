@@ -20,12 +20,32 @@ class Metric:
     direction = None  # "up" or "down": which way is better (EarlyStopping's mode="auto")
 
     def __init__(self, name=None, dtype=None):
+        # Keras does not call reset_state() here: a subclass creates its state (add_variable) after
+        # super().__init__(), so reset_state() may not work yet
         self.name = name or _snake(type(self).__name__)
         self.dtype = dtype or "float32"
-        self.reset_state()
+        self._variables = []
+
+    def add_variable(self, shape=(), initializer="zeros", dtype=None, aggregation="sum", name=None):
+        """A state variable (Keras's Metric.add_variable); reset_state() puts it back to zeros."""
+        from . import initializers
+        from .ops.tape import Variable
+        v = Variable(initializers.get(initializer), shape=tuple(shape), dtype=dtype or self.dtype,
+                     trainable=False, name=name or "variable")
+        v.path = "%s/%s" % (self.name, v.name)
+        self._variables.append(v)
+        return v
+
+    add_weight = add_variable
+
+    @property
+    def variables(self):
+        return list(self.__dict__.get("_variables", []))
 
     def reset_state(self):
-        pass
+        """Keras's default: every state variable back to zeros."""
+        for v in self.variables:
+            v.assign(backend.get_xp().zeros(v.shape, dtype=v.dtype))
 
     def update_state(self, *args, **kwargs):
         raise NotImplementedError
@@ -52,6 +72,10 @@ def _snake(name):
 
 class Mean(Metric):
     """Weighted running mean of the values given to update_state."""
+
+    def __init__(self, name=None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.reset_state()
 
     def reset_state(self):
         self.total = 0.0
@@ -217,6 +241,7 @@ class _Confusion(Metric):
         xp = backend.get_xp()
         self.thresholds = xp.asarray(thresholds, dtype="float32")
         super().__init__(name=name, dtype=dtype)
+        self.reset_state()
 
     def reset_state(self):
         xp = backend.get_xp()

@@ -4,28 +4,35 @@ import inspect
 import numpy as np
 
 from .. import backend, config, initializers, ops, regularizers, constraints
+from ..ops.symbolic import KerasTensor, Operation, dummy_value, flatten_symbolic, is_symbolic, make_outputs, map_structure  # noqa: F401
 from ..ops.tape import Tensor, Variable
 from ..utils.naming import to_snake_case, uniquify
 
+_call_context = []  # the `training` value of each Layer.__call__ in progress, outermost first
+
+
+class call_context:
+    """One layer call: `training` left as None takes the enclosing call's value (Keras passes it down
+    to nested layers), and the outermost call clears the add_loss() terms of the previous pass."""
+    __slots__ = ("layer", "training")
+
+    def __init__(self, layer, training):
+        self.layer, self.training = layer, training
+
+    def __enter__(self):
+        if self.training is None and _call_context:
+            self.training = _call_context[-1]
+        if not _call_context:
+            self.layer._clear_losses()
+        _call_context.append(self.training)
+        return self.training
+
+    def __exit__(self, *exc):
+        _call_context.pop()
+        return False
+
 _KNOWN_KWARGS = {"input_shape", "input_dim", "batch_input_shape", "batch_size", "dtype", "name",
                  "trainable", "activity_regularizer", "autocast", "weights"}
-
-
-class KerasTensor:
-    """A symbolic tensor: shape and dtype only (``gpunet.Input``, and layer calls on it)."""
-
-    def __init__(self, shape, dtype="float32", name=None, history=None):
-        self.shape = tuple(shape)
-        self.dtype = dtype
-        self.name = name
-        self._history = history  # (layer, parent KerasTensors) or None for an Input
-
-    @property
-    def ndim(self):
-        return len(self.shape)
-
-    def __repr__(self):
-        return "<KerasTensor shape=%s, dtype=%s, name=%s>" % (self.shape, self.dtype, self.name)
 
 
 def _accepts(fn, arg):
@@ -36,7 +43,7 @@ def _accepts(fn, arg):
     return arg in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
 
 
-class Layer:
+class Layer(Operation):
     def __init__(self, **kwargs):
         unknown = set(kwargs) - _KNOWN_KWARGS
         if unknown:
@@ -55,6 +62,8 @@ class Layer:
         self._regularized = []  # (variable, regularizer)
         self.activity_regularizer = regularizers.get(kwargs.get("activity_regularizer"))
         self._activity_losses = []
+        self._losses = []  # add_loss() during the current call
+        self.supports_masking = False
         self._build_shape = None
         shape = kwargs.get("batch_input_shape")
         if kwargs.get("input_shape") is not None:
@@ -149,10 +158,41 @@ class Layer:
 
     @property
     def losses(self):
-        out = [reg(v) for v, reg in self._regularized] + list(self._activity_losses)
+        """add_loss() terms of the last call, activity and weight regularization, sublayers' too."""
+        out = list(self._losses) + [reg(v) for v, reg in self._regularized] + list(self._activity_losses)
         for layer in self._sublayers():
             out.extend(layer.losses)
         return out
+
+    def add_loss(self, loss):
+        """Adds a scalar (or a tensor, summed) to the training loss; called inside call() (Keras).
+        Cleared at the start of each outermost call, so it holds the last forward pass's terms."""
+        for t in (loss if isinstance(loss, (list, tuple)) else [loss]):
+            if not isinstance(t, Tensor) and not hasattr(t, "dtype"):
+                raise ValueError("`add_loss()` can only be called from inside `build()` or `call()`, on a tensor "
+                                 "input. Received invalid value: %r" % (t,))
+            self._losses.append(t if isinstance(t, Tensor) else Tensor(backend.get_xp().asarray(t)))
+
+    def _clear_losses(self):
+        self._losses = []
+        for layer in self._sublayers():
+            layer._clear_losses()
+
+    @property
+    def metrics(self):
+        """Metric objects held as attributes of this layer and of its sublayers (Keras tracks them)."""
+        from ..metrics import Metric
+        out = []
+        for value in self.__dict__.values():
+            items = value if isinstance(value, (list, tuple)) else [value]
+            out.extend(m for m in items if isinstance(m, Metric) and all(m is not o for o in out))
+        for layer in self._sublayers():
+            out.extend(m for m in layer.metrics if all(m is not o for o in out))
+        return out
+
+    def compute_mask(self, inputs, previous_mask=None):
+        """Keras: the mask passed on to the next layer; by default the incoming one, unchanged."""
+        return previous_mask
 
     # ---- build and call ----
     def build(self, input_shape):
@@ -197,55 +237,84 @@ class Layer:
             t = ops.cast(t, self.dtype)  # Keras autocasts floating inputs to the layer dtype
         return t
 
-    def __call__(self, inputs, training=None, **kwargs):
-        if isinstance(inputs, KerasTensor) or (isinstance(inputs, (list, tuple)) and inputs
-                                               and all(isinstance(i, KerasTensor) for i in inputs)):
-            return self._symbolic_call(inputs, **kwargs)
+    def __call__(self, *args, **kwargs):
+        if not args:
+            if "inputs" not in kwargs:
+                raise TypeError('Layer "%s" was called without inputs' % self.name)
+            args = (kwargs.pop("inputs"),)
+        if is_symbolic((args, kwargs)):
+            if kwargs.get("training", 0) is None:
+                del kwargs["training"]  # decided when the model runs, not recorded in the graph
+            return self._symbolic_call(args, kwargs)
+        inputs, rest = args[0], args[1:]
         if isinstance(inputs, (list, tuple)):
-            xs = [self._to_tensor(i) for i in inputs]
+            x = [self._to_tensor(i) for i in inputs]
             if not self.built:
-                self._maybe_build([(None,) + tuple(i.shape[1:]) for i in xs])
-            x = xs
+                self._maybe_build([(None,) + tuple(i.shape[1:]) for i in x])
         else:
             x = self._to_tensor(inputs)
             if not self.built:
                 self._maybe_build((None,) + tuple(x.shape[1:]))
             self._check_input(x)
-        if self._call_takes_training:
-            kwargs["training"] = training
-        out = self.call(x, **kwargs)
+        rest = tuple(_as_tensor(a) for a in rest)
+        kwargs = {k: _as_tensor(v) for k, v in kwargs.items()}
+        with call_context(self, kwargs.pop("training", None)) as training:
+            if self._call_takes_training:
+                kwargs["training"] = training
+            out = self.call(x, *rest, **kwargs)
         if self.activity_regularizer is not None and training:
             self._activity_losses = [ops.divide(self.activity_regularizer(out), out.shape[0])]
         return out
 
-    def call(self, inputs):
+    def call(self, inputs, *args, **kwargs):
         return inputs
 
-    def _symbolic_call(self, inputs, **kwargs):
-        if isinstance(inputs, (list, tuple)):
-            shapes = [tuple(i.shape) for i in inputs]
-            self._maybe_build(shapes)
+    def _symbolic_call(self, args, kwargs):
+        inputs = args[0]
+        shapes = [tuple(i.shape) for i in inputs] if isinstance(inputs, (list, tuple)) else tuple(inputs.shape)
+        self._maybe_build(shapes)
+        if len(args) == 1 and not is_symbolic(kwargs) and not kwargs:
+            out_shape = self.compute_output_shape(shapes)
+        elif type(self).compute_output_shape is not Layer.compute_output_shape:
+            out_shape = self.compute_output_shape(shapes)  # the layer knows its shape from the first input
         else:
-            shapes = inputs.shape
-            self._maybe_build(shapes)
-        out_shape = self.compute_output_shape(shapes)
-        parents = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
-        out = KerasTensor(out_shape, self.dtype, name=self.name, history=(self, parents, kwargs))
-        out._node_index = self.__dict__.get("_calls", 0)  # shared layers: which call made it ("dense[1][0]")
-        self._calls = out._node_index + 1
-        return out
+            out_shape = self._dummy_output_shape(args, kwargs)
+        if isinstance(out_shape, list) and out_shape and isinstance(out_shape[0], (tuple, list)):
+            specs = [(tuple(s), self.dtype) for s in out_shape]
+        else:
+            specs = (tuple(out_shape), self.dtype)
+        return make_outputs(self, args, kwargs, specs)
 
     def compute_output_shape(self, input_shape):
         """Default: run the layer on zeros (batch 1) and read the shape off the result."""
         xp = backend.get_xp()
         multi = isinstance(input_shape, list)
         shapes = input_shape if multi else [input_shape]
-        dummies = [Tensor(xp.zeros([1 if d is None else d for d in s], dtype=self.dtype)) for s in shapes]
+        dummies = [KerasTensor(s, self.dtype) for s in shapes]
+        return self._dummy_output_shape((dummies if multi else dummies[0],), {}, xp)
+
+    def _dummy_output_shape(self, args, kwargs, xp=None):
+        """The output shape(s) of call() on zeros standing in for the symbolic inputs. What the call
+        does to state (add_loss, a metric's update_state) is undone: it saw no real data."""
+        xp = xp or backend.get_xp()
+        a, k = map_structure(lambda kt: Tensor(dummy_value(kt, xp)), (list(args), dict(kwargs)))
+        saved = _snapshot_metrics(self)
         with ops.stop_recording():
-            self._maybe_build(input_shape)
-            kw = {"training": False} if self._call_takes_training else {}
-            out = self.call(dummies if multi else dummies[0], **kw)
-        return (None,) + tuple(out.shape[1:])
+            if self._call_takes_training:
+                k.setdefault("training", False)
+            _call_context.append(False)
+            try:
+                out = self.call(a[0], *a[1:], **k)
+            finally:
+                _call_context.pop()
+        _restore_metrics(saved)
+        self._clear_losses()
+
+        def shape(t):
+            return (None,) + tuple(np.shape(t.data if isinstance(t, Tensor) else t)[1:])
+        if isinstance(out, (list, tuple)):
+            return [shape(o) for o in out]
+        return shape(out)
 
     # ---- config ----
     def get_config(self):
@@ -270,3 +339,34 @@ class Layer:
 
     def __repr__(self):
         return "<%s name=%s, built=%s>" % (type(self).__name__, self.name, self.built)
+
+
+def _as_tensor(v):
+    """Extra call arguments: arrays become Tensors (Keras converts them), anything else is kept."""
+    if isinstance(v, np.ndarray) or (hasattr(v, "__cuda_array_interface__") and not isinstance(v, Tensor)):
+        return Tensor(backend.get_xp().asarray(v))
+    return v
+
+
+def _snapshot_metrics(layer):
+    saved = []
+    for m in layer.metrics:
+        state = {("var", i): (v, v.data.copy()) for i, v in enumerate(getattr(m, "_variables", []))}
+        for k, v in m.__dict__.items():
+            if isinstance(v, Variable):
+                state[k] = (v, v.data.copy())
+            elif hasattr(v, "copy") and hasattr(v, "dtype"):
+                state[k] = v.copy()
+            else:
+                state[k] = v
+        saved.append((m, state))
+    return saved
+
+
+def _restore_metrics(saved):
+    for m, state in saved:
+        for k, v in state.items():
+            if isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], Variable):
+                v[0].data[...] = v[1]
+            else:
+                m.__dict__[k] = v

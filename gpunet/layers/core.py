@@ -18,7 +18,7 @@ class InputLayer(Layer):
         self.batch_shape = tuple(batch_shape) if batch_shape is not None else (batch_size,) + tuple(shape)
         self.built = True
         self.output = KerasTensor(self.batch_shape, self.dtype, name=self.name, history=None)
-        self.output._history = (self, [], {})
+        self.output._history = (self, [], None)
 
     def compute_output_shape(self, input_shape):
         return self.batch_shape

@@ -147,3 +147,37 @@ def unpack_validation_data(validation_data):
             return tuple(validation_data)
     raise ValueError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight), "
                      "received %r" % (type(validation_data).__name__,))
+
+
+def split_validation_struct(structs, validation_split):
+    """split_validation over structures (dicts/lists of arrays, None): the same last fraction of each."""
+    leaves = []
+
+    def walk(s):
+        if isinstance(s, dict):
+            for v in s.values():
+                walk(v)
+        elif isinstance(s, (list, tuple)):
+            for v in s:
+                walk(v)
+        elif s is not None:
+            leaves.append(s)
+    for s in structs:
+        walk(s)
+    if not leaves:
+        raise ValueError("validation_split needs arrays to split")
+    if not 0 < validation_split < 1:
+        raise ValueError("validation_split must be in (0, 1), received %r" % (validation_split,))
+    n = len(leaves[0])
+    at = int(math.floor(n * (1.0 - validation_split)))
+    if at == 0 or at == n:
+        raise ValueError("validation_split=%r leaves an empty training or validation set for %d samples"
+                         % (validation_split, n))
+
+    def cut(s, part):
+        if isinstance(s, dict):
+            return {k: cut(v, part) for k, v in s.items()}
+        if isinstance(s, (list, tuple)):
+            return type(s)(cut(v, part) for v in s)
+        return None if s is None else (s[:at] if part == 0 else s[at:])
+    return [cut(s, 0) for s in structs], [cut(s, 1) for s in structs]

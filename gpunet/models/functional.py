@@ -1,7 +1,8 @@
 """Functional models: `gpunet.Model(inputs, outputs)` over a graph of layer calls on symbolic
 tensors (`gpunet.Input`), with multiple inputs and outputs and shared layers."""
-from ..layers.base import KerasTensor, Layer
+from ..layers.base import KerasTensor, Layer, call_context
 from ..layers.core import InputLayer
+from ..ops.symbolic import FunctionOp, is_symbolic, map_structure
 from ..ops.tape import Tensor
 from . import summary as summary_mod
 from .model import Model
@@ -29,22 +30,22 @@ class Functional(Model):
         for t in self.inputs:
             if not isinstance(t._history[0], InputLayer):
                 raise ValueError("Model inputs must come from gpunet.Input(), received %r" % (t,))
-        self._nodes = []
+        self._nodes = []  # (operation, parent KerasTensors, (args, kwargs), output KerasTensors), in run order
         seen = set()
 
         def visit(kt):
-            if id(kt) in seen:
-                return
-            seen.add(id(kt))
-            layer, parents, kw = kt._history
-            if isinstance(layer, InputLayer):
+            op, parents, node = kt._history
+            if node is None:  # an Input
                 if not any(kt is i for i in self.inputs):
                     raise ValueError("Graph disconnected: cannot obtain a value for %r of input layer %r, which is "
-                                     "not among the model's inputs" % (kt, layer.name))
+                                     "not among the model's inputs" % (kt, op.name))
                 return
+            if id(node) in seen:
+                return
+            seen.add(id(node))
             for p in parents:
                 visit(p)
-            self._nodes.append((layer, parents, kw, kt))
+            self._nodes.append((op, parents, node, kt._siblings or [kt]))
         for o in self.outputs:
             visit(o)
         self._functional_layers = self._keras_layer_order()
@@ -90,15 +91,25 @@ class Functional(Model):
         return list(self._functional_layers)
 
     def _sublayers(self):
-        return [l for l in self._functional_layers if not isinstance(l, InputLayer)]
+        return [l for l in self._functional_layers if isinstance(l, Layer) and not isinstance(l, InputLayer)]
+
+    def _run_nodes(self, nodes, values, training):
+        for op, _, (args, kwargs), outs in nodes:
+            a = map_structure(lambda kt: values[id(kt)], args)
+            k = map_structure(lambda kt: values[id(kt)], kwargs)
+            if isinstance(op, Layer) and "training" not in k:
+                k["training"] = training
+            res = op(*a, **k)
+            if outs[0]._siblings is None:
+                values[id(outs[0])] = res
+            else:
+                for o, r in zip(outs, res):
+                    values[id(o)] = r
+        return values
 
     def call(self, inputs, training=None):
         xs = self._match_inputs(inputs)
-        values = {id(kt): x for kt, x in zip(self.inputs, xs)}
-        for layer, parents, kw, out in self._nodes:
-            args = [values[id(p)] for p in parents]
-            arg = args if (len(args) > 1 or getattr(layer, "_takes_list", False)) else args[0]
-            values[id(out)] = layer(arg, training=training, **kw)
+        values = self._run_nodes(self._nodes, {id(kt): x for kt, x in zip(self.inputs, xs)}, training)
         outs = [values[id(o)] for o in self.outputs]
         if isinstance(self._outputs_struct, dict):
             return dict(zip(self._outputs_struct, outs))
@@ -106,12 +117,13 @@ class Functional(Model):
             return outs
         return outs[0]
 
-    def __call__(self, inputs, training=None, **kwargs):
-        flat = _flatten(inputs)
-        if all(isinstance(i, KerasTensor) for i in flat):
-            return Layer.__call__(self, inputs, training=training, **kwargs)
+    def __call__(self, *args, **kwargs):
+        inputs = args[0] if args else kwargs.pop("inputs")
+        if is_symbolic(inputs):
+            return Layer.__call__(self, inputs, *args[1:], **kwargs)
         xs = [i if isinstance(i, Tensor) else Tensor(Layer._to_tensor(self, i).data) for i in self._match_inputs(inputs)]
-        return self.call(xs if len(xs) > 1 else xs[0], training=training)
+        with call_context(self, kwargs.pop("training", None)) as training:
+            return self.call(xs if len(xs) > 1 else xs[0], training=training)
 
     def _match_inputs(self, inputs):
         if isinstance(inputs, dict):
@@ -134,7 +146,8 @@ class Functional(Model):
     # ---- trainer hooks ----
     def _forward(self, x, training, fast=False):
         from .data import Multi
-        return self.call(x.arrays if isinstance(x, Multi) else x, training=training)
+        with call_context(self, training):
+            return self.call(x.arrays if isinstance(x, Multi) else x, training=training)
 
     def _expected_input_shape(self):
         return self.inputs[0].shape if len(self.inputs) == 1 else None
@@ -148,10 +161,11 @@ class Functional(Model):
     def _has_softmax_head(self):
         from .. import activations
         from ..layers.core import Activation, Dense
-        if len(self.outputs) != 1:
+        if len(self.outputs) != 1 or not self._nodes:
             return False
-        layer, parents, kw, _ = self._nodes[-1]
-        if self._nodes[-1][3] is not self.outputs[0] or len(parents) != 1 or kw:
+        layer, parents, (args, kw), outs = self._nodes[-1]
+        if outs[0] is not self.outputs[0] or len(parents) != 1 or len(args) != 1 or kw \
+                or type(layer).call not in (Dense.call, Activation.call):
             return False
         if isinstance(layer, Dense) and layer.activation is activations.softmax:
             return True
@@ -161,11 +175,8 @@ class Functional(Model):
         from ..layers.core import Dense
         from .data import Multi
         xs = self._match_inputs(x.arrays if isinstance(x, Multi) else x)
-        values = {id(kt): v for kt, v in zip(self.inputs, xs)}
-        for layer, parents, kw, out in self._nodes[:-1]:
-            args = [values[id(p)] for p in parents]
-            arg = args if (len(args) > 1 or getattr(layer, "_takes_list", False)) else args[0]
-            values[id(out)] = layer(arg, training=training, **kw)
+        with call_context(self, training):
+            values = self._run_nodes(self._nodes[:-1], {id(kt): v for kt, v in zip(self.inputs, xs)}, training)
         layer, parents, _, _ = self._nodes[-1]
         h = values[id(parents[0])]
         if isinstance(layer, Dense):
@@ -180,42 +191,46 @@ class Functional(Model):
     def _summary_rows(self):
         rows = []
         calls = {}
-        for layer, parents, _, out in self._nodes:
-            calls.setdefault(id(layer), []).append((parents, out))
+        for layer, parents, _, outs in self._nodes:
+            calls.setdefault(id(layer), []).append((parents, outs))
         for layer in self._functional_layers:
             if isinstance(layer, InputLayer):
                 rows.append(["%s (InputLayer)" % layer.name, summary_mod.format_shape(layer.batch_shape), "0", "-"])
                 continue
-            for parents, out in calls.get(id(layer), []):
-                conn = ", ".join("%s[%d][0]" % (p._history[0].name, _node_index(p)) for p in parents)
-                rows.append(["%s (%s)" % (layer.name, type(layer).__name__), summary_mod.format_shape(out.shape),
+            for parents, outs in calls.get(id(layer), []):
+                conn = ", ".join("%s[%d][%d]" % (p._history[0].name, p._node_index, p._tensor_index) for p in parents)
+                shape = outs[0].shape if len(outs) == 1 else [o.shape for o in outs]
+                rows.append(["%s (%s)" % (layer.name, _class_name(layer)), summary_mod.format_shape(shape),
                              "{:,}".format(layer.count_params()), conn])
         return rows
 
     def get_config(self):
         from ..saving.serialization import serialize_layer
-        index = {}  # layer -> list of its output KerasTensors in call order
-        for layer, parents, kw, out in self._nodes:
-            index.setdefault(id(layer), []).append(out)
+        index = {}  # operation -> the nodes it makes in this model, in call order
+        for op, parents, node, outs in self._nodes:
+            index.setdefault(id(op), []).append(id(node))
 
         def ref(kt):
-            layer = kt._history[0]
-            node = 0 if isinstance(layer, InputLayer) else index[id(layer)].index(kt)
-            return [layer.name, node, 0]
+            op = kt._history[0]
+            node = 0 if isinstance(op, InputLayer) else index[id(op)].index(id(kt._history[2]))
+            return [op.name, node, kt._tensor_index]
+
+        def tensor(kt):
+            return {"class_name": "__keras_tensor__", "config": {"shape": list(kt.shape), "dtype": kt.dtype,
+                                                                 "keras_history": ref(kt)}}
         layers = []
         for layer in self._functional_layers:
-            entry = serialize_layer(layer) if not isinstance(layer, InputLayer) else {
-                "module": "keras.layers", "class_name": "InputLayer", "config": layer.get_config(),
-                "registered_name": None}
+            if isinstance(layer, InputLayer):
+                entry = {"module": "keras.layers", "class_name": "InputLayer", "config": layer.get_config(),
+                         "registered_name": None}
+            elif isinstance(layer, FunctionOp):  # a keras.ops call on symbolic tensors, saved as Keras saves ops
+                entry = {"module": "keras.src.ops.numpy", "class_name": layer.class_name,
+                         "config": layer.get_config(), "registered_name": layer.class_name}
+            else:
+                entry = serialize_layer(layer)
             entry["name"] = layer.name
-            nodes = []
-            for l2, parents, kw, out in self._nodes:
-                if l2 is layer:
-                    args = [{"class_name": "__keras_tensor__", "config": {"shape": list(p.shape), "dtype": p.dtype,
-                                                                          "keras_history": ref(p)}} for p in parents]
-                    nodes.append({"args": [args] if len(parents) > 1 or getattr(layer, "_takes_list", False)
-                                  else args, "kwargs": dict(kw)})
-            entry["inbound_nodes"] = nodes
+            entry["inbound_nodes"] = [{"args": map_structure(tensor, args), "kwargs": map_structure(tensor, kw)}
+                                      for op, _, (args, kw), _ in self._nodes if op is layer]
             layers.append(entry)
 
         def struct(s):
@@ -231,45 +246,84 @@ class Functional(Model):
     def from_config(cls, config, custom_objects=None):
         from ..layers.core import Input
         from ..saving.serialization import deserialize_layer
-        created, outputs = {}, {}  # name -> layer; (name, node index) -> KerasTensor
+        created, outputs = {}, {}  # name -> operation; (name, node index, tensor index) -> KerasTensor
         for entry in config["layers"]:
             if entry["class_name"] == "InputLayer":
                 c = entry["config"]
                 kt = Input(batch_shape=tuple(c.get("batch_shape") or c.get("batch_input_shape")),
                            dtype=c.get("dtype"), name=c.get("name"))
                 created[entry["name"]] = kt._history[0]
-                outputs[(entry["name"], 0)] = kt
+                outputs[(entry["name"], 0, 0)] = kt
+            elif str(entry.get("module") or "").startswith("keras.src.ops"):
+                created[entry["name"]] = _function_op(entry)
             else:
                 e = dict(entry)
                 e.pop("build_config", None)  # built by the symbolic calls below
                 created[entry["name"]] = deserialize_layer(e, custom_objects)
+
+        def is_ref(d):
+            return isinstance(d, dict) and d.get("class_name") == "__keras_tensor__"
+
+        def refs(struct, out):
+            if is_ref(struct):
+                h = struct["config"]["keras_history"]
+                out.append((h[0], h[1], h[2] if len(h) > 2 else 0))
+            elif isinstance(struct, (list, tuple)):
+                for s in struct:
+                    refs(s, out)
+            elif isinstance(struct, dict):
+                for s in struct.values():
+                    refs(s, out)
+            return out
+
+        def fill(struct):
+            if is_ref(struct):
+                h = struct["config"]["keras_history"]
+                return outputs[(h[0], h[1], h[2] if len(h) > 2 else 0)]
+            if isinstance(struct, (list, tuple)):  # Keras's in-memory configs hold tuples
+                return type(struct)(fill(s) for s in struct)
+            if isinstance(struct, dict):
+                return {k: fill(v) for k, v in struct.items()}
+            return struct
         pending = [(e["name"], i, node) for e in config["layers"] if e["class_name"] != "InputLayer"
                    for i, node in enumerate(e.get("inbound_nodes", []))]
         while pending:  # call layers in an order where every input already exists
             progress = False
             for item in list(pending):
                 name, i, node = item
-                args = node["args"][0] if node["args"] and isinstance(node["args"][0], list) else node["args"]
-                refs = [tuple(a["config"]["keras_history"][:2]) for a in args]
-                if all(r in outputs for r in refs):
-                    ins = [outputs[r] for r in refs]
-                    layer = created[name]
-                    arg = ins if (len(ins) > 1 or getattr(layer, "_takes_list", False)) else ins[0]
-                    outputs[(name, i)] = layer(arg, **node.get("kwargs", {}))
+                if all(r in outputs for r in refs([node.get("args", []), node.get("kwargs", {})], [])):
+                    res = created[name](*fill(node.get("args", [])), **fill(node.get("kwargs", {})))
+                    for j, kt in enumerate(res if isinstance(res, list) else [res]):
+                        outputs[(name, i, j)] = kt
                     pending.remove(item)
                     progress = True
             if not progress:
                 raise ValueError("The functional model config has inputs that are never produced: %s" % pending)
 
+        def key(v):
+            return (v[0], v[1], v[2] if len(v) > 2 else 0)
+
         def struct(s):
             if isinstance(s, dict):
-                return {k: outputs[tuple(v[:2])] for k, v in s.items()}
+                return {k: outputs[key(v)] for k, v in s.items()}
             if s and isinstance(s[0], list):
-                return [outputs[tuple(v[:2])] for v in s]
-            return outputs[tuple(s[:2])]
+                return [outputs[key(v)] for v in s]
+            return outputs[key(s)]
         return cls(struct(config["input_layers"]), struct(config["output_layers"]), name=config.get("name"),
                    trainable=config.get("trainable", True))
 
 
-def _node_index(kt):
-    return getattr(kt, "_node_index", 0)
+def _class_name(op):
+    return op.class_name if isinstance(op, FunctionOp) else type(op).__name__
+
+
+def _function_op(entry):
+    """A saved keras.ops node ("Add", "Concatenate" with axis=-1) back as the gpunet op it names."""
+    from .. import ops
+    import re
+    fn_name = re.sub(r"(?<!^)(?=[A-Z])", "_", entry["class_name"]).lower()
+    if not callable(getattr(ops, fn_name, None)):
+        raise ValueError("The saved model uses the op %r (keras.ops.%s), which gpunet does not have"
+                         % (entry["class_name"], fn_name))
+    cfg = dict(entry.get("config") or {})
+    return FunctionOp(fn_name, {k: v for k, v in cfg.items() if k != "name"}, name=cfg.get("name", entry["name"]))

@@ -7,13 +7,32 @@ from ..ops.tape import Tensor
 from . import summary as summary_mod, trainer
 
 
+_FUNCTIONAL_SUBCLASSES = {}
+
+
+def _functional_class(cls):
+    from .functional import Functional
+    if issubclass(cls, Functional):
+        return cls
+    if cls is Model:
+        return Functional
+    if cls not in _FUNCTIONAL_SUBCLASSES:
+        _FUNCTIONAL_SUBCLASSES[cls] = type(cls.__name__, (cls, Functional),
+                                           {"__module__": cls.__module__, "__qualname__": cls.__qualname__})
+    return _FUNCTIONAL_SUBCLASSES[cls]
+
+
 class Model(Layer):
     """Base of Sequential and Functional models; subclass it and write `call` for a custom model."""
 
     def __new__(cls, *args, **kwargs):
-        if cls is Model and (len(args) >= 2 or "inputs" in kwargs or "outputs" in kwargs):
-            from .functional import Functional
-            return Functional(*args, **kwargs)
+        if len(args) >= 2 or ("inputs" in kwargs and "outputs" in kwargs):
+            if cls is Model:
+                from .functional import Functional
+                return Functional(*args, **kwargs)
+            # a Model subclass built the Functional way, MyModel(inputs, outputs): a Functional model whose
+            # own methods (train_step, call, ...) come first, as Keras makes it
+            return super().__new__(_functional_class(cls))
         return super().__new__(cls)
 
     def __init__(self, *args, **kwargs):
@@ -112,23 +131,180 @@ class Model(Layer):
 
     @property
     def metrics(self):
+        """Keras's order: the loss tracker, the compiled metrics (per-output losses first), then
+        metrics the model and its layers hold as attributes."""
         c = self._metrics_cache
-        return [self._loss_tracker] + (list(c[1]) + list(c[2]) if c else [])
+        out = [self._loss_tracker] if self.compiled else []
+        out += list(self.__dict__.get("_out_loss_trackers", {}).values())
+        out += (list(c[1]) + list(c[2])) if c else []
+        for objs in self.__dict__.get("_out_metric_cache", {}).values():
+            out += objs
+        out += [m for m in self._layer_metrics() if all(m is not o for o in out)]
+        return out
+
+    def _layer_metrics(self):
+        """Metric attributes of the model and its layers (Keras tracks them), not the compiled ones."""
+        from ..metrics import Metric
+        # compiled metrics live in caches (a tuple, dicts), which Layer.metrics does not scan
+        return [m for m in Layer.metrics.fget(self) if isinstance(m, Metric) and m is not self._loss_tracker]
 
     def reset_metrics(self):
         for m in self.metrics:
             m.reset_state()
 
+    # ---- Keras's step API: override any of these to customise fit / evaluate / predict ----
+    def train_step(self, data):
+        """One training step on one batch (Keras's default): forward, compute_loss, gradients,
+        optimizer.apply, compute_metrics. Returns the logs (metric name -> value)."""
+        from . import keras_loop
+        from ..ops.tape import GradientTape
+        x, y, sample_weight = keras_loop.unpack(data)
+        with GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+            scaled = self.optimizer.scale_loss(loss) if self.optimizer is not None else loss
+        self._loss_tracker.update_state(loss, sample_weight=_batch_size(x))
+        variables = self.trainable_weights
+        if variables:
+            self.optimizer.apply(tape.gradient(scaled, variables), variables)
+        else:
+            import warnings
+            warnings.warn("The model does not have any trainable weights.", stacklevel=2)
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def test_step(self, data):
+        from . import keras_loop
+        x, y, sample_weight = keras_loop.unpack(data)
+        y_pred = self(x, training=False)
+        loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False)
+        self._loss_tracker.update_state(loss, sample_weight=_batch_size(x))
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def predict_step(self, data):
+        from . import keras_loop
+        x, _, _ = keras_loop.unpack(data)
+        return self(x, training=False)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The compiled loss (per output, weighted by loss_weights) plus every add_loss() and
+        regularization term, as Keras sums them. Override it to change the loss of the default steps."""
+        from .. import ops
+        terms = []
+        compiled = self._compiled_loss(y, y_pred, sample_weight)
+        if compiled is not None:
+            terms.append(compiled)
+        for extra in self.losses:
+            t = extra if isinstance(extra, Tensor) else Tensor(extra)
+            terms.append(ops.sum(t if t.dtype.kind == "f" else ops.cast(t, self.dtype)))
+        if not terms:
+            raise ValueError("No loss to compute. Provide a `loss` argument in `compile()`.")
+        total = terms[0]
+        for t in terms[1:]:
+            total = ops.add(total, t)
+        return total
+
+    def _compiled_loss(self, y, y_pred, sample_weight):
+        if self._loss_obj is None:
+            return None
+        if y is None:
+            raise ValueError("Model %r was compiled with a loss but received no targets y: pass y to fit()/"
+                             "evaluate() (or yield (x, y) from the dataset)" % self.name)
+        from .. import ops
+        names = getattr(self, "output_names", None)
+        if names is not None and len(names) > 1:
+            from .trainer import _per_output
+            preds = [y_pred[n] for n in names] if isinstance(y_pred, dict) else list(y_pred)
+            ys = [y[n] for n in names] if isinstance(y, dict) else list(y)
+            fns = [losses_mod.get(l) for l in _per_output(self.loss, names, "loss")]
+            lw = self._loss_weights
+            weights = [1.0] * len(names) if lw is None else [float(w) for w in _per_output(lw, names, "loss_weights")]
+            trackers = self.__dict__.setdefault("_out_loss_trackers", {})
+            total = None
+            for n, fn, w, t, p in zip(names, fns, weights, ys, preds):
+                if fn is None:
+                    continue
+                li = fn(t, p, sample_weight=sample_weight)
+                trackers.setdefault(n, metrics_mod.Mean(name="%s_loss" % n)).update_state(
+                    li, sample_weight=_batch_size(p))
+                term = li if w == 1.0 else ops.multiply(li, w)
+                total = term if total is None else ops.add(total, term)
+            return total
+        return self._loss_obj(y, y_pred, sample_weight=sample_weight)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """Updates the compiled metrics (`metrics` unweighted, `weighted_metrics` with sample_weight)
+        and returns get_metrics_result()."""
+        if y is not None and (self._metric_ids or self._weighted_metric_ids):
+            names = getattr(self, "output_names", None)
+            if names is not None and len(names) > 1:
+                preds = [y_pred[n] for n in names] if isinstance(y_pred, dict) else list(y_pred)
+                ys = [y[n] for n in names] if isinstance(y, dict) else list(y)
+                for i, (n, t, p) in enumerate(zip(names, ys, preds)):
+                    for m in self._resolve_output_metrics(i, n, tuple(t.shape), tuple(p.shape)):
+                        m.update_state(t, p.data if isinstance(p, Tensor) else p)
+            else:
+                p = y_pred.data if isinstance(y_pred, Tensor) else y_pred
+                for m in self._resolve_metrics(tuple(y.shape), tuple(p.shape)):
+                    m.update_state(y, p)
+                for m in self._resolve_metrics(tuple(y.shape), tuple(p.shape), weighted=True):
+                    m.update_state(y, p, sample_weight=sample_weight)
+        return self.get_metrics_result()
+
+    def get_metrics_result(self):
+        """{name: result} of every metric in `self.metrics`; a metric returning a dict is merged."""
+        from ..callbacks import pythonify_logs
+        out = {}
+        for m in self.metrics:
+            r = m.result()
+            if isinstance(r, dict):
+                out.update(r)
+            else:
+                out[m.name] = r
+        return pythonify_logs(out)
+
+    def _get_metrics_result_or_logs(self, logs):
+        """Keras: the metrics' results when the step's logs name the same metrics, else the step's own
+        logs of the last batch (a custom train_step may log anything)."""
+        metric_logs = self.get_metrics_result()
+        if isinstance(logs, dict) and set(logs) == set(metric_logs):
+            return metric_logs
+        return logs
+
+    def _flatten_metrics_in_order(self, logs):
+        names = [m.name for m in self.metrics]
+        values = [logs[n] for n in names if n in logs] + [logs[k] for k in sorted(logs) if k not in names]
+        return values[0] if len(values) == 1 else values
+
     # ---- training API ----
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, **kwargs):
-        return trainer.fit(self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
-                           callbacks=callbacks, **kwargs)
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
+        args = dict(validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
+                    class_weight=class_weight, sample_weight=sample_weight, initial_epoch=initial_epoch,
+                    steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
+                    validation_batch_size=validation_batch_size, validation_freq=validation_freq)
+        from . import keras_loop
+        if self.compiled and keras_loop.needed(self, x, y):
+            batch_size = 32 if batch_size is None else _positive_int(batch_size, "batch_size")
+            return keras_loop.fit(self, x, y, batch_size, epochs, 1 if verbose == "auto" else int(verbose),
+                                  callbacks, **args)
+        return trainer.fit(self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
+                           **args)
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", **kwargs):
-        return trainer.evaluate(self, x, y, batch_size=batch_size, verbose=verbose, **kwargs)
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 callbacks=None, return_dict=False):
+        from . import keras_loop
+        if self.compiled and keras_loop.needed(self, x, y):
+            return keras_loop.evaluate(self, x, y, batch_size, 1 if verbose == "auto" else int(verbose),
+                                       sample_weight, steps, callbacks, return_dict)
+        return trainer.evaluate(self, x, y, batch_size=batch_size, verbose=verbose, sample_weight=sample_weight,
+                                steps=steps, callbacks=callbacks, return_dict=return_dict)
 
-    def predict(self, x, batch_size=None, verbose="auto", **kwargs):
-        return trainer.predict(self, x, batch_size=batch_size, verbose=verbose, **kwargs)
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        from . import keras_loop
+        if keras_loop.needed(self, x, None, for_predict=True):
+            return keras_loop.predict(self, x, batch_size, 1 if verbose == "auto" else int(verbose), steps, callbacks)
+        return trainer.predict(self, x, batch_size=batch_size, verbose=verbose, steps=steps, callbacks=callbacks)
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         return trainer.train_on_batch(self, x, y, sample_weight, class_weight, return_dict)
@@ -232,6 +408,15 @@ class Model(Layer):
                      metrics=metrics or None, weighted_metrics=weighted or None,
                      run_eagerly=config.get("run_eagerly", False))
 
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """A Functional config ("layers", "input_layers", "output_layers") rebuilds the graph (as an
+        instance of cls when cls subclasses Model); any other config goes to cls's constructor."""
+        if "layers" in config and "input_layers" in config and "output_layers" in config:
+            from .functional import Functional
+            return Functional.from_config.__func__(_functional_class(cls), config, custom_objects=custom_objects)
+        return cls(**config)
+
     def get_build_config(self):
         shape = getattr(self, "_build_shape", None)
         return None if shape is None else {"input_shape": shape}
@@ -270,3 +455,16 @@ class Model(Layer):
 
     def count_params(self):
         return int(sum(int(np.prod(w.shape)) for w in self.weights))
+
+
+def _batch_size(x):
+    """The number of samples in a batch structure (its first array's leading axis)."""
+    while isinstance(x, (list, tuple, dict)):
+        x = list(x.values())[0] if isinstance(x, dict) else x[0]
+    return int(x.shape[0]) if getattr(x, "shape", ()) else 1
+
+
+def _positive_int(v, name):
+    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+        raise ValueError("%s must be a positive integer, received %r" % (name, v))
+    return int(v)

@@ -1,6 +1,6 @@
 """Sequential: a plain stack of layers."""
 from .. import activations
-from ..layers.base import KerasTensor, Layer
+from ..layers.base import KerasTensor, Layer, call_context
 from ..layers.core import Activation, Dense, InputLayer
 from ..ops.tape import Tensor
 from . import summary as summary_mod
@@ -110,9 +110,10 @@ class Sequential(Model):
 
     def _head(self):
         last = self._layers[-1] if self._layers else None
-        if isinstance(last, Dense) and last.activation is activations.softmax:
+        # a subclass that overrides call() is not the fused head: its own call must run
+        if isinstance(last, Dense) and type(last).call is Dense.call and last.activation is activations.softmax:
             return "dense"
-        if isinstance(last, Activation) and last.activation is activations.softmax:
+        if isinstance(last, Activation) and type(last).call is Activation.call and last.activation is activations.softmax:
             return "activation"
         return None
 
@@ -120,6 +121,10 @@ class Sequential(Model):
         return self._head() is not None
 
     def _forward(self, x, training, fast=False):
+        with call_context(self, training):
+            return self._run(x, training, fast)
+
+    def _run(self, x, training, fast):
         x = x if isinstance(x, Tensor) else Tensor(x)
         if fast and self._fast_ok():
             for layer in self._layers:
@@ -130,6 +135,10 @@ class Sequential(Model):
         return x
 
     def _forward_logits(self, x, training, fast=False):
+        with call_context(self, training):
+            return self._run_logits(x, training, fast)
+
+    def _run_logits(self, x, training, fast):
         x = x if isinstance(x, Tensor) else Tensor(x)
         fast = fast and self._fast_ok()
         for layer in self._layers[:-1]:

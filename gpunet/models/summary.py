@@ -39,7 +39,25 @@ def _column_widths(line_length, positions):
 
 
 def _wrap(text, width):
-    return [text[i:i + width] for i in range(0, max(len(text), 1), width)] or [""]
+    """Greedy word wrap at spaces, as rich (Keras's table printer) does; a word longer than the
+    column is cut into column-wide pieces."""
+    lines, cur = [], ""
+    for word in text.split(" "):
+        while len(word) > width:
+            if cur:
+                lines.append(cur)
+                cur = ""
+            lines.append(word[:width])
+            word = word[width:]
+        if not cur:
+            cur = word
+        elif len(cur) + 1 + len(word) <= width:
+            cur += " " + word
+        else:
+            lines.append(cur)
+            cur = word
+    lines.append(cur)
+    return lines
 
 
 def render(name, rows, headers, aligns, trainable, non_trainable, optimizer_vars=None,

@@ -11,6 +11,9 @@ from .nn import (  # noqa: F401
     elu, exponential, gelu, hard_sigmoid, hard_silu, hard_swish, leaky_relu, linear, log_softmax,
     relu, relu6, selu, sigmoid, silu, softmax, softplus, softsign, swish, tanh)
 from .tape import GradientTape, Tensor, Variable, stop_recording  # noqa: F401
+from .numpy_ops import *  # noqa: F401,F403  (the rest of keras.ops: see numpy_ops.__all__)
+from . import linalg, image  # noqa: F401,E402
+get_item = getitem
 
 
 def _install_operators():
@@ -34,6 +37,16 @@ def _install_operators():
     T.__le__ = lambda a, b: less_equal(a, b)
     T.__gt__ = lambda a, b: greater(a, b)
     T.__ge__ = lambda a, b: greater_equal(a, b)
+    T.__eq__ = lambda a, b: equal(a, b)  # elementwise, as arrays (a Keras metric compares tensors with ==)
+    T.__ne__ = lambda a, b: not_equal(a, b)
+    T.__hash__ = object.__hash__  # tensors stay usable as dict keys and set members (by identity)
+    T.__floordiv__ = lambda a, b: floor_divide(a, b)
+    T.__rfloordiv__ = lambda a, b: floor_divide(b, a)
+    T.__mod__ = lambda a, b: mod(a, b)
+    T.__rmod__ = lambda a, b: mod(b, a)
+    T.__invert__ = lambda a: logical_not(a)
+    T.__and__ = lambda a, b: logical_and(a, b)
+    T.__or__ = lambda a, b: logical_or(a, b)
     T.T = property(lambda a: transpose(a))
     T.reshape = lambda a, *s: reshape(a, s[0] if len(s) == 1 else s)
     T.sum = lambda a, axis=None, keepdims=False: sum(a, axis, keepdims)
@@ -42,3 +55,35 @@ def _install_operators():
 
 
 _install_operators()
+
+
+def _symbolic_dispatch():
+    """Every public op called on a KerasTensor records a Functional-graph node instead of computing
+    (Keras lets `x + y`, `ops.concatenate([a, b])` build a model); on real tensors it just runs."""
+    import builtins
+    import functools
+    import inspect
+    from . import symbolic
+    KT = symbolic.KerasTensor
+
+    def wrap(name, fn):
+        @functools.wraps(fn)
+        def op(*args, **kwargs):
+            for a in args:
+                if type(a) is KT or (type(a) in (list, tuple) and builtins.any(type(i) is KT for i in a)):
+                    return symbolic.symbolic_op(name, fn, args, kwargs)
+            if kwargs and symbolic.is_symbolic(kwargs):
+                return symbolic.symbolic_op(name, fn, args, kwargs)
+            return fn(*args, **kwargs)
+        op._raw = fn
+        return op
+    g = globals()
+    for name, fn in list(g.items()):
+        if (inspect.isfunction(fn) and not name.startswith("_") and fn.__module__.startswith(__name__ + ".")
+                and name not in _NOT_SYMBOLIC):
+            g[name] = wrap(name, fn)
+    symbolic._install_operators()
+
+
+_NOT_SYMBOLIC = {"data", "convert_to_tensor", "stop_recording", "record", "dense", "softmax_cross_entropy"}
+_symbolic_dispatch()

@@ -5,7 +5,18 @@ import numpy as np
 
 from .. import random as _random
 from .naming import clear_session  # noqa: F401
+from .dataset import PyDataset  # noqa: F401
 from .progbar import Progbar  # noqa: F401
+
+
+def pack_x_y_sample_weight(x, y=None, sample_weight=None):
+    from ..models.keras_loop import pack
+    return pack(x, y, sample_weight)
+
+
+def unpack_x_y_sample_weight(data):
+    from ..models.keras_loop import unpack
+    return unpack(data)
 
 
 def to_categorical(x, num_classes=None):
