@@ -230,7 +230,8 @@ class MonitorCallback(Callback):
             name = self.monitor[4:] if self.monitor.startswith("val_") else self.monitor
             if name == "loss":
                 self.monitor_op = np.less
-            for m in getattr(self.model, "metrics", []):
+            flat = getattr(self.model, "_flat_metrics", None)
+            for m in (flat() if flat else getattr(self.model, "metrics", [])):
                 if m.name == name and getattr(m, "direction", None):
                     self.monitor_op = np.greater if m.direction == "up" else np.less
             if self.monitor_op is None:

@@ -88,6 +88,8 @@ class Mean(Metric):
             self.count = self.count + v.size
         else:
             sw = _arr(sample_weight).astype("float64")
+            while sw.ndim > v.ndim and sw.shape[-1] == 1:  # (batch, 1) weights for per-sample values
+                sw = sw.reshape(sw.shape[:-1])
             sw = backend.get_xp().broadcast_to(sw.reshape(sw.shape + (1,) * (v.ndim - sw.ndim)), v.shape)
             self.total = self.total + (v * sw).sum(dtype="float64")
             self.count = self.count + sw.sum()

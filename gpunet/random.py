@@ -1,4 +1,4 @@
-"""gpunet's random streams. The global one (initializers, a model's seed) is seeded with
+"""gpunet's random streams, and `keras.random`. The global one (initializers, a model's seed) is seeded with
 `gpunet.utils.set_random_seed`. Inside fit, each epoch draws its shuffle and its dropout masks from
 its own stream, keyed by (the model's seed, epoch): a run resumed from a checkpoint at an epoch
 boundary sees exactly the batches and masks an uninterrupted run would have seen."""
@@ -41,3 +41,116 @@ def dropout_mask(shape, rate, dtype):
     else:
         u = xp.random.default_rng(int(rng.integers(2**63))).random(shape, dtype=np.float32)
     return (u < keep).astype(dtype) * np.asarray(1.0 / keep, dtype=dtype)
+
+
+# ---- keras.random ----
+
+class SeedGenerator:
+    """Keras's SeedGenerator: a stream of its own; each draw that takes it moves it on, so two
+    draws differ but a rerun from the same seed repeats them."""
+
+    def __init__(self, seed=None, name=None, **kwargs):
+        if seed is not None and not isinstance(seed, (int, np.integer)):
+            raise ValueError("SeedGenerator: seed must be an integer or None, received %r" % (seed,))
+        self.seed = int(generator().integers(2**31)) if seed is None else int(seed)
+        self.name = name or "seed_generator"
+        self._rng = np.random.default_rng(self.seed)
+
+    def next(self, ordered=True):
+        return int(self._rng.integers(2**63))
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def _stream(seed):
+    """The numpy Generator a draw uses: a fresh one for an int seed (the same values every call, as in
+    Keras), the SeedGenerator's next state, or the global/epoch stream for None."""
+    if seed is None:
+        return _epoch_rng if _epoch_rng is not None else _rng
+    if isinstance(seed, SeedGenerator):
+        return np.random.default_rng(seed.next())
+    if isinstance(seed, (int, np.integer)):
+        return np.random.default_rng(int(seed))
+    raise ValueError("seed must be None, an integer or a gpunet.random.SeedGenerator, received %r" % (seed,))
+
+
+def _out(arr, dtype):
+    from . import backend, config
+    from .ops.tape import Tensor
+    return Tensor(backend.to_device(np.asarray(arr, dtype=dtype or config.floatx())))
+
+
+def _shape(shape):
+    return tuple(int(s) for s in (shape if isinstance(shape, (list, tuple)) else (shape,)))
+
+
+def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+    return _out(_stream(seed).normal(mean, stddev, _shape(shape)), dtype)
+
+
+def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
+    if dtype is not None and np.dtype(dtype).kind in "iu":
+        raise ValueError("uniform() draws floats; for integers use gpunet.random.randint, received dtype=%r" % (dtype,))
+    return _out(_stream(seed).uniform(minval, maxval, _shape(shape)), dtype)
+
+
+def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+    """Normal values more than two standard deviations from the mean are drawn again (Keras)."""
+    rng = _stream(seed)
+    out = rng.normal(0.0, 1.0, _shape(shape))
+    bad = np.abs(out) > 2
+    while bad.any():
+        out[bad] = rng.normal(0.0, 1.0, int(bad.sum()))
+        bad = np.abs(out) > 2
+    return _out(out * stddev + mean, dtype)
+
+
+def randint(shape, minval, maxval, dtype="int32", seed=None):
+    return _out(_stream(seed).integers(minval, maxval, _shape(shape)), dtype)
+
+
+def categorical(logits, num_samples, dtype="int32", seed=None):
+    from . import backend
+    z = np.asarray(backend.to_numpy(logits.data if hasattr(logits, "data") else logits), dtype=np.float64)
+    p = np.exp(z - z.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    rng = _stream(seed)
+    return _out(np.stack([rng.choice(p.shape[-1], size=num_samples, p=row) for row in p]), dtype)
+
+
+def shuffle(x, axis=0, seed=None):
+    from . import backend
+    from .ops import take
+    n = (x.shape if hasattr(x, "shape") else np.shape(x))[axis]
+    order = _stream(seed).permutation(n)
+    return take(x, backend.to_device(order), axis=axis)
+
+
+def gamma(shape, alpha, dtype=None, seed=None):
+    return _out(_stream(seed).gamma(alpha, 1.0, _shape(shape)), dtype)
+
+
+def binomial(shape, counts, probabilities, dtype=None, seed=None):
+    return _out(_stream(seed).binomial(counts, probabilities, _shape(shape)), dtype)
+
+
+def beta(shape, alpha, beta, dtype=None, seed=None):
+    return _out(_stream(seed).beta(alpha, beta, _shape(shape)), dtype)
+
+
+def dropout(inputs, rate, noise_shape=None, seed=None):
+    """Inverted dropout: zero with probability `rate`, the rest scaled by 1/(1-rate); differentiable."""
+    from . import backend, ops
+    if not 0 <= rate < 1:
+        raise ValueError("dropout rate must be in [0, 1), received %r" % (rate,))
+    x = ops.convert_to_tensor(inputs)
+    shape = tuple(x.shape) if noise_shape is None else tuple(x.shape[i] if d is None else d
+                                                             for i, d in enumerate(noise_shape))
+    keep = _stream(seed).random(shape) >= rate
+    mask = backend.to_device((keep / (1.0 - rate)).astype(x.dtype))
+    return ops.multiply(x, mask)

@@ -149,7 +149,7 @@ def test_fit_history_evaluate_predict_api():
     assert h.history["val_loss"][-1] == pytest.approx(m.evaluate(x[:40], y[:40], verbose=0)[0], rel=1e-6)
     p = m.predict(x[:7], verbose=0)
     assert isinstance(p, np.ndarray) and p.shape == (7, 10) and np.allclose(p.sum(1), 1, atol=1e-5)
-    assert m.metrics_names == ["loss", "accuracy"]
+    assert m.metrics_names == ["loss", "compile_metrics"]  # as Keras 3 names them
     m2 = gpunet.Sequential([gpunet.Input((3,)), layers.Dense(1)])
     m2.compile(loss="mse")
     assert isinstance(m2.optimizer, gpunet.optimizers.RMSprop)  # Keras's default optimizer
@@ -186,7 +186,8 @@ def test_accuracy_resolution(loss, y_kind, expected):
     m = gpunet.Sequential([gpunet.Input((4,)), layers.Dense(units, activation=act)])
     m.compile(optimizer="adam", loss=loss, metrics=["acc"])
     h = m.fit(x, y, verbose=0)
-    assert type(m.metrics[1]).__name__ == expected and "acc" in h.history
+    assert m.metrics_names == ["loss", "compile_metrics"]  # Keras 3: one container for compile(metrics=)
+    assert type(m.metrics[1].metrics[0]).__name__ == expected and "acc" in h.history
 
 
 def test_progress_bar_format_in_logs():

@@ -113,8 +113,8 @@ class Functional(Model):
         outs = [values[id(o)] for o in self.outputs]
         if isinstance(self._outputs_struct, dict):
             return dict(zip(self._outputs_struct, outs))
-        if isinstance(self._outputs_struct, (list, tuple)):
-            return outs
+        if isinstance(self._outputs_struct, (list, tuple)) and len(outs) > 1:
+            return outs  # Keras unnests a one-element output list
         return outs[0]
 
     def __call__(self, *args, **kwargs):

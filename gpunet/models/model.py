@@ -10,6 +10,11 @@ from . import summary as summary_mod, trainer
 _FUNCTIONAL_SUBCLASSES = {}
 
 
+def _functional_args(args, kwargs):
+    """Keras's functional_init_arguments: Model(inputs, outputs) in any spelling."""
+    return len(args) == 2 or (len(args) == 1 and "outputs" in kwargs) or ("inputs" in kwargs and "outputs" in kwargs)
+
+
 def _functional_class(cls):
     from .functional import Functional
     if issubclass(cls, Functional):
@@ -26,16 +31,21 @@ class Model(Layer):
     """Base of Sequential and Functional models; subclass it and write `call` for a custom model."""
 
     def __new__(cls, *args, **kwargs):
-        if len(args) >= 2 or ("inputs" in kwargs and "outputs" in kwargs):
-            if cls is Model:
-                from .functional import Functional
-                return Functional(*args, **kwargs)
-            # a Model subclass built the Functional way, MyModel(inputs, outputs): a Functional model whose
-            # own methods (train_step, call, ...) come first, as Keras makes it
-            return super().__new__(_functional_class(cls))
+        if cls is Model and _functional_args(args, kwargs):
+            from .functional import Functional
+            return Functional(*args, **kwargs)
         return super().__new__(cls)
 
     def __init__(self, *args, **kwargs):
+        if _functional_args(args, kwargs):
+            # a Model subclass initialised the Functional way (MyModel(inputs, outputs), or its __init__
+            # calling super().__init__(inputs, outputs)): it becomes a Functional model whose own methods
+            # (train_step, call, ...) come first, as Keras does it
+            from .functional import Functional
+            if not isinstance(self, Functional):
+                self.__class__ = _functional_class(type(self))
+            Functional.__init__(self, *args, **kwargs)
+            return
         known = {k: kwargs.pop(k) for k in ("name", "trainable", "dtype") if k in kwargs}
         super().__init__(**known)
         self.compiled = False
@@ -76,6 +86,8 @@ class Model(Layer):
         self._metric_ids = mids
         self._weighted_metric_ids = list(weighted_metrics or [])
         self._metrics_cache = None
+        self.__dict__.pop("_out_metric_cache", None)
+        self.__dict__.pop("_out_loss_trackers", None)
         self.run_eagerly = run_eagerly
         self.steps_per_execution = steps_per_execution
         self.compiled = True
@@ -131,15 +143,27 @@ class Model(Layer):
 
     @property
     def metrics(self):
-        """Keras's order: the loss tracker, the compiled metrics (per-output losses first), then
-        metrics the model and its layers hold as attributes."""
-        c = self._metrics_cache
+        """Keras's list: the loss tracker, one "compile_metrics" container for compile(metrics=...)
+        (its result is a dict, flattened into the logs), each output's loss tracker, then metrics
+        the model and its layers hold as attributes."""
         out = [self._loss_tracker] if self.compiled else []
+        if self.compiled and (self._metric_ids or self._weighted_metric_ids):
+            out.append(self._compile_metrics())
         out += list(self.__dict__.get("_out_loss_trackers", {}).values())
-        out += (list(c[1]) + list(c[2])) if c else []
-        for objs in self.__dict__.get("_out_metric_cache", {}).values():
-            out += objs
         out += [m for m in self._layer_metrics() if all(m is not o for o in out)]
+        return out
+
+    def _compile_metrics(self):
+        cm = self.__dict__.get("_compile_metrics_obj")
+        if cm is None:
+            cm = self._compile_metrics_obj = CompileMetrics(self)
+        return cm
+
+    def _flat_metrics(self):
+        """Every metric object, containers opened (EarlyStopping looks a metric up by name)."""
+        out = []
+        for m in self.metrics:
+            out.extend(m.metrics if isinstance(m, CompileMetrics) else [m])
         return out
 
     def _layer_metrics(self):
@@ -235,19 +259,7 @@ class Model(Layer):
         """Updates the compiled metrics (`metrics` unweighted, `weighted_metrics` with sample_weight)
         and returns get_metrics_result()."""
         if y is not None and (self._metric_ids or self._weighted_metric_ids):
-            names = getattr(self, "output_names", None)
-            if names is not None and len(names) > 1:
-                preds = [y_pred[n] for n in names] if isinstance(y_pred, dict) else list(y_pred)
-                ys = [y[n] for n in names] if isinstance(y, dict) else list(y)
-                for i, (n, t, p) in enumerate(zip(names, ys, preds)):
-                    for m in self._resolve_output_metrics(i, n, tuple(t.shape), tuple(p.shape)):
-                        m.update_state(t, p.data if isinstance(p, Tensor) else p)
-            else:
-                p = y_pred.data if isinstance(y_pred, Tensor) else y_pred
-                for m in self._resolve_metrics(tuple(y.shape), tuple(p.shape)):
-                    m.update_state(y, p)
-                for m in self._resolve_metrics(tuple(y.shape), tuple(p.shape), weighted=True):
-                    m.update_state(y, p, sample_weight=sample_weight)
+            self._compile_metrics().update_state(y, y_pred, sample_weight)
         return self.get_metrics_result()
 
     def get_metrics_result(self):
@@ -468,3 +480,47 @@ def _positive_int(v, name):
     if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
         raise ValueError("%s must be a positive integer, received %r" % (name, v))
     return int(v)
+
+
+class CompileMetrics(metrics_mod.Metric):
+    """Keras's container for compile(metrics=..., weighted_metrics=...): resolves each identifier
+    from the first batch's shapes ("accuracy" becomes sparse/categorical/binary), updates `metrics`
+    without and `weighted_metrics` with sample weights, per output for a multi-output model; its
+    result is {metric name: value}."""
+
+    def __init__(self, model):
+        super().__init__(name="compile_metrics")
+        self._model_ref = model
+
+    @property
+    def metrics(self):
+        """The resolved metric objects (fit's array loop resolves them into the same caches)."""
+        model = self._model_ref
+        c = model._metrics_cache
+        out = (list(c[1]) + list(c[2])) if c else []
+        for objs in model.__dict__.get("_out_metric_cache", {}).values():
+            out += objs
+        return out
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        model = self._model_ref
+        names = getattr(model, "output_names", None)
+        if names is not None and len(names) > 1:
+            preds = [y_pred[n] for n in names] if isinstance(y_pred, dict) else list(y_pred)
+            ys = [y_true[n] for n in names] if isinstance(y_true, dict) else list(y_true)
+            for i, (n, t, p) in enumerate(zip(names, ys, preds)):
+                for m in model._resolve_output_metrics(i, n, tuple(t.shape), tuple(p.shape)):
+                    m.update_state(t, p.data if isinstance(p, Tensor) else p)
+        else:
+            p = y_pred.data if isinstance(y_pred, Tensor) else y_pred
+            for m in model._resolve_metrics(tuple(y_true.shape), tuple(p.shape)):
+                m.update_state(y_true, p)
+            for m in model._resolve_metrics(tuple(y_true.shape), tuple(p.shape), weighted=True):
+                m.update_state(y_true, p, sample_weight=sample_weight)
+
+    def result(self):
+        return {m.name: m.result() for m in self.metrics}
+
+    def reset_state(self):
+        for m in self.metrics:
+            m.reset_state()
