@@ -36,7 +36,19 @@ softsign, silu, hard_sigmoid, hard_silu = ops.softsign, ops.silu, ops.hard_sigmo
 exponential, linear = ops.exponential, ops.linear
 swish, hard_swish = silu, hard_silu
 
-_TABLE = {f.__name__: f for f in (relu, leaky_relu, gelu, softmax, log_softmax, elu)}
+def mish(x):
+    return ops.multiply(x, ops.tanh(ops.softplus(x)))
+
+
+celu, glu, hard_shrink, hard_tanh = ops.celu, ops.glu, ops.hard_shrink, ops.hard_tanh
+log_sigmoid, soft_shrink, sparse_plus, sparse_sigmoid = ops.log_sigmoid, ops.soft_shrink, ops.sparse_plus, ops.sparse_sigmoid
+sparsemax, squareplus, tanh_shrink, threshold = ops.sparsemax, ops.squareplus, ops.tanh_shrink, ops.threshold
+
+_TABLE = {f.__name__: f for f in (relu, leaky_relu, gelu, softmax, log_softmax, elu, mish)}
+_TABLE.update({"celu": celu, "glu": glu, "hard_shrink": hard_shrink, "hard_tanh": hard_tanh,
+               "log_sigmoid": log_sigmoid, "soft_shrink": soft_shrink, "sparse_plus": sparse_plus,
+               "sparse_sigmoid": sparse_sigmoid, "sparsemax": sparsemax, "squareplus": squareplus,
+               "tanh_shrink": tanh_shrink})
 _TABLE.update({"relu6": relu6, "sigmoid": sigmoid, "tanh": tanh, "selu": selu, "softplus": softplus,
                "softsign": softsign, "silu": silu, "swish": silu, "hard_sigmoid": hard_sigmoid,
                "hard_silu": hard_silu, "hard_swish": hard_silu, "exponential": exponential,
@@ -70,3 +82,9 @@ def fusable_name(fn):
     if fn is gelu:
         return "gelu"
     return name if name in ELEMENTWISE and _TABLE.get(name) is fn else None
+
+
+def deserialize(config, custom_objects=None):
+    if custom_objects and isinstance(config, str) and config in custom_objects:
+        return custom_objects[config]
+    return get(config)

@@ -490,3 +490,48 @@ class ModelCheckpoint(MonitorCallback):
             self.model.save_weights(path, overwrite=True)
         else:
             self.model.save(path, overwrite=True)
+
+
+class SwapEMAWeights(Callback):
+    """With an optimizer made with use_ema=True: evaluation (and with swap_on_epoch=True, the callbacks
+    after this one at each epoch end) sees the moving-average weights; training continues on the
+    raw ones (Keras's SwapEMAWeights)."""
+
+    def __init__(self, swap_on_epoch=False):
+        super().__init__()
+        self.swap_on_epoch = swap_on_epoch
+        self._swapped = False
+
+    def _swap(self):
+        opt = self.model.optimizer
+        if not getattr(opt, "use_ema", False):
+            raise ValueError("SwapEMAWeights requires the optimizer to be built with use_ema=True. Received: "
+                             "use_ema=%r" % getattr(opt, "use_ema", None))
+        if opt._ema is None:
+            return
+        tmp = opt._flat.copy()
+        opt._flat[...] = opt._ema
+        opt._ema[...] = tmp
+        self._swapped = not self._swapped
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.swap_on_epoch and self._swapped:
+            self._swap()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.swap_on_epoch and not self._swapped:
+            self._swap()
+            if epoch == self.params.get("epochs", 0) - 1:  # the end of fit keeps the averages (Keras)
+                opt = self.model.optimizer
+                opt._ema[...] = opt._flat
+
+    def on_test_begin(self, logs=None):
+        if not self._swapped:
+            self._swap()
+
+    def on_test_end(self, logs=None):
+        if self._swapped:
+            self._swap()
+
+    on_predict_begin = on_test_begin
+    on_predict_end = on_test_end

@@ -34,3 +34,55 @@ def set_matmul_precision(value):
     if value not in ("float32", "tf32"):
         raise ValueError("matmul precision must be 'float32' or 'tf32', got %r" % (value,))
     _MATMUL_PRECISION = value
+
+
+_TRACEBACK_FILTERING = True
+_INTERACTIVE_LOGGING = True
+_IMAGE_DATA_FORMAT = "channels_last"
+
+
+def backend():
+    """The array backend in use: "numpy" or "cupy" (Keras answers with its backend's name)."""
+    from . import backend as b
+    return b.name() if hasattr(b, "name") else ("cupy" if b.get_xp().__name__ == "cupy" else "numpy")
+
+
+def enable_traceback_filtering():
+    global _TRACEBACK_FILTERING
+    _TRACEBACK_FILTERING = True
+
+
+def disable_traceback_filtering():
+    """Accepted for Keras scripts; gpunet never filters tracebacks, so there is nothing to turn off."""
+    global _TRACEBACK_FILTERING
+    _TRACEBACK_FILTERING = False
+
+
+def is_traceback_filtering_enabled():
+    return _TRACEBACK_FILTERING
+
+
+def enable_interactive_logging():
+    global _INTERACTIVE_LOGGING
+    _INTERACTIVE_LOGGING = True
+
+
+def disable_interactive_logging():
+    global _INTERACTIVE_LOGGING
+    _INTERACTIVE_LOGGING = False
+
+
+def is_interactive_logging_enabled():
+    return _INTERACTIVE_LOGGING
+
+
+def image_data_format():
+    return _IMAGE_DATA_FORMAT
+
+
+def set_image_data_format(data_format):
+    """gpunet's image layers are channels_last; "channels_first" is refused rather than ignored."""
+    global _IMAGE_DATA_FORMAT
+    if data_format != "channels_last":
+        raise ValueError("gpunet supports image_data_format 'channels_last' only, received %r" % (data_format,))
+    _IMAGE_DATA_FORMAT = data_format

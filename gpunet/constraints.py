@@ -43,8 +43,38 @@ class UnitNorm(Constraint):
         return {"axis": self.axis}
 
 
+class MinMaxNorm(Constraint):
+    """Norms along axis pulled into [min_value, max_value] at `rate` (1: all the way), as Keras."""
+
+    def __init__(self, min_value=0.0, max_value=1.0, rate=1.0, axis=0):
+        self.min_value, self.max_value, self.rate, self.axis = min_value, max_value, rate, axis
+
+    def __call__(self, w):
+        xp = backend.get_xp()
+        norms = xp.sqrt((w * w).sum(axis=self.axis, keepdims=True))
+        desired = self.rate * xp.clip(norms, self.min_value, self.max_value) + (1 - self.rate) * norms
+        return w * (desired / (1e-7 + norms))
+
+    def get_config(self):
+        return {"min_value": self.min_value, "max_value": self.max_value, "rate": self.rate, "axis": self.axis}
+
+
+max_norm, non_neg, unit_norm, min_max_norm = MaxNorm, NonNeg, UnitNorm, MinMaxNorm
+
 _TABLE = {"max_norm": MaxNorm, "maxnorm": MaxNorm, "non_neg": NonNeg, "nonneg": NonNeg,
-          "unit_norm": UnitNorm, "unitnorm": UnitNorm}
+          "unit_norm": UnitNorm, "unitnorm": UnitNorm, "min_max_norm": MinMaxNorm, "MinMaxNorm": MinMaxNorm,
+          "MaxNorm": MaxNorm, "NonNeg": NonNeg, "UnitNorm": UnitNorm}
+
+
+def serialize(constraint):
+    return {"module": "keras.constraints", "class_name": type(constraint).__name__,
+            "config": constraint.get_config(), "registered_name": None}
+
+
+def deserialize(config, custom_objects=None):
+    if isinstance(config, dict):
+        return lookup("constraint", config["class_name"], _TABLE).from_config(config.get("config", {}))
+    return get(config)
 
 
 def get(identifier):

@@ -217,3 +217,15 @@ def get(identifier):
 def serialize(init):
     return {"module": "keras.initializers", "class_name": type(init).__name__,
             "config": init.get_config(), "registered_name": None}
+
+
+# keras.initializers also exports each class under its snake_case name
+zeros, ones, constant, random_normal, random_uniform = Zeros, Ones, Constant, RandomNormal, RandomUniform
+truncated_normal, variance_scaling, glorot_uniform, glorot_normal = TruncatedNormal, VarianceScaling, GlorotUniform, GlorotNormal
+he_uniform, he_normal, lecun_uniform, lecun_normal = HeUniform, HeNormal, LecunUniform, LecunNormal
+orthogonal, identity = Orthogonal, Identity
+OrthogonalInitializer, IdentityInitializer = Orthogonal, Identity
+
+
+def deserialize(config, custom_objects=None):
+    return get(config)

@@ -186,7 +186,76 @@ def _loss_class(cls_name, fn, default_name, params):
     return type(cls_name, (LossFunctionWrapper,), {"__init__": __init__, "from_config": from_config})
 
 
+def mean_absolute_percentage_error(y_true, y_pred):
+    y_pred = _pred(y_pred)
+    t = _true(y_true, y_pred)
+    diff = ops.abs(ops.divide(ops.subtract(t, y_pred), ops.maximum(ops.abs(t), config.epsilon())))
+    return ops.multiply(100.0, ops.mean(diff, axis=-1))
+
+
+def mean_squared_logarithmic_error(y_true, y_pred):
+    y_pred = _pred(y_pred)
+    t = _true(y_true, y_pred)
+    eps = config.epsilon()
+    a = ops.log(ops.add(ops.maximum(y_pred, eps), 1.0))
+    b = ops.log(ops.add(ops.maximum(t, eps), 1.0))
+    return ops.mean(ops.square(ops.subtract(a, b)), axis=-1)
+
+
+def _signed(t):
+    """Keras's hinge losses take 0/1 labels as -1/1."""
+    return ops.where(ops.equal(t, 0), -1.0, t) if bool(((t.data == 0) | (t.data == 1)).all()) else t
+
+
+def hinge(y_true, y_pred):
+    y_pred = _pred(y_pred)
+    t = _signed(_true(y_true, y_pred))
+    return ops.mean(ops.maximum(ops.subtract(1.0, ops.multiply(t, y_pred)), 0.0), axis=-1)
+
+
+def squared_hinge(y_true, y_pred):
+    y_pred = _pred(y_pred)
+    t = _signed(_true(y_true, y_pred))
+    return ops.mean(ops.square(ops.maximum(ops.subtract(1.0, ops.multiply(t, y_pred)), 0.0)), axis=-1)
+
+
+def categorical_hinge(y_true, y_pred):
+    y_pred = _pred(y_pred)
+    t = _true(y_true, y_pred)
+    pos = ops.sum(ops.multiply(t, y_pred), axis=-1)
+    neg = ops.max(ops.multiply(ops.subtract(1.0, t), y_pred), axis=-1)
+    return ops.maximum(ops.add(ops.subtract(neg, pos), 1.0), 0.0)
+
+
+def log_cosh(y_true, y_pred):
+    y_pred = _pred(y_pred)
+    x = ops.subtract(y_pred, _true(y_true, y_pred))
+    return ops.mean(ops.subtract(ops.add(x, ops.softplus(ops.multiply(-2.0, x))), float(np.log(2.0))), axis=-1)
+
+
+def poisson(y_true, y_pred):
+    y_pred = _pred(y_pred)
+    t = _true(y_true, y_pred)
+    return ops.mean(ops.subtract(y_pred, ops.multiply(t, ops.log(ops.add(y_pred, config.epsilon())))), axis=-1)
+
+
+def cosine_similarity(y_true, y_pred, axis=-1):
+    y_pred = _pred(y_pred)
+    t = _true(y_true, y_pred)
+    return ops.negative(ops.sum(ops.multiply(ops.normalize(t, axis=axis), ops.normalize(y_pred, axis=axis)), axis=axis))
+
+
 MeanSquaredError = _loss_class("MeanSquaredError", mean_squared_error, "mean_squared_error", {})
+MeanAbsolutePercentageError = _loss_class("MeanAbsolutePercentageError", mean_absolute_percentage_error,
+                                          "mean_absolute_percentage_error", {})
+MeanSquaredLogarithmicError = _loss_class("MeanSquaredLogarithmicError", mean_squared_logarithmic_error,
+                                          "mean_squared_logarithmic_error", {})
+Hinge = _loss_class("Hinge", hinge, "hinge", {})
+SquaredHinge = _loss_class("SquaredHinge", squared_hinge, "squared_hinge", {})
+CategoricalHinge = _loss_class("CategoricalHinge", categorical_hinge, "categorical_hinge", {})
+LogCosh = _loss_class("LogCosh", log_cosh, "log_cosh", {})
+Poisson = _loss_class("Poisson", poisson, "poisson", {})
+CosineSimilarity = _loss_class("CosineSimilarity", cosine_similarity, "cosine_similarity", {"axis": -1})
 MeanAbsoluteError = _loss_class("MeanAbsoluteError", mean_absolute_error, "mean_absolute_error", {})
 Huber = _loss_class("Huber", huber, "huber_loss", {"delta": 1.0})
 KLDivergence = _loss_class("KLDivergence", kl_divergence, "kl_divergence", {})
@@ -210,13 +279,25 @@ _FUNCTIONS = {
     "kullback_leibler_divergence": kl_divergence, "binary_crossentropy": binary_crossentropy,
     "categorical_crossentropy": categorical_crossentropy,
     "sparse_categorical_crossentropy": sparse_categorical_crossentropy,
+    "mean_absolute_percentage_error": mean_absolute_percentage_error, "mape": mean_absolute_percentage_error,
+    "mean_squared_logarithmic_error": mean_squared_logarithmic_error, "msle": mean_squared_logarithmic_error,
+    "hinge": hinge, "squared_hinge": squared_hinge, "categorical_hinge": categorical_hinge, "log_cosh": log_cosh,
+    "logcosh": log_cosh, "poisson": poisson, "cosine_similarity": cosine_similarity,
 }
 _CLASSES = {c.__name__: c for c in (MeanSquaredError, MeanAbsoluteError, Huber, KLDivergence,
-                                    BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy)}
+                                    BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy,
+                                    MeanAbsolutePercentageError, MeanSquaredLogarithmicError, Hinge, SquaredHinge,
+                                    CategoricalHinge, LogCosh, Poisson, CosineSimilarity)}
 _BY_FUNCTION = {mean_squared_error: MeanSquaredError, mean_absolute_error: MeanAbsoluteError, huber: Huber,
                 kl_divergence: KLDivergence, binary_crossentropy: BinaryCrossentropy,
                 categorical_crossentropy: CategoricalCrossentropy,
-                sparse_categorical_crossentropy: SparseCategoricalCrossentropy}
+                sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
+                mean_absolute_percentage_error: MeanAbsolutePercentageError,
+                mean_squared_logarithmic_error: MeanSquaredLogarithmicError, hinge: Hinge, squared_hinge: SquaredHinge,
+                categorical_hinge: CategoricalHinge, log_cosh: LogCosh, poisson: Poisson,
+                cosine_similarity: CosineSimilarity}
+mape = MAPE = mean_absolute_percentage_error
+msle = MSLE = mean_squared_logarithmic_error
 
 
 def get(identifier):
@@ -247,3 +328,9 @@ def get(identifier):
 def serialize(loss):
     return {"module": "keras.losses", "class_name": type(loss).__name__, "config": loss.get_config(),
             "registered_name": None}
+
+
+def deserialize(config, custom_objects=None):
+    if custom_objects and isinstance(config, str) and config in custom_objects:
+        return custom_objects[config]
+    return get(config)

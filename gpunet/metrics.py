@@ -182,10 +182,10 @@ class BinaryAccuracy(MeanMetricWrapper):
         super().__init__(binary_accuracy, name=name, dtype=dtype, threshold=threshold)
 
 
-def _loss_metric(fn_name):
+def _loss_metric(fn_name, **kwargs):
     def fn(y_true, y_pred):
         from . import losses
-        return getattr(losses, fn_name)(y_true, y_pred).data
+        return getattr(losses, fn_name)(y_true, y_pred, **kwargs).data
     fn.__name__ = fn_name
     return fn
 
@@ -319,9 +319,166 @@ class AUC(_Confusion):
         return float(((fpr[:-1] - fpr[1:]) * (tpr[:-1] + tpr[1:]) / 2.0).sum())
 
 
+class _Count(_Confusion):
+    """One confusion count at each threshold (0.5 by default): a float for one threshold."""
+    _which = None
+    direction = None
+
+    def __init__(self, thresholds=None, name=None, dtype=None):
+        self._scalar = thresholds is None or np.isscalar(thresholds)
+        self.init_thresholds = thresholds
+        super().__init__([0.5] if thresholds is None else np.atleast_1d(thresholds), name, dtype)
+
+    def result(self):
+        r = backend.to_numpy(getattr(self, self._which))
+        return float(r[0]) if self._scalar else r
+
+    def get_config(self):
+        return {**super().get_config(), "thresholds": self.init_thresholds}
+
+
+class TruePositives(_Count):
+    _which = "tp"
+
+
+class FalsePositives(_Count):
+    _which = "fp"
+
+
+class TrueNegatives(_Count):
+    _which = "tn"
+
+
+class FalseNegatives(_Count):
+    _which = "fn"
+
+
+def _loss_metric_class(cls_name, fn_name, default_name, direction="down", **fixed):
+    def __init__(self, name=default_name, dtype=None, **kwargs):
+        MeanMetricWrapper.__init__(self, _loss_metric(fn_name, **{**fixed, **kwargs}), name=name, dtype=dtype)
+        self._fn_kwargs = {**fixed, **kwargs}
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, **self._fn_kwargs}
+    return type(cls_name, (MeanMetricWrapper,), {"__init__": __init__, "get_config": get_config,
+                                                 "direction": direction})
+
+
+MeanAbsolutePercentageError = _loss_metric_class("MeanAbsolutePercentageError", "mean_absolute_percentage_error",
+                                                 "mean_absolute_percentage_error")
+MeanSquaredLogarithmicError = _loss_metric_class("MeanSquaredLogarithmicError", "mean_squared_logarithmic_error",
+                                                 "mean_squared_logarithmic_error")
+Hinge = _loss_metric_class("Hinge", "hinge", "hinge")
+SquaredHinge = _loss_metric_class("SquaredHinge", "squared_hinge", "squared_hinge")
+CategoricalHinge = _loss_metric_class("CategoricalHinge", "categorical_hinge", "categorical_hinge")
+LogCoshError = _loss_metric_class("LogCoshError", "log_cosh", "logcosh")
+Poisson = _loss_metric_class("Poisson", "poisson", "poisson")
+KLDivergence = _loss_metric_class("KLDivergence", "kl_divergence", "kl_divergence")
+BinaryCrossentropy = _loss_metric_class("BinaryCrossentropy", "binary_crossentropy", "binary_crossentropy")
+CategoricalCrossentropy = _loss_metric_class("CategoricalCrossentropy", "categorical_crossentropy",
+                                             "categorical_crossentropy")
+SparseCategoricalCrossentropy = _loss_metric_class("SparseCategoricalCrossentropy", "sparse_categorical_crossentropy",
+                                                   "sparse_categorical_crossentropy")
+
+
+class CosineSimilarity(MeanMetricWrapper):
+    direction = "up"
+
+    def __init__(self, name="cosine_similarity", dtype=None, axis=-1):
+        def cos(y_true, y_pred, axis=axis):
+            from . import losses
+            return -losses.cosine_similarity(y_true, y_pred, axis=axis).data
+        super().__init__(cos, name=name, dtype=dtype)
+        self.axis = axis
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, "axis": self.axis}
+
+
+class RootMeanSquaredError(Mean):
+    """sqrt of the (weighted) mean of squared errors over all elements."""
+    direction = "down"
+
+    def __init__(self, name="root_mean_squared_error", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        from . import losses
+        p = _arr(y_pred)
+        t = losses._true(y_true, Tensor(p)).data
+        super().update_state((t - p) ** 2, sample_weight)
+
+    def result(self):
+        return float(np.sqrt(super().result()))
+
+
+class Sum(Metric):
+    def __init__(self, name="sum", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.reset_state()
+
+    def reset_state(self):
+        self.total = 0.0
+
+    def update_state(self, values, sample_weight=None):
+        v = _arr(values).astype("float64")
+        if sample_weight is not None:
+            v = v * _arr(sample_weight).astype("float64").reshape(v.shape[:1] + (1,) * (v.ndim - 1))
+        self.total = self.total + v.sum()
+
+    def result(self):
+        return float(self.total)
+
+
+class R2Score(Metric):
+    """Coefficient of determination over everything seen (class_aggregation="uniform_average")."""
+    direction = "up"
+
+    def __init__(self, class_aggregation="uniform_average", num_regressors=0, name="r2_score", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        if class_aggregation not in ("uniform_average", "variance_weighted_average", None):
+            raise ValueError("Invalid value for argument `class_aggregation`: %r" % (class_aggregation,))
+        self.class_aggregation, self.num_regressors = class_aggregation, num_regressors
+        self.reset_state()
+
+    def reset_state(self):
+        self.n = 0.0
+        self.s = self.s2 = self.sse = 0.0
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        t = _arr(y_true).astype("float64")
+        p = _arr(y_pred).astype("float64").reshape(t.shape)
+        if t.ndim == 1:
+            t, p = t[:, None], p[:, None]
+        w = 1.0 if sample_weight is None else _arr(sample_weight).astype("float64").reshape(-1, 1)
+        self.n = self.n + (w * backend.get_xp().ones_like(t)).sum(axis=0)
+        self.s = self.s + (w * t).sum(axis=0)
+        self.s2 = self.s2 + (w * t * t).sum(axis=0)
+        self.sse = self.sse + (w * (t - p) ** 2).sum(axis=0)
+
+    def result(self):
+        xp = backend.get_xp()
+        mean = self.s / self.n
+        sst = self.s2 - self.n * mean * mean
+        r2 = 1.0 - self.sse / sst
+        if self.class_aggregation == "uniform_average":
+            r2 = r2.mean()
+        elif self.class_aggregation == "variance_weighted_average":
+            r2 = (r2 * sst).sum() / sst.sum()
+        if self.num_regressors:
+            n = float(xp.asarray(self.n).ravel()[0])
+            r2 = 1 - (1 - r2) * (n - 1) / (n - self.num_regressors - 1)
+        return float(r2) if np.ndim(r2) == 0 else backend.to_numpy(r2)
+
+
 _CLASSES = {c.__name__: c for c in (Mean, Accuracy, SparseCategoricalAccuracy, CategoricalAccuracy,
                                     BinaryAccuracy, MeanSquaredError, MeanAbsoluteError, TopKCategoricalAccuracy,
-                                    SparseTopKCategoricalAccuracy, Precision, Recall, AUC)}
+                                    SparseTopKCategoricalAccuracy, Precision, Recall, AUC, TruePositives,
+                                    FalsePositives, TrueNegatives, FalseNegatives, MeanAbsolutePercentageError,
+                                    MeanSquaredLogarithmicError, Hinge, SquaredHinge, CategoricalHinge, LogCoshError,
+                                    Poisson, KLDivergence, BinaryCrossentropy, CategoricalCrossentropy,
+                                    SparseCategoricalCrossentropy, CosineSimilarity, RootMeanSquaredError, Sum,
+                                    R2Score)}
 _STRINGS = {
     "sparse_categorical_accuracy": SparseCategoricalAccuracy, "categorical_accuracy": CategoricalAccuracy,
     "binary_accuracy": BinaryAccuracy, "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
@@ -329,7 +486,25 @@ _STRINGS = {
     "top_k_categorical_accuracy": TopKCategoricalAccuracy,
     "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy,
     "precision": Precision, "recall": Recall, "auc": AUC,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError, "mape": MeanAbsolutePercentageError,
+    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError, "msle": MeanSquaredLogarithmicError,
+    "hinge": Hinge, "squared_hinge": SquaredHinge, "categorical_hinge": CategoricalHinge, "logcosh": LogCoshError,
+    "poisson": Poisson, "kl_divergence": KLDivergence, "binary_crossentropy": BinaryCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy, "cosine_similarity": CosineSimilarity,
+    "root_mean_squared_error": RootMeanSquaredError,
 }
+
+
+def deserialize(config, custom_objects=None):
+    if custom_objects and isinstance(config, str) and config in custom_objects:
+        return custom_objects[config]
+    return get(config)
+
+
+def serialize(metric):
+    return {"module": "keras.metrics", "class_name": type(metric).__name__, "config": metric.get_config(),
+            "registered_name": None}
 
 
 def get(identifier, y_true_shape=None, y_pred_shape=None):
@@ -360,3 +535,17 @@ def get(identifier, y_true_shape=None, y_pred_shape=None):
         return MeanMetricWrapper(lambda t, p, _f=identifier: _arr(_f(t, p)), name=identifier.__name__)
     raise ValueError("Could not interpret metric identifier: %r" % (identifier,))
 
+
+
+def _export_functions():
+    """keras.metrics also exports the per-sample functions (mean_squared_error, hinge, ...)."""
+    from . import losses
+    g = globals()
+    for name in ("mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
+                 "mean_squared_logarithmic_error", "hinge", "squared_hinge", "categorical_hinge", "poisson",
+                 "kl_divergence", "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
+                 "huber", "log_cosh"):
+        g.setdefault(name, getattr(losses, name))
+
+
+_export_functions()

@@ -53,3 +53,15 @@ def get(identifier):
     if isinstance(identifier, dict):
         return lookup("regularizer", identifier["class_name"], {"L1": L1, "L2": L2, "L1L2": L1L2}).from_config(identifier["config"])
     return lookup("regularizer", identifier, _TABLE)()
+
+
+l1, l2, l1_l2 = L1, L2, L1L2
+
+
+def serialize(regularizer):
+    return {"module": "keras.regularizers", "class_name": type(regularizer).__name__,
+            "config": regularizer.get_config(), "registered_name": None}
+
+
+def deserialize(config, custom_objects=None):
+    return get(config)

@@ -35,6 +35,25 @@ _KNOWN_KWARGS = {"input_shape", "input_dim", "batch_input_shape", "batch_size", 
                  "trainable", "activity_regularizer", "autocast", "weights"}
 
 
+class InputSpec:
+    """Keras's InputSpec: what a layer accepts (dtype, rank, sizes of given axes); checked on call."""
+
+    def __init__(self, dtype=None, shape=None, ndim=None, max_ndim=None, min_ndim=None, axes=None,
+                 allow_last_axis_squeeze=False, name=None, optional=False):
+        self.dtype, self.shape, self.ndim, self.max_ndim, self.min_ndim = dtype, shape, ndim, max_ndim, min_ndim
+        self.axes = dict(axes or {})
+        self.allow_last_axis_squeeze, self.name, self.optional = allow_last_axis_squeeze, name, optional
+        if shape is not None:
+            self.ndim = len(shape)
+
+    def get(self, key, default=None):  # the dict spelling Layer._check_input reads
+        return {"min_ndim": self.min_ndim if self.min_ndim is not None else self.ndim or 0,
+                "axes": self.axes}.get(key, default)
+
+    def __bool__(self):
+        return True
+
+
 def _accepts(fn, arg):
     try:
         params = inspect.signature(fn).parameters

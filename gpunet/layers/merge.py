@@ -108,3 +108,68 @@ def add(inputs, **kwargs):
 
 def concatenate(inputs, axis=-1, **kwargs):
     return Concatenate(axis=axis, **kwargs)(inputs)
+
+
+class Dot(_Merge):
+    """Dot product of two samples along `axes` (normalize: cosine proximity), as Keras's Dot."""
+
+    def __init__(self, axes, normalize=False, **kwargs):
+        super().__init__(**kwargs)
+        self.axes, self.normalize = axes, normalize
+
+    def _check_shapes(self, shapes):
+        if len(shapes) != 2:
+            raise ValueError('A `Dot` layer ("%s") should be called on a list of 2 inputs, received %d'
+                             % (self.name, len(shapes)))
+
+    def _axes(self, n1, n2):
+        axes = self.axes if isinstance(self.axes, (list, tuple)) else [self.axes, self.axes]
+        return [a % n if a < 0 else a for a, n in zip(axes, (n1, n2))]
+
+    def compute_output_shape(self, input_shapes):
+        s1, s2 = list(input_shapes[0]), list(input_shapes[1])
+        a1, a2 = self._axes(len(s1), len(s2))
+        out = s1[:a1] + s1[a1 + 1:] + s2[1:a2] + s2[a2 + 1:]
+        return tuple(out) if len(out) > 1 else tuple(out) + (1,)
+
+    def call(self, inputs):
+        x1, x2 = inputs
+        a1, a2 = self._axes(x1.ndim, x2.ndim)
+        if self.normalize:
+            x1, x2 = ops.normalize(x1, axis=a1), ops.normalize(x2, axis=a2)
+        # batched tensordot: move the contracted axes last/first and matmul per sample
+        x1 = ops.moveaxis(x1, a1, -1)
+        x2 = ops.moveaxis(x2, a2, 1)
+        s1, s2 = x1.shape, x2.shape
+        out = ops.matmul(ops.reshape(x1, (s1[0], -1, s1[-1])), ops.reshape(x2, (s2[0], s2[1], -1)))
+        out = ops.reshape(out, (s1[0],) + tuple(s1[1:-1]) + tuple(s2[2:]))
+        return out if out.ndim > 1 else ops.expand_dims(out, -1)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update({"axes": self.axes, "normalize": self.normalize})
+        return cfg
+
+
+def subtract(inputs, **kwargs):
+    return Subtract(**kwargs)(inputs)
+
+
+def multiply(inputs, **kwargs):
+    return Multiply(**kwargs)(inputs)
+
+
+def average(inputs, **kwargs):
+    return Average(**kwargs)(inputs)
+
+
+def maximum(inputs, **kwargs):
+    return Maximum(**kwargs)(inputs)
+
+
+def minimum(inputs, **kwargs):
+    return Minimum(**kwargs)(inputs)
+
+
+def dot(inputs, axes=-1, **kwargs):
+    return Dot(axes=axes, **kwargs)(inputs)

@@ -1,3 +1,4 @@
+from .cloning import clone_model  # noqa: F401
 from .model import Model  # noqa: F401
 from .sequential import Sequential  # noqa: F401
 
@@ -10,3 +11,8 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
 def model_from_json(json_string, custom_objects=None):
     from ..saving import model_from_json as _from_json
     return _from_json(json_string, custom_objects)
+
+
+def save_model(model, filepath, overwrite=True, zipped=None, **kwargs):
+    from ..saving import save_model as _save
+    return _save(model, filepath, overwrite=overwrite, **kwargs)

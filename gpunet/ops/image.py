@@ -44,7 +44,7 @@ def affine_transform(images, transform, interpolation="bilinear", fill_mode="con
                      data_format=None):
     """Keras's projective transform: output pixel (x, y) samples the input at
     ((a0 x + a1 y + a2) / k, (b0 x + b1 y + b2) / k), k = c0 x + c1 y + 1; one 8-vector per image."""
-    if fill_mode not in ("constant", "nearest", "reflect", "wrap"):
+    if fill_mode not in ("constant", "nearest", "reflect", "wrap", "mirror"):
         raise ValueError("affine_transform: unknown fill_mode %r" % (fill_mode,))
     a = data(images)
     xp = _xp()
@@ -69,10 +69,17 @@ def _map_coord(c, n, mode):
         return xp.clip(c, 0, n - 1), None
     if mode == "wrap":
         return xp.mod(c, n), None
-    if mode == "reflect":
+    if mode == "reflect":  # d c b a | a b c d | d c b a
         period = 2 * n
         c = xp.mod(c, period)
         c = xp.where(c >= n, period - 1 - c, c)
+        return c, None
+    if mode == "mirror":  # d c b | a b c d | c b a
+        if n == 1:
+            return xp.zeros_like(c), None
+        period = 2 * n - 2
+        c = xp.mod(c, period)
+        c = xp.where(c >= n, period - c, c)
         return c, None
     inside = (c >= 0) & (c <= n - 1)
     return xp.clip(c, 0, n - 1), inside
@@ -83,8 +90,8 @@ def _sample(a, sy, sx, interpolation, fill_mode, fill_value):
     B, H, W, C = a.shape
     b = xp.arange(B)[:, None, None]
     if interpolation == "nearest":
-        ry, my = _map_coord(xp.round(sy), H, fill_mode)
-        rx, mx = _map_coord(xp.round(sx), W, fill_mode)
+        ry, my = _map_coord(xp.floor(sy + 0.5), H, fill_mode)
+        rx, mx = _map_coord(xp.floor(sx + 0.5), W, fill_mode)
         out = a[b, ry.astype(int), rx.astype(int)]
         if my is not None:
             out = xp.where((my & mx)[..., None], out, xp.asarray(fill_value, dtype=a.dtype))

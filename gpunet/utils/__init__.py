@@ -6,6 +6,9 @@ import numpy as np
 from .. import random as _random
 from .naming import clear_session  # noqa: F401
 from .dataset import PyDataset  # noqa: F401
+from .dataset import PyDataset as Sequence  # noqa: F401  (Keras 2's name)
+from .image_utils import array_to_img, img_to_array, load_img, save_img  # noqa: F401
+from .sequence_utils import pad_sequences  # noqa: F401
 from .progbar import Progbar  # noqa: F401
 
 
@@ -45,3 +48,81 @@ def set_random_seed(seed):
     _pyrandom.seed(int(seed))
     np.random.seed(int(seed) % 2**32)
     _random.set_seed(int(seed))
+
+
+def normalize(x, axis=-1, order=2):
+    """x divided by its `order`-norm along axis (NumPy arrays in and out, as keras.utils.normalize)."""
+    arr = np.asarray(x)
+    norm = np.atleast_1d(np.linalg.norm(arr, order, axis))
+    norm[norm == 0] = 1
+    return arr / np.expand_dims(norm, axis)
+
+
+def is_keras_tensor(x):
+    from ..ops.symbolic import KerasTensor
+    return isinstance(x, KerasTensor)
+
+
+def standardize_dtype(dtype):
+    return str(np.dtype(getattr(dtype, "name", dtype)))
+
+
+def get_source_inputs(tensor):
+    """The Input tensors a symbolic tensor was computed from."""
+    from ..ops.symbolic import KerasTensor
+    if not isinstance(tensor, KerasTensor):
+        raise ValueError("get_source_inputs expects a KerasTensor, received %r" % (tensor,))
+    out, seen, stack = [], set(), [tensor]
+    while stack:
+        t = stack.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        if t._history is None or t._history[2] is None:
+            out.append(t)
+        else:
+            stack.extend(reversed(t._history[1]))
+    return out
+
+
+def register_keras_serializable(package="Custom", name=None):
+    from ..saving.serialization import register_keras_serializable as reg
+    return reg(package, name)
+
+
+def get_registered_name(obj):
+    from ..saving.serialization import get_registered_name as g
+    return g(obj) or getattr(obj, "__name__", type(obj).__name__)
+
+
+def get_registered_object(name, custom_objects=None, module_objects=None):
+    from ..saving.serialization import get_registered_object as g
+    return g(name, custom_objects) or (module_objects or {}).get(name)
+
+
+def get_custom_objects():
+    from ..saving.serialization import _REGISTERED
+    return _REGISTERED
+
+
+class CustomObjectScope:
+    """Within the `with` block, these names resolve when a model is loaded (Keras's custom_object_scope)."""
+
+    def __init__(self, custom_objects):
+        self.custom_objects = dict(custom_objects or {})
+        self._saved = None
+
+    def __enter__(self):
+        from ..saving import serialization
+        self._saved = dict(serialization._REGISTERED)
+        serialization._REGISTERED.update(self.custom_objects)
+        return self
+
+    def __exit__(self, *exc):
+        from ..saving import serialization
+        serialization._REGISTERED.clear()
+        serialization._REGISTERED.update(self._saved)
+        return False
+
+
+custom_object_scope = CustomObjectScope

@@ -1,0 +1,229 @@
+"""Small Keras layers: Lambda, Identity, ActivityRegularization, GaussianNoise, GaussianDropout,
+RepeatVector, Permute, UnitNormalization, LayerNormalization."""
+import numpy as np
+
+from .. import constraints, initializers, ops, random as _random, regularizers
+from .base import Layer
+from .core import _ser
+
+
+class Lambda(Layer):
+    """Wraps a function of tensors as a layer. Saving one is refused (its code is not data)."""
+
+    def __init__(self, function, output_shape=None, mask=None, arguments=None, **kwargs):
+        super().__init__(**kwargs)
+        if not callable(function):
+            raise TypeError("Lambda expects a callable, received %r" % (function,))
+        self.function, self._output_shape, self.arguments = function, output_shape, dict(arguments or {})
+        self.mask = mask
+        self.built = True
+
+    def call(self, inputs, mask=None, training=None):
+        return self.function(inputs, **self.arguments)
+
+    def compute_output_shape(self, input_shape):
+        if self._output_shape is None:
+            return Layer.compute_output_shape(self, input_shape)
+        if callable(self._output_shape):
+            return tuple(self._output_shape(input_shape))
+        return (input_shape[0] if not isinstance(input_shape, list) else input_shape[0][0],) + tuple(self._output_shape)
+
+    def get_config(self):
+        raise ValueError('Lambda layer "%s" cannot be saved: its function is Python code, which gpunet never '
+                         "serialises (a loaded file could run anything). Subclass Layer instead." % self.name)
+
+
+class Identity(Layer):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+        self.built = True
+
+    def call(self, inputs):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+class ActivityRegularization(Layer):
+    """Adds l1 * sum|x| + l2 * sum x^2 of its input to the loss (divided by the batch size)."""
+
+    def __init__(self, l1=0.0, l2=0.0, **kwargs):
+        super().__init__(activity_regularizer=regularizers.L1L2(l1=l1, l2=l2), **kwargs)
+        self.supports_masking = True
+        self.l1, self.l2 = l1, l2
+        self.built = True
+
+    def call(self, inputs):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update({"l1": self.l1, "l2": self.l2})
+        return cfg
+
+
+class GaussianNoise(Layer):
+    def __init__(self, stddev, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 <= stddev <= 1:
+            raise ValueError("Invalid value received for argument `stddev`. Expected a float value between 0 and 1. "
+                             "Received: stddev=%r" % (stddev,))
+        self.stddev, self.seed = stddev, seed
+        self.seed_generator = _random.SeedGenerator(seed) if seed is not None else None
+        self.built = True
+
+    def call(self, inputs, training=False):
+        if training and self.stddev > 0:
+            return ops.add(inputs, _random.normal(inputs.shape, stddev=self.stddev, dtype=inputs.dtype,
+                                                  seed=self.seed_generator))
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "stddev": self.stddev, "seed": self.seed}
+
+
+class GaussianDropout(Layer):
+    """Multiplies by noise of mean 1 and variance rate / (1 - rate) in training."""
+
+    def __init__(self, rate, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 <= rate <= 1:
+            raise ValueError("Invalid value received for argument `rate`. Expected a float value between 0 and 1. "
+                             "Received: rate=%r" % (rate,))
+        self.rate, self.seed = rate, seed
+        self.seed_generator = _random.SeedGenerator(seed) if seed is not None else None
+        self.built = True
+
+    def call(self, inputs, training=False):
+        if training and 0 < self.rate < 1:
+            std = np.sqrt(self.rate / (1.0 - self.rate))
+            return ops.multiply(inputs, _random.normal(inputs.shape, mean=1.0, stddev=std, dtype=inputs.dtype,
+                                                       seed=self.seed_generator))
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
+class RepeatVector(Layer):
+    def __init__(self, n, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(n, (int, np.integer)):
+            raise TypeError("Expected an integer value for `n`, got %s." % type(n).__name__)
+        self.n = int(n)
+        self.input_spec = {"min_ndim": 2}
+        self.built = True
+
+    def call(self, inputs):
+        return ops.repeat(ops.expand_dims(inputs, 1), self.n, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.n, input_shape[1])
+
+    def get_config(self):
+        return {**super().get_config(), "n": self.n}
+
+
+class Permute(Layer):
+    def __init__(self, dims, **kwargs):
+        super().__init__(**kwargs)
+        self.dims = tuple(dims)
+        if sorted(self.dims) != list(range(1, len(self.dims) + 1)):
+            raise ValueError("Invalid permutation argument `dims` for Permute Layer. The set of indices in `dims` "
+                             "must be consecutive and start from 1. Received dims=%s" % (self.dims,))
+        self.built = True
+
+    def call(self, inputs):
+        return ops.transpose(inputs, (0,) + self.dims)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],) + tuple(input_shape[d] for d in self.dims)
+
+    def get_config(self):
+        return {**super().get_config(), "dims": list(self.dims)}
+
+
+class UnitNormalization(Layer):
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis
+        self.supports_masking = True
+        self.built = True
+
+    def call(self, inputs):
+        return ops.normalize(inputs, axis=self.axis, order=2, epsilon=1e-12)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}
+
+
+class LayerNormalization(Layer):
+    """(x - mean) / sqrt(var + epsilon) over `axis`, times gamma plus beta (Keras's epsilon 1e-3)."""
+
+    def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, rms_scaling=False, beta_initializer="zeros",
+                 gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
+                 gamma_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        if rms_scaling:
+            raise ValueError("LayerNormalization(rms_scaling=True) is deprecated in Keras; use RMSNormalization")
+        self.axis = axis if isinstance(axis, int) else list(axis)
+        self.epsilon, self.center, self.scale = epsilon, center, scale
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        axes = [self.axis] if isinstance(self.axis, int) else self.axis
+        axes = [a % len(input_shape) for a in axes]
+        self._axes = tuple(axes)
+        shape = tuple(input_shape[a] for a in axes)
+        self.gamma = self.add_weight(shape=shape, name="gamma", initializer=self.gamma_initializer,
+                                     regularizer=self.gamma_regularizer, constraint=self.gamma_constraint) \
+            if self.scale else None
+        self.beta = self.add_weight(shape=shape, name="beta", initializer=self.beta_initializer,
+                                    regularizer=self.beta_regularizer, constraint=self.beta_constraint) \
+            if self.center else None
+        self._bshape = [1] * len(input_shape)
+        for a in axes:
+            self._bshape[a] = input_shape[a]
+        self.built = True
+
+    def call(self, inputs):
+        x = inputs if inputs.dtype.kind == "f" else ops.cast(inputs, self.dtype)
+        mean = ops.mean(x, axis=self._axes, keepdims=True)
+        var = ops.mean(ops.square(ops.subtract(x, mean)), axis=self._axes, keepdims=True)
+        out = ops.multiply(ops.subtract(x, mean), ops.rsqrt(ops.add(var, self.epsilon)))
+        if self.gamma is not None:
+            out = ops.multiply(out, ops.reshape(self.gamma, self._bshape))
+        if self.beta is not None:
+            out = ops.add(out, ops.reshape(self.beta, self._bshape))
+        return out
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon, "center": self.center,
+                "scale": self.scale, "rms_scaling": False, "beta_initializer": _ser(self.beta_initializer),
+                "gamma_initializer": _ser(self.gamma_initializer), "beta_regularizer": _ser(self.beta_regularizer),
+                "gamma_regularizer": _ser(self.gamma_regularizer), "beta_constraint": _ser(self.beta_constraint),
+                "gamma_constraint": _ser(self.gamma_constraint)}
+
