@@ -546,3 +546,87 @@ def test_keras_runs_the_same_custom_layer_and_metric_code():
     y, p = np.array([[0], [2], [1], [1]]), R.random((4, 3))
     ours.update_state(y, p)
     assert float(ours.result().numpy()) == float((p.argmax(1) == y[:, 0]).sum())
+
+
+def test_compute_metrics_override_and_functional_residual_with_plus_equals():
+    class CustomMetrics(keras.Model):
+        def compute_metrics(self, x, y, y_pred, sample_weight=None):
+            logs = super().compute_metrics(x, y, y_pred, sample_weight)
+            logs["max_error"] = float(np.abs(np.asarray(y_pred) - np.asarray(y)).max())
+            return logs
+
+    inputs = keras.Input((8,))
+    h = layers.Dense(8)(inputs)
+    h += inputs  # a residual connection written with an augmented assignment on symbolic tensors
+    outputs = layers.Dense(1)(h)
+    m = CustomMetrics(inputs, outputs)
+    m.compile(optimizer="adam", loss="mse", metrics=["mae"])
+    hist = m.fit(X, Y, epochs=1, batch_size=256, verbose=0)
+    assert sorted(hist.history) == ["loss", "mae", "max_error"]
+    W1, b1, W2, b2 = m.get_weights()
+    want = ((X @ W1 + b1) + X) @ W2 + b2
+    np.testing.assert_allclose(m.predict(X, verbose=0), want, rtol=1e-5, atol=1e-6)
+    assert [type(l).__name__ for l in m.layers].count("FunctionOp") == 1
+
+
+def test_compute_mask_default_and_override():
+    class NonZero(layers.Layer):
+        def call(self, x):
+            return x
+
+        def compute_mask(self, inputs, previous_mask=None):
+            return ops.not_equal(inputs, 0)
+    x = np.array([[1.0, 0.0, 2.0]], "float32")
+    np.testing.assert_array_equal(NonZero().compute_mask(x).numpy(), [[True, False, True]])
+    mask = np.array([[True, False, True]])
+    assert layers.Dense(2).compute_mask(x, mask) is mask  # Keras's default passes the incoming mask on
+    assert layers.Dense(2).compute_mask(x) is None
+
+
+def test_keras_random_seeding_semantics_as_keras():
+    """An int seed repeats its draw, a SeedGenerator moves on, and the same generator seed replays the
+    sequence; the same rules hold in real Keras (its draws themselves differ: another generator)."""
+    k = real_keras()
+    for mod in (keras.random, k.random):
+        same = np.allclose(np.asarray(mod.normal((5,), seed=1)), np.asarray(mod.normal((5,), seed=1)))
+        g = mod.SeedGenerator(4)
+        moves = not np.allclose(np.asarray(mod.normal((5,), seed=g)), np.asarray(mod.normal((5,), seed=g)))
+        assert same and moves
+        assert str(np.asarray(mod.uniform((2,), seed=1)).dtype) == "float32"
+        assert str(np.asarray(mod.randint((2,), 0, 5, seed=1)).dtype) == "int32"
+    g1, g2 = keras.random.SeedGenerator(9), keras.random.SeedGenerator(9)
+    np.testing.assert_array_equal(keras.random.uniform((4,), seed=g1).numpy(), keras.random.uniform((4,), seed=g2).numpy())
+    big = keras.random.normal((20000,), mean=2.0, stddev=3.0, seed=0).numpy()
+    assert abs(big.mean() - 2.0) < 0.1 and abs(big.std() - 3.0) < 0.1
+    t = keras.random.truncated_normal((20000,), stddev=2.0, seed=0).numpy()
+    assert np.abs(t).max() <= 4.0
+    u = keras.random.uniform((20000,), minval=-1, maxval=3, seed=0).numpy()
+    assert u.min() >= -1 and u.max() < 3 and abs(u.mean() - 1) < 0.05
+    d = keras.random.dropout(np.ones((100, 100), "float32"), 0.25, seed=1).numpy()
+    assert set(np.unique(d)) == {0.0, np.float32(1 / 0.75)} and abs((d == 0).mean() - 0.25) < 0.02
+    s = keras.random.shuffle(np.arange(10), seed=3).numpy()
+    assert sorted(s) == list(range(10)) and list(s) != list(range(10))
+    c = keras.random.categorical(np.log([[0.1, 0.9]]), 2000, seed=0).numpy()
+    assert abs(c.mean() - 0.9) < 0.03
+
+
+def test_optimizer_with_ema_and_accumulation_saves_and_loads_in_keras(tmp_path):
+    """The moving averages and accumulators are optimizer variables in the .keras file, in Keras's order:
+    Keras loads gpunet's file, and gpunet loads it back with the same state."""
+    k = real_keras()
+    model = dense_model()
+    model.compile(optimizer=keras.optimizers.Adam(1e-2, use_ema=True, gradient_accumulation_steps=2), loss="mse")
+    model.fit(X, Y, epochs=1, batch_size=64, verbose=0)
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    theirs = k.models.load_model(path)
+    assert theirs.optimizer.use_ema and theirs.optimizer.gradient_accumulation_steps == 2
+    ours_vars = [np.asarray(v) for v in model.optimizer.variables]
+    their_vars = [np.asarray(v) for v in theirs.optimizer.variables]
+    assert len(ours_vars) == len(their_vars)
+    for a, b in zip(ours_vars, their_vars):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    back = keras.models.load_model(path)
+    for a, b in zip(back.optimizer.variables, model.optimizer.variables):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b))
+    np.testing.assert_allclose(np.asarray(theirs.predict(X[:5], verbose=0)), model.predict(X[:5], verbose=0), rtol=1e-5)

@@ -14,7 +14,7 @@ def data(x):
     return backend.get_xp().asarray(x)
 
 
-def convert_to_tensor(x, dtype=None):
+def convert_to_tensor(x, dtype=None, sparse=None, ragged=None):
     if isinstance(x, Tensor) and dtype is None:
         return x
     xp = backend.get_xp()

@@ -130,7 +130,8 @@ def cast(x, dtype):
     return record(a.astype(dtype), (x,), lambda g, n: (g.astype(src),))
 
 
-def stop_gradient(x):
+def stop_gradient(variable):
+    x = variable
     return Tensor(data(x))
 
 
@@ -161,12 +162,14 @@ def _extreme(x, axis, keepdims, fn):
     return record(y, (x,), backward)
 
 
-def max(x, axis=None, keepdims=False):
-    return _extreme(x, axis, keepdims, _xp().max)
+def max(x, axis=None, keepdims=False, initial=None):
+    out = _extreme(x, axis, keepdims, _xp().max)
+    return out if initial is None else maximum(out, initial)
 
 
-def min(x, axis=None, keepdims=False):
-    return _extreme(x, axis, keepdims, _xp().min)
+def min(x, axis=None, keepdims=False, initial=None):
+    out = _extreme(x, axis, keepdims, _xp().min)
+    return out if initial is None else minimum(out, initial)
 
 
 def argmax(x, axis=-1, keepdims=False):
@@ -271,10 +274,13 @@ def getitem(x, key):
 
 # ---- non-differentiable helpers with keras.ops names ----
 
-def one_hot(x, num_classes, dtype="float32"):
+def one_hot(x, num_classes, axis=-1, dtype="float32", sparse=False):
+    if sparse:
+        raise ValueError("one_hot(sparse=True) is not supported by gpunet")
     idx = data(x).astype("int64")
     xp = _xp()
-    return Tensor((idx[..., None] == xp.arange(num_classes)).astype(dtype))
+    out = (idx[..., None] == xp.arange(num_classes)).astype(dtype)
+    return Tensor(out if axis == -1 else xp.moveaxis(out, -1, axis))
 
 
 def equal(x1, x2):

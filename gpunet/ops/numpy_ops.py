@@ -33,23 +33,27 @@ __all__ = [
     "sparse_categorical_crossentropy", "multi_hot", "psnr", "dot_product_attention", "inv", "det", "slogdet", "logdet",
     "solve", "solve_triangular", "cholesky_inverse", "cond", "switch", "fori_loop", "while_loop", "scan",
     "map", "vectorized_map", "associative_scan", "custom_gradient", "segment_sum", "is_tensor", "convert_to_numpy", "ndim",
-    "dtype", "array", "saturate_cast", "vander", "corrcoef", "correlate", "cdist", "polar",
-    "hamming", "hanning", "bartlett", "blackman", "kaiser", "sin", "cos", "tan",
-    "arcsin", "arccos", "arctan", "sinh", "cosh", "arcsinh", "arccosh", "arctanh",
-    "expm1", "exp2", "log2", "log10", "cbrt", "reciprocal", "rsqrt", "erf",
-    "erfc", "fabs", "deg2rad", "rad2deg", "log_sigmoid", "tanh_shrink", "ceil", "floor",
-    "trunc", "isfinite", "isinf", "isnan", "isneginf", "isposinf", "isreal", "signbit",
-    "logical_not", "bitwise_invert", "bitwise_not", "i0", "conjugate", "arctan2", "hypot", "logaddexp",
-    "logaddexp2", "mod", "fmod", "fmax", "fmin", "floor_divide", "heaviside", "nextafter",
-    "ldexp", "gcd", "lcm", "logical_and", "logical_or", "logical_xor", "bitwise_and", "bitwise_or",
-    "bitwise_xor", "bitwise_left_shift", "bitwise_right_shift", "nanmax", "nanmin", "nanmean", "nansum", "nanprod",
-    "nanstd", "nanvar", "nanmedian", "cholesky", "eig", "eigh", "qr", "svd",
-    "pinv", "matrix_rank", "lstsq", "segment_max", "segment_min", "segment_prod",
+    "dtype", "array", "saturate_cast", "vectorize", "view", "vander", "corrcoef", "correlate",
+    "cdist", "polar", "hamming", "hanning", "bartlett", "blackman", "kaiser", "sin",
+    "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "arcsinh",
+    "arccosh", "arctanh", "expm1", "exp2", "log2", "log10", "cbrt", "reciprocal",
+    "rsqrt", "erf", "erfc", "fabs", "deg2rad", "rad2deg", "log_sigmoid", "tanh_shrink",
+    "ceil", "floor", "trunc", "isfinite", "isinf", "isnan", "isneginf", "isposinf",
+    "isreal", "signbit", "logical_not", "bitwise_invert", "bitwise_not", "i0", "conjugate", "arctan2",
+    "hypot", "logaddexp", "logaddexp2", "mod", "fmod", "fmax", "fmin", "floor_divide",
+    "heaviside", "nextafter", "ldexp", "gcd", "lcm", "logical_and", "logical_or", "logical_xor",
+    "bitwise_and", "bitwise_or", "bitwise_xor", "left_shift", "right_shift", "bitwise_left_shift", "bitwise_right_shift", "nanmax",
+    "nanmin", "nanmean", "nansum", "nanprod", "nanstd", "nanvar", "nanmedian", "cholesky",
+    "eig", "eigh", "qr", "svd", "pinv", "matrix_rank", "lstsq", "segment_max",
+    "segment_min", "segment_prod",
 ]
 
 
 def _xp():
     return backend.get_xp()
+
+
+_unwrap = data  # for the ops whose Keras argument is itself called `data`
 
 
 def _f(a):
@@ -194,9 +198,13 @@ def _binary(name, f, da, db):
     return op
 
 
-def _binary_nograd(name, f):
-    def op(x1, x2):
-        return _const(f(data(x1), data(x2)))
+def _binary_nograd(name, f, params=("x1", "x2")):
+    if params == ("x", "y"):
+        def op(x, y):
+            return _const(f(data(x), data(y)))
+    else:
+        def op(x1, x2):
+            return _const(f(data(x1), data(x2)))
     op.__name__ = op.__qualname__ = name
     return op
 
@@ -221,11 +229,13 @@ lcm = _binary_nograd("lcm", lambda a, b: _xp().lcm(a, b))
 logical_and = _binary_nograd("logical_and", lambda a, b: _xp().logical_and(a, b))
 logical_or = _binary_nograd("logical_or", lambda a, b: _xp().logical_or(a, b))
 logical_xor = _binary_nograd("logical_xor", lambda a, b: _xp().logical_xor(a, b))
-bitwise_and = _binary_nograd("bitwise_and", lambda a, b: _xp().bitwise_and(a, b))
-bitwise_or = _binary_nograd("bitwise_or", lambda a, b: _xp().bitwise_or(a, b))
-bitwise_xor = _binary_nograd("bitwise_xor", lambda a, b: _xp().bitwise_xor(a, b))
-bitwise_left_shift = left_shift = _binary_nograd("left_shift", lambda a, b: _xp().left_shift(a, b))
-bitwise_right_shift = right_shift = _binary_nograd("right_shift", lambda a, b: _xp().right_shift(a, b))
+bitwise_and = _binary_nograd("bitwise_and", lambda a, b: _xp().bitwise_and(a, b), ("x", "y"))
+bitwise_or = _binary_nograd("bitwise_or", lambda a, b: _xp().bitwise_or(a, b), ("x", "y"))
+bitwise_xor = _binary_nograd("bitwise_xor", lambda a, b: _xp().bitwise_xor(a, b), ("x", "y"))
+left_shift = _binary_nograd("left_shift", lambda a, b: _xp().left_shift(a, b), ("x", "y"))
+right_shift = _binary_nograd("right_shift", lambda a, b: _xp().right_shift(a, b), ("x", "y"))
+bitwise_left_shift = _binary_nograd("bitwise_left_shift", lambda a, b: _xp().left_shift(a, b), ("x", "y"))
+bitwise_right_shift = _binary_nograd("bitwise_right_shift", lambda a, b: _xp().right_shift(a, b), ("x", "y"))
 
 
 def divide_no_nan(x1, x2):
@@ -634,9 +644,19 @@ def scatter(indices, values, shape):
     return record(out, (indices, values), lambda g, n: (None, g[idx] if n[1] else None))
 
 
-def scatter_update(inputs, indices, updates):
+def scatter_update(inputs, indices, updates, reduction=None):
+    if reduction not in (None, "add", "max", "min", "mul"):
+        raise ValueError("scatter_update: reduction must be None, 'add', 'max', 'min' or 'mul', received %r"
+                         % (reduction,))
     idx = tuple(_xp().asarray(data(indices)).astype("int64").T)
     out = data(inputs).copy()
+    if reduction is not None:
+        fn = {"add": np.add, "max": np.maximum, "min": np.minimum, "mul": np.multiply}[reduction]
+        if _xp() is np:
+            fn.at(out, idx, data(updates))
+        else:
+            getattr(_xp(), fn.__name__).at(out, idx, data(updates))
+        return _const(out)
     out[idx] = data(updates)
     return record(out, (inputs, indices, updates), lambda g, n: (
         _zero_at(g, idx) if n[0] else None, None, g[idx] if n[2] else None))
@@ -749,8 +769,10 @@ def nonzero(x):
     return tuple(_const(i) for i in _xp().nonzero(data(x)))
 
 
-def unique(x, sorted=True, return_inverse=False, return_counts=False, axis=None, size=None, fill_value=None):
-    res = _xp().unique(data(x), return_inverse=return_inverse, return_counts=return_counts, axis=axis)
+def unique(x, sorted=True, return_index=False, return_inverse=False, return_counts=False, axis=None, size=None,
+           fill_value=None):
+    res = _xp().unique(data(x), return_index=return_index, return_inverse=return_inverse,
+                       return_counts=return_counts, axis=axis)
     return tuple(_const(r) for r in res) if isinstance(res, tuple) else _const(res)
 
 
@@ -1032,14 +1054,20 @@ def psnr(x1, x2, max_val):
                       M.multiply(10.0, M.divide(M.log(mse), _m.log(10.0))))
 
 
-def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, is_causal=False, **kwargs):
-    """softmax(q k^T * scale + bias, masked) v over inputs of shape (batch, seq, heads, dim), as Keras."""
+def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, is_causal=False, flash_attention=None,
+                          attn_logits_soft_cap=None):
+    """softmax(q k^T * scale + bias, masked) v over inputs of shape (batch, seq, heads, dim), as Keras.
+    flash_attention=True is refused (no such kernel here); a soft cap applies tanh(logits/cap)*cap."""
+    if flash_attention:
+        raise ValueError("dot_product_attention(flash_attention=True) is not supported by gpunet")
     d = np.shape(data(query))[-1]
     scale = 1.0 / _m.sqrt(d) if scale is None else scale
     q = M.transpose(query, (0, 2, 1, 3))
     k = M.transpose(key, (0, 2, 3, 1))
     v = M.transpose(value, (0, 2, 1, 3))
     logits = M.multiply(M.matmul(q, k), scale)
+    if attn_logits_soft_cap is not None:
+        logits = M.multiply(N.tanh(M.divide(logits, attn_logits_soft_cap)), attn_logits_soft_cap)
     if bias is not None:
         logits = M.add(logits, bias)
     if is_causal:
@@ -1213,18 +1241,19 @@ def custom_gradient(f):
     return wrapped
 
 
-def segment_sum(data_, segment_ids, num_segments=None, sorted=False):
-    ids = _xp().asarray(data(segment_ids)).astype("int64")
+def segment_sum(data, segment_ids, num_segments=None, sorted=False):
+    values = data
+    ids = _xp().asarray(_unwrap(segment_ids)).astype("int64")
     n = int(ids.max()) + 1 if num_segments is None else int(num_segments)
-    onehot = _const((ids[None, :] == _xp().arange(n)[:, None]).astype(data(data_).dtype))
-    flat = M.reshape(data_, (np.shape(data(data_))[0], -1))
-    return M.reshape(M.matmul(onehot, flat), (n,) + tuple(np.shape(data(data_))[1:]))
+    onehot = _const((ids[None, :] == _xp().arange(n)[:, None]).astype(_unwrap(values).dtype))
+    flat = M.reshape(values, (np.shape(_unwrap(values))[0], -1))
+    return M.reshape(M.matmul(onehot, flat), (n,) + tuple(np.shape(_unwrap(values))[1:]))
 
 
 def _segment_reduce(name, red, fill):
-    def op(data_, segment_ids, num_segments=None, sorted=False):
-        a = data(data_)
-        ids = _xp().asarray(data(segment_ids)).astype("int64")
+    def op(data, segment_ids, num_segments=None, sorted=False):
+        a = _unwrap(data)
+        ids = _xp().asarray(_unwrap(segment_ids)).astype("int64")
         n = int(ids.max()) + 1 if num_segments is None else int(num_segments)
         out = _xp().full((n,) + a.shape[1:], fill, dtype=a.dtype)
         red.at(out, ids, a)
@@ -1267,6 +1296,21 @@ def saturate_cast(x, dtype):
         _const(_xp().clip(a, info.min, info.max).astype(dtype))
 
 
+def vectorize(pyfunc, excluded=None, signature=None):
+    """keras.ops.vectorize: pyfunc applied along the leading axis (a Python loop, then stacked)."""
+    if excluded or signature:
+        raise ValueError("vectorize(excluded=..., signature=...) is not supported by gpunet")
+
+    def vectorized(*args):
+        n = len(_leaves_first(args[0]))
+        return stack([pyfunc(*[_index_struct(a, i) for a in args]) for i in builtins.range(n)])
+    return vectorized
+
+
+def view(x, dtype=None):
+    return _const(data(x).view(dtype))
+
+
 def vander(x, N=None, increasing=False):
     return _const(_xp().vander(data(x), N, increasing=increasing))
 
@@ -1279,15 +1323,15 @@ def correlate(x1, x2, mode="valid"):
     return _const(_xp().correlate(data(x1), data(x2), mode=mode))
 
 
-def cdist(x1, x2, p=2):
-    d = M.subtract(M.expand_dims(x1, -2), M.expand_dims(x2, -3))
+def cdist(x, y, p=2):
+    d = M.subtract(M.expand_dims(x, -2), M.expand_dims(y, -3))
     if p == 2:
         return M.sqrt(M.sum(M.square(d), axis=-1))
     return M.power(M.sum(M.power(M.abs(d), p), axis=-1), 1.0 / p)
 
 
-def polar(abs_, angle_):
-    a, t = data(abs_), data(angle_)
+def polar(abs_, angle):
+    a, t = data(abs_), data(angle)
     return _const(a * _xp().cos(t) + 1j * a * _xp().sin(t))
 
 
