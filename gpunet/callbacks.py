@@ -535,3 +535,84 @@ class SwapEMAWeights(Callback):
 
     on_predict_begin = on_test_begin
     on_predict_end = on_test_end
+
+
+class BackupAndRestore(Callback):
+    """Backs the model (weights and optimizer state) up into `backup_dir` at each epoch end (or every
+    `save_freq` batches); a fit() that finds a backup resumes from it — at the epoch after the last
+    complete one, with the same seed, so the result equals an uninterrupted run's. The backup is
+    deleted when training ends (delete_checkpoint=True). double_checkpoint keeps the previous backup
+    and falls back to it when the latest one cannot be read."""
+
+    def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False, delete_checkpoint=True):
+        super().__init__()
+        if not backup_dir:
+            raise ValueError("Empty `backup_dir` argument passed")
+        if save_freq != "epoch" and not (isinstance(save_freq, int) and save_freq > 0) and save_freq is not False:
+            raise ValueError("Invalid value for argument `save_freq`. Received: save_freq=%r. Expected either "
+                             "'epoch' or an integer value." % (save_freq,))
+        self.backup_dir = os.fspath(backup_dir)
+        self.save_freq, self.double_checkpoint, self.delete_checkpoint = save_freq, double_checkpoint, delete_checkpoint
+        self._weights_path = os.path.join(self.backup_dir, "latest.weights.h5")
+        self._meta_path = os.path.join(self.backup_dir, "training_metadata.json")
+        self._prev_weights_path = self._weights_path + ".bkp"
+        self._prev_meta_path = self._meta_path + ".bkp"
+        self._batches_seen = 0
+        self._current_epoch = 0
+
+    def on_train_begin(self, logs=None):
+        import json
+        if not self.model.built:
+            raise ValueError("To use the BackupAndRestore callback, your model must be built before you call `fit()`.")
+        for weights, meta in ((self._weights_path, self._meta_path), (self._prev_weights_path, self._prev_meta_path)):
+            if not (os.path.exists(weights) and os.path.exists(meta)):
+                continue
+            try:
+                with open(meta) as f:
+                    info = json.load(f)
+                self.model.load_weights(weights)
+            except Exception:
+                if self.double_checkpoint and weights == self._weights_path:
+                    continue  # the latest backup is unreadable: the previous one
+                raise
+            self._current_epoch = int(info["epoch"])
+            self.model._initial_epoch = self._current_epoch
+            if info.get("seed") is not None:
+                self.model._seed = int(info["seed"])
+            return
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._current_epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if isinstance(self.save_freq, int) and self.save_freq is not False and self.save_freq != "epoch":
+            self._batches_seen += 1
+            if self._batches_seen % self.save_freq == 0:
+                self._save(self._current_epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq == "epoch":
+            self._save(epoch + 1)
+
+    def _save(self, resume_epoch):
+        import json
+        os.makedirs(self.backup_dir, exist_ok=True)
+        if self.double_checkpoint and os.path.exists(self._weights_path):
+            os.replace(self._weights_path, self._prev_weights_path)
+            if os.path.exists(self._meta_path):
+                os.replace(self._meta_path, self._prev_meta_path)
+        self.model.save_weights(self._weights_path, overwrite=True)
+        tmp = self._meta_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"epoch": resume_epoch, "seed": getattr(self.model, "_seed", None)}, f)
+        os.replace(tmp, self._meta_path)
+
+    def on_train_end(self, logs=None):
+        if self.delete_checkpoint:
+            for p in (self._weights_path, self._meta_path, self._prev_weights_path, self._prev_meta_path):
+                if os.path.exists(p):
+                    os.remove(p)
+            try:
+                os.rmdir(self.backup_dir)
+            except OSError:
+                pass

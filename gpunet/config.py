@@ -86,3 +86,27 @@ def set_image_data_format(data_format):
     if data_format != "channels_last":
         raise ValueError("gpunet supports image_data_format 'channels_last' only, received %r" % (data_format,))
     _IMAGE_DATA_FORMAT = data_format
+
+
+_MAX_EPOCHS = None
+_MAX_STEPS_PER_EPOCH = None
+
+
+def set_max_epochs(max_epochs):
+    """Caps the epochs of every fit() (Keras uses it to shorten example runs); None removes the cap."""
+    global _MAX_EPOCHS
+    _MAX_EPOCHS = None if max_epochs is None else int(max_epochs)
+
+
+def max_epochs():
+    return _MAX_EPOCHS
+
+
+def set_max_steps_per_epoch(max_steps_per_epoch):
+    """Caps the batches of every epoch of fit() (and of evaluate/predict), as Keras does."""
+    global _MAX_STEPS_PER_EPOCH
+    _MAX_STEPS_PER_EPOCH = None if max_steps_per_epoch is None else int(max_steps_per_epoch)
+
+
+def max_steps_per_epoch():
+    return _MAX_STEPS_PER_EPOCH

@@ -245,6 +245,66 @@ def cosine_similarity(y_true, y_pred, axis=-1):
     return ops.negative(ops.sum(ops.multiply(ops.normalize(t, axis=axis), ops.normalize(y_pred, axis=axis)), axis=axis))
 
 
+def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False,
+                              label_smoothing=0.0, axis=-1):
+    y_pred = _pred(y_pred)
+    t = _true(y_true, y_pred)
+    if label_smoothing:
+        t = ops.add(ops.multiply(t, 1.0 - label_smoothing), 0.5 * label_smoothing)
+    if from_logits:
+        y_pred = ops.sigmoid(y_pred)
+    bce = ops.binary_crossentropy(t, y_pred)
+    p_t = ops.add(ops.multiply(t, y_pred), ops.multiply(ops.subtract(1.0, t), ops.subtract(1.0, y_pred)))
+    focal = ops.multiply(ops.power(ops.subtract(1.0, p_t), gamma), bce)
+    if apply_class_balancing:
+        focal = ops.multiply(ops.add(ops.multiply(t, alpha), ops.multiply(ops.subtract(1.0, t), 1.0 - alpha)), focal)
+    return ops.mean(focal, axis=axis)
+
+
+def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0,
+                                   axis=-1):
+    y_pred = _pred(y_pred)
+    t = _true(y_true, y_pred)
+    if label_smoothing:
+        t = ops.add(ops.multiply(t, 1.0 - label_smoothing), label_smoothing / t.shape[-1])
+    if from_logits:
+        y_pred = ops.softmax(y_pred, axis=axis)
+    eps = config.epsilon()
+    out = ops.clip(ops.divide(y_pred, ops.sum(y_pred, axis=axis, keepdims=True)), eps, 1.0 - eps)
+    cce = ops.multiply(ops.negative(t), ops.log(out))
+    focal = ops.multiply(ops.multiply(ops.power(ops.subtract(1.0, out), gamma), alpha), cce)
+    return ops.sum(focal, axis=axis)
+
+
+def dice(y_true, y_pred, axis=None):
+    y_pred = _pred(y_pred)
+    t = _true(y_true, y_pred)
+    inter = ops.sum(ops.multiply(t, y_pred), axis=axis)
+    d = ops.divide(ops.multiply(2.0, inter), ops.add(ops.add(ops.sum(t, axis=axis), ops.sum(y_pred, axis=axis)),
+                                                     config.epsilon()))
+    return ops.subtract(1.0, d)
+
+
+def tversky(y_true, y_pred, alpha=0.5, beta=0.5, axis=None):
+    y_pred = _pred(y_pred)
+    t = _true(y_true, y_pred)
+    inter = ops.sum(ops.multiply(t, y_pred), axis=axis)
+    fp = ops.sum(ops.multiply(ops.subtract(1.0, y_pred), t), axis=axis)
+    fn = ops.sum(ops.multiply(y_pred, ops.subtract(1.0, t)), axis=axis)
+    tv = ops.divide(inter, ops.add(ops.add(ops.add(inter, ops.multiply(fp, alpha)), ops.multiply(fn, beta)),
+                                   config.epsilon()))
+    return ops.subtract(1.0, tv)
+
+
+BinaryFocalCrossentropy = _loss_class("BinaryFocalCrossentropy", binary_focal_crossentropy, "binary_focal_crossentropy",
+                                      {"apply_class_balancing": False, "alpha": 0.25, "gamma": 2.0,
+                                       "from_logits": False, "label_smoothing": 0.0, "axis": -1})
+CategoricalFocalCrossentropy = _loss_class("CategoricalFocalCrossentropy", categorical_focal_crossentropy,
+                                           "categorical_focal_crossentropy",
+                                           {"alpha": 0.25, "gamma": 2.0, "from_logits": False, "label_smoothing": 0.0,
+                                            "axis": -1})
+Dice = _loss_class("Dice", dice, "dice", {"axis": None})
+Tversky = _loss_class("Tversky", tversky, "tversky", {"alpha": 0.5, "beta": 0.5, "axis": None})
 MeanSquaredError = _loss_class("MeanSquaredError", mean_squared_error, "mean_squared_error", {})
 MeanAbsolutePercentageError = _loss_class("MeanAbsolutePercentageError", mean_absolute_percentage_error,
                                           "mean_absolute_percentage_error", {})
@@ -283,11 +343,14 @@ _FUNCTIONS = {
     "mean_squared_logarithmic_error": mean_squared_logarithmic_error, "msle": mean_squared_logarithmic_error,
     "hinge": hinge, "squared_hinge": squared_hinge, "categorical_hinge": categorical_hinge, "log_cosh": log_cosh,
     "logcosh": log_cosh, "poisson": poisson, "cosine_similarity": cosine_similarity,
+    "binary_focal_crossentropy": binary_focal_crossentropy,
+    "categorical_focal_crossentropy": categorical_focal_crossentropy, "dice": dice, "tversky": tversky,
 }
 _CLASSES = {c.__name__: c for c in (MeanSquaredError, MeanAbsoluteError, Huber, KLDivergence,
                                     BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy,
                                     MeanAbsolutePercentageError, MeanSquaredLogarithmicError, Hinge, SquaredHinge,
-                                    CategoricalHinge, LogCosh, Poisson, CosineSimilarity)}
+                                    CategoricalHinge, LogCosh, Poisson, CosineSimilarity, BinaryFocalCrossentropy,
+                                    CategoricalFocalCrossentropy, Dice, Tversky)}
 _BY_FUNCTION = {mean_squared_error: MeanSquaredError, mean_absolute_error: MeanAbsoluteError, huber: Huber,
                 kl_divergence: KLDivergence, binary_crossentropy: BinaryCrossentropy,
                 categorical_crossentropy: CategoricalCrossentropy,
@@ -295,7 +358,8 @@ _BY_FUNCTION = {mean_squared_error: MeanSquaredError, mean_absolute_error: MeanA
                 mean_absolute_percentage_error: MeanAbsolutePercentageError,
                 mean_squared_logarithmic_error: MeanSquaredLogarithmicError, hinge: Hinge, squared_hinge: SquaredHinge,
                 categorical_hinge: CategoricalHinge, log_cosh: LogCosh, poisson: Poisson,
-                cosine_similarity: CosineSimilarity}
+                cosine_similarity: CosineSimilarity, binary_focal_crossentropy: BinaryFocalCrossentropy,
+                categorical_focal_crossentropy: CategoricalFocalCrossentropy, dice: Dice, tversky: Tversky}
 mape = MAPE = mean_absolute_percentage_error
 msle = MSLE = mean_squared_logarithmic_error
 

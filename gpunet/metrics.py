@@ -471,6 +471,101 @@ class R2Score(Metric):
         return float(r2) if np.ndim(r2) == 0 else backend.to_numpy(r2)
 
 
+def pearson_correlation(y_true, y_pred, axis=-1):
+    t, p = _arr(y_true).astype("float64"), _arr(y_pred).astype("float64")
+    t = t.reshape(p.shape) if t.size == p.size else t
+    tc, pc = t - t.mean(axis=axis, keepdims=True), p - p.mean(axis=axis, keepdims=True)
+    xp = backend.get_xp()
+    return (tc * pc).sum(axis=axis) / xp.sqrt((tc * tc).sum(axis=axis) * (pc * pc).sum(axis=axis))
+
+
+def concordance_correlation(y_true, y_pred, axis=-1):
+    t, p = _arr(y_true).astype("float64"), _arr(y_pred).astype("float64")
+    t = t.reshape(p.shape) if t.size == p.size else t
+    tm, pm = t.mean(axis=axis, keepdims=True), p.mean(axis=axis, keepdims=True)
+    cov = ((t - tm) * (p - pm)).mean(axis=axis)
+    return 2 * cov / (t.var(axis=axis) + p.var(axis=axis) + ((tm - pm) ** 2).reshape(cov.shape))
+
+
+class PearsonCorrelation(MeanMetricWrapper):
+    direction = "up"
+
+    def __init__(self, name="pearson_correlation", dtype=None, axis=-1):
+        super().__init__(pearson_correlation, name=name, dtype=dtype, axis=axis)
+
+
+class ConcordanceCorrelation(MeanMetricWrapper):
+    direction = "up"
+
+    def __init__(self, name="concordance_correlation", dtype=None, axis=-1):
+        super().__init__(concordance_correlation, name=name, dtype=dtype, axis=axis)
+
+
+class FBetaScore(Metric):
+    """Per-class F-beta over everything seen; average None (per class), "micro", "macro" or "weighted".
+    threshold None: the largest prediction of each sample counts as the positive one."""
+    direction = "up"
+
+    def __init__(self, average=None, beta=1.0, threshold=None, name="fbeta_score", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        if average not in (None, "micro", "macro", "weighted"):
+            raise ValueError('Invalid `average` argument value. Expected one of: {None, "micro", "macro", '
+                             '"weighted"}. Received: average=%r' % (average,))
+        if not isinstance(beta, float) or beta <= 0.0:
+            raise ValueError("Invalid `beta` argument value. It should be a Python float > 0. Received: beta=%r"
+                             % (beta,))
+        if threshold is not None and not (isinstance(threshold, float) and 0 < threshold <= 1):
+            raise ValueError("Invalid `threshold` argument value. It should be a Python float in the range ]0, 1]. "
+                             "Received: threshold=%r" % (threshold,))
+        self.average, self.beta, self.threshold = average, beta, threshold
+        self.reset_state()
+
+    def reset_state(self):
+        self.tp = self.fp = self.fn = self.support = 0.0
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        xp = backend.get_xp()
+        t, p = _arr(y_true).astype("float64"), _arr(y_pred).astype("float64")
+        if self.threshold is None:
+            pred = (p == p.max(axis=-1, keepdims=True)).astype("float64")
+        else:
+            pred = (p > self.threshold).astype("float64")
+        w = 1.0 if sample_weight is None else _arr(sample_weight).astype("float64").reshape(-1, 1)
+        self.tp = self.tp + (w * pred * t).sum(axis=0)
+        self.fp = self.fp + (w * pred * (1 - t)).sum(axis=0)
+        self.fn = self.fn + (w * (1 - pred) * t).sum(axis=0)
+        self.support = self.support + (w * t * xp.ones_like(pred)).sum(axis=0)
+
+    def result(self):
+        b2 = self.beta ** 2
+        tp, fp, fn = self.tp, self.fp, self.fn
+        if self.average == "micro":
+            tp, fp, fn = tp.sum(), fp.sum(), fn.sum()
+        precision = _div(tp, tp + fp)
+        recall = _div(tp, tp + fn)
+        f = _div((1 + b2) * precision * recall, b2 * precision + recall)
+        if self.average == "macro":
+            f = f.mean()
+        elif self.average == "weighted":
+            f = (f * self.support).sum() / self.support.sum()
+        out = backend.to_numpy(f)
+        return float(out) if np.ndim(out) == 0 else out.astype("float32")
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, "beta": self.beta, "average": self.average,
+                "threshold": self.threshold}
+
+
+class F1Score(FBetaScore):
+    def __init__(self, average=None, threshold=None, name="f1_score", dtype=None):
+        super().__init__(average=average, beta=1.0, threshold=threshold, name=name, dtype=dtype)
+
+    def get_config(self):
+        cfg = super().get_config()
+        del cfg["beta"]
+        return cfg
+
+
 _CLASSES = {c.__name__: c for c in (Mean, Accuracy, SparseCategoricalAccuracy, CategoricalAccuracy,
                                     BinaryAccuracy, MeanSquaredError, MeanAbsoluteError, TopKCategoricalAccuracy,
                                     SparseTopKCategoricalAccuracy, Precision, Recall, AUC, TruePositives,
@@ -478,7 +573,7 @@ _CLASSES = {c.__name__: c for c in (Mean, Accuracy, SparseCategoricalAccuracy, C
                                     MeanSquaredLogarithmicError, Hinge, SquaredHinge, CategoricalHinge, LogCoshError,
                                     Poisson, KLDivergence, BinaryCrossentropy, CategoricalCrossentropy,
                                     SparseCategoricalCrossentropy, CosineSimilarity, RootMeanSquaredError, Sum,
-                                    R2Score)}
+                                    R2Score, PearsonCorrelation, ConcordanceCorrelation, FBetaScore, F1Score)}
 _STRINGS = {
     "sparse_categorical_accuracy": SparseCategoricalAccuracy, "categorical_accuracy": CategoricalAccuracy,
     "binary_accuracy": BinaryAccuracy, "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
@@ -544,7 +639,7 @@ def _export_functions():
     for name in ("mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
                  "mean_squared_logarithmic_error", "hinge", "squared_hinge", "categorical_hinge", "poisson",
                  "kl_divergence", "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
-                 "huber", "log_cosh"):
+                 "huber", "log_cosh", "binary_focal_crossentropy", "categorical_focal_crossentropy"):
         g.setdefault(name, getattr(losses, name))
 
 

@@ -267,3 +267,31 @@ def test_guide_early_stopping_at_min_loss_and_lr_schedule_callbacks():
     h = m.fit(X, Y, batch_size=8, epochs=30, verbose=0, callbacks=[stop, sched])
     assert len(h.history["loss"]) < 30 and stop.stopped_epoch > 0
     assert m.optimizer.learning_rate == pytest.approx(5.0 * 2 ** len(h.history["loss"]))
+
+
+def test_backup_and_restore_resumes_bit_identically(tmp_path):
+    """An interrupted fit resumed through BackupAndRestore ends with exactly the weights of an
+    uninterrupted one (same epochs, same shuffles and dropout masks, same optimizer state)."""
+    def model():
+        gpunet.utils.set_random_seed(4)
+        m = gpunet.Sequential([gpunet.Input((4,)), layers.Dense(8, activation="relu"), layers.Dropout(0.3),
+                               layers.Dense(3, activation="softmax")])
+        m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return m
+    ref = model()
+    ref.fit(X, Y, epochs=5, batch_size=16, verbose=0)
+
+    class Interrupt(callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 2:
+                raise RuntimeError("interrupted")
+    backup = str(tmp_path / "backup")
+    m = model()
+    with pytest.raises(RuntimeError, match="interrupted"):
+        m.fit(X, Y, epochs=5, batch_size=16, verbose=0, callbacks=[callbacks.BackupAndRestore(backup), Interrupt()])
+    m2 = model()  # a fresh process would start from a fresh model
+    h = m2.fit(X, Y, epochs=5, batch_size=16, verbose=0, callbacks=[callbacks.BackupAndRestore(backup)])
+    assert h.epoch == [3, 4]
+    for a, b in zip(m2.get_weights(), ref.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert not (tmp_path / "backup").exists()  # deleted at the end of a completed fit

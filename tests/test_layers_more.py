@@ -162,10 +162,12 @@ METRICS = [("TruePositives", {}), ("FalsePositives", {"thresholds": [0.2, 0.7]})
            ("FalseNegatives", {"thresholds": 0.3}), ("MeanAbsolutePercentageError", {}),
            ("MeanSquaredLogarithmicError", {}), ("Hinge", {}), ("SquaredHinge", {}), ("CategoricalHinge", {}),
            ("LogCoshError", {}), ("Poisson", {}), ("KLDivergence", {}), ("BinaryCrossentropy", {}),
-           ("CategoricalCrossentropy", {}), ("CosineSimilarity", {}), ("RootMeanSquaredError", {}), ("R2Score", {})]
+           ("CategoricalCrossentropy", {}), ("CosineSimilarity", {}), ("RootMeanSquaredError", {}), ("R2Score", {}),
+           ("PearsonCorrelation", {}), ("ConcordanceCorrelation", {}), ("F1Score", {}), ("F1Score", {"average": "macro"}),
+           ("FBetaScore", {"beta": 2.0, "average": "weighted", "threshold": 0.5}), ("F1Score", {"average": "micro"})]
 
 
-@pytest.mark.parametrize("name,kwargs", METRICS, ids=[m[0] for m in METRICS])
+@pytest.mark.parametrize("name,kwargs", METRICS, ids=["%s-%d" % (m[0], i) for i, m in enumerate(METRICS)])
 def test_added_metrics_match_keras(name, kwargs):
     k = keras()
     ours, theirs = getattr(gpunet.metrics, name)(**kwargs), getattr(k.metrics, name)(**kwargs)
@@ -182,7 +184,8 @@ def test_added_metrics_match_keras(name, kwargs):
 
 
 LOSSES = ["MeanAbsolutePercentageError", "MeanSquaredLogarithmicError", "Hinge", "SquaredHinge", "CategoricalHinge",
-          "LogCosh", "Poisson", "CosineSimilarity"]
+          "LogCosh", "Poisson", "CosineSimilarity", "BinaryFocalCrossentropy", "CategoricalFocalCrossentropy", "Dice",
+          "Tversky"]
 
 
 @pytest.mark.parametrize("name", LOSSES)
@@ -261,3 +264,96 @@ def test_swap_ema_weights_evaluates_with_the_averages():
         m2 = gpunet.Sequential([gpunet.Input((4,)), layers.Dense(1)])
         m2.compile(optimizer="sgd", loss="mse")
         m2.fit(x, y, verbose=0, validation_data=(x, y), callbacks=[gpunet.callbacks.SwapEMAWeights()])
+
+
+@pytest.mark.parametrize("axis", [-1, None, (1, 2)])
+def test_normalization_adapt_matches_keras(axis):
+    k = keras()
+    x = (R.standard_normal((20, 3, 4)) * 3 + 1).astype("float32")
+    ours, theirs = layers.Normalization(axis=axis), k.layers.Normalization(axis=axis)
+    ours.adapt(x)
+    theirs.adapt(x)
+    same(ours, theirs, x, rtol=1e-4, atol=1e-4)
+    ours2 = layers.Normalization(axis=axis)
+    ours2.adapt([x[:7], x[7:13], x[13:]])  # batch by batch: the same statistics
+    np.testing.assert_allclose(ours2(x).numpy(), ours(x).numpy(), rtol=1e-4, atol=1e-5)
+    assert [w.dtype for w in ours.get_weights()] == [np.asarray(w).dtype for w in theirs.get_weights()]
+    inv = layers.Normalization(axis=axis, invert=True)
+    inv.build(x.shape)
+    inv.set_weights(ours.get_weights())
+    np.testing.assert_allclose(inv(ours(x)).numpy(), x, rtol=1e-4, atol=1e-4)
+
+
+def test_normalization_given_mean_variance_rms_and_alpha_dropout():
+    k = keras()
+    x = R.standard_normal((5, 3)).astype("float32")
+    ours, theirs = layers.Normalization(mean=[1.0, 2.0, 3.0], variance=[4.0, 1.0, 0.25]), \
+        k.layers.Normalization(mean=[1.0, 2.0, 3.0], variance=[4.0, 1.0, 0.25])
+    same(ours, theirs, x)
+    o, t = layers.RMSNormalization(), k.layers.RMSNormalization()
+    same(o, t, x, rtol=1e-4)
+    ad = layers.AlphaDropout(0.2, seed=1)
+    np.testing.assert_array_equal(ad(x).numpy(), x)
+    big = R.standard_normal((200, 200)).astype("float32")
+    out = ad(big, training=True).numpy()
+    assert abs(out.mean()) < 0.05 and abs(out.std() - 1) < 0.05  # self-normalising
+
+
+def test_get_file_downloads_checks_the_hash_caches_and_extracts(tmp_path):
+    """Against a local HTTP server on 127.0.0.1."""
+    import hashlib
+    import http.server
+    import tarfile
+    import threading
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "data.txt").write_bytes(b"hello gpunet")
+    with tarfile.open(site / "pack.tar.gz", "w:gz") as t:
+        t.add(site / "data.txt", arcname="inner/data.txt")
+    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(site), **k)  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = "http://127.0.0.1:%d/" % server.server_address[1]
+        good = hashlib.sha256(b"hello gpunet").hexdigest()
+        cache = str(tmp_path / "cache")
+        p = gpunet.utils.get_file("data.txt", url + "data.txt", file_hash=good, cache_dir=cache)
+        assert open(p, "rb").read() == b"hello gpunet" and p.startswith(cache)
+        (site / "data.txt").write_bytes(b"changed")  # the cached copy with the right hash is used
+        assert gpunet.utils.get_file("data.txt", url + "data.txt", file_hash=good, cache_dir=cache) == p
+        with pytest.raises(ValueError, match="hash does not match"):
+            gpunet.utils.get_file("other.txt", url + "data.txt", file_hash=good, cache_dir=cache)
+        assert not (tmp_path / "cache" / "datasets" / "other.txt").exists()
+        d = gpunet.utils.get_file("pack.tar.gz", url + "pack.tar.gz", extract=True, cache_dir=cache)
+        assert open(d + "/inner/data.txt", "rb").read() == b"hello gpunet"
+    finally:
+        server.shutdown()
+
+
+def test_max_epochs_and_steps_caps():
+    x, y = R.random((64, 3)).astype("float32"), R.random((64, 1)).astype("float32")
+    m = gpunet.Sequential([gpunet.Input((3,)), layers.Dense(1)])
+    m.compile(optimizer="sgd", loss="mse")
+    gpunet.config.set_max_epochs(2)
+    gpunet.config.set_max_steps_per_epoch(3)
+    try:
+        h = m.fit(x, y, epochs=10, batch_size=8, verbose=0)
+    finally:
+        gpunet.config.set_max_epochs(None)
+        gpunet.config.set_max_steps_per_epoch(None)
+    assert len(h.history["loss"]) == 2 and int(m.optimizer.iterations.numpy()) == 6
+
+
+def test_keras_object_serialization_and_custom_object_scope():
+    obj = gpunet.utils.serialize_keras_object(gpunet.optimizers.Adam(0.01))
+    back = gpunet.utils.deserialize_keras_object(obj)
+    assert isinstance(back, gpunet.optimizers.Adam) and back.learning_rate == pytest.approx(0.01)
+
+    class MyLayer(layers.Dense):
+        pass
+    m = gpunet.Sequential([gpunet.Input((3,)), MyLayer(2)])
+    with gpunet.utils.custom_object_scope({"MyLayer": MyLayer}):
+        again = gpunet.Sequential.from_config(m.get_config())
+    assert type(again.layers[0]) is MyLayer
+    left, right = gpunet.utils.split_dataset((np.arange(10), np.arange(10) * 2), left_size=0.7)
+    assert len(left[0]) == 7 and list(right[1]) == [14, 16, 18]

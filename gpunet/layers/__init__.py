@@ -3,8 +3,9 @@ from .base import InputSpec, KerasTensor, Layer  # noqa: F401
 from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape  # noqa: F401
 from .merge import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average,  # noqa: F401
                     concatenate, dot, maximum, minimum, multiply, subtract)
-from .misc import (ActivityRegularization, GaussianDropout, GaussianNoise, Identity, Lambda,  # noqa: F401
-                   LayerNormalization, Permute, RepeatVector, UnitNormalization)
+from .misc import (ActivityRegularization, AlphaDropout, GaussianDropout, GaussianNoise, Identity,  # noqa: F401
+                   Lambda, LayerNormalization, Normalization, Permute, RepeatVector, RMSNormalization,
+                   UnitNormalization)
 from .preprocessing import (CenterCrop, RandomBrightness, RandomContrast, RandomFlip, RandomRotation,  # noqa: F401
                             RandomTranslation, RandomZoom, Rescaling, Resizing)
 

@@ -227,3 +227,171 @@ class LayerNormalization(Layer):
                 "gamma_regularizer": _ser(self.gamma_regularizer), "beta_constraint": _ser(self.beta_constraint),
                 "gamma_constraint": _ser(self.gamma_constraint)}
 
+
+
+class Normalization(Layer):
+    """(x - mean) / max(sqrt(variance), epsilon) per position of `axis` (invert=True undoes it); mean
+    and variance given, or learned from data with adapt() (arrays, PyDatasets or iterables of batches)."""
+
+    def __init__(self, axis=-1, mean=None, variance=None, invert=False, **kwargs):
+        super().__init__(**kwargs)
+        if axis is None:
+            axis = ()
+        elif isinstance(axis, int):
+            axis = (axis,)
+        self.axis = tuple(axis)
+        if (mean is None) != (variance is None):
+            raise ValueError("When setting values directly, both `mean` and `variance` must be set. Received: "
+                             "mean=%r and variance=%r" % (mean, variance))
+        self.input_mean, self.input_variance, self.invert = mean, variance, invert
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        nd = len(input_shape)
+        if any(a < -nd or a >= nd for a in self.axis):
+            raise ValueError("All `axis` values must be in the range [-ndim, ndim). Received inputs with ndim=%d, "
+                             "while axis=%s" % (nd, self.axis))
+        self._keep = tuple(sorted(a % nd for a in self.axis))
+        for d in self._keep:
+            if input_shape[d] is None:
+                raise ValueError("All `axis` values to be kept must have a known shape. Received axis=%s, "
+                                 "inputs.shape=%s, with unknown axis at index %d" % (self.axis, input_shape, d))
+        self._reduce = tuple(d for d in range(nd) if d not in self._keep)
+        self._bshape = [input_shape[d] if d in self._keep else 1 for d in range(nd)]
+        shape = tuple(input_shape[d] for d in self._keep)
+        if self.input_mean is None:
+            self.adapt_mean = self.add_weight(name="mean", shape=shape, initializer="zeros", trainable=False)
+            self.adapt_variance = self.add_weight(name="variance", shape=shape, initializer="ones", trainable=False)
+            self.count = self.add_weight(name="count", shape=(), dtype="int32", initializer="zeros", trainable=False)
+        self.built = True
+
+    def adapt(self, data):
+        """Mean and variance over every axis but `axis`, accumulated batch by batch (Chan's update)."""
+        from ..models.keras_loop import is_stream
+        from ..utils.dataset import PyDataset
+        if isinstance(data, PyDataset):
+            batches = (data[i] for i in range(data.num_batches))
+        elif is_stream(data) or isinstance(data, (list, tuple)) and data and hasattr(data[0], "shape") \
+                and not np.isscalar(data[0]):
+            batches = iter(data)
+        else:
+            batches = iter([data])
+        n, mean, m2 = 0, None, None
+        for b in batches:
+            if isinstance(b, tuple):
+                b = b[0]
+            x = np.asarray(b.numpy() if hasattr(b, "numpy") else b, dtype=np.float64)
+            if not self.built:
+                self.build((None,) + x.shape[1:] if x.ndim > 1 else x.shape)
+            if self.input_mean is not None:
+                raise ValueError("Cannot adapt a Normalization layer that was given mean and variance")
+            k = int(np.prod([x.shape[d] for d in self._reduce]))
+            bm = x.mean(axis=self._reduce)
+            bv = x.var(axis=self._reduce)
+            if mean is None:
+                n, mean, m2 = k, bm, bv * k
+            else:
+                total = n + k
+                delta = bm - mean
+                mean = mean + delta * (k / total)
+                m2 = m2 + bv * k + delta ** 2 * (n * k / total)
+                n = total
+        if mean is None:
+            raise ValueError("adapt() received an empty iterable (no batches)")
+        self.adapt_mean.assign(mean.astype(self.adapt_mean.dtype))
+        self.adapt_variance.assign((m2 / n).astype(self.adapt_variance.dtype))
+        self.count.assign(np.asarray(n, dtype=self.count.dtype))
+
+    def _stats(self):
+        if self.input_mean is not None:
+            return (ops.broadcast_to(ops.reshape(ops.convert_to_tensor(np.asarray(self.input_mean, self.dtype)),
+                                                 self._mean_shape()), self._bshape),
+                    ops.broadcast_to(ops.reshape(ops.convert_to_tensor(np.asarray(self.input_variance, self.dtype)),
+                                                 self._mean_shape()), self._bshape))
+        return ops.reshape(self.adapt_mean, self._bshape), ops.reshape(self.adapt_variance, self._bshape)
+
+    def _mean_shape(self):
+        m = np.asarray(self.input_mean)
+        if m.ndim == 0:
+            return [1] * len(self._bshape)
+        shape = [1] * len(self._bshape)
+        for i in range(1, m.ndim + 1):
+            shape[self._keep[-i]] = m.shape[-i]
+        return shape
+
+    def call(self, inputs):
+        x = inputs if inputs.dtype == np.dtype(self.dtype) else ops.cast(inputs, self.dtype)
+        mean, var = self._stats()
+        from .. import config
+        scale = ops.maximum(ops.sqrt(var), config.epsilon())
+        if self.invert:
+            return ops.add(mean, ops.multiply(x, scale))
+        return ops.divide(ops.subtract(x, mean), scale)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update({"axis": list(self.axis) if len(self.axis) != 1 else self.axis[0], "invert": self.invert,
+                    "mean": _as_list(self.input_mean), "variance": _as_list(self.input_variance)})
+        return cfg
+
+
+def _as_list(v):
+    return None if v is None else np.asarray(v).tolist()
+
+
+class RMSNormalization(Layer):
+    """x / sqrt(mean(x^2 over axis) + epsilon) * scale (Keras's RMSNormalization, epsilon 1e-6)."""
+
+    def __init__(self, axis=-1, epsilon=1e-6, **kwargs):
+        super().__init__(**kwargs)
+        self.axis, self.epsilon = axis, epsilon
+
+    def build(self, input_shape):
+        axes = [self.axis] if isinstance(self.axis, int) else list(self.axis)
+        self.scale = self.add_weight(name="scale", shape=tuple(input_shape[a] for a in axes), initializer="ones")
+        self.built = True
+
+    def call(self, x):
+        return ops.rms_normalization(x, scale=self.scale, axis=self.axis, epsilon=self.epsilon)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon}
+
+
+class AlphaDropout(Layer):
+    """Dropout that keeps SELU's self-normalisation: dropped units go to -alpha*scale, then an affine fix."""
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 <= rate <= 1:
+            raise ValueError("Invalid value received for argument `rate`. Expected a float value between 0 and 1. "
+                             "Received: rate=%r" % (rate,))
+        self.rate, self.noise_shape, self.seed = rate, noise_shape, seed
+        self.seed_generator = _random.SeedGenerator(seed) if seed is not None else None
+        self.built = True
+
+    def call(self, inputs, training=False):
+        if not training or not 0 < self.rate < 1:
+            return inputs
+        alpha_p = -1.6732632423543772848170429916717 * 1.0507009873554804934193349852946
+        shape = tuple(inputs.shape) if self.noise_shape is None else tuple(
+            s if n is None else n for s, n in zip(inputs.shape, self.noise_shape))
+        keep = _random._stream(self.seed_generator).uniform(size=shape) >= self.rate
+        a = ((1 - self.rate) * (1 + self.rate * alpha_p ** 2)) ** -0.5
+        b = -a * alpha_p * self.rate
+        from .. import backend
+        keep = backend.to_device(keep.astype(inputs.dtype))
+        x = ops.add(ops.multiply(inputs, keep), ops.multiply(alpha_p, ops.subtract(1.0, keep)))
+        return ops.add(ops.multiply(x, a), b)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed, "noise_shape": self.noise_shape}

@@ -291,6 +291,11 @@ class Model(Layer):
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
             steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
+        from .. import config
+        if config.max_epochs() is not None:  # Keras's global caps for shortened runs
+            epochs = min(epochs, config.max_epochs())
+        if config.max_steps_per_epoch() is not None:
+            steps_per_epoch = min(steps_per_epoch or config.max_steps_per_epoch(), config.max_steps_per_epoch())
         args = dict(validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
                     class_weight=class_weight, sample_weight=sample_weight, initial_epoch=initial_epoch,
                     steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,

@@ -226,6 +226,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     epoch_logs = {}
     try:
         cbs.on_train_begin()
+        resumed = model.__dict__.pop("_initial_epoch", None)  # BackupAndRestore found a backup
+        initial_epoch = initial_epoch if resumed is None else resumed
         if model._seed is None:
             model._seed = int(_random.generator().integers(2**31))
         for epoch in range(initial_epoch, epochs):

@@ -25,3 +25,9 @@ def get(identifier):
 def serialize(opt):
     return {"module": "keras.optimizers", "class_name": type(opt).__name__, "config": opt.get_config(),
             "registered_name": None}
+
+
+def deserialize(config, custom_objects=None, use_legacy_format=False):
+    if custom_objects and isinstance(config, dict) and config.get("class_name") in custom_objects:
+        return custom_objects[config["class_name"]].from_config(config.get("config", {}))
+    return get(config)

@@ -6,3 +6,26 @@ from .serialization import get_registered_name, get_registered_object, register_
 def model_from_json(json_string, custom_objects=None):
     import json
     return model_from_config(json.loads(json_string), custom_objects)
+
+
+def _utils():
+    from .. import utils
+    return utils
+
+
+def serialize_keras_object(obj):
+    return _utils().serialize_keras_object(obj)
+
+
+def deserialize_keras_object(config, custom_objects=None, safe_mode=True, **kwargs):
+    return _utils().deserialize_keras_object(config, custom_objects, safe_mode, **kwargs)
+
+
+def get_custom_objects():
+    return _utils().get_custom_objects()
+
+
+def __getattr__(name):
+    if name in ("CustomObjectScope", "custom_object_scope"):
+        return getattr(_utils(), name)
+    raise AttributeError("module 'gpunet.saving' has no attribute %r" % name)

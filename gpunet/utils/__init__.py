@@ -7,6 +7,7 @@ from .. import random as _random
 from .naming import clear_session  # noqa: F401
 from .dataset import PyDataset  # noqa: F401
 from .dataset import PyDataset as Sequence  # noqa: F401  (Keras 2's name)
+from .file_utils import get_file  # noqa: F401
 from .image_utils import array_to_img, img_to_array, load_img, save_img  # noqa: F401
 from .sequence_utils import pad_sequences  # noqa: F401
 from .progbar import Progbar  # noqa: F401
@@ -126,3 +127,103 @@ class CustomObjectScope:
 
 
 custom_object_scope = CustomObjectScope
+
+
+def serialize_keras_object(obj):
+    """The {"module", "class_name", "config", "registered_name"} dict Keras writes for an object."""
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, (list, tuple)):
+        return [serialize_keras_object(o) for o in obj]
+    if isinstance(obj, dict):
+        return {k: serialize_keras_object(v) for k, v in obj.items()}
+    from ..saving.serialization import get_registered_name as reg
+    if not hasattr(obj, "get_config"):
+        if callable(obj) and getattr(obj, "__name__", None):
+            return obj.__name__
+        raise TypeError("Cannot serialize %r: it has no get_config()" % (obj,))
+    return {"module": type(obj).__module__.replace("gpunet", "keras"), "class_name": type(obj).__name__,
+            "config": obj.get_config(), "registered_name": reg(obj)}
+
+
+def deserialize_keras_object(config, custom_objects=None, safe_mode=True, **kwargs):
+    """The object a serialize_keras_object dict (or a name) describes: registered, custom or built in."""
+    if config is None or isinstance(config, (bool, int, float)):
+        return config
+    from .. import activations, constraints, initializers, layers, losses, metrics, optimizers, regularizers
+    from ..saving.serialization import get_registered_object
+    if isinstance(config, str):
+        found = get_registered_object(config, custom_objects)
+        if found is not None:
+            return found
+        for mod in (activations, losses, metrics):
+            if hasattr(mod, config):
+                return getattr(mod, config)
+        raise ValueError("Could not interpret serialized object %r" % (config,))
+    name = config.get("registered_name") or config.get("class_name")
+    cls = get_registered_object(name, custom_objects) or get_registered_object(config.get("class_name"),
+                                                                               custom_objects)
+    if cls is None:
+        for mod in (layers, losses, metrics, optimizers, initializers, regularizers, constraints):
+            cls = getattr(mod, config.get("class_name", ""), None)
+            if isinstance(cls, type):
+                break
+            cls = None
+    if cls is None:
+        raise ValueError("Could not locate class %r. Make sure custom classes are decorated with "
+                         "`@gpunet.saving.register_keras_serializable()` or passed in custom_objects."
+                         % config.get("class_name"))
+    return cls.from_config(config.get("config", {}))
+
+
+def split_dataset(dataset, left_size=None, right_size=None, shuffle=False, seed=None):
+    """Splits arrays (or a tuple/dict of arrays sharing the first axis) in two, as Keras does for arrays:
+    sizes as fractions (floats) or counts (ints); the other side takes the rest."""
+    leaves = list(dataset.values()) if isinstance(dataset, dict) else (
+        list(dataset) if isinstance(dataset, (list, tuple)) else [dataset])
+    n = len(leaves[0])
+    if any(len(a) != n for a in leaves):
+        raise ValueError("split_dataset: all arrays must have the same length")
+
+    def count(size):
+        if size is None:
+            return None
+        if isinstance(size, float):
+            if not 0 < size < 1:
+                raise ValueError("A float size must be in (0, 1), received %r" % (size,))
+            return int(round(size * n))
+        if isinstance(size, (int, np.integer)) and 0 < size <= n:
+            return int(size)
+        raise ValueError("Invalid size %r for a dataset of %d samples" % (size, n))
+    left, right = count(left_size), count(right_size)
+    if left is None and right is None:
+        raise ValueError("you must specify either `left_size` or `right_size`, received both None")
+    left = n - right if left is None else left
+    right = n - left if right is None else right
+    if left + right > n:
+        raise ValueError("The sum of left_size and right_size (%d) exceeds the dataset size %d" % (left + right, n))
+    order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
+    li, ri = order[:left], order[left:left + right]
+
+    def take(idx):
+        if isinstance(dataset, dict):
+            return {k: np.asarray(v)[idx] for k, v in dataset.items()}
+        if isinstance(dataset, (list, tuple)):
+            return tuple(np.asarray(a)[idx] for a in dataset)
+        return np.asarray(dataset)[idx]
+    return take(li), take(ri)
+
+
+def disable_interactive_logging():
+    from .. import config
+    config.disable_interactive_logging()
+
+
+def enable_interactive_logging():
+    from .. import config
+    config.enable_interactive_logging()
+
+
+def is_interactive_logging_enabled():
+    from .. import config
+    return config.is_interactive_logging_enabled()
