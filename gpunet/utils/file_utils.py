@@ -2,10 +2,6 @@
 import hashlib
 import os
 import shutil
-import tarfile
-import tempfile
-import urllib.request
-import zipfile
 
 
 def _hash(path, algorithm):
@@ -28,6 +24,8 @@ def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None
     ~/.keras/datasets) unless a copy with the right hash is there. A download that fails the hash
     check is deleted, never cached. extract=True (or untar=True) unpacks a tar/zip archive beside it
     and returns the extracted folder, as Keras 3 does."""
+    import tempfile
+    import urllib.request  # imported here: `import gpunet` stays light
     if origin is None:
         raise ValueError('Please specify the "origin" argument (URL of the file to download).')
     if not fname:
@@ -78,6 +76,8 @@ def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None
 
 
 def _extract(path, target, archive_format):
+    import tarfile
+    import zipfile
     fmt = archive_format
     if fmt == "auto":
         fmt = "zip" if zipfile.is_zipfile(path) else ("tar" if tarfile.is_tarfile(path) else None)
