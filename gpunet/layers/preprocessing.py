@@ -46,6 +46,20 @@ def _set_factor(factor, bounds, name):
     return lower, upper
 
 
+def _per_image_shape(images):
+    """One value per image, broadcast over height, width and channels (Keras's shapes)."""
+    return (1, 1, 1) if images.ndim == 3 else (images.shape[0], 1, 1, 1)
+
+
+def _per_image(values, images):
+    v = backend.get_xp().asarray(values, dtype=images.dtype)
+    return v[0] if images.ndim == 3 and v.ndim == 4 else v
+
+
+def _clipped(x, value_range, dtype):
+    return Tensor(backend.get_xp().clip(x, value_range[0], value_range[1]).astype(dtype, copy=False))
+
+
 def _data(x):
     return x.data if isinstance(x, Tensor) else backend.get_xp().asarray(x)
 
@@ -326,20 +340,16 @@ class RandomContrast(_RandomImageLayer):
         self.value_range = tuple(value_range)
 
     def get_random_transformation(self, data, training=True, seed=None):
-        shape = (1, 1, 1) if data.ndim == 3 else (data.shape[0], 1, 1, 1)
-        return {"contrast_factor": self._stream().uniform(1.0 - self.factor[0], 1.0 + self.factor[1], size=shape)}
+        return {"contrast_factor": self._stream().uniform(1.0 - self.factor[0], 1.0 + self.factor[1],
+                                                          size=_per_image_shape(data))}
 
     def transform_images(self, images, transformation, training=True):
-        if not training:
-            return Tensor(_data(images))
         x = _data(images)
-        xp = backend.get_xp()
-        f = xp.asarray(transformation["contrast_factor"], dtype=x.dtype)
-        if x.ndim == 3 and f.ndim == 4:
-            f = f[0]
+        if not training:
+            return Tensor(x)
+        f = _per_image(transformation["contrast_factor"], x)
         mean = x.mean(axis=(-3, -2), keepdims=True)
-        out = (x - mean) * f + mean
-        return Tensor(xp.clip(out, self.value_range[0], self.value_range[1]).astype(x.dtype, copy=False))
+        return _clipped((x - mean) * f + mean, self.value_range, x.dtype)
 
     def get_config(self):
         return {**super().get_config(), "factor": list(self.factor), "value_range": list(self.value_range)}
@@ -357,19 +367,14 @@ class RandomBrightness(_RandomImageLayer):
         self.value_range = tuple(sorted(value_range))
 
     def get_random_transformation(self, data, training=True, seed=None):
-        shape = (1, 1, 1) if data.ndim == 3 else (data.shape[0], 1, 1, 1)
         span = self.value_range[1] - self.value_range[0]
-        return {"rgb_delta": self._stream().uniform(self.factor[0], self.factor[1], size=shape) * span}
+        return {"rgb_delta": self._stream().uniform(self.factor[0], self.factor[1], size=_per_image_shape(data)) * span}
 
     def transform_images(self, images, transformation, training=True):
-        if not training:
-            return Tensor(_data(images))
         x = _data(images)
-        xp = backend.get_xp()
-        d = xp.asarray(transformation["rgb_delta"], dtype=x.dtype)
-        if x.ndim == 3 and d.ndim == 4:
-            d = d[0]
-        return Tensor(xp.clip(x + d, self.value_range[0], self.value_range[1]).astype(x.dtype, copy=False))
+        if not training:
+            return Tensor(x)
+        return _clipped(x + _per_image(transformation["rgb_delta"], x), self.value_range, x.dtype)
 
     def get_config(self):
         return {**super().get_config(), "factor": list(self.factor), "value_range": list(self.value_range)}

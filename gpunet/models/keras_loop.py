@@ -218,11 +218,8 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
     box = [{}]
     epoch_logs = {}
     try:
-        cbs.on_train_begin()
-        resumed = model.__dict__.pop("_initial_epoch", None)  # BackupAndRestore found a backup
-        initial_epoch = initial_epoch if resumed is None else resumed
-        if model._seed is None:
-            model._seed = int(_random.generator().integers(2**31))
+        from .trainer import begin_training
+        initial_epoch = begin_training(model, cbs, initial_epoch)
         for epoch in range(initial_epoch, epochs):
             model.reset_metrics()
             cbs.on_epoch_begin(epoch)

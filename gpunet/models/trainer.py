@@ -225,11 +225,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     logs_fn = lambda: _logs(model, plan)  # noqa: E731
     epoch_logs = {}
     try:
-        cbs.on_train_begin()
-        resumed = model.__dict__.pop("_initial_epoch", None)  # BackupAndRestore found a backup
-        initial_epoch = initial_epoch if resumed is None else resumed
-        if model._seed is None:
-            model._seed = int(_random.generator().integers(2**31))
+        initial_epoch = begin_training(model, cbs, initial_epoch)
         for epoch in range(initial_epoch, epochs):
             model._reset_metrics(plan)
             cbs.on_epoch_begin(epoch)
@@ -281,6 +277,16 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
             from .. import kernels
             kernels.CHECK_LABELS = True
     return cbs.history
+
+
+def begin_training(model, cbs, initial_epoch):
+    """Both fit loops start alike: on_train_begin (where BackupAndRestore may load a backup and name the
+    epoch to resume from), then the model's seed, which keys every epoch's shuffle and dropout."""
+    cbs.on_train_begin()
+    resumed = model.__dict__.pop("_initial_epoch", None)
+    if model._seed is None:
+        model._seed = int(_random.generator().integers(2**31))
+    return initial_epoch if resumed is None else resumed
 
 
 def _evaluate_arrays(model, plan, x, y, sw, batch_size, prefix="", cbs=None, max_steps=None):

@@ -109,19 +109,12 @@ rad2deg = _unary("rad2deg", lambda a: a * (180 / _PI), lambda a, y: 180 / _PI)
 log_sigmoid = _unary("log_sigmoid", lambda a: -(_xp().log1p(_xp().exp(-_xp().abs(a))) + _xp().maximum(-a, 0)),
                      lambda a, y: 1 - N._sigmoid(a))
 tanh_shrink = _unary("tanh_shrink", lambda a: a - _xp().tanh(a), lambda a, y: _xp().tanh(a) ** 2)
-ceil = _nograd("ceil", lambda a: _xp().ceil(a))
-floor = _nograd("floor", lambda a: _xp().floor(a))
-trunc = _nograd("trunc", lambda a: _xp().trunc(a))
-isfinite = _nograd("isfinite", lambda a: _xp().isfinite(a))
-isinf = _nograd("isinf", lambda a: _xp().isinf(a))
-isnan = _nograd("isnan", lambda a: _xp().isnan(a))
-isneginf = _nograd("isneginf", lambda a: _xp().isneginf(a))
-isposinf = _nograd("isposinf", lambda a: _xp().isposinf(a))
-isreal = _nograd("isreal", lambda a: _xp().isreal(a))
-signbit = _nograd("signbit", lambda a: _xp().signbit(a))
-logical_not = _nograd("logical_not", lambda a: _xp().logical_not(a))
-bitwise_invert = _nograd("bitwise_invert", lambda a: _xp().invert(a))
-bitwise_not = _nograd("bitwise_not", lambda a: _xp().invert(a))
+# integer/boolean results: the NumPy/CuPy function of the same name (or the named one), no gradient
+for _name, _fn in [("ceil", "ceil"), ("floor", "floor"), ("trunc", "trunc"), ("isfinite", "isfinite"),
+                   ("isinf", "isinf"), ("isnan", "isnan"), ("isneginf", "isneginf"), ("isposinf", "isposinf"),
+                   ("isreal", "isreal"), ("signbit", "signbit"), ("logical_not", "logical_not"),
+                   ("bitwise_invert", "invert"), ("bitwise_not", "invert")]:
+    globals()[_name] = _nograd(_name, lambda a, _fn=_fn: getattr(_xp(), _fn)(a))
 i0 = _nograd("i0", lambda a: np.i0(backend.to_numpy(a)) if _xp() is np else _xp().i0(a))
 
 
