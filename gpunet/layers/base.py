@@ -1,5 +1,6 @@
 """The Layer base class: weights, build-on-first-call, input checks, config."""
 import inspect
+import weakref
 
 import numpy as np
 
@@ -9,6 +10,23 @@ from ..ops.tape import Tensor, Variable
 from ..utils.naming import to_snake_case, uniquify
 
 _call_context = []  # the `training` value of each Layer.__call__ in progress, outermost first
+_pending_losses = weakref.WeakSet()  # layers holding add_loss() terms: clearing costs nothing when empty
+
+
+def has_pending_losses():
+    return bool(_pending_losses)
+
+
+def _shallow_symbolic(args, kwargs):
+    """is_symbolic for call arguments, without recursion in the common cases (the hot path)."""
+    for group in (args, kwargs.values()) if kwargs else (args,):
+        for a in group:
+            t = type(a)
+            if t is KerasTensor:
+                return True
+            if (t is list or t is tuple or t is dict) and is_symbolic(a):
+                return True
+    return False
 
 
 class call_context:
@@ -22,7 +40,7 @@ class call_context:
     def __enter__(self):
         if self.training is None and _call_context:
             self.training = _call_context[-1]
-        if not _call_context:
+        if not _call_context and _pending_losses:
             self.layer._clear_losses()
         _call_context.append(self.training)
         return self.training
@@ -191,9 +209,12 @@ class Layer(Operation):
                 raise ValueError("`add_loss()` can only be called from inside `build()` or `call()`, on a tensor "
                                  "input. Received invalid value: %r" % (t,))
             self._losses.append(t if isinstance(t, Tensor) else Tensor(backend.get_xp().asarray(t)))
+        _pending_losses.add(self)
 
     def _clear_losses(self):
-        self._losses = []
+        if self._losses:
+            self._losses = []
+            _pending_losses.discard(self)
         for layer in self._sublayers():
             layer._clear_losses()
 
@@ -261,7 +282,7 @@ class Layer(Operation):
             if "inputs" not in kwargs:
                 raise TypeError('Layer "%s" was called without inputs' % self.name)
             args = (kwargs.pop("inputs"),)
-        if is_symbolic((args, kwargs)):
+        if _shallow_symbolic(args, kwargs):
             if kwargs.get("training", 0) is None:
                 del kwargs["training"]  # decided when the model runs, not recorded in the graph
             return self._symbolic_call(args, kwargs)
@@ -275,12 +296,24 @@ class Layer(Operation):
             if not self.built:
                 self._maybe_build((None,) + tuple(x.shape[1:]))
             self._check_input(x)
-        rest = tuple(_as_tensor(a) for a in rest)
-        kwargs = {k: _as_tensor(v) for k, v in kwargs.items()}
-        with call_context(self, kwargs.pop("training", None)) as training:
-            if self._call_takes_training:
-                kwargs["training"] = training
+        training = kwargs.pop("training", None)
+        if rest:
+            rest = tuple(_as_tensor(a) for a in rest)
+        if kwargs:
+            kwargs = {k: _as_tensor(v) for k, v in kwargs.items()}
+        # call_context inlined: this is every layer call of the general training path
+        if not _call_context:
+            if _pending_losses:
+                self._clear_losses()
+        elif training is None:
+            training = _call_context[-1]
+        if self._call_takes_training:
+            kwargs["training"] = training
+        _call_context.append(training)
+        try:
             out = self.call(x, *rest, **kwargs)
+        finally:
+            _call_context.pop()
         if self.activity_regularizer is not None and training:
             self._activity_losses = [ops.divide(self.activity_regularizer(out), out.shape[0])]
         return out

@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import backend, losses as losses_mod, metrics as metrics_mod, ops, random as _random
 from ..callbacks import CallbackList
+from ..layers.base import has_pending_losses
 from ..ops.tape import GradientTape, Tensor, stop_recording
 from . import data as data_mod
 from .step_plan import StepPlan
@@ -118,7 +119,7 @@ def train_step(model, plan, xb, yb, swb):
     with GradientTape() as tape:
         loss, preds = _loss_and_preds(model, plan, xb, yb, swb, True)
         total = loss
-        if plan.has_extra_losses:
+        if plan.has_extra_losses or has_pending_losses():  # regularizers, add_loss() of this pass
             for r in model.losses:
                 total = ops.add(total, r)
         scaled = model.optimizer.scale_loss(total)  # Keras: gradients of the scaled loss; apply() unscales
@@ -303,7 +304,7 @@ def _evaluate_arrays(model, plan, x, y, sw, batch_size, prefix="", cbs=None, max
             if cbs is not None:
                 cbs.on_test_batch_begin(step)
             loss, preds = _loss_and_preds(model, plan, xd[lo:hi], yd[lo:hi], swb, False)
-            if plan.has_extra_losses:
+            if plan.has_extra_losses or has_pending_losses():
                 for r in model.losses:
                     loss = ops.add(loss, r)
             model._loss_tracker.add(loss.data, hi - lo)
