@@ -508,11 +508,11 @@ def test_add_loss_is_per_forward_pass_and_sums_into_the_loss():
     inputs = keras.Input((8,))
     out = layers.Dense(1)(ActivityL1()(layers.Dense(4)(inputs)))
     model = keras.Model(inputs, out)
+    model.compile(optimizer="sgd", loss="mse")
+    loss = model.evaluate(X, Y, batch_size=256, verbose=0)  # no call before: the plan sees no loss yet
     model(X[:10])
     model(X[:10])
     assert len(model.losses) == 1  # cleared at each outermost call, not accumulated
-    model.compile(optimizer="sgd", loss="mse")
-    loss = model.evaluate(X, Y, batch_size=256, verbose=0)
     h = model.layers[1](X).numpy()
     pred = model.predict(X, verbose=0)
     assert loss == pytest.approx(float(((pred - Y) ** 2).mean() + 0.01 * np.abs(h).sum()), rel=1e-4)
