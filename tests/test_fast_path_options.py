@@ -90,3 +90,28 @@ def test_options_change_the_result():
             np.testing.assert_allclose(w, base, rtol=1e-4, atol=1e-6)
         else:
             assert not np.allclose(w, base, atol=1e-6), name
+
+
+@pytest.mark.parametrize("option", ["everything", "ema_overwrite", "global_clipnorm"])
+def test_kernel_tiers_honour_every_option(option, kernel_tier):
+    """The GPU path (fused optimizer kernels, in the emulated tier on CPUs) trains with the options as
+    the NumPy reference does: the options wrap the fused update, they are not skipped."""
+    from conftest import in_tier
+
+    def run():
+        gpunet.utils.clear_session()
+        gpunet.utils.set_random_seed(3)
+        m = gpunet.Sequential([gpunet.Input((7,)), layers.Dense(9, activation="relu"),
+                               layers.Dense(3, activation="softmax")])
+        m.compile(optimizer=OPTIONS[option](), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        h = m.fit(X, YI, epochs=2, batch_size=32, verbose=0)
+        return m.get_weights(), h.history
+    before = kernel_tier.launches()
+    got = run()
+    kernel_tier.assert_launched(before, "softmax_xent_forward", {"everything": "adam_update", "ema_overwrite":
+                                                                "sgd_update", "global_clipnorm": "rmsprop_update"}[option])
+    with in_tier("numpy"):
+        want = run()
+    for a, b in zip(got[0], want[0]):
+        np.testing.assert_allclose(kernel_tier.host(a), b, rtol=2e-4, atol=2e-5)
+    np.testing.assert_allclose(got[1]["loss"], want[1]["loss"], rtol=1e-4)
