@@ -6,9 +6,19 @@ __version__ = "0.1.0"
 
 from . import (activations, backend, callbacks, config, constraints, initializers, layers,  # noqa: F401
                losses, metrics, models, ops, optimizers, random, regularizers, utils)
-from .layers import Input, Layer  # noqa: F401
+from .initializers import Initializer  # noqa: F401
+from .layers import Input, InputSpec, KerasTensor, Layer  # noqa: F401
+from .losses import Loss  # noqa: F401
+from .metrics import Metric  # noqa: F401
 from .models import Model, Sequential  # noqa: F401
+from .ops.symbolic import Operation  # noqa: F401
 from .ops.tape import GradientTape, Variable  # noqa: F401
+from .optimizers import Optimizer  # noqa: F401
+from .regularizers import Regularizer  # noqa: F401
+
+
+def version():
+    return __version__
 
 _LAZY = {"datasets", "saving", "kernels"}
 

@@ -182,3 +182,61 @@ def floatx():
 def epsilon():
     from . import config
     return config.epsilon()
+
+
+def backend():
+    """The array library in use, "numpy" or "cupy" (Keras names its framework here; a script that
+    branches on "jax"/"torch"/"tensorflow" takes its generic path)."""
+    return name()
+
+
+def set_floatx(value):
+    from . import config
+    config.set_floatx(value)
+
+
+def set_epsilon(value):
+    from . import config
+    config.set_epsilon(value)
+
+
+def image_data_format():
+    from . import config
+    return config.image_data_format()
+
+
+def set_image_data_format(data_format):
+    from . import config
+    config.set_image_data_format(data_format)
+
+
+def is_keras_tensor(x):
+    from .ops.symbolic import KerasTensor
+    return isinstance(x, KerasTensor)
+
+
+def standardize_dtype(dtype):
+    import numpy as np
+    return str(np.dtype(getattr(dtype, "name", dtype)))
+
+
+def result_type(*dtypes):
+    import numpy as np
+    return str(np.result_type(*[np.dtype(standardize_dtype(d)) for d in dtypes]))
+
+
+def is_float_dtype(dtype):
+    return standardize_dtype(dtype).startswith(("float", "bfloat"))
+
+
+def is_int_dtype(dtype):
+    return standardize_dtype(dtype).startswith(("int", "uint"))
+
+
+_uids = {}
+
+
+def get_uid(prefix=""):
+    """1, 2, 3, ... per prefix (Keras's layer-name counter)."""
+    _uids[prefix] = _uids.get(prefix, 0) + 1
+    return _uids[prefix]

@@ -7,7 +7,7 @@ import sys
 
 os.environ.setdefault("KERAS_BACKEND", "numpy")
 
-MODULES = ["ops", "layers", "metrics", "losses", "callbacks", "utils", "optimizers", "activations", "initializers",
+MODULES = ["", "backend", "ops", "layers", "metrics", "losses", "callbacks", "utils", "optimizers", "activations", "initializers",
            "random", "models", "config", "regularizers", "constraints", "saving"]
 # what a name that gpunet leaves out belongs to: the issue that will bring it, or why not
 WHY = [
@@ -36,8 +36,9 @@ def missing():
     import gpunet
     out = {}
     for mod in MODULES:
-        k = [n for n in dir(getattr(keras, mod)) if not n.startswith("_") and not inspect.ismodule(getattr(getattr(keras, mod), n))]
-        g = getattr(gpunet, mod)
+        km = getattr(keras, mod) if mod else keras
+        k = [n for n in dir(km) if not n.startswith("_") and not inspect.ismodule(getattr(km, n))]
+        g = getattr(gpunet, mod) if mod else gpunet
         out[mod] = (len(k), [n for n in k if not hasattr(g, n)])
     return out
 
@@ -72,7 +73,7 @@ def render():
     for mod, (n, miss) in missing().items():
         total_k += n
         total_m += len(miss)
-        lines.append("## keras.%s: %d of %d present" % (mod, n - len(miss), n))
+        lines.append("## keras%s: %d of %d present" % ("." + mod if mod else " (top level)", n - len(miss), n))
         lines.append("")
         groups = {}
         for name in miss:

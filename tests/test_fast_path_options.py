@@ -31,6 +31,8 @@ OPTIONS = {
     "centered": lambda: optimizers.RMSprop(0.01, momentum=0.5, centered=True),
     "nadam": lambda: optimizers.Nadam(0.01, clipvalue=0.05),
     "lion": lambda: optimizers.Lion(0.001, use_ema=True),
+    "lamb": lambda: optimizers.Lamb(0.01, clipvalue=0.1),  # a per-variable trust ratio on the flat buffer
+    "ftrl": lambda: optimizers.Ftrl(0.1, l1_regularization_strength=0.001, gradient_accumulation_steps=2),
 }
 LOSSES = {
     "sparse": ("sparse_categorical_crossentropy", lambda: YI, ["accuracy"]),

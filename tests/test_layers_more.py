@@ -100,7 +100,8 @@ AUGMENT = [
     ("RandomRotation", (0.4,), {"fill_mode": "wrap"}),
     ("RandomZoom", (0.3,), {}), ("RandomZoom", ((-0.5, -0.2), (0.1, 0.4)), {"fill_mode": "constant"}),
     ("RandomTranslation", (0.2, 0.3), {}), ("RandomTranslation", ((-0.3, 0.0), 0.25), {"fill_mode": "nearest"}),
-    ("RandomContrast", (0.5,), {}), ("RandomBrightness", (0.2,), {}),
+    ("RandomContrast", (0.5,), {}), ("RandomBrightness", (0.2,), {}), ("RandomCrop", (5, 4), {}),
+    ("RandomCrop", (12, 3), {}),  # taller than the image: cropped to the aspect ratio and resized
 ]
 
 
@@ -111,12 +112,16 @@ def test_augmentation_transforms_match_keras_given_its_random_draws(case):
     ours, theirs = both(name, *args, seed=3, **kwargs)
     tr = theirs.get_random_transformation(IMG, training=True)
     want = np.asarray(theirs.transform_images(IMG.copy(), tr, training=True))  # Keras may add in place
-    got = ours.transform_images(IMG, {k: np.asarray(v) if hasattr(v, "shape") else v for k, v in tr.items()},
-                                training=True).numpy()
+    mine = {k: np.asarray(v) if hasattr(v, "shape") else v for k, v in tr.items()} if isinstance(tr, dict) else tr
+    got = ours.transform_images(IMG, mine, training=True).numpy()
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=2e-3)
-    np.testing.assert_array_equal(ours(IMG, training=False).numpy(), IMG)  # inference passes through
-    out = ours(IMG, training=True).numpy()  # our own draws: same shape, and the layer did something
-    assert out.shape == IMG.shape
+    if name == "RandomCrop":  # inference: Keras documents an aspect-ratio crop and resize (3.15 returns x)
+        np.testing.assert_allclose(ours(IMG, training=False).numpy(),
+                                   layers.Resizing(*args, crop_to_aspect_ratio=True)(IMG).numpy())
+    else:
+        np.testing.assert_array_equal(ours(IMG, training=False).numpy(), IMG)  # inference passes through
+    out = ours(IMG, training=True).numpy()  # our own draws: the shape Keras gives
+    assert out.shape == want.shape
     assert type(ours).from_config(ours.get_config()).get_config() == ours.get_config()
 
 

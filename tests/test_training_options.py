@@ -145,7 +145,8 @@ def test_added_optimizers(make, rule, hp):
     np.testing.assert_allclose(run(make()), p, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["Adagrad", "Adadelta", "Adamax", "Nadam", "Lion", "Adam", "SGD", "RMSprop"])
+@pytest.mark.parametrize("name", ["Adagrad", "Adadelta", "Adamax", "Nadam", "Lion", "Adam", "SGD", "RMSprop", "Lamb",
+                                  "Ftrl"])
 @pytest.mark.parametrize("opts", [{}, {"clipnorm": 0.5}, {"clipvalue": 0.3}, {"global_clipnorm": 0.7},
                                   {"weight_decay": 0.1}, {"use_ema": True},
                                   {"use_ema": True, "ema_momentum": 0.5, "ema_overwrite_frequency": 2},
@@ -399,3 +400,17 @@ def test_configs_round_trip():
     for opt in [optimizers.Adam(0.01, amsgrad=True), optimizers.RMSprop(0.02, centered=True)]:
         theirs = k.optimizers.deserialize(optimizers.serialize(opt))
         assert theirs.get_config()["amsgrad" if "amsgrad" in opt.get_config() else "centered"]
+
+
+def test_ftrl_regularization_terms_match_keras():
+    k = keras()
+    kw = dict(learning_rate=0.1, l1_regularization_strength=0.01, l2_regularization_strength=0.02,
+              l2_shrinkage_regularization_strength=0.03, beta=0.5, learning_rate_power=-0.7)
+    ours, theirs = optimizers.Ftrl(**kw), k.optimizers.Ftrl(**kw)
+    w0 = R.standard_normal((3, 2)).astype("float32")
+    v, kv = Variable(w0.copy()), k.Variable(w0.copy())
+    for _ in range(4):
+        g = R.standard_normal((3, 2)).astype("float32")
+        ours.apply_gradients([(g, v)])
+        theirs.apply_gradients([(g, kv)])
+    np.testing.assert_allclose(v.numpy(), np.asarray(kv), rtol=1e-5, atol=1e-6)

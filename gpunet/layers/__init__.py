@@ -6,8 +6,8 @@ from .merge import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, 
 from .misc import (ActivityRegularization, AlphaDropout, GaussianDropout, GaussianNoise, Identity,  # noqa: F401
                    Lambda, LayerNormalization, Normalization, Permute, RepeatVector, RMSNormalization,
                    UnitNormalization)
-from .preprocessing import (CenterCrop, RandomBrightness, RandomContrast, RandomFlip, RandomRotation,  # noqa: F401
-                            RandomTranslation, RandomZoom, Rescaling, Resizing)
+from .preprocessing import (CenterCrop, RandomBrightness, RandomContrast, RandomCrop, RandomFlip,  # noqa: F401
+                            RandomRotation, RandomTranslation, RandomZoom, Rescaling, Resizing)
 
 
 def serialize(layer):

@@ -378,3 +378,45 @@ class RandomBrightness(_RandomImageLayer):
 
     def get_config(self):
         return {**super().get_config(), "factor": list(self.factor), "value_range": list(self.value_range)}
+
+
+class RandomCrop(_RandomImageLayer):
+    """Training: a height x width window at a random offset (images smaller than that are cropped to the
+    aspect ratio and resized, as Keras). Inference: the image cropped to the target aspect ratio and
+    resized to height x width, as Keras documents (Keras 3.15 itself returns the input unchanged)."""
+
+    def __init__(self, height, width, seed=None, data_format=None, name=None, **kwargs):
+        super().__init__(seed=seed, data_format=data_format, name=name, **kwargs)
+        self.height, self.width = int(height), int(width)
+
+    def call(self, inputs, training=True):
+        x = _data(inputs)
+        x = x if x.dtype == np.dtype(self.dtype) else x.astype(self.dtype)
+        if not training:
+            return Resizing(self.height, self.width, crop_to_aspect_ratio=True, dtype=self.dtype)(x)
+        return self.transform_images(x, self.get_random_transformation(x, training=True), training=True)
+
+    def get_random_transformation(self, data, training=True, seed=None):
+        H, W = data.shape[-3], data.shape[-2]
+        if training and H > self.height and W > self.width:
+            rng = self._stream()
+            return (int(rng.uniform(0, float(H - self.height + 1))), int(rng.uniform(0, float(W - self.width + 1))))
+        ch = max(min(H, int(float(W * self.height) / self.width)), 1)
+        cw = max(min(W, int(float(H * self.width) / self.height)), 1)
+        return int(float(H - ch) / 2), int(float(W - cw) / 2)
+
+    def transform_images(self, images, transformation, training=True):
+        x = _data(images)
+        if not training:
+            return Tensor(x)
+        top, left = (int(np.asarray(backend.to_numpy(t))) for t in transformation)
+        x = x[..., top:top + self.height, left:left + self.width, :]
+        if x.shape[-3] != self.height or x.shape[-2] != self.width:
+            return image_ops.resize(x, (self.height, self.width))
+        return Tensor(x)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-3]) + (self.height, self.width, input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "height": self.height, "width": self.width}

@@ -2,11 +2,11 @@
 from ..utils.registry import lookup
 from . import schedules  # noqa: F401
 from .base import Optimizer  # noqa: F401
-from .more import Adadelta, Adagrad, Adamax, Lion, Nadam  # noqa: F401
+from .more import Adadelta, Adagrad, Adamax, Ftrl, Lamb, Lion, Nadam  # noqa: F401
 from .rules import SGD, Adam, AdamW, RMSprop  # noqa: F401
 
 _TABLE = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad,
-          "adadelta": Adadelta, "adamax": Adamax, "nadam": Nadam, "lion": Lion}
+          "adadelta": Adadelta, "adamax": Adamax, "nadam": Nadam, "lion": Lion, "lamb": Lamb, "ftrl": Ftrl}
 
 
 def get(identifier):

@@ -17,6 +17,7 @@ from ..ops.tape import Tensor, Variable
 
 
 class Optimizer:
+    _per_variable = False  # True: the rule needs each variable on its own (a per-variable norm, as Lamb's)
     def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
                  global_clipnorm=None, use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None,
                  loss_scale_factor=None, gradient_accumulation_steps=None, name=None, **kwargs):
@@ -177,7 +178,13 @@ class Optimizer:
             step = self._update_count() + 1
             gpu = backend.uses_kernels() and self._flat.dtype == np.float32 and not self._exclude_from_wd
             self._begin_step(step)
-            for s in ([self._all] if whole else slices):
+            if whole and not self._per_variable:
+                parts = [self._all]
+            elif whole:
+                parts = [self._slot(i) for i in range(len(self._vars))]
+            else:
+                parts = slices
+            for s in parts:
                 self._update_slice(s, lr, step, gpu)
         for v in self._constrained:
             if whole or any(s.start <= self._slot(self._index[id(v)]).start < s.stop for s in slices):

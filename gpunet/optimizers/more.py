@@ -147,3 +147,84 @@ class Lion(Optimizer):
         return cfg
 
 
+
+
+class Lamb(Optimizer):
+    """Adam's step scaled per variable by the trust ratio ||w|| / ||update|| (Keras's Lamb)."""
+    _per_variable = True  # the trust ratio needs each variable's own norms
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name="lamb", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+
+    def _state_names(self):
+        return ("momentum", "velocity")
+
+    def update(self, p, g, state, tmp, tmp2, lr, step):
+        xp = _xp()
+        m, v = state["momentum"], state["velocity"]
+        m += (g - m) * (1 - self.beta_1)
+        v += (g * g - v) * (1 - self.beta_2)
+        update = (m / (1.0 - self.beta_1 ** step)) / (xp.sqrt(v / (1.0 - self.beta_2 ** step)) + self.epsilon)
+        w_norm = float(xp.sqrt((p * p).sum()))
+        g_norm = float(xp.sqrt((update * update).sum()))
+        ratio = w_norm / g_norm if w_norm > 0 and g_norm > 0 else 1.0
+        p -= update * (ratio * lr)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon})
+        return cfg
+
+
+class Ftrl(Optimizer):
+    """Follow-the-regularized-leader (McMahan et al.), Keras's update with its l1/l2/shrinkage terms."""
+
+    def __init__(self, learning_rate=0.001, learning_rate_power=-0.5, initial_accumulator_value=0.1,
+                 l1_regularization_strength=0.0, l2_regularization_strength=0.0,
+                 l2_shrinkage_regularization_strength=0.0, beta=0.0, name="ftrl", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        for arg, value in (("initial_accumulator_value", initial_accumulator_value),
+                           ("l1_regularization_strength", l1_regularization_strength),
+                           ("l2_regularization_strength", l2_regularization_strength),
+                           ("l2_shrinkage_regularization_strength", l2_shrinkage_regularization_strength)):
+            if value < 0.0:
+                raise ValueError("`%s` needs to be positive or zero. Received: %s=%r." % (arg, arg, value))
+        if learning_rate_power > 0.0:
+            raise ValueError("`learning_rate_power` needs to be negative or zero. Received: learning_rate_power=%r."
+                             % (learning_rate_power,))
+        self.learning_rate_power = learning_rate_power
+        self.initial_accumulator_value = initial_accumulator_value
+        self.l1_regularization_strength = l1_regularization_strength
+        self.l2_regularization_strength = l2_regularization_strength
+        self.l2_shrinkage_regularization_strength = l2_shrinkage_regularization_strength
+        self.beta = beta
+
+    def _state_names(self):
+        return ("accumulator", "linear")
+
+    def _state_initial_value(self, name):
+        return self.initial_accumulator_value if name == "accumulator" else 0.0
+
+    def update(self, p, g, state, tmp, tmp2, lr, step):
+        xp = _xp()
+        acc, lin = state["accumulator"], state["linear"]
+        pw = self.learning_rate_power
+        l2 = self.l2_regularization_strength + self.beta / (2.0 * lr)
+        grad = g + 2 * self.l2_shrinkage_regularization_strength * p
+        new_acc = acc + g * g
+        lin += grad - ((new_acc ** -pw - acc ** -pw) / lr) * p
+        quadratic = new_acc ** -pw / lr + 2 * l2
+        l1 = self.l1_regularization_strength
+        p[...] = (xp.clip(lin, -l1, l1) - lin) / quadratic
+        acc[...] = new_acc
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update({"learning_rate_power": self.learning_rate_power,
+                    "initial_accumulator_value": self.initial_accumulator_value,
+                    "l1_regularization_strength": self.l1_regularization_strength,
+                    "l2_regularization_strength": self.l2_regularization_strength,
+                    "l2_shrinkage_regularization_strength": self.l2_shrinkage_regularization_strength,
+                    "beta": self.beta})
+        return cfg
