@@ -630,3 +630,25 @@ def test_optimizer_with_ema_and_accumulation_saves_and_loads_in_keras(tmp_path):
     for a, b in zip(back.optimizer.variables, model.optimizer.variables):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b))
     np.testing.assert_allclose(np.asarray(theirs.predict(X[:5], verbose=0)), model.predict(X[:5], verbose=0), rtol=1e-5)
+
+
+def test_training_passed_positionally_and_model_init_arguments_checked():
+    class Noisy(layers.Layer):
+        def call(self, x, training=None):
+            return ops.add(x, 1.0) if training else x
+    x = np.zeros((2, 3), "float32")
+    assert float(Noisy()(x, True).numpy().sum()) == 6.0
+    assert float(Noisy()(x, False).numpy().sum()) == 0.0
+
+    class Outer(keras.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.inner = Noisy()
+
+        def call(self, x, training=None):
+            return self.inner(x)  # training=None: the outer value reaches it
+    assert float(Outer()(x, True).numpy().sum()) == 6.0
+    with pytest.raises(TypeError, match="Unrecognized keyword arguments.*nmae"):
+        Outer(nmae="typo")
+    with pytest.raises(TypeError, match="positional"):
+        keras.Model("just one")

@@ -72,6 +72,18 @@ class InputSpec:
         return True
 
 
+def _positional_index(fn, arg):
+    """Where `arg` sits among call()'s positional parameters after self (layer(x, True) passes training)."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return None
+    for i, p in enumerate(params):
+        if p.name == arg:
+            return i if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) else None
+    return None
+
+
 def _accepts(fn, arg):
     try:
         params = inspect.signature(fn).parameters
@@ -111,6 +123,7 @@ class Layer(Operation):
         cls = type(self)
         if "_call_takes_training" not in cls.__dict__:
             cls._call_takes_training = _accepts(cls.call, "training")
+            cls._training_pos = _positional_index(cls.call, "training")
 
     # ---- weights ----
     def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, autocast=True,
@@ -297,6 +310,10 @@ class Layer(Operation):
                 self._maybe_build((None,) + tuple(x.shape[1:]))
             self._check_input(x)
         training = kwargs.pop("training", None)
+        tpos = self._training_pos
+        by_position = tpos is not None and len(args) > tpos  # layer(x, True): training given positionally
+        if by_position:
+            training = args[tpos]
         if rest:
             rest = tuple(_as_tensor(a) for a in rest)
         if kwargs:
@@ -307,7 +324,9 @@ class Layer(Operation):
                 self._clear_losses()
         elif training is None:
             training = _call_context[-1]
-        if self._call_takes_training:
+        if by_position:
+            rest = rest[:tpos - 1] + (training,) + rest[tpos:]
+        elif self._call_takes_training:
             kwargs["training"] = training
         _call_context.append(training)
         try:

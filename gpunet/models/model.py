@@ -46,8 +46,11 @@ class Model(Layer):
                 self.__class__ = _functional_class(type(self))
             Functional.__init__(self, *args, **kwargs)
             return
-        known = {k: kwargs.pop(k) for k in ("name", "trainable", "dtype") if k in kwargs}
-        super().__init__(**known)
+        if args:
+            raise TypeError("%s.__init__ takes keyword arguments (name=, trainable=, dtype=), or inputs and outputs "
+                            "for a Functional model; received %d positional argument(s): %r"
+                            % (type(self).__name__, len(args), args))
+        super().__init__(**kwargs)  # Layer checks the keyword arguments: a typo is an error, not ignored
         self.compiled = False
         self.optimizer = None
         self.loss = None
