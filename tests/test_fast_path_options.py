@@ -117,3 +117,17 @@ def test_kernel_tiers_honour_every_option(option, kernel_tier):
     for a, b in zip(got[0], want[0]):
         np.testing.assert_allclose(kernel_tier.host(a), b, rtol=2e-4, atol=2e-5)
     np.testing.assert_allclose(got[1]["loss"], want[1]["loss"], rtol=1e-4)
+
+
+def test_the_compiled_step_stays_chosen_after_metrics_are_read(monkeypatch):
+    """Reading model.metrics (callbacks do) must not send later fits to the per-batch Keras loop."""
+    used = []
+    real = step_plan.StepPlan.train_step
+    monkeypatch.setattr(step_plan.StepPlan, "train_step", lambda self, xb, yb: (used.append(1), real(self, xb, yb)))
+    m = gpunet.Sequential([gpunet.Input((7,)), layers.Dense(3, activation="softmax")])
+    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    m.fit(X, YI, epochs=1, verbose=0, callbacks=[gpunet.callbacks.EarlyStopping(monitor="accuracy")])
+    assert [x.name for x in m.metrics] == ["loss", "compile_metrics"]
+    n = len(used)
+    m.fit(X, YI, epochs=1, verbose=0)
+    assert n > 0 and len(used) == 2 * n

@@ -172,8 +172,10 @@ class Model(Layer):
     def _layer_metrics(self):
         """Metric attributes of the model and its layers (Keras tracks them), not the compiled ones."""
         from ..metrics import Metric
-        # compiled metrics live in caches (a tuple, dicts), which Layer.metrics does not scan
-        return [m for m in Layer.metrics.fget(self) if isinstance(m, Metric) and m is not self._loss_tracker]
+        # compiled metrics live in caches (a tuple, dicts), which Layer.metrics does not scan; the loss
+        # tracker and the compile_metrics container are the model's own, not a layer's
+        own = (self._loss_tracker, self.__dict__.get("_compile_metrics_obj"))
+        return [m for m in Layer.metrics.fget(self) if isinstance(m, Metric) and all(m is not o for o in own)]
 
     def reset_metrics(self):
         for m in self.metrics:

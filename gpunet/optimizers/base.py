@@ -18,6 +18,7 @@ from ..ops.tape import Tensor, Variable
 
 class Optimizer:
     _per_variable = False  # True: the rule needs each variable on its own (a per-variable norm, as Lamb's)
+
     def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
                  global_clipnorm=None, use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None,
                  loss_scale_factor=None, gradient_accumulation_steps=None, name=None, **kwargs):
