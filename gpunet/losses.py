@@ -49,13 +49,17 @@ def kl_divergence(y_true, y_pred):
     return ops.sum(ops.multiply(t, ops.log(ops.divide(t, p))), axis=-1)
 
 
-def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+def _binary_inputs(y_true, y_pred, from_logits, label_smoothing):
+    """Probabilities and targets of the binary losses: targets smoothed towards 0.5, logits squashed."""
     y_pred = _pred(y_pred)
     t = _true(y_true, y_pred)
     if label_smoothing:
         t = ops.add(ops.multiply(t, 1.0 - label_smoothing), 0.5 * label_smoothing)
-    if from_logits:
-        y_pred = ops.sigmoid(y_pred)
+    return (ops.sigmoid(y_pred) if from_logits else y_pred), t
+
+
+def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    y_pred, t = _binary_inputs(y_true, y_pred, from_logits, label_smoothing)
     eps = config.epsilon()
     p = ops.clip(y_pred, eps, 1.0 - eps)
     bce = ops.add(ops.multiply(t, ops.log(p)), ops.multiply(ops.subtract(1.0, t), ops.log(ops.subtract(1.0, p))))
@@ -247,12 +251,7 @@ def cosine_similarity(y_true, y_pred, axis=-1):
 
 def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False,
                               label_smoothing=0.0, axis=-1):
-    y_pred = _pred(y_pred)
-    t = _true(y_true, y_pred)
-    if label_smoothing:
-        t = ops.add(ops.multiply(t, 1.0 - label_smoothing), 0.5 * label_smoothing)
-    if from_logits:
-        y_pred = ops.sigmoid(y_pred)
+    y_pred, t = _binary_inputs(y_true, y_pred, from_logits, label_smoothing)
     bce = ops.binary_crossentropy(t, y_pred)
     p_t = ops.add(ops.multiply(t, y_pred), ops.multiply(ops.subtract(1.0, t), ops.subtract(1.0, y_pred)))
     focal = ops.multiply(ops.power(ops.subtract(1.0, p_t), gamma), bce)

@@ -129,14 +129,7 @@ def prepare_y(y, n, name="y"):
 
 def split_validation(arrays, validation_split):
     """Keras: the last `validation_split` fraction, taken before any shuffling."""
-    if not 0 < validation_split < 1:
-        raise ValueError("validation_split must be in (0, 1), received %r" % (validation_split,))
-    n = len(arrays[0])
-    at = int(math.floor(n * (1.0 - validation_split)))
-    if at == 0 or at == n:
-        raise ValueError("validation_split=%r leaves an empty training or validation set for %d samples"
-                         % (validation_split, n))
-    return [None if a is None else a[:at] for a in arrays], [None if a is None else a[at:] for a in arrays]
+    return split_validation_struct(arrays, validation_split)
 
 
 def unpack_validation_data(validation_data):
@@ -150,7 +143,8 @@ def unpack_validation_data(validation_data):
 
 
 def split_validation_struct(structs, validation_split):
-    """split_validation over structures (dicts/lists of arrays, None): the same last fraction of each."""
+    """The last `validation_split` fraction of each array in structs (arrays, dicts/lists of arrays or
+    None), the same rows everywhere."""
     leaves = []
 
     def walk(s):
