@@ -362,3 +362,15 @@ def test_keras_object_serialization_and_custom_object_scope():
     assert type(again.layers[0]) is MyLayer
     left, right = gpunet.utils.split_dataset((np.arange(10), np.arange(10) * 2), left_size=0.7)
     assert len(left[0]) == 7 and list(right[1]) == [14, 16, 18]
+
+
+def test_ops_image_resize_matches_keras_and_refuses_what_it_cannot_do():
+    k = keras()
+    for kw in ({}, {"crop_to_aspect_ratio": True}, {"pad_to_aspect_ratio": True, "fill_value": 7.0},
+               {"interpolation": "nearest"}):
+        np.testing.assert_allclose(gpunet.ops.image.resize(IMG, (5, 8), **kw).numpy(),
+                                   np.asarray(k.ops.image.resize(IMG, (5, 8), **kw)), rtol=1e-4, atol=1e-3)
+    with pytest.raises(ValueError, match="antialias"):
+        gpunet.ops.image.resize(IMG, (5, 8), antialias=True)
+    with pytest.raises(ValueError, match="channels_last"):
+        gpunet.ops.image.resize(IMG, (5, 8), data_format="channels_first")

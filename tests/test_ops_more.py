@@ -224,3 +224,13 @@ def test_symbolic_model_config_loads_in_keras(tmp_path):
     ours = gpunet.Model.from_config(k.Model.from_config(m.get_config()).get_config())
     ours.set_weights(m.get_weights())
     np.testing.assert_allclose(ours.predict(x, verbose=0), m.predict(x, verbose=0), rtol=1e-6)
+
+
+def test_dot_product_attention_with_a_mask_and_is_causal_matches_keras():
+    k = keras()
+    q, kk, v = anyv(2, 5, 2, 4), anyv(2, 5, 2, 4), anyv(2, 5, 2, 4)
+    mask = R.random((2, 2, 5, 5)) > 0.2
+    mask[..., 0] = True  # every query sees at least one key
+    ours = ops.dot_product_attention(q, kk, v, mask=mask, is_causal=True).numpy()
+    theirs = np.asarray(k.ops.dot_product_attention(q, kk, v, mask=mask, is_causal=True))
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)

@@ -106,21 +106,10 @@ class Resizing(_ImageLayer):
 
     def call(self, inputs):
         x = _data(inputs)
-        H, W = x.shape[-3], x.shape[-2]
-        th, tw = self.height, self.width
-        if self.crop_to_aspect_ratio:  # the centred window of the target aspect ratio (Keras's integer steps)
-            ch = max(min(H, int(float(W * th) / tw)), 1)
-            cw = max(min(W, int(float(H * tw) / th)), 1)
-            top, left = int(float(H - ch) / 2), int(float(W - cw) / 2)
-            x = x[..., top:top + ch, left:left + cw, :]
-        elif self.pad_to_aspect_ratio:  # the same margin on both sides, as Keras pads
-            top = int(float(max(H, int(float(W * th) / tw)) - H) / 2)
-            left = int(float(max(W, int(float(H * tw) / th)) - W) / 2)
-            pad = [(0, 0)] * (x.ndim - 3) + [(top, top), (left, left), (0, 0)]
-            x = backend.get_xp().pad(x, pad, constant_values=self.fill_value)
-        out = image_ops.resize(x.astype(self.dtype, copy=False), (self.height, self.width),
-                               interpolation=self.interpolation)
-        return out
+        return image_ops.resize(x.astype(self.dtype, copy=False), (self.height, self.width),
+                                interpolation=self.interpolation, crop_to_aspect_ratio=self.crop_to_aspect_ratio,
+                                pad_to_aspect_ratio=self.pad_to_aspect_ratio, fill_mode=self.fill_mode,
+                                fill_value=self.fill_value)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-3]) + (self.height, self.width, input_shape[-1])

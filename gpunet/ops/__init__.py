@@ -11,7 +11,14 @@ from .nn import (  # noqa: F401
     elu, exponential, gelu, hard_sigmoid, hard_silu, hard_swish, leaky_relu, linear, log_softmax,
     relu, relu6, selu, sigmoid, silu, softmax, softplus, softsign, swish, tanh)
 from .tape import GradientTape, Tensor, Variable, stop_recording  # noqa: F401
-from .numpy_ops import *  # noqa: F401,F403  (the rest of keras.ops: see numpy_ops.__all__)
+# the rest of keras.ops, one module per concern (each lists its names in __all__)
+from .elementwise import *  # noqa: F401,F403,E402
+from .reductions import *  # noqa: F401,F403,E402
+from .arrays import *  # noqa: F401,F403,E402
+from .products import *  # noqa: F401,F403,E402
+from .nn_extra import *  # noqa: F401,F403,E402
+from .linalg import *  # noqa: F401,F403,E402
+from .control import *  # noqa: F401,F403,E402
 from . import linalg, image  # noqa: F401,E402
 get_item = getitem
 

@@ -14,6 +14,20 @@ def data(x):
     return backend.get_xp().asarray(x)
 
 
+def as_float(a):
+    """Integer and boolean inputs of a floating-point function become floatx (Keras does the same)."""
+    a = backend.get_xp().asarray(a)
+    if a.dtype.kind in "fc":
+        return a
+    from .. import config
+    return a.astype(config.floatx())
+
+
+def const(value):
+    """A result with no gradient (an integer, a boolean, an order, a constructor's output)."""
+    return Tensor(value if hasattr(value, "dtype") else backend.get_xp().asarray(value))
+
+
 def convert_to_tensor(x, dtype=None, sparse=None, ragged=None):
     if isinstance(x, Tensor) and dtype is None:
         return x

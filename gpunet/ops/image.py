@@ -10,13 +10,36 @@ def _xp():
     return backend.get_xp()
 
 
-def resize(images, size, interpolation="bilinear", antialias=False, crop_to_aspect_ratio=False, pad_to_aspect_ratio=False,
-           fill_mode="constant", fill_value=0.0, data_format=None):
-    """Resize (batch, H, W, C) or (H, W, C) images to size=(h, w); half-pixel centres, as Keras."""
+def resize(images, size, interpolation="bilinear", antialias=False, crop_to_aspect_ratio=False,
+           pad_to_aspect_ratio=False, fill_mode="constant", fill_value=0.0, data_format=None):
+    """Resize (batch, H, W, C) or (H, W, C) images to size=(h, w); half-pixel centres, as Keras.
+    crop_to_aspect_ratio first takes the centred window of the target's aspect ratio, and
+    pad_to_aspect_ratio pads both sides with fill_value instead (Keras's integer arithmetic)."""
     if interpolation not in ("bilinear", "nearest"):
-        raise ValueError("resize: interpolation must be 'bilinear' or 'nearest' in gpunet, received %r" % (interpolation,))
+        raise ValueError("resize: interpolation must be 'bilinear' or 'nearest' in gpunet, received %r"
+                         % (interpolation,))
+    if antialias:
+        raise ValueError("resize(antialias=True) is not supported by gpunet")
+    if data_format not in (None, "channels_last"):
+        raise ValueError("resize: gpunet's images are channels_last, received data_format=%r" % (data_format,))
+    if crop_to_aspect_ratio and pad_to_aspect_ratio:
+        raise ValueError("Only one of `pad_to_aspect_ratio` & `crop_to_aspect_ratio` can be `True`.")
+    if pad_to_aspect_ratio and fill_mode != "constant":
+        raise ValueError("resize pads with a constant (fill_value); received fill_mode=%r" % (fill_mode,))
     a = data(images)
     xp = _xp()
+    th, tw = int(size[0]), int(size[1])
+    H, W = a.shape[-3], a.shape[-2]
+    if crop_to_aspect_ratio:
+        ch = max(min(H, int(float(W * th) / tw)), 1)
+        cw = max(min(W, int(float(H * tw) / th)), 1)
+        top, left = int(float(H - ch) / 2), int(float(W - cw) / 2)
+        a = a[..., top:top + ch, left:left + cw, :]
+    elif pad_to_aspect_ratio:
+        top = int(float(max(H, int(float(W * th) / tw)) - H) / 2)
+        left = int(float(max(W, int(float(H * tw) / th)) - W) / 2)
+        pad = [(0, 0)] * (a.ndim - 3) + [(top, top), (left, left), (0, 0)]
+        a = xp.pad(a, pad, constant_values=fill_value)
     single = a.ndim == 3
     if single:
         a = a[None]
@@ -46,6 +69,12 @@ def affine_transform(images, transform, interpolation="bilinear", fill_mode="con
     ((a0 x + a1 y + a2) / k, (b0 x + b1 y + b2) / k), k = c0 x + c1 y + 1; one 8-vector per image."""
     if fill_mode not in ("constant", "nearest", "reflect", "wrap", "mirror"):
         raise ValueError("affine_transform: unknown fill_mode %r" % (fill_mode,))
+    if interpolation not in ("nearest", "bilinear"):
+        raise ValueError("affine_transform: interpolation must be 'nearest' or 'bilinear', received %r"
+                         % (interpolation,))
+    if data_format not in (None, "channels_last"):
+        raise ValueError("affine_transform: gpunet's images are channels_last, received data_format=%r"
+                         % (data_format,))
     a = data(images)
     xp = _xp()
     single = a.ndim == 3
@@ -112,6 +141,9 @@ def _sample(a, sy, sx, interpolation, fill_mode, fill_value):
 
 
 def rgb_to_grayscale(images, data_format=None):
+    if data_format not in (None, "channels_last"):
+        raise ValueError("rgb_to_grayscale: gpunet's images are channels_last, received data_format=%r"
+                         % (data_format,))
     a = data(images)
     w = _xp().asarray([0.2989, 0.5870, 0.1140], dtype=a.dtype)
     return Tensor((a * w).sum(axis=-1, keepdims=True).astype(a.dtype))
