@@ -124,6 +124,24 @@ def fn(file, kernel):
     return f
 
 
+class Launch:
+    """One kernel launch with everything fixed: the kernel, grid, block and arguments. The eager ops build
+    one and run it at once; a step program (gpunet/models/gpu_step.py) builds its list once and runs the
+    same objects every step (or captures them as a CUDA graph), so a step does no argument work at all."""
+    __slots__ = ("file", "name", "kernel", "grid", "block", "args")
+
+    def __init__(self, file, name, grid, block, args):
+        self.file, self.name = file, name
+        self.kernel = fn(file, name)
+        self.grid, self.block, self.args = tuple(grid), tuple(block), tuple(args)
+
+    def __call__(self):
+        self.kernel(self.grid, self.block, self.args)
+
+    def __repr__(self):
+        return "Launch(%s, grid=%s, block=%s)" % (self.name, self.grid, self.block)
+
+
 def _f32(x):
     return np.float32(x)
 
@@ -170,43 +188,59 @@ def dense_supported(activation, M, K, N):
     return activation in ACT_CODES and M <= INT_MAX and K <= MAX_COLS and N <= MAX_COLS
 
 
-def dense_forward(x2, W, b, activation):
-    """Y, Z (Z is None unless the activation's derivative needs the pre-activation)."""
-    x2, W = _c32(x2, "dense input"), _c32(W, "dense kernel")
+def dense_forward_launch(x2, W, b, Y, Z, activation):
+    """Y = act(x2·W + b) into Y (and the pre-activation into Z when given: gelu's derivative needs it)."""
     M, K = x2.shape
     N = W.shape[1]
     if W.shape[0] != K:
         raise ValueError("dense: input has %d features but the kernel expects %d" % (K, W.shape[0]))
+    return Launch("dense.cu", "dense_forward", (_tiles(M), _tiles(N)), (256,),
+                  (x2, W, b if b is not None else Y, Y, Z if Z is not None else Y, _i32(M), _i32(K), _i32(N),
+                   _i32(ACT_CODES[activation]), _i32(b is not None), _i32(Z is not None)))
+
+
+def dense_backward_data_launch(dY, Y, Z, W, gx, activation):
+    M, N = dY.shape
+    K = W.shape[0]
+    return Launch("dense.cu", "dense_backward_data", (_tiles(M), _tiles(K)), (256,),
+                  (dY, Y, Z if Z is not None else Y, W, gx, _i32(M), _i32(K), _i32(N), _i32(ACT_CODES[activation]),
+                   _i32(Z is not None)))
+
+
+def dense_backward_weight_launch(x2, dY, Y, Z, gW, gb, activation):
+    M, K = x2.shape
+    N = dY.shape[1]
+    return Launch("dense.cu", "dense_backward_weight", (_tiles(K), _tiles(N)), (256,),
+                  (x2, dY, Y, Z if Z is not None else Y, gW, gb if gb is not None else gW, _i32(M), _i32(K),
+                   _i32(N), _i32(ACT_CODES[activation]), _i32(Z is not None), _i32(gb is not None)))
+
+
+def stores_z(activation):
+    return activation in ("gelu", "gelu_approximate")
+
+
+def dense_forward(x2, W, b, activation):
+    """Y, Z (Z is None unless the activation's derivative needs the pre-activation)."""
+    x2, W = _c32(x2, "dense input"), _c32(W, "dense kernel")
+    M, N = x2.shape[0], W.shape[1]
     Y = _empty((M, N), dtype=np.float32)
-    store_z = activation in ("gelu", "gelu_approximate")
-    Z = _empty((M, N), dtype=np.float32) if store_z else Y
-    bb = _c32(b, "dense bias") if b is not None else Y
-    fn("dense.cu", "dense_forward")((_tiles(M), _tiles(N)), (256,),
-                                    (x2, W, bb, Y, Z, _i32(M), _i32(K), _i32(N), _i32(ACT_CODES[activation]),
-                                     _i32(b is not None), _i32(store_z)))
-    return Y, (Z if store_z else None)
+    Z = _empty((M, N), dtype=np.float32) if stores_z(activation) else None
+    dense_forward_launch(x2, W, _c32(b, "dense bias") if b is not None else None, Y, Z, activation)()
+    return Y, Z
 
 
 def dense_backward(x2, W, Y, Z, dY, activation, need_x, need_w, need_b):
     M, K = x2.shape
     N = W.shape[1]
     dY = _c32(dY, "dense output gradient")
-    code = _i32(ACT_CODES[activation])
-    has_z = _i32(Z is not None)
-    Zp = Z if Z is not None else Y
     gx = gW = gb = None
     if need_x:
         gx = _empty((M, K), dtype=np.float32)
-        fn("dense.cu", "dense_backward_data")((_tiles(M), _tiles(K)), (256,),
-                                              (dY, Y, Zp, W, gx, _i32(M), _i32(K), _i32(N), code, has_z))
+        dense_backward_data_launch(dY, Y, Z, W, gx, activation)()
     if need_w or need_b:
         gW = _empty((K, N), dtype=np.float32)
-        gb = _empty((N,), dtype=np.float32) if need_b else gW
-        fn("dense.cu", "dense_backward_weight")((_tiles(K), _tiles(N)), (256,),
-                                                (x2, dY, Y, Zp, gW, gb, _i32(M), _i32(K), _i32(N), code, has_z,
-                                                 _i32(need_b)))
-        if not need_b:
-            gb = None
+        gb = _empty((N,), dtype=np.float32) if need_b else None
+        dense_backward_weight_launch(x2, dY, Y, Z, gW, gb, activation)()
     return gx, gW, gb
 
 
@@ -223,6 +257,39 @@ def dense_op(x, kernel, bias, a, W, b, activation, record):
 
 
 # ---- softmax cross-entropy ----
+
+_all_rows = {}
+
+
+def all_rows():
+    """The device int INT_MAX the xent kernels take as their count of valid rows outside a step program
+    (every row is real); made once per device, so no eager call uploads it."""
+    key = _device_key()
+    a = _all_rows.get(key)
+    if a is None:
+        a = _all_rows[key] = backend.get_xp().full(1, INT_MAX, dtype=np.int32)
+    return a
+
+
+def xent_forward_launch(z2, labels, targets, loss, rows, correct, bad, nvalid, sparse, smoothing):
+    """rows = (row max, Σ exp, Σ targets), written for the backward; nvalid: rows from there on are padding."""
+    R, C = z2.shape
+    return Launch("softmax_xent.cu", "softmax_xent_forward", _grid(R, 8), (256,),
+                  (z2, labels, targets, loss, rows[0], rows[1], correct, rows[2], bad, nvalid, _i32(R), _i32(C),
+                   _i32(bool(sparse)), _f32(smoothing)))
+
+
+def xent_backward_launch(z2, labels, targets, rows, g, g_stride, nvalid, d, sparse, smoothing):
+    R, C = z2.shape
+    return Launch("softmax_xent.cu", "softmax_xent_backward", _grid(R * C, 256), (256,),
+                  (z2, labels, targets, *rows, g, _i32(g_stride), nvalid, d, _i32(R), _i32(C), _i32(bool(sparse)),
+                   _f32(smoothing)))
+
+
+def xent_accumulate_launch(loss, correct, acc):
+    """acc (float64 [Σ loss, Σ correct]) += this batch's sums, on the device."""
+    return Launch("softmax_xent.cu", "xent_accumulate", (1,), (256,), (loss, correct, acc, _i32(loss.shape[0])))
+
 
 last_xent_stats = None  # device array [loss sum, correct count] of the latest forward
 
@@ -246,9 +313,7 @@ def softmax_xent_forward(z2, lab, sparse, smoothing):
         labels = xp.zeros(1, dtype=np.int32)
     loss, rmax, rsum, correct, tsum = (_empty(R, dtype=np.float32) for _ in range(5))
     bad = xp.zeros(1, dtype=np.int32)
-    fn("softmax_xent.cu", "softmax_xent_forward")(_grid(R, 8), (256,),
-                                                  (z2, labels, targets, loss, rmax, rsum, correct, tsum, bad,
-                                                   _i32(R), _i32(C), _i32(bool(sparse)), _f32(smoothing)))
+    xent_forward_launch(z2, labels, targets, loss, (rmax, rsum, tsum), correct, bad, all_rows(), sparse, smoothing)()
     stats = _empty(2, dtype=np.float32)
     fn("softmax_xent.cu", "xent_row_sums")((1,), (256,), (loss, correct, stats, _i32(R)))
     last_xent_stats = stats
@@ -258,18 +323,17 @@ def softmax_xent_forward(z2, lab, sparse, smoothing):
 
 
 def softmax_xent_backward(z2, labels, targets, rows, g, sparse, smoothing):
+    """g: the per-row loss gradient (R values), or one value for every row (the mean's 1/R)."""
     xp = backend.get_xp()
     R, C = z2.shape
     d = _empty((R, C), dtype=np.float32)
-    g = _c32(xp.ascontiguousarray(g.reshape(R), dtype=np.float32), "loss gradient")
-    fn("softmax_xent.cu", "softmax_xent_backward")(_grid(R * C, 256), (256,),
-                                                   (z2, labels, targets, *rows, g, d, _i32(R), _i32(C),
-                                                    _i32(bool(sparse)), _f32(smoothing)))
+    stride = 0 if g.size == 1 else 1
+    g = _c32(xp.ascontiguousarray(g.reshape(g.size), dtype=np.float32), "loss gradient")
+    xent_backward_launch(z2, labels, targets, rows, g, stride, all_rows(), d, sparse, smoothing)()
     return d
 
 
 def softmax_xent_op(labels, logits, lab, z2, lead, sparse, smoothing, record, reduction="none"):
-    xp = backend.get_xp()
     z2 = _c32(z2, "logits")
     R = z2.shape[0]
     loss, rows, lab_d, targets = softmax_xent_forward(z2, lab, sparse, smoothing)
@@ -277,7 +341,7 @@ def softmax_xent_op(labels, logits, lab, z2, lead, sparse, smoothing, record, re
     inv_r = np.float32(1.0 / max(R, 1))  # an empty batch: loss 0 (Keras's divide_no_nan), empty gradient
 
     def backward(g, n):
-        gr = xp.broadcast_to(g * inv_r, (R,)) if mean else g
+        gr = g * inv_r if mean else g  # the mean's gradient: one value for every row (stride 0)
         d = softmax_xent_backward(z2, lab_d, targets, rows, gr, sparse, smoothing)
         return None, d.reshape(logits.shape)
     out = last_xent_stats[0] * inv_r if mean else loss.reshape(lead)
@@ -313,3 +377,82 @@ def rmsprop_update(p, g, vel, mom, avg, lr, rho, momentum, eps, decay):
                                      (p, g, vel, mom if mom is not None else vel, avg if avg is not None else vel,
                                       _i32(n), _f32(lr), _f32(rho), _f32(1 - rho), _f32(momentum), _f32(eps),
                                       _i32(avg is not None), _f32(decay)))
+
+
+# the same rules reading the per-step scalars through `cur` (cur[0] = lr or α, cur[1] = decay): step programs
+
+def adam_update_ctl_launch(p, g, m, v, vhat, cur, beta_1, beta_2, eps):
+    n = p.size
+    return Launch("optim.cu", "adam_update_ctl", _grid(n, 256), (256,),
+                  (p, g, m, v, vhat if vhat is not None else v, _i32(n), cur, _f32(1 - beta_1), _f32(1 - beta_2),
+                   _f32(eps), _i32(vhat is not None)))
+
+
+def sgd_update_ctl_launch(p, g, m, cur, momentum, nesterov):
+    n = p.size
+    return Launch("optim.cu", "sgd_update_ctl", _grid(n, 256), (256,),
+                  (p, g, m if m is not None else g, _i32(n), cur, _f32(momentum), _i32(bool(nesterov))))
+
+
+def rmsprop_update_ctl_launch(p, g, vel, mom, avg, cur, rho, momentum, eps):
+    n = p.size
+    return Launch("optim.cu", "rmsprop_update_ctl", _grid(n, 256), (256,),
+                  (p, g, vel, mom if mom is not None else vel, avg if avg is not None else vel, _i32(n), cur,
+                   _f32(rho), _f32(1 - rho), _f32(momentum), _f32(eps), _i32(avg is not None)))
+
+
+# ---- step programs (kernels/step.cu) ----
+
+def step_begin_launch(ctl, iterations, table, cur, n, batch, count):
+    rows, K = table.shape
+    return Launch("step.cu", "step_begin", (1,), (32,),
+                  (ctl, iterations, table, cur, _i32(K), _i32(rows), _i32(n), _i32(batch), _i32(bool(count))))
+
+
+def gather_batch_launch(x, perm, ctl, xb, y, yb, sparse):
+    """xb/yb = the rows of x/y this step takes: perm[t·batch + r] (perm None: contiguous rows); y None:
+    no targets (predict)."""
+    batch, F = xb.shape
+    C = 0 if y is None else (1 if sparse else yb.shape[1])
+    sparse = sparse and y is not None
+    use_perm = perm is not None
+
+    def stand_in(a, dtype):  # an unused pointer: a 1-element array made once, at build, never touched
+        return a if a is not None else _empty(1, dtype=dtype)
+    yi, ybi = (y, yb) if sparse else (None, None)
+    yf, ybf = (None, None) if sparse else (y, yb)
+    return Launch("step.cu", "gather_batch", _grid(batch * max(F, C), 256), (256,),
+                  (x, stand_in(perm, np.int32), ctl, xb, _i32(F), _i32(batch), _i32(use_perm),
+                   stand_in(yi, np.int32), stand_in(ybi, np.int32), stand_in(yf, np.float32),
+                   stand_in(ybf, np.float32), _i32(C), _i32(bool(sparse))))
+
+
+def dropout_forward_launch(x, y, mask, ctl, call_in_step, calls_per_step, rate):
+    batch, F = x.shape
+    keep = 1.0 - rate
+    return Launch("step.cu", "dropout_forward", _grid(-(-batch * F // 4), 256), (256,),
+                  (x, y, mask, ctl, _i32(F), _i32(batch), _i32(call_in_step), _i32(calls_per_step), _f32(keep),
+                   _f32(1.0 / keep)))
+
+
+def dropout_mask(shape, call, key, rate):
+    """Inverted-dropout mask from the Philox stream (gpunet/random.py's reference), made on the device."""
+    size = int(np.prod(shape))
+    mask = _empty(size, dtype=np.float32)
+    if size:
+        keep = 1.0 - rate
+        Launch("step.cu", "dropout_mask", _grid(-(-size // 4), 256), (256,),
+               (mask, np.int64(size), np.uint32(call & 0xFFFFFFFF), np.uint32(key[0]), np.uint32(key[1]),
+                _f32(keep), _f32(1.0 / keep)))()
+    return mask.reshape(shape)
+
+
+def mask_multiply_launch(g, mask):
+    n = g.size
+    return Launch("step.cu", "mask_multiply", _grid(n, 256), (256,), (g, mask, np.int64(n)))
+
+
+def rows_out_launch(src, out, ctl, softmax):
+    batch, C = src.shape
+    return Launch("step.cu", "rows_out", _grid(batch * 32, 256), (256,),
+                  (src, out, ctl, _i32(C), _i32(batch), _i32(bool(softmax))))

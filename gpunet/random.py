@@ -1,22 +1,70 @@
 """gpunet's random streams, and `keras.random`. The global one (initializers, a model's seed) is seeded with
-`gpunet.utils.set_random_seed`. Inside fit, each epoch draws its shuffle and its dropout masks from
-its own stream, keyed by (the model's seed, epoch): a run resumed from a checkpoint at an epoch
-boundary sees exactly the batches and masks an uninterrupted run would have seen."""
+`gpunet.utils.set_random_seed`. Inside fit, each epoch draws its shuffle from its own stream, keyed by
+(the model's seed, epoch), and its dropout masks from Philox-4x32-10 keyed the same way: a run resumed
+from a checkpoint at an epoch boundary sees exactly the batches and masks an uninterrupted run would
+have seen.
+
+Dropout inside fit is counter-based so that every device draws the same masks: mask element i of the
+c-th dropout call of the epoch comes from one Philox block, counter (i // 4, c, 0, 0), key (seed, epoch),
+word i % 4. kernels/step.cu computes the same function on the GPU (and in the emulated tier), so the
+captured GPU step, the CPU step plan and the tape path train with identical masks."""
 import numpy as np
 
 _rng = np.random.default_rng()
 _epoch_rng = None  # the current epoch's stream while fit runs
+_epoch_dropout = None  # [key0, key1, calls so far this epoch] while fit runs
+
+# Philox-4x32-10 (Salmon et al., SC'11; the constants of Random123)
+PHILOX_M = (0xD2511F53, 0xCD9E8D57)
+PHILOX_W = (0x9E3779B9, 0xBB67AE85)
+_U32 = np.uint64(0xFFFFFFFF)
+
+
+def philox4x32(c0, c1, c2, c3, k0, k1, rounds=10):
+    """Philox-4x32 on uint32 counters (arrays or ints, broadcast); returns the four uint32 output words."""
+    c = [np.asarray(v, dtype=np.uint64) & _U32 for v in (c0, c1, c2, c3)]
+    k0, k1 = np.uint64(int(k0) & 0xFFFFFFFF), np.uint64(int(k1) & 0xFFFFFFFF)
+    m0, m1 = np.uint64(PHILOX_M[0]), np.uint64(PHILOX_M[1])
+    w0, w1 = np.uint64(PHILOX_W[0]), np.uint64(PHILOX_W[1])
+    s32 = np.uint64(32)
+    for r in range(rounds):
+        p0, p1 = c[0] * m0, c[2] * m1  # 32 x 32 -> 64 bits: exact in uint64
+        c = [((p1 >> s32) ^ c[1] ^ k0), p1 & _U32, ((p0 >> s32) ^ c[3] ^ k1), p0 & _U32]
+        if r != rounds - 1:
+            k0, k1 = (k0 + w0) & _U32, (k1 + w1) & _U32
+    return [w.astype(np.uint32) for w in c]
+
+
+def philox_keep_mask(size, call, key, keep):
+    """The boolean keep-mask of `size` elements for dropout call number `call` under `key`: element i
+    is kept when the top 24 bits of its Philox word, as a float32 in [0, 1), are below float32(keep)."""
+    groups = np.arange(-(-size // 4), dtype=np.uint64)
+    words = philox4x32(groups, call, 0, 0, key[0], key[1])
+    u = np.stack(words, axis=1).reshape(-1)[:size] >> np.uint32(8)
+    return u.astype(np.float32) * np.float32(2.0 ** -24) < np.float32(keep)
 
 
 def epoch_stream(model_seed, epoch):
     return np.random.default_rng([int(model_seed), int(epoch)])
 
 
-def set_epoch_stream(stream):
-    """Dropout draws from `stream` (fit's per-epoch stream) until it is set back to None. Set once per
-    epoch, not per step: a context manager per step would cost more than the dropout itself."""
-    global _epoch_rng
+def dropout_key(model_seed, epoch):
+    """The Philox key of an epoch's dropout masks: (seed, epoch) as two uint32 words."""
+    return int(model_seed) & 0xFFFFFFFF, int(epoch) & 0xFFFFFFFF
+
+
+def set_epoch_stream(stream, dropout_key=None):
+    """Draws inside fit: keras.random from `stream` and dropout from Philox under `dropout_key`, until set
+    back to None. Set once per epoch, not per step: a context manager per step would cost more than the
+    dropout itself."""
+    global _epoch_rng, _epoch_dropout
     _epoch_rng = stream
+    _epoch_dropout = None if stream is None or dropout_key is None else [dropout_key[0], dropout_key[1], 0]
+
+
+def dropout_calls():
+    """Dropout calls made so far in this epoch of fit (the counter of the next call), or None outside fit."""
+    return None if _epoch_dropout is None else _epoch_dropout[2]
 
 
 def set_seed(seed):
@@ -31,16 +79,26 @@ def generator(seed=None):
 
 
 def dropout_mask(shape, rate, dtype):
-    """Inverted-dropout mask: 0 with probability `rate`, else 1/(1-rate)."""
+    """Inverted-dropout mask: 0 with probability `rate`, else 1/(1-rate). Inside fit, from the epoch's
+    Philox stream (the same masks on every device); outside it, from the global stream."""
     from . import backend
     xp = backend.get_xp()
     keep = 1.0 - rate
-    rng = _epoch_rng if _epoch_rng is not None else _rng
+    scale = np.asarray(1.0 / keep, dtype=dtype)
+    if _epoch_dropout is not None:
+        k0, k1, call = _epoch_dropout
+        _epoch_dropout[2] += 1
+        if backend.uses_kernels() and np.dtype(dtype) == np.float32:
+            from . import kernels
+            return kernels.dropout_mask(tuple(shape), call, (k0, k1), rate)
+        kept = philox_keep_mask(int(np.prod(shape)), call, (k0, k1), keep).reshape(shape)
+        return backend.to_device(kept.astype(dtype) * scale)
+    rng = _rng
     if xp is np:
         u = rng.random(shape, dtype=np.float32)
     else:
         u = xp.random.default_rng(int(rng.integers(2**63))).random(shape, dtype=np.float32)
-    return (u < keep).astype(dtype) * np.asarray(1.0 / keep, dtype=dtype)
+    return (u < keep).astype(dtype) * scale
 
 
 # ---- keras.random ----

@@ -10,11 +10,15 @@
 // device differs in the last bits), and each expression keeps the NumPy path's order of operations, so
 // without contraction (the emulated tier) the result is bit-identical to it.
 // Launch: one thread per element, 256 per block, grid ceil(n/256). Scalars are float32/int32.
+// Each rule is one __device__ function with two entry points: `<rule>_update` takes the per-step scalars
+// by value (the eager path), `<rule>_update_ctl` reads them through a pointer, cur[0] = the learning rate
+// (Adam: its step size α) and cur[1] = the decay term, which step_begin (step.cu) refreshes inside a
+// captured step. The constants of the rule (β, ρ, μ, ε) do not change during a fit and stay by value.
 
-extern "C" __global__ void adam_update(float* __restrict__ p, const float* __restrict__ g,
-                                       float* __restrict__ m, float* __restrict__ v, float* __restrict__ vhat,
-                                       int n, float alpha, float one_minus_b1, float one_minus_b2, float eps,
-                                       float decay, int amsgrad) {
+__device__ __forceinline__ void adam_element(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ m,
+                                             float* __restrict__ v, float* __restrict__ vhat, int n, float alpha,
+                                             float one_minus_b1, float one_minus_b2, float eps, float decay,
+                                             int amsgrad) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     float pi = p[i];
@@ -28,8 +32,22 @@ extern "C" __global__ void adam_update(float* __restrict__ p, const float* __res
     p[i] = pi - (mi * alpha) / (sqrtf(vi) + eps);
 }
 
-extern "C" __global__ void sgd_update(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ m,
-                                      int n, float lr, float momentum, int nesterov, float decay) {
+extern "C" __global__ void adam_update(float* __restrict__ p, const float* __restrict__ g,
+                                       float* __restrict__ m, float* __restrict__ v, float* __restrict__ vhat,
+                                       int n, float alpha, float one_minus_b1, float one_minus_b2, float eps,
+                                       float decay, int amsgrad) {
+    adam_element(p, g, m, v, vhat, n, alpha, one_minus_b1, one_minus_b2, eps, decay, amsgrad);
+}
+
+extern "C" __global__ void adam_update_ctl(float* __restrict__ p, const float* __restrict__ g,
+                                           float* __restrict__ m, float* __restrict__ v, float* __restrict__ vhat,
+                                           int n, const float* __restrict__ cur, float one_minus_b1,
+                                           float one_minus_b2, float eps, int amsgrad) {
+    adam_element(p, g, m, v, vhat, n, cur[0], one_minus_b1, one_minus_b2, eps, cur[1], amsgrad);
+}
+
+__device__ __forceinline__ void sgd_element(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ m,
+                                            int n, float lr, float momentum, int nesterov, float decay) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     float pi = p[i];
@@ -41,10 +59,21 @@ extern "C" __global__ void sgd_update(float* __restrict__ p, const float* __rest
     p[i] = nesterov ? pi + (mi * momentum - gi * lr) : pi + mi;
 }
 
-extern "C" __global__ void rmsprop_update(float* __restrict__ p, const float* __restrict__ g,
-                                          float* __restrict__ vel, float* __restrict__ mom,
-                                          float* __restrict__ avg, int n, float lr, float rho, float one_minus_rho,
-                                          float momentum, float eps, int centered, float decay) {
+extern "C" __global__ void sgd_update(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ m,
+                                      int n, float lr, float momentum, int nesterov, float decay) {
+    sgd_element(p, g, m, n, lr, momentum, nesterov, decay);
+}
+
+extern "C" __global__ void sgd_update_ctl(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ m,
+                                          int n, const float* __restrict__ cur, float momentum, int nesterov) {
+    sgd_element(p, g, m, n, cur[0], momentum, nesterov, cur[1]);
+}
+
+__device__ __forceinline__ void rmsprop_element(float* __restrict__ p, const float* __restrict__ g,
+                                                float* __restrict__ vel, float* __restrict__ mom,
+                                                float* __restrict__ avg, int n, float lr, float rho,
+                                                float one_minus_rho, float momentum, float eps, int centered,
+                                                float decay) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     float pi = p[i];
@@ -68,4 +97,19 @@ extern "C" __global__ void rmsprop_update(float* __restrict__ p, const float* __
     } else {
         p[i] = pi - inc;
     }
+}
+
+extern "C" __global__ void rmsprop_update(float* __restrict__ p, const float* __restrict__ g,
+                                          float* __restrict__ vel, float* __restrict__ mom,
+                                          float* __restrict__ avg, int n, float lr, float rho, float one_minus_rho,
+                                          float momentum, float eps, int centered, float decay) {
+    rmsprop_element(p, g, vel, mom, avg, n, lr, rho, one_minus_rho, momentum, eps, centered, decay);
+}
+
+extern "C" __global__ void rmsprop_update_ctl(float* __restrict__ p, const float* __restrict__ g,
+                                              float* __restrict__ vel, float* __restrict__ mom,
+                                              float* __restrict__ avg, int n, const float* __restrict__ cur,
+                                              float rho, float one_minus_rho, float momentum, float eps,
+                                              int centered) {
+    rmsprop_element(p, g, vel, mom, avg, n, cur[0], rho, one_minus_rho, momentum, eps, centered, cur[1]);
 }

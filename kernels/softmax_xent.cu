@@ -6,7 +6,12 @@
 //                          for the backward. A label outside [0, C) sets *bad = 1 and gives loss NaN
 //                          (never silent).
 //   xent_row_sums:         out[0] = Σ loss, out[1] = Σ correct   (one block, fixed order: deterministic)
-//   softmax_xent_backward: dlogits = (exp(z − m)/s · tsum − t) · g[r]
+//   xent_accumulate:       acc[0] += Σ loss, acc[1] += Σ correct (float64 running sums that stay on the
+//                          device across the steps of an epoch; the same fixed-order block sum)
+//   softmax_xent_backward: dlogits = (exp(z − m)/s · tsum − t) · g[r · g_stride]  (g_stride 0: one scalar)
+//
+// Rows at or past *nvalid are padding (the static batch of a captured step whose last batch is short):
+// the forward gives them loss 0 and correct 0, the backward a zero gradient. Eager calls pass INT_MAX.
 //
 // Sparse labels: int32 (R); dense targets: float32 (R×C), selected by `sparse`.
 // Launch: forward one warp per row, 256 threads per block (8 rows), grid ceil(R/8);
@@ -36,11 +41,15 @@ __device__ __forceinline__ void warp_argmax(float& v, int& i) {
 extern "C" __global__ void softmax_xent_forward(
     const float* __restrict__ logits, const int* __restrict__ labels, const float* __restrict__ targets,
     float* __restrict__ loss, float* __restrict__ max_out, float* __restrict__ sum_out,
-    float* __restrict__ correct, float* __restrict__ tsum_out, int* __restrict__ bad, int R, int C, int sparse,
-    float smoothing) {
+    float* __restrict__ correct, float* __restrict__ tsum_out, int* __restrict__ bad, const int* __restrict__ nvalid,
+    int R, int C, int sparse, float smoothing) {
     const int row = (blockIdx.x * blockDim.x + threadIdx.x) / WARP;
     const int lane = threadIdx.x % WARP;
     if (row >= R) return;
+    if (row >= *nvalid) {
+        if (lane == 0) { loss[row] = 0.f; max_out[row] = 0.f; sum_out[row] = 1.f; correct[row] = 0.f; tsum_out[row] = 1.f; }
+        return;
+    }
     const float* z = logits + (long long)row * C;
     float mx = NEG_INF; int amx = 0x7fffffff;
     for (int c = lane; c < C; c += WARP)
@@ -90,8 +99,8 @@ extern "C" __global__ void softmax_xent_forward(
     }
 }
 
-extern "C" __global__ void xent_row_sums(const float* __restrict__ loss, const float* __restrict__ correct,
-                                         float* __restrict__ out, int R) {
+// Σ loss and Σ correct over R rows by one block of 256 threads, in a fixed order (deterministic)
+__device__ __forceinline__ void block_sum2(const float* loss, const float* correct, int R, float* a_out, float* b_out) {
     __shared__ float sl[256], sc[256];
     float a = 0.f, b = 0.f;
     for (int i = threadIdx.x; i < R; i += blockDim.x) { a += loss[i]; b += correct[i]; }
@@ -101,19 +110,36 @@ extern "C" __global__ void xent_row_sums(const float* __restrict__ loss, const f
         if (threadIdx.x < s) { sl[threadIdx.x] += sl[threadIdx.x + s]; sc[threadIdx.x] += sc[threadIdx.x + s]; }
         __syncthreads();
     }
-    if (threadIdx.x == 0) { out[0] = sl[0]; out[1] = sc[0]; }
+    *a_out = sl[0];
+    *b_out = sc[0];
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+xent_row_sums(const float* __restrict__ loss, const float* __restrict__ correct, float* __restrict__ out, int R) {
+    float a, b;
+    block_sum2(loss, correct, R, &a, &b);
+    if (threadIdx.x == 0) { out[0] = a; out[1] = b; }
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+xent_accumulate(const float* __restrict__ loss, const float* __restrict__ correct, double* __restrict__ acc, int R) {
+    float a, b;
+    block_sum2(loss, correct, R, &a, &b);
+    if (threadIdx.x == 0) { acc[0] += (double)a; acc[1] += (double)b; }
 }
 
 extern "C" __global__ void softmax_xent_backward(
     const float* __restrict__ logits, const int* __restrict__ labels, const float* __restrict__ targets,
     const float* __restrict__ row_max, const float* __restrict__ row_sum, const float* __restrict__ tsum,
-    const float* __restrict__ g, float* __restrict__ dlogits, int R, int C, int sparse, float smoothing) {
+    const float* __restrict__ g, int g_stride, const int* __restrict__ nvalid, float* __restrict__ dlogits, int R,
+    int C, int sparse, float smoothing) {
     long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= (long long)R * C) return;
     int r = (int)(idx / C), c = (int)(idx % C);
+    if (r >= *nvalid) { dlogits[idx] = 0.f; return; }
     float p = expf(logits[idx] - row_max[r]) / row_sum[r];
     float t = smoothing / C;
     if (sparse) t += (labels[r] == c) ? (1.f - smoothing) : 0.f;
     else t += targets[idx] * (1.f - smoothing);
-    dlogits[idx] = (p * tsum[r] - t) * g[r];
+    dlogits[idx] = (p * tsum[r] - t) * g[(long long)r * g_stride];
 }

@@ -29,6 +29,16 @@ COVERS = {
     "adam_update": ["test_optimizer_kernel_matches_numpy_optimizer"],
     "sgd_update": ["test_optimizer_kernel_matches_numpy_optimizer"],
     "rmsprop_update": ["test_optimizer_kernel_matches_numpy_optimizer"],
+    "adam_update_ctl": ["test_optimizer_ctl_kernels_equal_by_value_kernels"],
+    "sgd_update_ctl": ["test_optimizer_ctl_kernels_equal_by_value_kernels"],
+    "rmsprop_update_ctl": ["test_optimizer_ctl_kernels_equal_by_value_kernels"],
+    "xent_accumulate": ["test_xent_padding_rows_accumulate_and_scalar_gradient"],
+    "step_begin": ["test_step_begin_advances_the_control_block"],
+    "gather_batch": ["test_gather_batch"],
+    "dropout_forward": ["test_dropout_kernels_draw_the_philox_reference_masks"],
+    "dropout_mask": ["test_dropout_kernels_draw_the_philox_reference_masks"],
+    "mask_multiply": ["test_dropout_kernels_draw_the_philox_reference_masks"],
+    "rows_out": ["test_rows_out"],
 }
 
 
@@ -323,9 +333,11 @@ def test_optimizer_kernel_matches_numpy_optimizer(kernel_tier, name, partial):
 
 # ---- a whole fit ----
 
-def test_fit_through_kernels_equals_numpy_backend(kernel_tier):
+@pytest.mark.parametrize("eagerly", [False, True], ids=["program", "tape"])
+def test_fit_through_kernels_equals_numpy_backend(kernel_tier, eagerly):
     """A small MLP with dropout, 36 steps of Adam (a partial last batch, validation each epoch), through the
-    kernels end to end; the NumPy backend (its compiled CPU step) is the reference."""
+    kernels end to end, by the launch program and (run_eagerly) by the tape; the NumPy backend (its
+    compiled CPU step) is the reference. Dropout draws the same Philox masks on every path."""
     import gpunet
     rng = np.random.default_rng(3)
     x = rng.standard_normal((96, 12)).astype(np.float32)
@@ -337,14 +349,17 @@ def test_fit_through_kernels_equals_numpy_backend(kernel_tier):
         m = gpunet.Sequential([gpunet.Input((12,)), gpunet.layers.Dense(16, activation="relu"),
                                gpunet.layers.Dropout(0.25), gpunet.layers.Dense(9, activation="tanh"),
                                gpunet.layers.Dense(5, activation="softmax")])
-        m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  run_eagerly=eagerly and gpunet.backend.uses_kernels())
         h = m.fit(x, y, epochs=6, batch_size=13, validation_split=0.2, verbose=0)
         return m.get_weights(), h.history
 
     before = kernel_tier.launches()
     got_w, got_h = run()
     kernel_tier.assert_launched(before, "dense_forward", "dense_backward_data", "dense_backward_weight",
-                                "softmax_xent_forward", "softmax_xent_backward", "adam_update")
+                                "softmax_xent_forward", "softmax_xent_backward",
+                                *(["adam_update", "dropout_mask"] if eagerly else
+                                  ["adam_update_ctl", "dropout_forward", "mask_multiply", "step_begin"]))
     with in_tier("numpy"):
         want_w, want_h = run()
     for a, b in zip(got_w, want_w):
@@ -423,3 +438,212 @@ def test_softmax_xent_numpy_branch_huge_logits(sparse, smoothing):
     loss, grad = xent_numpy(z.astype(np.float32), target, sparse, smoothing)
     want, dz = ref_xent(z, target, 100, sparse, smoothing)
     assert rel_err(loss, want) < 1e-5 and rel_err(grad(), dz) < 1e-5
+
+
+# ---- the step program's kernels (kernels/step.cu, and the by-pointer variants) ----
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_optimizer_ctl_kernels_equal_by_value_kernels(kernel_tier, name):
+    """<rule>_update_ctl (scalars read through a pointer, as in a captured step) gives exactly what
+    <rule>_update (scalars by value) gives, over 3 steps with changing learning rate and decay."""
+    from gpunet.optimizers.rules import Adam, SGD
+    rng = np.random.default_rng(1)
+    n = 1031
+    p0 = rng.standard_normal(n).astype(np.float32)
+    gs = [rng.standard_normal(n).astype(np.float32) for _ in range(3)]
+    opt = OPTIMIZERS[name]()
+    names = opt._state_names()
+    out = []
+    for by_pointer in (False, True):
+        p = kernel_tier.dev(p0)
+        st = {k: kernel_tier.dev(np.full(n, opt._state_initial_value(k))) for k in names}
+        cur = kernel_tier.dev(np.zeros(4))
+        for t, g in enumerate(gs):
+            g = kernel_tier.dev(g)
+            lr = 0.01 / (t + 1)
+            a = opt._alpha(lr, t + 1) if isinstance(opt, Adam) else lr
+            decay = (opt.weight_decay or 0.0) * lr
+            if not by_pointer:
+                opt._kernel_update(p, g, st, lr, t + 1, decay)
+                continue
+            cur[...] = kernel_tier.dev(np.array([a, decay, 0, 0]))
+            if isinstance(opt, Adam):
+                kernels.adam_update_ctl_launch(p, g, st["momentum"], st["velocity"], st.get("velocity_hat"), cur,
+                                               opt.beta_1, opt.beta_2, opt.epsilon)()
+            elif isinstance(opt, SGD):
+                kernels.sgd_update_ctl_launch(p, g, st.get("momentum"), cur, opt.momentum, opt.nesterov)()
+            else:
+                kernels.rmsprop_update_ctl_launch(p, g, st["velocity"], st.get("momentum"),
+                                                  st.get("average_gradient"), cur, opt.rho, opt.momentum,
+                                                  opt.epsilon)()
+        out.append([kernel_tier.host(p)] + [kernel_tier.host(st[k]) for k in names])
+    for a, b in zip(*out):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("sparse", [True, False], ids=["sparse", "onehot"])
+@pytest.mark.parametrize("R,valid", [(1, 1), (17, 5), (33, 0), (100, 99), (1031, 1031)])
+def test_xent_padding_rows_accumulate_and_scalar_gradient(kernel_tier, R, valid, sparse):
+    """In a step program the rows at or past *nvalid are padding: loss 0, correct 0, gradient 0;
+    xent_accumulate adds this batch's sums to float64 device totals; the gradient scale is one value
+    read through a pointer (g_stride 0)."""
+    rng = np.random.default_rng([R, valid])
+    C = 7
+    z = rng.standard_normal((R, C)) * 3
+    lab = rng.integers(0, C, R)
+    xp = kernel_tier.xp
+    z_d = kernel_tier.dev(z)
+    labels = kernel_tier.dev(lab, np.int32) if sparse else kernel_tier.dev(np.zeros(1), np.int32)
+    targets = z_d if sparse else kernel_tier.dev(np.eye(C)[lab])
+    loss, correct, d = (kernels._empty(R) for _ in range(3))
+    d = kernels._empty((R, C))
+    rows = tuple(kernels._empty(R) for _ in range(3))
+    nvalid = kernel_tier.dev([valid], np.int32)
+    acc = kernel_tier.dev([0.5, 2.0], np.float64)
+    scale = kernel_tier.dev([0.25])
+    kernels.xent_forward_launch(z_d, labels, targets, loss, rows, correct, kernel_tier.dev([0], np.int32), nvalid,
+                                sparse, 0.0)()
+    for _ in range(2):
+        kernels.xent_accumulate_launch(loss, correct, acc)()
+    kernels.xent_backward_launch(z_d, labels, targets, rows, scale, 0, nvalid, d, sparse, 0.0)()
+    want, dz = ref_xent(z, lab if sparse else np.eye(C)[lab], C, sparse, 0.0)
+    want[valid:] = 0
+    dz[valid:] = 0
+    hits = (z.argmax(1) == lab)[:valid].sum()
+    assert rel_err(kernel_tier.host(loss), want) < 1e-5
+    np.testing.assert_array_equal(kernel_tier.host(correct)[valid:], 0)
+    got = kernel_tier.host(acc)
+    assert got[0] == pytest.approx(0.5 + 2 * want.sum(), rel=1e-5)
+    assert got[1] == 2.0 + 2 * hits
+    assert rel_err(kernel_tier.host(d), dz * 0.25) < 1e-5
+    assert xp is kernel_tier.xp
+
+
+def test_step_begin_advances_the_control_block(kernel_tier):
+    """t += 1, valid rows of the step (short last batch, then 0 past the data), the table row into cur,
+    iterations += 1 when counting; past the table's rows an idle step that reads nothing out of bounds."""
+    table = np.arange(3 * 4, dtype=np.float32).reshape(3, 4) + 0.5
+    ctl = kernel_tier.dev([-1, 0, 7, 9], np.int32)
+    it = kernel_tier.dev([41], np.int32)
+    tab, cur = kernel_tier.dev(table), kernel_tier.dev(np.full(4, np.nan))
+    launch = kernels.step_begin_launch(ctl, it, tab, cur, 70, 32, True)  # 70 rows: 32, 32, 6
+    for t, valid in enumerate([32, 32, 6]):
+        launch()
+        np.testing.assert_array_equal(kernel_tier.host(ctl), [t, valid, 7, 9])
+        np.testing.assert_array_equal(kernel_tier.host(cur), table[t])
+        assert int(kernel_tier.host(it)[0]) == 42 + t
+    launch()
+    np.testing.assert_array_equal(kernel_tier.host(ctl), [3, 0, 7, 9])
+    np.testing.assert_array_equal(kernel_tier.host(cur), 0)
+    ctl2 = kernel_tier.dev([-1, 0, 0, 0], np.int32)
+    kernels.step_begin_launch(ctl2, it, kernel_tier.dev(np.zeros((1, 1))), kernel_tier.dev([0]), 5, 32, False)()
+    np.testing.assert_array_equal(kernel_tier.host(ctl2)[:2], [0, 5])
+    assert int(kernel_tier.host(it)[0]) == 45  # count=False: evaluate and predict leave iterations alone
+
+
+def _begin(tier, ctl, n, batch):
+    """step_begin as evaluate's program makes it: no counting, an 8-row table of one unused scalar."""
+    return kernels.step_begin_launch(ctl, tier.dev([0], np.int32), tier.dev(np.zeros((8, 1))), tier.dev([0]), n,
+                                     batch, False)
+
+
+@pytest.mark.parametrize("targets", ["sparse", "onehot", "none"])
+@pytest.mark.parametrize("shuffled", [True, False])
+def test_gather_batch(kernel_tier, targets, shuffled):
+    """Rows perm[t·batch + r] (or t·batch + r) of x and of the targets; rows past the valid count are zero."""
+    rng = np.random.default_rng(5)
+    n, F, C, batch = 45, 33, 7, 17
+    x = rng.standard_normal((n, F)).astype(np.float32)
+    lab = rng.integers(0, C, n).astype(np.int32)
+    onehot = np.eye(C, dtype=np.float32)[lab]
+    perm = rng.permutation(n).astype(np.int32)
+    xd = kernel_tier.dev(x)
+    y = {"sparse": kernel_tier.dev(lab, np.int32), "onehot": kernel_tier.dev(onehot), "none": None}[targets]
+    xb = kernels._empty((batch, F))
+    yb = None if y is None else kernels._empty((batch,) if targets == "sparse" else (batch, C),
+                                                np.int32 if targets == "sparse" else np.float32)
+    ctl = kernel_tier.dev([-1, 0, 0, 0], np.int32)
+    pd = kernel_tier.dev(perm, np.int32) if shuffled else None
+    begin = _begin(kernel_tier, ctl, n, batch)
+    gather = kernels.gather_batch_launch(xd, pd, ctl, xb, y, yb, targets == "sparse")
+    order = perm if shuffled else np.arange(n)
+    for t in range(3):  # 17, 17, 11 rows
+        begin()
+        gather()
+        idx = order[t * batch:(t + 1) * batch]
+        v = len(idx)
+        got = kernel_tier.host(xb)
+        np.testing.assert_array_equal(got[:v], x[idx])
+        np.testing.assert_array_equal(got[v:], 0)
+        if targets == "sparse":
+            np.testing.assert_array_equal(kernel_tier.host(yb)[:v], lab[idx])
+            np.testing.assert_array_equal(kernel_tier.host(yb)[v:], 0)
+        elif targets == "onehot":
+            np.testing.assert_array_equal(kernel_tier.host(yb)[:v], onehot[idx])
+            np.testing.assert_array_equal(kernel_tier.host(yb)[v:], 0)
+
+
+def test_philox_matches_random123_known_answers():
+    """gpunet.random's Philox-4x32-10 against the known-answer vectors published with Random123."""
+    from gpunet.random import philox4x32
+    kat = [((0, 0, 0, 0), (0, 0), (0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8)),
+           ((0xffffffff,) * 4, (0xffffffff,) * 2, (0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd)),
+           ((0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344), (0xa4093822, 0x299f31d0),
+            (0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1))]
+    for ctr, key, want in kat:
+        assert [int(w) for w in philox4x32(*ctr, *key)] == list(want)
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.5, 0.9])
+@pytest.mark.parametrize("F", [1, 7, 130])
+def test_dropout_kernels_draw_the_philox_reference_masks(kernel_tier, F, rate):
+    """dropout_forward (in a step: call t·calls + j, padding rows zero), dropout_mask (the tape path) and
+    mask_multiply (the backward) against gpunet.random's NumPy Philox stream, bit for bit."""
+    from gpunet.random import philox_keep_mask
+    rng = np.random.default_rng(F)
+    batch, n, key, calls, j = 9, 23, (12345, 3), 2, 1  # 23 rows: 9, 9, 5
+    keep, scale = 1.0 - rate, np.float32(1.0 / (1.0 - rate))
+    x = rng.standard_normal((batch, F)).astype(np.float32)
+    xd, y, mask = kernel_tier.dev(x), kernels._empty((batch, F)), kernels._empty((batch, F))
+    k0, k1 = np.array(key, dtype=np.uint32).view(np.int32)
+    ctl = kernel_tier.dev([-1, 0, k0, k1], np.int32)
+    begin = _begin(kernel_tier, ctl, n, batch)
+    fwd = kernels.dropout_forward_launch(xd, y, mask, ctl, j, calls, rate)
+    for t, valid in enumerate([9, 9, 5]):
+        begin()
+        fwd()
+        want = np.zeros((batch, F), np.float32)
+        want.reshape(-1)[:valid * F] = philox_keep_mask(valid * F, t * calls + j, key, keep) * scale
+        np.testing.assert_array_equal(kernel_tier.host(mask), want)
+        np.testing.assert_array_equal(kernel_tier.host(y), x * want)
+    alone = kernels.dropout_mask((batch, F), 77, key, rate)
+    want = (philox_keep_mask(batch * F, 77, key, keep) * scale).reshape(batch, F).astype(np.float32)
+    np.testing.assert_array_equal(kernel_tier.host(alone), want)
+    g = kernel_tier.dev(x.copy())  # mask_multiply works in place
+    kernels.mask_multiply_launch(g, alone)()
+    np.testing.assert_array_equal(kernel_tier.host(g), x * want)
+    kept = philox_keep_mask(200000, 0, key, keep).mean()
+    assert abs(kept - keep) < 0.01  # the stream keeps the right fraction
+
+
+@pytest.mark.parametrize("softmax", [True, False])
+@pytest.mark.parametrize("C", [1, 10, 33])
+def test_rows_out(kernel_tier, C, softmax):
+    """The valid rows of each step's output go to out[t·batch + r] (softmax applied or not); nothing else."""
+    rng = np.random.default_rng(C)
+    n, batch = 20, 8
+    out = kernels._empty((n, C))
+    ctl = kernel_tier.dev([-1, 0, 0, 0], np.int32)
+    begin = _begin(kernel_tier, ctl, n, batch)
+    src = kernel_tier.dev(np.zeros((batch, C)))
+    launch = kernels.rows_out_launch(src, out, ctl, softmax)
+    want = np.zeros((n, C))
+    for t in range(3):
+        z = rng.standard_normal((batch, C)) * 4
+        src[...] = kernel_tier.dev(z)
+        begin()
+        launch()
+        v = min(batch, n - t * batch)
+        e = np.exp(z - z.max(1, keepdims=True))
+        want[t * batch:t * batch + v] = (e / e.sum(1, keepdims=True) if softmax else z)[:v]
+    assert rel_err(kernel_tier.host(out), want) < 1e-6

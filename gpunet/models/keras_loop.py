@@ -224,7 +224,7 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
             model.reset_metrics()
             cbs.on_epoch_begin(epoch)
             stream = _random.epoch_stream(model._seed, epoch)
-            _random.set_epoch_stream(stream)
+            _random.set_epoch_stream(stream, _random.dropout_key(model._seed, epoch))
             seen = 0
             for step, data in enumerate(batches.epoch(stream)):
                 cbs.on_train_batch_begin(step)

@@ -20,49 +20,58 @@ _ARGMAX_COUNTERS = (SparseCategoricalAccuracy, CategoricalAccuracy)
 _KINDS = (Flatten, Reshape, Dense, Activation, Dropout)
 
 
+def plan_layers(model, training=True):
+    """The layer program of an eligible Sequential model: [("reshape", layer, shape) | ("dense", layer, act)
+    | ("act", layer, name) | ("dropout", layer)], the softmax head left out (the loss takes the logits),
+    or None when a layer is of another kind. Shared with the GPU step program (gpu_step.py)."""
+    from .sequential import Sequential
+    if not isinstance(model, Sequential):
+        return None
+    layers = model.layers
+    if not layers or not model._fast_ok():
+        return None
+    steps = []
+    for i, layer in enumerate(layers):
+        if type(layer) not in _KINDS:  # a subclass may override call(): only the general path runs it
+            return None
+        last = i == len(layers) - 1
+        if isinstance(layer, (Flatten, Reshape)):
+            if isinstance(layer, Flatten) and layer.data_format != "channels_last":
+                return None
+            out = model._layer_output_shapes.get(id(layer))
+            if out is None or None in out[1:]:
+                return None
+            steps.append(("reshape", layer, tuple(out[1:])))
+        elif isinstance(layer, Dense):
+            if layer.kernel.dtype != np.float32 or (training and layer.kernel._grad_sink is None and layer.trainable):
+                return None
+            act = "linear" if last else layer._fused
+            if act is None or (not last and layer.activation is activations.softmax):
+                return None
+            steps.append(("dense", layer, act))
+        elif isinstance(layer, Activation):
+            if last:
+                continue  # the softmax head: folded into the loss
+            name = activations.fusable_name(layer.activation)
+            if name is None:
+                return None
+            steps.append(("act", layer, name))
+        elif isinstance(layer, Dropout):
+            if layer.noise_shape is not None:
+                return None
+            steps.append(("dropout", layer))
+        else:
+            return None
+    return steps
+
+
 class StepPlan:
     @staticmethod
     def build(model, plan):
-        from .sequential import Sequential
-        if (backend.uses_kernels() or not isinstance(model, Sequential) or not plan.fused or plan.has_extra_losses
-                or plan.weighted_metrics):
+        if backend.uses_kernels() or not plan.fused or plan.has_extra_losses or plan.weighted_metrics:
             return None
-        layers = model.layers
-        if not layers or not model._fast_ok():
-            return None
-        steps = []
-        for i, layer in enumerate(layers):
-            if type(layer) not in _KINDS:  # a subclass may override call(): only the general path runs it
-                return None
-            last = i == len(layers) - 1
-            if isinstance(layer, (Flatten, Reshape)):
-                if isinstance(layer, Flatten) and layer.data_format != "channels_last":
-                    return None
-                out = model._layer_output_shapes.get(id(layer))
-                if out is None or None in out[1:]:
-                    return None
-                steps.append(("reshape", layer, tuple(out[1:])))
-            elif isinstance(layer, Dense):
-                if layer.kernel.dtype != np.float32 or (layer.kernel._grad_sink is None and layer.trainable):
-                    return None
-                act = "linear" if last else layer._fused
-                if act is None or (not last and layer.activation is activations.softmax):
-                    return None
-                steps.append(("dense", layer, act))
-            elif isinstance(layer, Activation):
-                if last:
-                    continue  # the softmax head: folded into the loss
-                name = activations.fusable_name(layer.activation)
-                if name is None:
-                    return None
-                steps.append(("act", layer, name))
-            elif isinstance(layer, Dropout):
-                if layer.noise_shape is not None:
-                    return None
-                steps.append(("dropout", layer))
-            else:
-                return None
-        return StepPlan(model, plan, steps)
+        steps = plan_layers(model)
+        return None if steps is None else StepPlan(model, plan, steps)
 
     def __init__(self, model, plan, steps):
         self.model, self.plan, self.steps = model, plan, steps

@@ -13,6 +13,7 @@ from ..callbacks import CallbackList
 from ..layers.base import has_pending_losses
 from ..ops.tape import GradientTape, Tensor, stop_recording
 from . import data as data_mod
+from .gpu_step import EvalProgram, PredictProgram, TrainProgram
 from .step_plan import StepPlan
 
 
@@ -215,7 +216,9 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     xd, yd, swd = _to_device(x, y, sw)
     if not getattr(model.optimizer, "built", False):
         model.optimizer.build(plan.variables)
-    fast = None if (sw is not None or getattr(model, "run_eagerly", False)) else StepPlan.build(model, plan)
+    eager = sw is not None or getattr(model, "run_eagerly", False)
+    fast = None if eager else StepPlan.build(model, plan)
+    program = None
     cbs = CallbackList(callbacks, model=model, add_history=True, add_progbar=verbose != 0,
                        verbose=verbose, epochs=epochs, steps=steps)
     model.stop_training = False
@@ -224,17 +227,25 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         from .. import kernels
         kernels.CHECK_LABELS = False
     logs_fn = lambda: _logs(model, plan)  # noqa: E731
+    val_program = None
     epoch_logs = {}
     try:
         initial_epoch = begin_training(model, cbs, initial_epoch)
+        if not eager:  # on the kernel backend: the static launch program (a CUDA graph on a GPU)
+            program = TrainProgram.build(model, plan, xd, yd, batch_size, steps, shuffle)
+        if program is not None:  # the progress bar reads without stopping the stream; batch callbacks wait
+            sync = cbs.wants_batch_logs("on_train_batch_end") or cbs.wants_batch_logs("on_train_batch_begin")
+            logs_fn = lambda: program.logs(sync)  # noqa: E731
         for epoch in range(initial_epoch, epochs):
             model._reset_metrics(plan)
             cbs.on_epoch_begin(epoch)
             stream = _random.epoch_stream(model._seed, epoch)
             order = stream.permutation(n) if shuffle else None
-            _random.set_epoch_stream(stream)
-            order_d = None if order is None else backend.to_device(order)
-            for step in range(steps):
+            _random.set_epoch_stream(stream, _random.dropout_key(model._seed, epoch))
+            if program is not None:
+                _program_epoch(model, program, cbs, order, _random.dropout_key(model._seed, epoch), steps, logs_fn)
+            order_d = None if (order is None or program is not None) else backend.to_device(order)
+            for step in range(0 if program is not None else steps):
                 lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
                 if order_d is None:
                     xb, yb, swb = xd[lo:hi], yd[lo:hi], None if swd is None else swd[lo:hi]
@@ -259,8 +270,12 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
                 model._in_fit_validation = True
                 try:  # Keras runs fit's validation as an evaluate(): the on_test_* hooks fire
                     cbs.on_test_begin()
-                    vlogs = _evaluate_arrays(model, plan, val[0], val[1], val[2], validation_batch_size or batch_size,
-                                             cbs=cbs, max_steps=validation_steps)
+                    vbatch = validation_batch_size or batch_size
+                    if val_program is None and val[2] is None:
+                        val_program = EvalProgram.build(model, plan, val[0], val[1], vbatch,
+                                                        _n_steps(len(val[0]), vbatch, validation_steps)) or False
+                    vlogs = _evaluate_arrays(model, plan, val[0], val[1], val[2], vbatch, cbs=cbs,
+                                             max_steps=validation_steps, program=val_program or None)
                     cbs.on_test_end(dict(vlogs))
                     epoch_logs.update({"val_" + k: v for k, v in vlogs.items()})
                 finally:
@@ -274,10 +289,34 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     finally:
         model._in_fit = False
         _random.set_epoch_stream(None)
+        if program is not None:
+            program.finish()  # the weights are read on the default stream from here on
         if backend.uses_kernels():
             from .. import kernels
             kernels.CHECK_LABELS = True
     return cbs.history
+
+
+def _program_epoch(model, program, cbs, order, key, steps, logs_fn):
+    """One epoch of the launch program: `steps_per_execution` steps per replay, the batch hooks called
+    around each replay with its first and last step (as Keras does), one sync at the end."""
+    spe = max(1, int(getattr(model, "steps_per_execution", 1) or 1))
+    program.begin_epoch(order, key)
+    step = 0
+    while step < steps:
+        k = min(spe, steps - step)
+        cbs.on_train_batch_begin(step)
+        program.run(k)
+        step += k
+        cbs.on_train_batch_end(step - 1, logs_fn)
+        if model.stop_training:
+            break
+    program.end_epoch()
+
+
+def _n_steps(n, batch_size, max_steps=None):
+    steps = max(1, math.ceil(n / batch_size))
+    return steps if max_steps is None else max(1, min(steps, int(max_steps)))
 
 
 def begin_training(model, cbs, initial_epoch):
@@ -290,13 +329,16 @@ def begin_training(model, cbs, initial_epoch):
     return initial_epoch if resumed is None else resumed
 
 
-def _evaluate_arrays(model, plan, x, y, sw, batch_size, prefix="", cbs=None, max_steps=None):
+def _evaluate_arrays(model, plan, x, y, sw, batch_size, prefix="", cbs=None, max_steps=None, program=None):
     model._reset_metrics(plan)
     xd, yd, swd = _to_device(x, y, sw)
     n = len(x)
-    steps = max(1, math.ceil(n / batch_size))
-    if max_steps is not None:
-        steps = max(1, min(steps, int(max_steps)))
+    steps = _n_steps(n, batch_size, max_steps)
+    if program is None and sw is None:
+        program = EvalProgram.build(model, plan, xd, yd, batch_size, steps)
+    if program is not None:  # the forward-only launch program: the sums stay on the device until the end
+        program.run_all(cbs)
+        return _logs(model, plan, prefix)
     with stop_recording():
         for step in range(steps):
             lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
@@ -382,6 +424,11 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
     cbs = CallbackList(callbacks, model=model, add_progbar=verbose != 0, verbose=verbose, epochs=1,
                        steps=nsteps)
     cbs.on_predict_begin()
+    program = None if cbs.wants_batch_logs("on_predict_batch_end") else PredictProgram.build(model, xd, batch_size, nsteps)
+    if program is not None:  # the launch program writes every batch into one device buffer
+        out = backend.to_numpy(program.run_all(cbs))
+        cbs.on_predict_end()
+        return out
     outs = []
     with stop_recording():
         for step in range(nsteps):

@@ -62,8 +62,12 @@ class Optimizer:
     # ---- learning rate ----
     @property
     def learning_rate(self):
+        return self._lr_at(self._host_step)
+
+    def _lr_at(self, step):
+        """The rate at optimizer step `step`: a schedule's value there, or the constant; float32 as in Keras."""
         lr = self._learning_rate
-        value = lr(self._host_step) if callable(lr) else lr
+        value = lr(step) if callable(lr) else lr
         return float(np.float32(value))  # a float32 variable in Keras: saved and restored exactly
 
     @learning_rate.setter

@@ -1,0 +1,524 @@
+"""The GPU training step as a static launch program, replayed as a CUDA graph (ARCHITECTURE.md decision 1).
+
+For the models the CPU step plan covers (step_plan.py: a Sequential stack of Flatten/Reshape/Dense/
+Activation/Dropout ending in softmax + cross-entropy), fit on the kernel backend runs a fixed list of
+kernel launches instead of the tape:
+
+  step_begin · gather_batch · per layer: dense_forward | dropout_forward · softmax_xent_forward ·
+  xent_accumulate · softmax_xent_backward · per layer, in reverse: dense_backward_weight (straight into
+  the optimizer's flat gradient buffer), dense_backward_data | mask_multiply · one fused optimizer update
+
+Every buffer is allocated once, at build, from a private CuPy memory pool the program keeps; no argument
+changes from step to step. What changes lives on the device: the control block (step index, valid rows
+of the batch, the epoch's Philox key) and a per-epoch table of per-step scalars (learning rate or Adam's
+step size, decay, 1/valid rows), uploaded once per epoch; step_begin advances the block inside the step.
+The batch is gathered on the device by the epoch's permutation; a short last batch is the same program
+with padding rows that contribute exactly zero. Loss and correct-count sums accumulate on the device.
+So the step does no host work: on CuPy it is captured once as a CUDA graph (after two warm-up steps) and
+replayed, `steps_per_execution` steps per graph; in the emulated tier (CI) the same launches run through
+HIP-CPU, so the program is tested everywhere and only the capture needs a GPU.
+
+`evaluate`, fit's validation and `predict` get forward-only programs the same way. What the programs
+cannot honour sends fit to the tape path (README: "The captured GPU step")."""
+import logging
+import os
+
+import numpy as np
+
+from .. import backend, kernels
+from ..metrics import CategoricalAccuracy, SparseCategoricalAccuracy
+from ..optimizers.rules import SGD, Adam, AdamW, RMSprop
+from .step_plan import plan_layers
+
+_log = logging.getLogger("gpunet")
+_ARGMAX_COUNTERS = (SparseCategoricalAccuracy, CategoricalAccuracy)
+WARMUP_STEPS = 2  # eager steps on the capture stream before capture: modules loaded, pool blocks settled
+K = 4  # per-step scalars: [lr or Adam's alpha, decay, 1/valid rows, unused]
+
+
+def capture_enabled():
+    return backend.kernels() == "cuda" and os.environ.get("GPUNET_CUDA_GRAPHS", "1") != "0"
+
+
+class _Arena:
+    """The program's buffers: allocated once, from a private CuPy pool kept alive with the program (a
+    graph keeps raw pointers; pool blocks must never return to the shared pool while it exists).
+    Emulated, each buffer starts poisoned (NaN / -1), so one a kernel fails to write shows in the tests."""
+
+    def __init__(self):
+        self.xp = backend.get_xp()
+        self.pool = self.xp.cuda.MemoryPool() if backend.kernels() == "cuda" else None
+        self.buffers = []
+
+    def empty(self, shape, dtype=np.float32, fill=None):
+        xp = self.xp
+        if fill is None:
+            fill = (np.nan if np.dtype(dtype).kind == "f" else -1) if backend.kernels() == "emulate" else 0
+        if self.pool is not None:
+            with xp.cuda.using_allocator(self.pool.malloc):
+                a = xp.full(shape, fill, dtype=dtype)
+        else:
+            a = xp.full(shape, fill, dtype=dtype)
+        self.buffers.append(a)
+        return a
+
+    def copy_of(self, host_or_device, dtype):
+        a = self.empty(host_or_device.shape, dtype, fill=0)
+        a[...] = host_or_device if isinstance(host_or_device, type(a)) else self.xp.asarray(host_or_device)
+        return a
+
+
+class _Runner:
+    """Runs a launch list k steps at a time: eagerly, or on CuPy as CUDA graphs captured on first use."""
+
+    def __init__(self, launches, capture):
+        self.launches = launches
+        self.capture = capture and capture_enabled()
+        self.stream = None
+        self.graphs = {}
+        self.eager_steps = 0
+        if backend.kernels() == "cuda":
+            xp = backend.get_xp()
+            self.stream = xp.cuda.Stream(non_blocking=True)
+            xp.cuda.Device().synchronize()  # the data and weights were written on the legacy stream
+
+    def upload(self, dst, host):
+        """A host array into a program buffer, ordered on the program's stream (outside any step)."""
+        if self.stream is None:
+            dst[...] = host
+        else:
+            dst.set(np.ascontiguousarray(host, dtype=dst.dtype), stream=self.stream)
+
+    def run(self, k):
+        if self.stream is None:
+            for _ in range(k):
+                for launch in self.launches:
+                    launch()
+            return
+        with self.stream:
+            if not self.capture or self.eager_steps < WARMUP_STEPS:
+                for _ in range(k):
+                    for launch in self.launches:
+                        launch()
+                self.eager_steps += k
+                return
+            graph = self.graphs.get(k)
+            if graph is None:
+                graph = self._capture(k)
+                if graph is None:
+                    return self.run(k)
+            graph.launch(self.stream)
+
+    def _capture(self, k):
+        s = self.stream
+        try:
+            s.begin_capture()
+            try:
+                for _ in range(k):
+                    for launch in self.launches:
+                        launch()
+            finally:
+                graph = s.end_capture()
+        except Exception as e:  # a CuPy or driver without stream capture: the same launches, uncaptured
+            _log.warning("gpunet: CUDA graph capture failed (%s: %s); the step runs uncaptured",
+                         type(e).__name__, str(e).splitlines()[0][:200])
+            self.capture = False
+            return None
+        self.graphs[k] = graph
+        return graph
+
+    def synchronize(self):
+        if self.stream is not None:
+            self.stream.synchronize()
+
+
+class _Readback:
+    """The device sums [Σ loss, Σ correct] for the progress bar without stopping the stream: on CuPy an
+    asynchronous copy into pinned memory and an event; a read returns the latest copy that has landed
+    (one draw behind at worst) and starts the next. read(sync=True) waits (epoch end, batch callbacks)."""
+
+    def __init__(self, acc, runner):
+        self.acc, self.runner = acc, runner
+        self.values = np.zeros(acc.shape, np.float64)
+        self.rows = 0
+        self.pending = None
+        if runner.stream is not None:
+            import cupyx
+            self.host = cupyx.empty_pinned(acc.shape, acc.dtype)
+
+    def read(self, rows, sync=False):
+        if self.runner.stream is None:
+            self.values, self.rows = np.array(self.acc, dtype=np.float64), rows
+            return self.values, self.rows
+        if sync:
+            self.runner.synchronize()
+            self.values, self.rows, self.pending = backend.to_numpy(self.acc).astype(np.float64), rows, None
+            return self.values, self.rows
+        if self.pending is not None and self.pending[0].done:
+            self.values, self.rows = np.array(self.host, dtype=np.float64), self.pending[1]
+            self.pending = None
+        if self.pending is None:
+            from cupy.cuda import runtime
+            s = self.runner.stream
+            runtime.memcpyAsync(self.host.ctypes.data, self.acc.data.ptr, self.acc.nbytes,
+                                runtime.memcpyDeviceToHost, s.ptr)
+            self.pending = (s.record(), rows)
+        return self.values, self.rows
+
+
+def _optimizer_ok(opt):
+    """The optimizers and options the program's fused update honours; anything else: the tape path."""
+    return (type(opt) in (Adam, AdamW, SGD, RMSprop) and opt.built and opt._flat.dtype == np.float32
+            and kernels.optim_supported(opt._flat.size) and not opt._exclude_from_wd and not opt._constrained
+            and opt.clipnorm is None and opt.clipvalue is None and opt.global_clipnorm is None
+            and not opt.use_ema and not opt.gradient_accumulation_steps and opt.loss_scale_factor is None)
+
+
+def _optimizer_launch(opt, cur):
+    p, g, st = opt._flat, opt._grad, opt._state
+    if isinstance(opt, Adam):
+        return kernels.adam_update_ctl_launch(p, g, st["momentum"], st["velocity"], st.get("velocity_hat"), cur,
+                                              opt.beta_1, opt.beta_2, opt.epsilon)
+    if isinstance(opt, SGD):
+        return kernels.sgd_update_ctl_launch(p, g, st.get("momentum"), cur, opt.momentum, opt.nesterov)
+    return kernels.rmsprop_update_ctl_launch(p, g, st["velocity"], st.get("momentum"), st.get("average_gradient"),
+                                             cur, opt.rho, opt.momentum, opt.epsilon)
+
+
+def _layer_program(model, training, head_act=None):
+    """[("dense", layer, act) | ("dropout", layer)] on 2-D (batch, features) buffers, or None. Reshape and
+    Flatten to 2-D are free (the rows are already contiguous); an Activation after a linear Dense folds into
+    the Dense's epilogue; anything the kernels cannot run (another activation, a 3-D Dense) returns None."""
+    steps = plan_layers(model, training)
+    if steps is None:
+        return None
+    out = []
+    for st in steps:
+        kind, layer = st[0], st[1]
+        if kind == "reshape":
+            if len(st[2]) != 1:
+                return None
+        elif kind == "dense":
+            shape = model._layer_output_shapes.get(id(layer))
+            if shape is None or len(shape) != 2:
+                return None
+            out.append(["dense", layer, st[2]])
+        elif kind == "act":
+            if not out or out[-1][0] != "dense" or out[-1][2] != "linear":
+                return None
+            out[-1][2] = st[2]
+        elif layer.rate > 0:
+            out.append(["dropout", layer])
+    if head_act is not None and out and out[-1][0] == "dense":
+        out[-1][2] = head_act
+    if not out or out[-1][0] != "dense" or any(s[0] == "dense" and s[2] not in kernels.ACT_CODES for s in out):
+        return None
+    return out
+
+
+def _flat_rows(a, n):
+    """A device array of n samples as (n, features), without a copy when it is already float32 rows."""
+    return a.reshape(n, -1)
+
+
+class _Forward:
+    """The shared forward half: step_begin, gather, the layers; `self.h` is the logits buffer after it."""
+
+    def _build_forward(self, model, layers, x, y, batch, n, sparse, perm, count, training):
+        A = self.arena
+        xp = A.xp
+        self.ctl = A.empty(4, np.int32, fill=0)
+        self.cur = A.empty(K, np.float32, fill=0)
+        self.table = A.empty((max(1, self.steps), K), np.float32, fill=0)
+        self.acc = A.empty(2, np.float64, fill=0)
+        self.batch, self.n = batch, n
+        x2 = _flat_rows(x, n)
+        if x2.dtype != np.float32 or not x2.flags.c_contiguous:
+            return False
+        F0 = x2.shape[1]
+        self.xb = A.empty((batch, F0))
+        if y is None:
+            self.yb = None
+        elif sparse:
+            y = y.reshape(n)
+            if y.dtype != np.int32:
+                return False
+            self.yb = A.empty(batch, np.int32)
+        else:
+            y = y.reshape(n, -1)
+            if y.dtype != np.float32:
+                y = y.astype(np.float32)  # once per program, not per step
+            self.yb = A.empty((batch, y.shape[1]))
+        self._hold = (x2, y, perm)  # the graph reads them: keep them alive with the program
+        L = [kernels.step_begin_launch(self.ctl, self.iterations, self.table, self.cur, n, batch, count),
+             kernels.gather_batch_launch(x2, perm, self.ctl, self.xb, y, self.yb if y is not None else None, sparse)]
+        h = self.xb
+        self.saved = []
+        n_drop = sum(1 for s in layers if s[0] == "dropout")
+        j = 0
+        for kind, layer, *rest in layers:
+            if kind == "dense":
+                act = rest[0]
+                W, b = layer.kernel.data, (layer.bias.data if layer.bias is not None else None)
+                if W.shape[0] != h.shape[1]:
+                    return False
+                Y = A.empty((batch, W.shape[1]))
+                Z = A.empty((batch, W.shape[1])) if kernels.stores_z(act) else None
+                L.append(kernels.dense_forward_launch(h, W, b, Y, Z, act))
+                self.saved.append(("dense", layer, act, h, Y, Z))
+                h = Y
+            elif training:
+                y_out, mask = A.empty(h.shape), A.empty(h.shape)
+                L.append(kernels.dropout_forward_launch(h, y_out, mask, self.ctl, j, n_drop, layer.rate))
+                self.saved.append(("dropout", mask))
+                h = y_out
+                j += 1
+        self.h = h
+        self.launches = L
+        return True
+
+    def begin(self, table=None, key=(0, 0), perm_host=None):
+        """Outside any step: the epoch's permutation, scalar table and control block."""
+        if perm_host is not None:
+            self.runner.upload(self.perm, perm_host.astype(np.int32))
+        if table is not None:
+            self.runner.upload(self.table[:len(table)], table)
+        k0, k1 = (np.array([key[0], key[1]], dtype=np.uint32)).view(np.int32)
+        self.runner.upload(self.ctl, np.array([-1, 0, k0, k1], dtype=np.int32))
+        self.runner.upload(self.acc, np.zeros(2))
+        self.t = 0
+
+
+def _valid_rows(n, batch, t):
+    return max(0, min(batch, n - t * batch))
+
+
+class TrainProgram(_Forward):
+    """fit's step for an eligible model on the kernel backend; None from build() when it is not."""
+
+    @staticmethod
+    def build(model, plan, xd, yd, batch_size, steps, shuffle, capture=True):
+        if not backend.uses_kernels() or plan.multi or not plan.fused or plan.has_extra_losses or plan.weighted_metrics:
+            return None
+        if any(type(m) not in _ARGMAX_COUNTERS for m in plan.metrics):
+            return None
+        opt = model.optimizer
+        if not _optimizer_ok(opt) or len(xd) >= 2**31:
+            return None
+        layers = _layer_program(model, training=True)
+        if layers is None:
+            return None
+        prog = TrainProgram(model, plan, steps)
+        if not prog._build(layers, xd, yd, batch_size, shuffle, capture):
+            return None
+        return prog
+
+    def __init__(self, model, plan, steps):
+        self.model, self.plan, self.opt = model, plan, model.optimizer
+        self.steps = steps
+        self.arena = _Arena()
+
+    def _build(self, layers, xd, yd, batch, shuffle, capture):
+        A, n, plan = self.arena, len(xd), self.plan
+        self.iterations = self.opt.iterations.data.reshape(1)
+        self.perm = A.empty(n, np.int32, fill=0) if shuffle else None
+        if not self._build_forward(self.model, layers, xd, yd, batch, n, plan.sparse, self.perm, True, True):
+            return False
+        L = self.launches
+        C = self.h.shape[1]
+        if self.h is self.xb or C != self.model._output_dim():
+            return False
+        self.nvalid = self.ctl[1:2]
+        rows = (A.empty(batch), A.empty(batch), A.empty(batch))
+        loss, correct, dlogits = A.empty(batch), A.empty(batch), A.empty((batch, C))
+        labels = self.yb if plan.sparse else A.empty(1, np.int32, fill=0)
+        targets = self.h if plan.sparse else self.yb
+        bad = A.empty(1, np.int32, fill=0)  # the labels were checked on the host once per fit
+        L.append(kernels.xent_forward_launch(self.h, labels, targets, loss, rows, correct, bad, self.nvalid,
+                                             plan.sparse, plan.label_smoothing))
+        L.append(kernels.xent_accumulate_launch(loss, correct, self.acc))
+        L.append(kernels.xent_backward_launch(self.h, labels, targets, rows, self.cur[2:3], 0, self.nvalid, dlogits,
+                                              plan.sparse, plan.label_smoothing))
+        g = dlogits
+        first_dense = next(i for i, s in enumerate(self.saved) if s[0] == "dense")
+        for i in range(len(self.saved) - 1, -1, -1):
+            s = self.saved[i]
+            if s[0] == "dropout":
+                L.append(kernels.mask_multiply_launch(g, s[1]))
+                continue
+            _, layer, act, h_in, Y, Z = s
+            if layer.trainable:
+                gb = layer.bias._grad_sink if layer.bias is not None else None
+                L.append(kernels.dense_backward_weight_launch(h_in, g, Y, Z, layer.kernel._grad_sink, gb, act))
+            if i == first_dense:
+                break
+            gx = A.empty(h_in.shape)
+            L.append(kernels.dense_backward_data_launch(g, Y, Z, layer.kernel.data, gx, act))
+            g = gx
+        L.append(_optimizer_launch(self.opt, self.cur))
+        self.runner = _Runner(L, capture)
+        self.readback = _Readback(self.acc, self.runner)
+        self.rows_done = 0
+        return True
+
+    # ---- per epoch (outside the step) ----
+    def _table(self, first):
+        """Rows [first, steps) of the per-step scalars, as the eager optimizer would compute them."""
+        opt, n, batch = self.opt, self.n, self.batch
+        out = np.zeros((self.steps - first, K), np.float32)
+        wd = opt.weight_decay or 0.0
+        for i, t in enumerate(range(first, self.steps)):
+            host_step = self._host0 + t
+            lr = opt._lr_at(host_step)
+            out[i, 0] = opt._alpha(lr, host_step + 1) if isinstance(opt, Adam) else lr
+            out[i, 1] = wd * lr
+            out[i, 2] = np.float32(1.0 / max(1, _valid_rows(n, batch, t)))
+        return out
+
+    def begin_epoch(self, order, key):
+        self._host0 = self.opt._host_step
+        self._lr_src = self.opt._learning_rate
+        self.begin(self._table(0), key, order)
+        self.rows_done = 0
+
+    def run(self, k):
+        """k steps (one graph replay on CuPy); host work: bookkeeping only."""
+        if self.opt._learning_rate is not self._lr_src:  # a callback set a new rate mid-epoch
+            self._lr_src = self.opt._learning_rate
+            self.runner.upload(self.table[self.t:self.steps], self._table(self.t))
+        self.runner.run(k)
+        for _ in range(k):
+            self.rows_done += _valid_rows(self.n, self.batch, self.t)
+            self.t += 1
+        self.opt._host_step += k
+
+    def logs(self, sync=False):
+        (loss, correct), rows = self.readback.read(self.rows_done, sync)
+        out = {"loss": loss / rows if rows else 0.0}
+        for m in self.plan.metrics:
+            out[m.name] = correct / rows if rows else 0.0
+        return out
+
+    def end_epoch(self):
+        """One sync per epoch: the sums become the loss tracker's and the metrics' state."""
+        (loss, correct), rows = self.readback.read(self.rows_done, sync=True)
+        _set_trackers(self.model, self.plan, loss, correct, rows)
+
+    def finish(self):
+        self.runner.synchronize()
+
+
+def _set_trackers(model, plan, loss, correct, rows):
+    model._loss_tracker.total, model._loss_tracker.count = float(loss), float(rows)
+    for m in plan.metrics:
+        m.total, m.count = float(correct), float(rows)
+
+
+class EvalProgram(_Forward):
+    """evaluate (and fit's validation): the forward, the loss and correct-count sums, on the device."""
+
+    @staticmethod
+    def build(model, plan, xd, yd, batch_size, steps):
+        if not backend.uses_kernels() or plan.multi or not plan.fused or plan.has_extra_losses or plan.weighted_metrics:
+            return None
+        if any(type(m) not in _ARGMAX_COUNTERS for m in plan.metrics) or len(xd) >= 2**31 or len(xd) == 0:
+            return None
+        layers = _layer_program(model, training=False)
+        if layers is None:
+            return None
+        prog = EvalProgram(model, plan, steps)
+        return prog if prog._build(layers, xd, yd, batch_size) else None
+
+    def __init__(self, model, plan, steps):
+        self.model, self.plan, self.steps = model, plan, steps
+        self.arena = _Arena()
+
+    def _build(self, layers, xd, yd, batch):
+        A, plan = self.arena, self.plan
+        self.iterations = A.empty(1, np.int32, fill=0)
+        if not self._build_forward(self.model, layers, xd, yd, batch, len(xd), plan.sparse, None, False, False):
+            return False
+        C = self.h.shape[1]
+        if self.h is self.xb or C != self.model._output_dim():
+            return False
+        rows = (A.empty(batch), A.empty(batch), A.empty(batch))
+        loss, correct = A.empty(batch), A.empty(batch)
+        labels = self.yb if plan.sparse else A.empty(1, np.int32, fill=0)
+        targets = self.h if plan.sparse else self.yb
+        self.launches += [
+            kernels.xent_forward_launch(self.h, labels, targets, loss, rows, correct, A.empty(1, np.int32, fill=0),
+                                        self.ctl[1:2], plan.sparse, plan.label_smoothing),
+            kernels.xent_accumulate_launch(loss, correct, self.acc)]
+        self.runner = _Runner(self.launches, capture=True)
+        self.readback = _Readback(self.acc, self.runner)
+        return True
+
+    def run_all(self, cbs=None):
+        """Every batch; test-batch callbacks get logs read back (synchronously only for those that ask)."""
+        self.begin()
+        rows = 0
+        sync = cbs is not None and cbs.wants_batch_logs("on_test_batch_end")
+        for t in range(self.steps):
+            if cbs is not None:
+                cbs.on_test_batch_begin(t)
+            self.runner.run(1)
+            rows += _valid_rows(self.n, self.batch, t)
+            if cbs is not None:
+                cbs.on_test_batch_end(t, lambda r=rows: self._logs(r, sync))
+        (loss, correct), _ = self.readback.read(rows, sync=True)
+        _set_trackers(self.model, self.plan, loss, correct, rows)
+
+    def _logs(self, rows, sync):
+        (loss, correct), r = self.readback.read(rows, sync)
+        out = {"loss": loss / r if r else 0.0}
+        out.update({m.name: correct / r if r else 0.0 for m in self.plan.metrics})
+        return out
+
+
+class PredictProgram(_Forward):
+    """predict: the forward of each batch written (softmax applied on the device) into one output buffer."""
+
+    @staticmethod
+    def build(model, xd, batch_size, steps):
+        if not backend.uses_kernels() or len(xd) >= 2**31 or len(xd) == 0:
+            return None
+        softmax = model._has_softmax_head()
+        head_act = None
+        if not softmax:
+            last = model.layers[-1] if model.layers else None
+            from ..layers.core import Dense
+            if type(last) is not Dense or last._fused is None:
+                return None
+            head_act = last._fused
+        layers = _layer_program(model, training=False, head_act=head_act)
+        if layers is None:
+            return None
+        prog = PredictProgram(model, steps)
+        return prog if prog._build(layers, xd, batch_size, softmax) else None
+
+    def __init__(self, model, steps):
+        self.model, self.steps = model, steps
+        self.arena = _Arena()
+
+    def _build(self, layers, xd, batch, softmax):
+        A = self.arena
+        self.iterations = A.empty(1, np.int32, fill=0)
+        if not self._build_forward(self.model, layers, xd, None, batch, len(xd), False, None, False, False):
+            return False
+        if self.h is self.xb:
+            return False
+        self.out = A.empty((self.n, self.h.shape[1]))
+        self.launches.append(kernels.rows_out_launch(self.h, self.out, self.ctl, softmax))
+        self.runner = _Runner(self.launches, capture=True)
+        return True
+
+    def run_all(self, cbs=None):
+        self.begin()
+        for t in range(self.steps):
+            if cbs is not None:
+                cbs.on_predict_batch_begin(t)
+            self.runner.run(1)
+            if cbs is not None:
+                cbs.on_predict_batch_end(t, None)
+        self.runner.synchronize()
+        return self.out
