@@ -409,22 +409,19 @@ def step_begin_launch(ctl, iterations, table, cur, n, batch, count):
                   (ctl, iterations, table, cur, _i32(K), _i32(rows), _i32(n), _i32(batch), _i32(bool(count))))
 
 
-def gather_batch_launch(x, perm, ctl, xb, y, yb, sparse):
+def gather_batch_launch(x, perm, ctl, xb, y, yb, sparse, spare_i, spare_f):
     """xb/yb = the rows of x/y this step takes: perm[t·batch + r] (perm None: contiguous rows); y None:
-    no targets (predict)."""
+    no targets (predict). spare_i/spare_f: 1-element int32/float32 buffers of the caller's, passed for the
+    pointers this launch does not use (never read or written)."""
     batch, F = xb.shape
     C = 0 if y is None else (1 if sparse else yb.shape[1])
     sparse = sparse and y is not None
     use_perm = perm is not None
-
-    def stand_in(a, dtype):  # an unused pointer: a 1-element array made once, at build, never touched
-        return a if a is not None else _empty(1, dtype=dtype)
-    yi, ybi = (y, yb) if sparse else (None, None)
-    yf, ybf = (None, None) if sparse else (y, yb)
+    yi, ybi = (y, yb) if sparse else (spare_i, spare_i)
+    yf, ybf = (spare_f, spare_f) if sparse or y is None else (y, yb)
     return Launch("step.cu", "gather_batch", _grid(batch * max(F, C), 256), (256,),
-                  (x, stand_in(perm, np.int32), ctl, xb, _i32(F), _i32(batch), _i32(use_perm),
-                   stand_in(yi, np.int32), stand_in(ybi, np.int32), stand_in(yf, np.float32),
-                   stand_in(ybf, np.float32), _i32(C), _i32(bool(sparse))))
+                  (x, perm if use_perm else spare_i, ctl, xb, _i32(F), _i32(batch), _i32(use_perm), yi, ybi, yf, ybf,
+                   _i32(C), _i32(bool(sparse))))
 
 
 def dropout_forward_launch(x, y, mask, ctl, call_in_step, calls_per_step, rate):

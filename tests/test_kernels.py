@@ -565,7 +565,8 @@ def test_gather_batch(kernel_tier, targets, shuffled):
     ctl = kernel_tier.dev([-1, 0, 0, 0], np.int32)
     pd = kernel_tier.dev(perm, np.int32) if shuffled else None
     begin = _begin(kernel_tier, ctl, n, batch)
-    gather = kernels.gather_batch_launch(xd, pd, ctl, xb, y, yb, targets == "sparse")
+    gather = kernels.gather_batch_launch(xd, pd, ctl, xb, y, yb, targets == "sparse", kernel_tier.dev([0], np.int32),
+                                         kernel_tier.dev([0]))
     order = perm if shuffled else np.arange(n)
     for t in range(3):  # 17, 17, 11 rows
         begin()

@@ -226,7 +226,6 @@ class _Forward:
 
     def _build_forward(self, model, layers, x, y, batch, n, sparse, perm, count, training):
         A = self.arena
-        xp = A.xp
         self.ctl = A.empty(4, np.int32, fill=0)
         self.cur = A.empty(K, np.float32, fill=0)
         self.table = A.empty((max(1, self.steps), K), np.float32, fill=0)
@@ -251,7 +250,8 @@ class _Forward:
             self.yb = A.empty((batch, y.shape[1]))
         self._hold = (x2, y, perm)  # the graph reads them: keep them alive with the program
         L = [kernels.step_begin_launch(self.ctl, self.iterations, self.table, self.cur, n, batch, count),
-             kernels.gather_batch_launch(x2, perm, self.ctl, self.xb, y, self.yb if y is not None else None, sparse)]
+             kernels.gather_batch_launch(x2, perm, self.ctl, self.xb, y, self.yb, sparse, A.empty(1, np.int32, fill=0),
+                                         A.empty(1, fill=0))]
         h = self.xb
         self.saved = []
         n_drop = sum(1 for s in layers if s[0] == "dropout")

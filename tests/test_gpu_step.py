@@ -1,0 +1,315 @@
+"""The static launch program of fit/evaluate/predict on the kernel backend (gpunet/models/gpu_step.py),
+run in the emulated tier (the same launches a GPU replays as a CUDA graph) against the NumPy backend's
+compiled CPU step and against the tape path, for every option the program honours; and the options it
+cannot honour send fit to the tape path, which gives the same numbers."""
+import tracemalloc
+
+import numpy as np
+import pytest
+from conftest import in_tier
+
+import gpunet
+from gpunet import backend, emulated
+from gpunet.models import gpu_step
+from gpunet.models.trainer import _Plan
+
+pytestmark = pytest.mark.emulated
+
+
+def _mlp(hidden=128, inputs=784, classes=10, dropout=0.2, act="relu", extra=()):
+    layers = [gpunet.Input((inputs,)), gpunet.layers.Dense(hidden, activation=act)]
+    if dropout:
+        layers.append(gpunet.layers.Dropout(dropout))
+    layers += list(extra) + [gpunet.layers.Dense(classes, activation="softmax")]
+    return gpunet.Sequential(layers)
+
+
+def _data(n, inputs=784, classes=10, seed=0, onehot=False):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, inputs)).astype(np.float32)
+    y = rng.integers(0, classes, n)
+    return x, (np.eye(classes, dtype=np.float32)[y] if onehot else y)
+
+
+def _fit(tier, make, optimizer, x, y, *, seed=7, metrics=("accuracy",), **fit_kw):
+    """A fresh model trained in a tier; returns (weights, history, model)."""
+    with in_tier(tier):
+        gpunet.utils.clear_session()
+        gpunet.utils.set_random_seed(seed)
+        m = make()
+        compile_kw = dict(fit_kw.pop("compile_kw", {}))
+        loss = "categorical_crossentropy" if np.ndim(y) == 2 else "sparse_categorical_crossentropy"
+        loss = compile_kw.pop("loss", loss)
+        m.compile(optimizer=optimizer(), loss=loss() if callable(loss) else loss, metrics=list(metrics), **compile_kw)
+        h = m.fit(x, y, verbose=0, **fit_kw)
+        return m.get_weights(), h.history, m
+
+
+def _same(a, b, rtol=2e-5, atol=2e-6):
+    for u, v in zip(a[0], b[0]):
+        np.testing.assert_allclose(u, v, rtol=rtol, atol=atol)
+    for k in b[1]:
+        np.testing.assert_allclose(a[1][k], b[1][k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+def _used_program(monkeypatch):
+    """Records every TrainProgram fit builds (None when the model or an option is not eligible)."""
+    built = []
+    real = gpu_step.TrainProgram.build
+
+    def spy(*a, **k):
+        p = real(*a, **k)
+        built.append(p)
+        return p
+    monkeypatch.setattr(gpu_step.TrainProgram, "build", staticmethod(spy))
+    return built
+
+
+def test_50_steps_of_the_classic_mlp_equal_the_numpy_step_plan(monkeypatch):
+    """The acceptance run: 784-128-10 with dropout, Adam on an exponential-decay schedule, batch 32 over
+    1,575 samples (49 full batches and a last one of 7): 50 steps of the launch program (emulated) give
+    the weights and logs of the NumPy backend's compiled CPU step."""
+    x, y = _data(49 * 32 + 7)
+    opt = lambda: gpunet.optimizers.Adam(gpunet.optimizers.schedules.ExponentialDecay(3e-3, 10, 0.8))  # noqa: E731
+    built = _used_program(monkeypatch)
+    got = _fit("emulate", _mlp, opt, x, y, batch_size=32, epochs=1)
+    assert isinstance(built[0], gpu_step.TrainProgram)
+    assert int(got[2].optimizer.iterations.numpy()) == 50 and got[2].optimizer._host_step == 50
+    want = _fit("numpy", _mlp, opt, x, y, batch_size=32, epochs=1)
+    # float32 tolerance after 50 Adam steps: the GEMMs sum in another order than BLAS, and Adam's
+    # m/√v turns a last-bit difference of a tiny gradient into up to ~0.2% of one lr-sized step
+    _same(got, want, rtol=1e-4, atol=1e-5)
+    assert got[2].optimizer.learning_rate == want[2].optimizer.learning_rate
+
+
+def _small(act="relu", dropout=0.25, extra=lambda: ()):
+    return lambda: _mlp(hidden=9, inputs=13, classes=5, dropout=dropout, act=act, extra=extra())
+
+
+OPTIONS = {
+    "adamw": (lambda: gpunet.optimizers.AdamW(0.01), {}),
+    "amsgrad": (lambda: gpunet.optimizers.Adam(0.01, amsgrad=True), {}),
+    "sgd": (lambda: gpunet.optimizers.SGD(0.05), {}),
+    "nesterov_wd": (lambda: gpunet.optimizers.SGD(0.05, momentum=0.9, nesterov=True, weight_decay=0.01), {}),
+    "rmsprop_centered": (lambda: gpunet.optimizers.RMSprop(0.01, momentum=0.5, centered=True), {}),
+    "piecewise": (lambda: gpunet.optimizers.SGD(gpunet.optimizers.schedules.PiecewiseConstantDecay([3, 7],
+                                                                                                     [0.1, 0.05, 0.01])), {}),
+    "onehot_smoothing": (lambda: gpunet.optimizers.Adam(0.01),
+                         {"onehot": True, "compile_kw": {"loss": lambda: gpunet.losses.CategoricalCrossentropy(
+                             label_smoothing=0.1)}}),
+    "no_shuffle": (lambda: gpunet.optimizers.Adam(0.01), {"shuffle": False}),
+    "gelu_no_dropout": (lambda: gpunet.optimizers.Adam(0.01), {"make": _small("gelu", dropout=0)}),
+    "activation_layer": (lambda: gpunet.optimizers.Adam(0.01),
+                         {"make": _small("linear", dropout=0, extra=lambda: [
+                             gpunet.layers.Activation("tanh"), gpunet.layers.Dropout(0.25),
+                             gpunet.layers.Dense(6, activation="sigmoid"), gpunet.layers.Dropout(0.5)])}),
+    "steps_per_execution": (lambda: gpunet.optimizers.Adam(0.01), {"compile_kw": {"steps_per_execution": 3}}),
+    "steps_per_epoch": (lambda: gpunet.optimizers.Adam(0.01), {"steps_per_epoch": 4}),
+    "validation": (lambda: gpunet.optimizers.Adam(0.01), {"validation_split": 0.25}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIONS))
+def test_every_option_the_program_runs_equals_numpy_and_the_tape(name, monkeypatch):
+    """Each option the program honours, against the NumPy backend (its compiled step where eligible) and
+    against the tape on the same emulated kernels (run_eagerly), over 3 epochs with a short last batch."""
+    opt, kw = OPTIONS[name]
+    kw = dict(kw)
+    make = kw.pop("make", _small())
+    x, y = _data(61, inputs=13, classes=5, seed=3, onehot=kw.pop("onehot", False))
+    built = _used_program(monkeypatch)
+    fit_kw = dict(batch_size=8, epochs=3, **kw)
+    got = _fit("emulate", make, opt, x, y, **fit_kw)
+    assert isinstance(built[-1], gpu_step.TrainProgram), name
+    want = _fit("numpy", make, opt, x, y, **fit_kw)
+    _same(got, want)
+    eager_kw = dict(fit_kw)
+    eager_kw["compile_kw"] = dict(kw.get("compile_kw", {}), run_eagerly=True)
+    tape = _fit("emulate", make, opt, x, y, **eager_kw)
+    assert built[-1] is None or len(built) == 1  # run_eagerly never builds a program
+    _same(got, tape)
+
+
+FALLBACKS = {
+    "clipnorm": lambda: gpunet.optimizers.Adam(0.01, clipnorm=0.1),
+    "clipvalue": lambda: gpunet.optimizers.Adam(0.01, clipvalue=0.01),
+    "global_clipnorm": lambda: gpunet.optimizers.Adam(0.01, global_clipnorm=0.1),
+    "use_ema": lambda: gpunet.optimizers.Adam(0.01, use_ema=True),
+    "accumulation": lambda: gpunet.optimizers.Adam(0.01, gradient_accumulation_steps=2),
+    "loss_scale": lambda: gpunet.optimizers.Adam(0.01, loss_scale_factor=8.0),
+    "nadam": lambda: gpunet.optimizers.Nadam(0.01),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FALLBACKS))
+def test_options_the_program_cannot_honour_take_the_tape_path(name, monkeypatch):
+    """No silent skip: an option the program does not implement sends fit to the tape path (no program is
+    built), whose numbers are the NumPy backend's."""
+    x, y = _data(61, inputs=13, classes=5, seed=4)
+    built = _used_program(monkeypatch)
+    got = _fit("emulate", _small(), FALLBACKS[name], x, y, batch_size=8, epochs=2)
+    assert built == [None]
+    want = _fit("numpy", _small(), FALLBACKS[name], x, y, batch_size=8, epochs=2)
+    _same(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_models_and_inputs_outside_the_program_take_the_tape_path(monkeypatch):
+    x, y = _data(40, inputs=13, classes=5)
+    built = _used_program(monkeypatch)
+    # sample weights, a metric the kernels do not count, a regularizer, a non-fusable activation
+    _fit("emulate", _small(), lambda: "adam", x, y, sample_weight=np.ones(40))
+    _fit("emulate", _small(), lambda: "adam", x, y, metrics=("sparse_categorical_crossentropy",))
+    _fit("emulate", lambda: gpunet.Sequential([gpunet.Input((13,)), gpunet.layers.Dense(
+        5, activation="softmax", kernel_regularizer="l2")]), lambda: "adam", x, y)
+    _fit("emulate", _small("elu"), lambda: "adam", x, y)
+    assert built == [None, None, None]  # (sample weights send fit to the tape before any program is built)
+
+
+def test_a_callback_that_changes_the_learning_rate_mid_epoch_is_honoured(monkeypatch):
+    """The per-step scalars are uploaded once per epoch; a rate set by a batch callback is seen at the next
+    step (the rest of the table is uploaded again, outside the step)."""
+    class Halve(gpunet.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 2:
+                self.model.optimizer.learning_rate = self.model.optimizer.learning_rate / 2
+
+    x, y = _data(61, inputs=13, classes=5, seed=5)
+    built = _used_program(monkeypatch)
+    got = _fit("emulate", _small(), lambda: gpunet.optimizers.SGD(0.1), x, y, batch_size=8, epochs=2,
+               callbacks=[Halve()])
+    assert isinstance(built[0], gpu_step.TrainProgram)
+    want = _fit("numpy", _small(), lambda: gpunet.optimizers.SGD(0.1), x, y, batch_size=8, epochs=2,
+                callbacks=[Halve()])
+    _same(got, want)
+    assert got[2].optimizer.learning_rate == pytest.approx(0.025)
+
+
+def test_steps_per_execution_calls_batch_hooks_once_per_replay():
+    """Keras: with steps_per_execution=N the batch hooks run once per execution, begin with its first step
+    and end with its last; the logs they get are the running epoch means."""
+    seen = []
+
+    class Rec(gpunet.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append(("begin", batch))
+
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(("end", batch, round(logs["loss"], 6)))
+
+    x, y = _data(61, inputs=13, classes=5, seed=6)
+    _, h, _ = _fit("emulate", _small(), lambda: "adam", x, y, batch_size=8, epochs=1, callbacks=[Rec()],
+                   compile_kw={"steps_per_execution": 3})
+    assert [s[:2] for s in seen] == [("begin", 0), ("end", 2), ("begin", 3), ("end", 5), ("begin", 6), ("end", 7)]
+    assert seen[-1][2] == round(h["loss"][0], 6)
+
+
+def test_evaluate_and_predict_run_forward_programs_equal_to_numpy(monkeypatch):
+    x, y = _data(53, inputs=13, classes=5, seed=8)
+    for onehot in (False, True):
+        yy = np.eye(5, dtype=np.float32)[y] if onehot else y
+        res = {}
+        for tier in ("emulate", "numpy"):
+            _, _, m = _fit(tier, _small(), lambda: "adam", x, yy, batch_size=8, epochs=1)
+            with in_tier(tier):
+                before = dict(emulated.launch_counts)
+                res[tier] = (m.evaluate(x, yy, batch_size=7, verbose=0), m.predict(x, batch_size=6, verbose=0))
+                ran = {k for k, v in emulated.launch_counts.items() if v > before.get(k, 0)}
+            if tier == "emulate":
+                assert {"step_begin", "gather_batch", "xent_accumulate", "rows_out"} <= ran
+                assert "dropout_forward" not in ran  # inference: no dropout
+        np.testing.assert_allclose(res["emulate"][0], res["numpy"][0], rtol=1e-5)
+        np.testing.assert_allclose(res["emulate"][1], res["numpy"][1], rtol=1e-5, atol=1e-7)
+
+
+def test_predict_of_a_non_softmax_head():
+    """predict's program writes the last Dense's own activation (sigmoid here), not a softmax."""
+    x, _ = _data(23, inputs=13)
+    out = {}
+    for tier in ("emulate", "numpy"):
+        with in_tier(tier):
+            gpunet.utils.set_random_seed(2)
+            m = gpunet.Sequential([gpunet.Input((13,)), gpunet.layers.Dense(7, activation="relu"),
+                                   gpunet.layers.Dense(3, activation="sigmoid")])
+            before = emulated.launch_counts["rows_out"]
+            out[tier] = m.predict(x, batch_size=5, verbose=0)
+            if tier == "emulate":
+                assert emulated.launch_counts["rows_out"] == before + 5
+    np.testing.assert_allclose(out["emulate"], out["numpy"], rtol=1e-5, atol=1e-7)
+
+
+def _classic_program(batch=32, n=100):
+    x, y = _data(n)
+    gpunet.utils.set_random_seed(1)
+    m = _mlp()
+    m.compile(optimizer=gpunet.optimizers.Adam(gpunet.optimizers.schedules.ExponentialDecay(1e-3, 10, 0.9)),
+              loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    m._ensure_built(x.shape)
+    plan = _Plan(m, y, m._output_shape())
+    m.optimizer.build(plan.variables)
+    xd, yd = backend.to_device(x), backend.to_device(y.astype(np.int32))
+    steps = -(-n // batch)
+    prog = gpu_step.TrainProgram.build(m, plan, xd, yd, batch, steps, shuffle=True)
+    assert prog is not None
+    gpunet.random.set_epoch_stream(np.random.default_rng(0), (1, 0))
+    prog.begin_epoch(np.random.default_rng(0).permutation(n), (1, 0))
+    return prog
+
+
+class _HostReads(Exception):
+    pass
+
+
+def test_a_step_allocates_nothing_and_reads_nothing_back(emulated_tier, monkeypatch):
+    """Inside a step: every array argument of every launch is a buffer the program (or the optimizer, or the
+    resident dataset) allocated at build; the step's Python allocates no array (traced) and reads no device
+    value back (every host read of a program buffer raises here). Only the launches themselves run."""
+    prog = _classic_program()
+    owned = prog.arena.buffers + [prog.opt._flat, prog.opt._grad, *prog.opt._state.values(), *prog._hold]
+    owned += [v.data for v in prog.model.weights]
+
+    def is_owned(a):
+        base = a
+        while base.base is not None and isinstance(base.base, np.ndarray):
+            base = base.base
+        return any(np.shares_memory(a, o) for o in owned) or base is prog.opt.iterations.data
+
+    for launch in prog.launches:
+        for a in launch.args:
+            if isinstance(a, np.ndarray) and a.ndim:
+                assert is_owned(a), "%r takes an array allocated outside the program" % launch
+    prog.run(1)  # one real step first (emulated), then one with the launches recorded only
+    ran = []
+    for launch in prog.launches:
+        monkeypatch.setattr(launch, "kernel", lambda g, b, a, name=launch.name: ran.append(name))
+    monkeypatch.setattr(backend, "to_numpy", lambda *a: (_ for _ in ()).throw(_HostReads()))
+    monkeypatch.setattr(backend, "get_xp", lambda *a: (_ for _ in ()).throw(_HostReads()))
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        prog.run(1)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert ran == [launch.name for launch in prog.launches]
+    # the smallest buffer of the step (one 10-class batch of logits) is 1,280 bytes: nothing that size
+    assert peak < 1024, "the step allocated %d bytes" % peak
+
+
+def test_launches_per_step_against_the_floor(emulated_tier, capsys):
+    """Counted, not assumed: one step of the classic MLP with dropout runs these launches. The floor for
+    this layer program is one launch per GEMM (2 forward, 2 weight gradients, 1 data gradient) and one
+    optimizer update: every other kernel (prologue, gather, dropout, loss, sums) could be fused into those."""
+    prog = _classic_program()
+    before = dict(emulated.launch_counts)
+    prog.run(1)
+    per_step = {k: v - before.get(k, 0) for k, v in emulated.launch_counts.items() if v > before.get(k, 0)}
+    assert per_step == {"step_begin": 1, "gather_batch": 1, "dense_forward": 2, "dropout_forward": 1,
+                        "softmax_xent_forward": 1, "xent_accumulate": 1, "softmax_xent_backward": 1,
+                        "dense_backward_weight": 2, "mask_multiply": 1, "dense_backward_data": 1,
+                        "adam_update_ctl": 1}
+    total, floor = sum(per_step.values()), 2 + 2 + 1 + 1
+    with capsys.disabled():
+        print("\nlaunches per step (784-128-10, dropout, Adam): %d; floor %d (GEMMs + optimizer); "
+              "eager tape before this program: 29 launches and 28 allocations" % (total, floor))
+    assert total == 13
