@@ -453,3 +453,21 @@ def rows_out_launch(src, out, ctl, softmax):
     batch, C = src.shape
     return Launch("step.cu", "rows_out", _grid(batch * 32, 256), (256,),
                   (src, out, ctl, _i32(C), _i32(batch), _i32(bool(softmax))))
+
+
+# ---- gradient clipping (kernels/optim.cu) ----
+
+CLIP_MODES = {"clipnorm": 1, "global_clipnorm": 2, "clipvalue": 3}
+
+
+def clip_launches(g, bounds, longest, sums, mode, c):
+    """The launches that clip the flat gradient `g` per segment (bounds: int64 device array of each
+    segment's [start, end); sums: float32 scratch of nseg), on the device: no norm is read back."""
+    nseg = sums.size
+    if nseg > 65535:
+        raise ValueError("clipping on the device handles up to 65535 variables, received %d" % nseg)
+    clip = Launch("optim.cu", "grad_clip", (max(1, -(-longest // 256)), nseg), (256,),
+                  (g, bounds, sums, _i32(nseg), _i32(CLIP_MODES[mode]), _f32(c)))
+    if mode == "clipvalue":
+        return [clip]
+    return [Launch("optim.cu", "grad_sumsq", (nseg,), (256,), (g, bounds, sums, _i32(nseg))), clip]

@@ -113,3 +113,53 @@ extern "C" __global__ void rmsprop_update_ctl(float* __restrict__ p, const float
                                               int centered) {
     rmsprop_element(p, g, vel, mom, avg, n, cur[0], rho, one_minus_rho, momentum, eps, centered, cur[1]);
 }
+
+// ---- gradient clipping, on the device (no host read of a norm: a captured step can clip) ----
+//   grad_sumsq:  sums[s] = Σ g² over segment s = [bounds[2s], bounds[2s+1]) (one variable each);
+//                one block of 256 per segment, a fixed-order tree: deterministic
+//   grad_clip:   mode 1 (clipnorm):        norm = √sums[s];  g *= c / max(norm, c) where norm > c
+//                mode 2 (global_clipnorm): norm = √Σ_s sums[s] (summed in segment order);
+//                                          g *= c · min(1/norm, 1/c)   (NaN norm: NaN, as Keras)
+//                mode 3 (clipvalue):       g = clamp(g, −c, c)        (NaN stays NaN, as numpy.clip)
+//                grid (ceil(longest segment / 256), segments); c by value: it is constant for a fit.
+// NumPy reference: Optimizer._clip_in_place in gpunet/optimizers/base.py.
+
+extern "C" __global__ void __launch_bounds__(256)
+grad_sumsq(const float* __restrict__ g, const long long* __restrict__ bounds, float* __restrict__ sums, int nseg) {
+    __shared__ float part[256];
+    const int s = blockIdx.x;
+    if (s >= nseg) return;
+    float a = 0.f;
+    for (long long i = bounds[2 * s] + threadIdx.x; i < bounds[2 * s + 1]; i += blockDim.x) a += g[i] * g[i];
+    part[threadIdx.x] = a;
+    __syncthreads();
+    for (int w = blockDim.x / 2; w > 0; w >>= 1) {
+        if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) sums[s] = part[0];
+}
+
+extern "C" __global__ void grad_clip(float* __restrict__ g, const long long* __restrict__ bounds,
+                                     const float* __restrict__ sums, int nseg, int mode, float c) {
+    const int s = blockIdx.y;
+    const long long i = bounds[2 * s] + (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= bounds[2 * s + 1]) return;
+    float gi = g[i];
+    if (mode == 3) {
+        g[i] = gi < -c ? -c : (gi > c ? c : gi);
+        return;
+    }
+    float scale;
+    if (mode == 1) {
+        float norm = sqrtf(sums[s]);
+        if (!(norm > c)) return;
+        scale = c / fmaxf(norm, c);
+    } else {
+        float total = 0.f;
+        for (int k = 0; k < nseg; ++k) total += sums[k];
+        float inv = 1.f / sqrtf(total), inv_c = 1.f / c;
+        scale = c * (inv_c < inv ? inv_c : inv);
+    }
+    g[i] = gi * scale;
+}

@@ -39,6 +39,8 @@ COVERS = {
     "dropout_mask": ["test_dropout_kernels_draw_the_philox_reference_masks"],
     "mask_multiply": ["test_dropout_kernels_draw_the_philox_reference_masks"],
     "rows_out": ["test_rows_out"],
+    "grad_sumsq": ["test_clipping_kernels_match_the_numpy_clip"],
+    "grad_clip": ["test_clipping_kernels_match_the_numpy_clip"],
 }
 
 
@@ -648,3 +650,60 @@ def test_rows_out(kernel_tier, C, softmax):
         e = np.exp(z - z.max(1, keepdims=True))
         want[t * batch:t * batch + v] = (e / e.sum(1, keepdims=True) if softmax else z)[:v]
     assert rel_err(kernel_tier.host(out), want) < 1e-6
+
+
+@pytest.mark.parametrize("mode", ["clipnorm", "global_clipnorm", "clipvalue"])
+def test_clipping_kernels_match_the_numpy_clip(kernel_tier, mode):
+    """grad_sumsq + grad_clip against the optimizer's NumPy clipping, per variable (segments of odd sizes,
+    some below and some far above the threshold, one of zeros), on gradients that
+    also hold a NaN in one segment (it stays NaN where Keras gives NaN) and on non-adjacent slices."""
+    rng = np.random.default_rng(2)
+    sizes = [1, 7, 300, 1031, 5]
+    scales = [10.0, 1e-4, 0.5, 3.0, 0.0]
+    g0 = np.concatenate([rng.standard_normal(n) * s for n, s in zip(sizes, scales)]).astype(np.float32)
+    c = {"clipnorm": 1.0, "global_clipnorm": 2.0, "clipvalue": 0.3}[mode]
+    for nan in (False, True):
+        g = g0.copy()
+        if nan:
+            g[3] = np.nan
+        results = []
+        for use_kernels in (True, False):
+            opt = optimizers.SGD(0.1, **{mode: c})
+            vs = [Variable(kernel_tier.dev(np.zeros(n))) for n in sizes]
+            opt.build(vs)
+            opt._grad[...] = kernel_tier.dev(g)
+            if use_kernels:
+                opt._clip_in_place([opt._all], True)
+            else:
+                with in_tier("numpy"):
+                    opt._grad = kernel_tier.host(opt._grad).copy()
+                    opt._clip_in_place([opt._all], True)
+            results.append(kernel_tier.host(opt._grad))
+        np.testing.assert_allclose(results[0], results[1], rtol=2e-6, atol=1e-12, equal_nan=True)
+        nans = np.flatnonzero(np.isnan(results[0]))
+        if nan:  # global: every gradient NaN (Keras's scale is NaN); otherwise the NaN stays where it was
+            assert len(nans) == (g.size if mode == "global_clipnorm" else 1) and 3 in nans
+        else:
+            assert not len(nans)
+    # two non-adjacent variables' slices (a partial apply): only those are clipped, each by itself
+    opt = optimizers.SGD(0.1, **{mode: c})
+    vs = [Variable(kernel_tier.dev(np.zeros(n))) for n in sizes]
+    opt.build(vs)
+    opt._grad[...] = kernel_tier.dev(g0)
+    picked = [opt._slot(3), opt._slot(0)]
+    opt._clip_in_place(picked, False)
+    got = kernel_tier.host(opt._grad)
+    want = g0.astype(np.float64).copy()
+    parts = [want[s] for s in picked]
+    if mode == "clipvalue":
+        for p in parts:
+            np.clip(p, -c, c, out=p)
+    elif mode == "clipnorm":
+        for p in parts:
+            n = np.sqrt((p * p).sum())
+            p *= c / max(n, c)
+    else:
+        n = np.sqrt(sum((p * p).sum() for p in parts))
+        for p in parts:
+            p *= c * min(1 / n, 1 / c)
+    np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-12)

@@ -62,9 +62,9 @@ class _Arena:
         self.buffers.append(a)
         return a
 
-    def copy_of(self, host_or_device, dtype):
-        a = self.empty(host_or_device.shape, dtype, fill=0)
-        a[...] = host_or_device if isinstance(host_or_device, type(a)) else self.xp.asarray(host_or_device)
+    def copy_of(self, array, dtype):
+        a = self.empty(array.shape, dtype, fill=0)
+        a[...] = self.xp.asarray(array)
         return a
 
 
@@ -170,8 +170,7 @@ def _optimizer_ok(opt):
     """The optimizers and options the program's fused update honours; anything else: the tape path."""
     return (type(opt) in (Adam, AdamW, SGD, RMSprop) and opt.built and opt._flat.dtype == np.float32
             and kernels.optim_supported(opt._flat.size) and not opt._exclude_from_wd and not opt._constrained
-            and opt.clipnorm is None and opt.clipvalue is None and opt.global_clipnorm is None
-            and not opt.use_ema and not opt.gradient_accumulation_steps and opt.loss_scale_factor is None)
+            and len(opt._vars) <= 65535 and not opt.use_ema and not opt.gradient_accumulation_steps and opt.loss_scale_factor is None)
 
 
 def _optimizer_launch(opt, cur):
@@ -355,6 +354,11 @@ class TrainProgram(_Forward):
             gx = A.empty(h_in.shape)
             L.append(kernels.dense_backward_data_launch(g, Y, Z, layer.kernel.data, gx, act))
             g = gx
+        clip = self.opt.clip_mode()
+        if clip is not None:  # on the device, per variable or global: no norm read back
+            bounds, longest, _ = self.opt.clip_segments()
+            L += kernels.clip_launches(self.opt._grad, A.copy_of(bounds, np.int64), longest,
+                                       A.empty(len(self.opt._vars)), *clip)
         L.append(_optimizer_launch(self.opt, self.cur))
         self.runner = _Runner(L, capture)
         self.readback = _Readback(self.acc, self.runner)

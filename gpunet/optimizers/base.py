@@ -107,6 +107,7 @@ class Optimizer:
         self._ema = xp.zeros_like(flat) if self.use_ema else None
         self._acc = xp.zeros_like(flat) if self.gradient_accumulation_steps else None
         self._constrained = [v for v in variables if v._constraint is not None]
+        self._clip_cache = {}
         self.built = True
 
     def _state_names(self):
@@ -256,8 +257,34 @@ class Optimizer:
         for v in var_list or ():
             self._exclude_from_wd.add(id(v))
 
+    def clip_mode(self):
+        """("clipnorm" | "global_clipnorm" | "clipvalue", value), or None without clipping."""
+        for name in ("clipnorm", "global_clipnorm", "clipvalue"):
+            if getattr(self, name) is not None:
+                return name, float(getattr(self, name))
+        return None
+
+    def clip_segments(self, slices=None):
+        """(int64 device [start, end) bounds, longest, float32 scratch) of the gradient segments the
+        device clipping kernels take: one per variable, or the given slices. Made once per set of slices
+        (an upload per step would be a host round trip)."""
+        segs = [self._slot(i) for i in range(len(self._vars))] if slices is None else list(slices)
+        key = tuple((s.start, s.stop) for s in segs)
+        cache = self.__dict__.setdefault("_clip_cache", {})
+        if key not in cache:
+            xp = backend.get_xp()
+            bounds = np.array([[s.start, s.stop] for s in segs], dtype=np.int64).reshape(-1)
+            cache[key] = (xp.asarray(bounds), max(s.stop - s.start for s in segs), xp.empty(len(segs), np.float32))
+        return cache[key]
+
     def _clip_in_place(self, slices, whole):
-        """Keras's clipping on each present variable's gradient (a view of the flat buffer)."""
+        """Keras's clipping on each present variable's gradient (a view of the flat buffer). On the kernel
+        backend the norms never leave the device (kernels/optim.cu grad_sumsq + grad_clip)."""
+        if backend.uses_kernels() and self._grad.dtype == np.float32:
+            mode, c = self.clip_mode()
+            for launch in kernels.clip_launches(self._grad, *self.clip_segments(None if whole else slices), mode, c):
+                launch()
+            return
         if whole:
             views = [self._grad[self._slot(i)] for i in range(len(self._vars))]
         else:
