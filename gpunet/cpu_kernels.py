@@ -56,7 +56,9 @@ def _declare(lib):
     lib.adam_update.argtypes = [P, P, P, P, P, L, F, F, F, F, F, I]
     lib.sgd_update.argtypes = [P, P, P, L, F, F, I, F]
     lib.rmsprop_update.argtypes = [P, P, P, P, P, L, F, F, F, F, F, I, F]
-    for f in (lib.adam_update, lib.sgd_update, lib.rmsprop_update):
+    U = ctypes.c_uint32
+    lib.philox_dropout_mask.argtypes = [P, L, U, U, U, F, F]
+    for f in (lib.adam_update, lib.sgd_update, lib.rmsprop_update, lib.philox_dropout_mask):
         f.restype = None
 
 

@@ -91,9 +91,21 @@ def dropout_mask(shape, rate, dtype):
         if backend.uses_kernels() and np.dtype(dtype) == np.float32:
             from . import kernels
             return kernels.dropout_mask(tuple(shape), call, (k0, k1), rate)
+        if xp is np and np.dtype(dtype) == np.float32:
+            from . import cpu_kernels
+            lib = cpu_kernels.library()
+            if lib is not None:  # the same stream in C (kernels/cpu_optim.c)
+                mask = np.empty(shape, np.float32)
+                lib.philox_dropout_mask(mask.ctypes.data, mask.size, call & 0xFFFFFFFF, k0, k1, np.float32(keep),
+                                        np.float32(scale))
+                return mask
         kept = philox_keep_mask(int(np.prod(shape)), call, (k0, k1), keep).reshape(shape)
         return backend.to_device(kept.astype(dtype) * scale)
     rng = _rng
+    if backend.uses_kernels() and np.dtype(dtype) == np.float32:  # a fresh Philox key from the global stream:
+        from . import kernels                                       # no cuRAND generator per call
+        k = rng.integers(2**32, size=2)
+        return kernels.dropout_mask(tuple(shape), 0, (int(k[0]), int(k[1])), rate)
     if xp is np:
         u = rng.random(shape, dtype=np.float32)
     else:

@@ -597,6 +597,21 @@ def test_philox_matches_random123_known_answers():
         assert [int(w) for w in philox4x32(*ctr, *key)] == list(want)
 
 
+@pytest.mark.parametrize("size", [1, 3, 4, 5, 4097])
+def test_cpu_dropout_mask_is_the_philox_reference(size):
+    """fit's dropout on the CPU (kernels/cpu_optim.c philox_dropout_mask) draws the NumPy reference's
+    masks bit for bit, so the CPU, emulated and GPU paths train alike."""
+    from gpunet import cpu_kernels, random as R
+    lib = cpu_kernels.library()
+    if lib is None:
+        pytest.skip("no C compiler: the NumPy reference itself runs")
+    for call, key, rate in [(0, (0, 0), 0.5), (2**32 - 1, (2**32 - 1, 12), 0.1), (77, (5, 9), 0.9)]:
+        keep = 1.0 - rate
+        mask = np.empty(size, np.float32)
+        lib.philox_dropout_mask(mask.ctypes.data, size, call, key[0], key[1], np.float32(keep), np.float32(2.0))
+        np.testing.assert_array_equal(mask, R.philox_keep_mask(size, call, key, keep) * np.float32(2.0))
+
+
 @pytest.mark.parametrize("rate", [0.1, 0.5, 0.9])
 @pytest.mark.parametrize("F", [1, 7, 130])
 def test_dropout_kernels_draw_the_philox_reference_masks(kernel_tier, F, rate):
