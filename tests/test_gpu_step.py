@@ -184,9 +184,10 @@ def test_a_callback_that_changes_the_learning_rate_mid_epoch_is_honoured(monkeyp
     assert got[2].optimizer.learning_rate == pytest.approx(0.025)
 
 
-def test_steps_per_execution_calls_batch_hooks_once_per_replay():
+@pytest.mark.parametrize("tier", ["emulate", "numpy"])
+def test_steps_per_execution_calls_batch_hooks_once_per_replay(tier):
     """Keras: with steps_per_execution=N the batch hooks run once per execution, begin with its first step
-    and end with its last; the logs they get are the running epoch means."""
+    and end with its last; the logs they get are the running epoch means. The same on the CPU paths."""
     seen = []
 
     class Rec(gpunet.callbacks.Callback):
@@ -197,7 +198,7 @@ def test_steps_per_execution_calls_batch_hooks_once_per_replay():
             seen.append(("end", batch, round(logs["loss"], 6)))
 
     x, y = _data(61, inputs=13, classes=5, seed=6)
-    _, h, _ = _fit("emulate", _small(), lambda: "adam", x, y, batch_size=8, epochs=1, callbacks=[Rec()],
+    _, h, _ = _fit(tier, _small(), lambda: "adam", x, y, batch_size=8, epochs=1, callbacks=[Rec()],
                    compile_kw={"steps_per_execution": 3})
     assert [s[:2] for s in seen] == [("begin", 0), ("end", 2), ("begin", 3), ("end", 5), ("begin", 6), ("end", 7)]
     assert seen[-1][2] == round(h["loss"][0], 6)
@@ -313,3 +314,26 @@ def test_launches_per_step_against_the_floor(emulated_tier, capsys):
         print("\nlaunches per step (784-128-10, dropout, Adam): %d; floor %d (GEMMs + optimizer); "
               "eager tape before this program: 29 launches and 28 allocations" % (total, floor))
     assert total == 13
+
+
+def test_steps_per_execution_in_the_per_batch_keras_loop():
+    """A custom train_step runs the per-batch loop: the same hook cadence, the last short execution included."""
+    seen = []
+
+    class Rec(gpunet.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append(("begin", batch))
+
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(("end", batch))
+
+    class M(gpunet.Sequential):
+        def train_step(self, data):
+            return super().train_step(data)
+
+    x, y = _data(61, inputs=13, classes=5, seed=6)
+    with in_tier("numpy"):
+        m = M([gpunet.Input((13,)), gpunet.layers.Dense(5, activation="softmax")])
+        m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", steps_per_execution=3)
+        m.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[Rec()])
+    assert seen == [("begin", 0), ("end", 2), ("begin", 3), ("end", 5), ("begin", 6), ("end", 7)]

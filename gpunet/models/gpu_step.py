@@ -82,6 +82,12 @@ class _Runner:
             self.stream = xp.cuda.Stream(non_blocking=True)
             xp.cuda.Device().synchronize()  # the data and weights were written on the legacy stream
 
+    def follow_default_stream(self):
+        """Work queued on the legacy default stream before now (weights a callback set, data just uploaded)
+        comes before the program's next launch: an event wait on the device, not a host sync."""
+        if self.stream is not None:
+            self.stream.wait_event(backend.get_xp().cuda.Stream.null.record())
+
     def upload(self, dst, host):
         """A host array into a program buffer, ordered on the program's stream (outside any step)."""
         if self.stream is None:
@@ -278,6 +284,7 @@ class _Forward:
 
     def begin(self, table=None, key=(0, 0), perm_host=None):
         """Outside any step: the epoch's permutation, scalar table and control block."""
+        self.runner.follow_default_stream()
         if perm_host is not None:
             self.runner.upload(self.perm, perm_host.astype(np.int32))
         if table is not None:
@@ -316,6 +323,7 @@ class TrainProgram(_Forward):
         self.model, self.plan, self.opt = model, plan, model.optimizer
         self.steps = steps
         self.arena = _Arena()
+        self.follow_callbacks = False  # set by fit when callbacks have batch hooks (they may touch weights)
 
     def _build(self, layers, xd, yd, batch, shuffle, capture):
         A, n, plan = self.arena, len(xd), self.plan
@@ -387,6 +395,8 @@ class TrainProgram(_Forward):
 
     def run(self, k):
         """k steps (one graph replay on CuPy); host work: bookkeeping only."""
+        if self.follow_callbacks:  # batch callbacks ran on the default stream since the last replay
+            self.runner.follow_default_stream()
         if self.opt._learning_rate is not self._lr_src:  # a callback set a new rate mid-epoch
             self._lr_src = self.opt._learning_rate
             self.runner.upload(self.table[self.t:self.steps], self._table(self.t))

@@ -218,7 +218,8 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
     box = [{}]
     epoch_logs = {}
     try:
-        from .trainer import begin_training
+        from .trainer import _steps_per_execution, begin_training
+        spe = _steps_per_execution(model)
         initial_epoch = begin_training(model, cbs, initial_epoch)
         for epoch in range(initial_epoch, epochs):
             model.reset_metrics()
@@ -227,12 +228,16 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
             _random.set_epoch_stream(stream, _random.dropout_key(model._seed, epoch))
             seen = 0
             for step, data in enumerate(batches.epoch(stream)):
-                cbs.on_train_batch_begin(step)
+                if step % spe == 0:  # the batch hooks run once per execution of steps_per_execution steps
+                    cbs.on_train_batch_begin(step)
                 box[0] = model.train_step(data)
                 seen += 1
-                cbs.on_train_batch_end(step, _lazy(box))
-                if model.stop_training:
-                    break
+                if seen % spe == 0:
+                    cbs.on_train_batch_end(step, _lazy(box))
+                    if model.stop_training:
+                        break
+            if seen % spe and not model.stop_training:  # the epoch ended inside an execution
+                cbs.on_train_batch_end(seen - 1, _lazy(box))
             _random.set_epoch_stream(None)
             if batches.exhausted:
                 warnings.warn("Your input ran out of data; interrupting training. Make sure that your dataset or "

@@ -227,6 +227,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         from .. import kernels
         kernels.CHECK_LABELS = False
     logs_fn = lambda: _logs(model, plan)  # noqa: E731
+    spe = _steps_per_execution(model)
     val_program = None
     epoch_logs = {}
     try:
@@ -235,6 +236,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
             program = TrainProgram.build(model, plan, xd, yd, batch_size, steps, shuffle)
         if program is not None:  # the progress bar reads without stopping the stream; batch callbacks wait
             sync = cbs.wants_batch_logs("on_train_batch_end") or cbs.wants_batch_logs("on_train_batch_begin")
+            program.follow_callbacks = sync
             logs_fn = lambda: program.logs(sync)  # noqa: E731
         for epoch in range(initial_epoch, epochs):
             model._reset_metrics(plan)
@@ -243,7 +245,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
             order = stream.permutation(n) if shuffle else None
             _random.set_epoch_stream(stream, _random.dropout_key(model._seed, epoch))
             if program is not None:
-                _program_epoch(model, program, cbs, order, _random.dropout_key(model._seed, epoch), steps, logs_fn)
+                _program_epoch(model, program, cbs, order, _random.dropout_key(model._seed, epoch), steps, spe, logs_fn)
             order_d = None if (order is None or program is not None) else backend.to_device(order)
             for step in range(0 if program is not None else steps):
                 lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
@@ -252,14 +254,16 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
                 else:
                     idx = order_d[lo:hi]
                     xb, yb, swb = xd[idx], yd[idx], None if swd is None else swd[idx]
-                cbs.on_train_batch_begin(step)
+                if step % spe == 0:  # Keras: the batch hooks run once per execution of steps_per_execution steps
+                    cbs.on_train_batch_begin(step)
                 if fast is not None:
                     fast.train_step(xb, yb)
                 else:
                     train_step(model, plan, xb, yb, swb)
-                cbs.on_train_batch_end(step, logs_fn)
-                if model.stop_training:
-                    break
+                if (step + 1) % spe == 0 or step == steps - 1:
+                    cbs.on_train_batch_end(step, logs_fn)
+                    if model.stop_training:
+                        break
             _random.set_epoch_stream(None)
             epoch_logs = _logs(model, plan)
             if not math.isfinite(epoch_logs["loss"]):
@@ -297,10 +301,18 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     return cbs.history
 
 
-def _program_epoch(model, program, cbs, order, key, steps, logs_fn):
+def _steps_per_execution(model):
+    spe = getattr(model, "steps_per_execution", 1)
+    if spe is None:
+        return 1
+    if isinstance(spe, bool) or not isinstance(spe, (int, np.integer)) or spe < 1:
+        raise ValueError("compile(steps_per_execution=...) must be a positive integer, received %r" % (spe,))
+    return int(spe)
+
+
+def _program_epoch(model, program, cbs, order, key, steps, spe, logs_fn):
     """One epoch of the launch program: `steps_per_execution` steps per replay, the batch hooks called
     around each replay with its first and last step (as Keras does), one sync at the end."""
-    spe = max(1, int(getattr(model, "steps_per_execution", 1) or 1))
     program.begin_epoch(order, key)
     step = 0
     while step < steps:
