@@ -471,3 +471,20 @@ def clip_launches(g, bounds, longest, sums, mode, c):
     if mode == "clipvalue":
         return [clip]
     return [Launch("optim.cu", "grad_sumsq", (nseg,), (256,), (g, bounds, sums, _i32(nseg))), clip]
+
+
+def grad_unscale_launch(g, c):
+    n = g.size
+    return Launch("optim.cu", "grad_unscale", _grid(n, 256), (256,), (g, np.int64(n), _f32(c)))
+
+
+def grad_accumulate_ctl_launch(g, acc, steps, cur):
+    """gradient_accumulation_steps: accumulate, or (where cur[5] != 0) average into g and restart."""
+    n = g.size
+    return Launch("optim.cu", "grad_accumulate_ctl", _grid(n, 256), (256,), (g, acc, np.int64(n), _f32(steps), cur))
+
+
+def ema_update_ctl_launch(p, ema, cur):
+    """The moving average of the weights (use_ema), its momentum and overwrite flag read from cur[3], cur[4]."""
+    n = p.size
+    return Launch("optim.cu", "ema_update_ctl", _grid(n, 256), (256,), (p, ema, np.int64(n), cur))

@@ -13,7 +13,8 @@
 // Each rule is one __device__ function with two entry points: `<rule>_update` takes the per-step scalars
 // by value (the eager path), `<rule>_update_ctl` reads them through a pointer, cur[0] = the learning rate
 // (Adam: its step size α) and cur[1] = the decay term, which step_begin (step.cu) refreshes inside a
-// captured step. The constants of the rule (β, ρ, μ, ε) do not change during a fit and stay by value.
+// captured step; cur[5] = 0 skips the update (a step that only accumulates gradients). The constants of
+// the rule (β, ρ, μ, ε) do not change during a fit and stay by value.
 
 __device__ __forceinline__ void adam_element(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ m,
                                              float* __restrict__ v, float* __restrict__ vhat, int n, float alpha,
@@ -43,6 +44,7 @@ extern "C" __global__ void adam_update_ctl(float* __restrict__ p, const float* _
                                            float* __restrict__ m, float* __restrict__ v, float* __restrict__ vhat,
                                            int n, const float* __restrict__ cur, float one_minus_b1,
                                            float one_minus_b2, float eps, int amsgrad) {
+    if (cur[5] == 0.f) return;
     adam_element(p, g, m, v, vhat, n, cur[0], one_minus_b1, one_minus_b2, eps, cur[1], amsgrad);
 }
 
@@ -66,6 +68,7 @@ extern "C" __global__ void sgd_update(float* __restrict__ p, const float* __rest
 
 extern "C" __global__ void sgd_update_ctl(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ m,
                                           int n, const float* __restrict__ cur, float momentum, int nesterov) {
+    if (cur[5] == 0.f) return;
     sgd_element(p, g, m, n, cur[0], momentum, nesterov, cur[1]);
 }
 
@@ -111,6 +114,7 @@ extern "C" __global__ void rmsprop_update_ctl(float* __restrict__ p, const float
                                               float* __restrict__ avg, int n, const float* __restrict__ cur,
                                               float rho, float one_minus_rho, float momentum, float eps,
                                               int centered) {
+    if (cur[5] == 0.f) return;
     rmsprop_element(p, g, vel, mom, avg, n, cur[0], rho, one_minus_rho, momentum, eps, centered, cur[1]);
 }
 
@@ -162,4 +166,39 @@ extern "C" __global__ void grad_clip(float* __restrict__ g, const long long* __r
         scale = c * (inv_c < inv ? inv_c : inv);
     }
     g[i] = gi * scale;
+}
+
+// ---- the rest of Optimizer._step, reading per-step scalars through `cur` (a step program) ----
+//   grad_unscale:    g /= c                              (loss_scale_factor: Keras unscales the gradients)
+//   grad_accumulate_ctl: where cur[5] != 0 (an update step) g = (g + acc) / steps, acc = 0; else acc += g
+//                    (gradient_accumulation_steps; on other steps the update kernels return at once)
+//   ema_update_ctl:  ema = ema·m + p·(1 − m), m = cur[3] (0 at the first update, as Keras);
+//                    where cur[4] != 0 (every ema_overwrite_frequency updates) p = ema
+// NumPy reference: Optimizer._step and _update_moving_average in gpunet/optimizers/base.py.
+
+extern "C" __global__ void grad_unscale(float* __restrict__ g, long long n, float c) {
+    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) g[i] = g[i] / c;
+}
+
+extern "C" __global__ void ema_update_ctl(float* __restrict__ p, float* __restrict__ ema, long long n,
+                                          const float* __restrict__ cur) {
+    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    const float m = cur[3];
+    float e = ema[i] * m + p[i] * (1.f - m);
+    ema[i] = e;
+    if (cur[4] != 0.f) p[i] = e;
+}
+
+extern "C" __global__ void grad_accumulate_ctl(float* __restrict__ g, float* __restrict__ acc, long long n, float steps,
+                                               const float* __restrict__ cur) {
+    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    if (cur[5] != 0.f) {
+        g[i] = (g[i] + acc[i]) / steps;
+        acc[i] = 0.f;
+    } else {
+        acc[i] += g[i];
+    }
 }

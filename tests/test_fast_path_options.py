@@ -110,9 +110,10 @@ def test_kernel_tiers_honour_every_option(option, kernel_tier):
         return m.get_weights(), h.history
     before = kernel_tier.launches()
     got = run()
-    # global_clipnorm alone runs in the launch program (clipped on the device); EMA and accumulation take the tape
+    # the launch program clips, accumulates and averages on the device
     kernel_tier.assert_launched(before, "softmax_xent_forward", *{
-        "everything": ["adam_update", "grad_sumsq", "grad_clip"], "ema_overwrite": ["sgd_update"],
+        "everything": ["adam_update_ctl", "grad_sumsq", "grad_clip", "grad_accumulate_ctl", "ema_update_ctl"],
+        "ema_overwrite": ["sgd_update_ctl", "ema_update_ctl"],
         "global_clipnorm": ["rmsprop_update_ctl", "grad_sumsq", "grad_clip"]}[option])
     with in_tier("numpy"):
         want = run()

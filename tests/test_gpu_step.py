@@ -109,6 +109,15 @@ OPTIONS = {
     "clipnorm": (lambda: gpunet.optimizers.Adam(0.01, clipnorm=0.1), {}),
     "clipvalue": (lambda: gpunet.optimizers.SGD(0.1, clipvalue=0.01), {}),
     "global_clipnorm": (lambda: gpunet.optimizers.RMSprop(0.01, global_clipnorm=0.1), {}),
+    "use_ema": (lambda: gpunet.optimizers.Adam(0.01, use_ema=True, ema_momentum=0.9), {}),
+    "ema_overwrite": (lambda: gpunet.optimizers.SGD(0.05, momentum=0.5, use_ema=True,
+                                                    ema_overwrite_frequency=3), {}),
+    "loss_scale": (lambda: gpunet.optimizers.Adam(0.01, loss_scale_factor=8.0, clipnorm=0.5), {}),
+    "accumulation": (lambda: gpunet.optimizers.RMSprop(0.01, gradient_accumulation_steps=3, use_ema=True,
+                                                       ema_overwrite_frequency=2, global_clipnorm=0.3), {}),
+    "everything": (lambda: gpunet.optimizers.AdamW(gpunet.optimizers.schedules.CosineDecay(0.02, 30), clipnorm=0.2,
+                                                   use_ema=True, gradient_accumulation_steps=2,
+                                                   loss_scale_factor=4.0, amsgrad=True), {}),
 }
 
 
@@ -134,9 +143,6 @@ def test_every_option_the_program_runs_equals_numpy_and_the_tape(name, monkeypat
 
 
 FALLBACKS = {
-    "use_ema": lambda: gpunet.optimizers.Adam(0.01, use_ema=True),
-    "accumulation": lambda: gpunet.optimizers.Adam(0.01, gradient_accumulation_steps=2),
-    "loss_scale": lambda: gpunet.optimizers.Adam(0.01, loss_scale_factor=8.0),
     "nadam": lambda: gpunet.optimizers.Nadam(0.01),
 }
 

@@ -41,6 +41,9 @@ COVERS = {
     "rows_out": ["test_rows_out"],
     "grad_sumsq": ["test_clipping_kernels_match_the_numpy_clip"],
     "grad_clip": ["test_clipping_kernels_match_the_numpy_clip"],
+    "grad_unscale": ["test_unscale_and_moving_average_kernels"],
+    "ema_update_ctl": ["test_unscale_and_moving_average_kernels"],
+    "grad_accumulate_ctl": ["test_unscale_and_moving_average_kernels"],
 }
 
 
@@ -459,7 +462,7 @@ def test_optimizer_ctl_kernels_equal_by_value_kernels(kernel_tier, name):
     for by_pointer in (False, True):
         p = kernel_tier.dev(p0)
         st = {k: kernel_tier.dev(np.full(n, opt._state_initial_value(k))) for k in names}
-        cur = kernel_tier.dev(np.zeros(4))
+        cur = kernel_tier.dev(np.zeros(6))
         for t, g in enumerate(gs):
             g = kernel_tier.dev(g)
             lr = 0.01 / (t + 1)
@@ -468,7 +471,7 @@ def test_optimizer_ctl_kernels_equal_by_value_kernels(kernel_tier, name):
             if not by_pointer:
                 opt._kernel_update(p, g, st, lr, t + 1, decay)
                 continue
-            cur[...] = kernel_tier.dev(np.array([a, decay, 0, 0]))
+            cur[...] = kernel_tier.dev(np.array([a, decay, 0, 0, 0, 1]))  # cur[5] = 1: an update step
             if isinstance(opt, Adam):
                 kernels.adam_update_ctl_launch(p, g, st["momentum"], st["velocity"], st.get("velocity_hat"), cur,
                                                opt.beta_1, opt.beta_2, opt.epsilon)()
@@ -722,3 +725,41 @@ def test_clipping_kernels_match_the_numpy_clip(kernel_tier, mode):
         for p in parts:
             p *= c * min(1 / n, 1 / c)
     np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-12)
+
+
+def test_unscale_and_moving_average_kernels(kernel_tier):
+    """grad_unscale (g / loss_scale_factor), grad_accumulate_ctl and ema_update_ctl (the flags and the
+    momentum read through the step's scalars) against the optimizer's NumPy steps, bit for bit in the
+    emulated tier; an update kernel returns at once on a step that only accumulates."""
+    rng = np.random.default_rng(4)
+    n = 1031
+    g0 = rng.standard_normal(n).astype(np.float32)
+    g = kernel_tier.dev(g0.copy())  # in place
+    kernels.grad_unscale_launch(g, 8.0)()
+    want = g0.copy()
+    want /= 8.0
+    np.testing.assert_array_equal(kernel_tier.host(g), want)
+    p0, e0 = rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32)
+    for m, overwrite in ((0.0, 0.0), (0.99, 0.0), (0.9, 1.0)):
+        p, e = kernel_tier.dev(p0.copy()), kernel_tier.dev(e0.copy())
+        kernels.ema_update_ctl_launch(p, e, kernel_tier.dev([0, 0, 0, m, overwrite, 0]))()
+        f = np.float32
+        want_e = e0 * f(m) + p0 * (f(1) - f(m))
+        tol = dict(rtol=0, atol=0) if kernel_tier.name == "emulate" else dict(rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(kernel_tier.host(e), want_e, **tol)
+        np.testing.assert_allclose(kernel_tier.host(p), want_e if overwrite else p0, **tol)
+    acc0 = rng.standard_normal(n).astype(np.float32)
+    for update in (0.0, 1.0):
+        g, acc = kernel_tier.dev(g0.copy()), kernel_tier.dev(acc0.copy())
+        cur = kernel_tier.dev([0.1, 0, 0, 0, 0, update])
+        kernels.grad_accumulate_ctl_launch(g, acc, 3, cur)()
+        if update:
+            want_g, want_acc = g0 + acc0, np.zeros(n, np.float32)
+            want_g /= np.float32(3)
+        else:
+            want_g, want_acc = g0, acc0 + g0
+        np.testing.assert_allclose(kernel_tier.host(g), want_g, rtol=1e-7 if kernel_tier.name == "cuda" else 0)
+        np.testing.assert_allclose(kernel_tier.host(acc), want_acc, rtol=1e-7 if kernel_tier.name == "cuda" else 0)
+        p = kernel_tier.dev(p0.copy())
+        kernels.sgd_update_ctl_launch(p, g, None, cur, 0.0, False)()
+        np.testing.assert_array_equal(kernel_tier.host(p) == p0, not update)

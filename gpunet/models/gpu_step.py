@@ -33,7 +33,7 @@ from .step_plan import plan_layers
 _log = logging.getLogger("gpunet")
 _ARGMAX_COUNTERS = (SparseCategoricalAccuracy, CategoricalAccuracy)
 WARMUP_STEPS = 2  # eager steps on the capture stream before capture: modules loaded, pool blocks settled
-K = 4  # per-step scalars: [lr or Adam's alpha, decay, 1/valid rows, unused]
+K = 6  # per-step scalars: [lr or Adam's alpha, decay, loss gradient scale, EMA momentum, EMA overwrite, update]
 
 
 def capture_enabled():
@@ -176,7 +176,7 @@ def _optimizer_ok(opt):
     """The optimizers and options the program's fused update honours; anything else: the tape path."""
     return (type(opt) in (Adam, AdamW, SGD, RMSprop) and opt.built and opt._flat.dtype == np.float32
             and kernels.optim_supported(opt._flat.size) and not opt._exclude_from_wd and not opt._constrained
-            and len(opt._vars) <= 65535 and not opt.use_ema and not opt.gradient_accumulation_steps and opt.loss_scale_factor is None)
+            and len(opt._vars) <= 65535)
 
 
 def _optimizer_launch(opt, cur):
@@ -362,12 +362,21 @@ class TrainProgram(_Forward):
             gx = A.empty(h_in.shape)
             L.append(kernels.dense_backward_data_launch(g, Y, Z, layer.kernel.data, gx, act))
             g = gx
+        # the rest of Optimizer._step in its order: unscale, accumulate, clip, decay + update, moving average
+        # (on a step that only accumulates, the clipped gradient is dead and the update kernel returns)
+        if self.opt.loss_scale_factor is not None:
+            L.append(kernels.grad_unscale_launch(self.opt._grad, self.opt.loss_scale_factor))
+        if self.opt.gradient_accumulation_steps:
+            L.append(kernels.grad_accumulate_ctl_launch(self.opt._grad, self.opt._acc,
+                                                        self.opt.gradient_accumulation_steps, self.cur))
         clip = self.opt.clip_mode()
         if clip is not None:  # on the device, per variable or global: no norm read back
             bounds, longest, _ = self.opt.clip_segments()
             L += kernels.clip_launches(self.opt._grad, A.copy_of(bounds, np.int64), longest,
                                        A.empty(len(self.opt._vars)), *clip)
         L.append(_optimizer_launch(self.opt, self.cur))
+        if self.opt.use_ema:
+            L.append(kernels.ema_update_ctl_launch(self.opt._flat, self.opt._ema, self.cur))
         self.runner = _Runner(L, capture)
         self.readback = _Readback(self.acc, self.runner)
         self.rows_done = 0
@@ -378,13 +387,19 @@ class TrainProgram(_Forward):
         """Rows [first, steps) of the per-step scalars, as the eager optimizer would compute them."""
         opt, n, batch = self.opt, self.n, self.batch
         out = np.zeros((self.steps - first, K), np.float32)
-        wd = opt.weight_decay or 0.0
+        wd, scale, freq = opt.weight_decay or 0.0, opt.loss_scale_factor, opt.ema_overwrite_frequency
+        n_acc = opt.gradient_accumulation_steps or 1
         for i, t in enumerate(range(first, self.steps)):
-            host_step = self._host0 + t
+            host_step = self._host0 + t       # optimizer calls (the schedule's step, as Keras)
+            updates = host_step // n_acc      # updates made before this one (Adam's t, the EMA's count)
             lr = opt._lr_at(host_step)
-            out[i, 0] = opt._alpha(lr, host_step + 1) if isinstance(opt, Adam) else lr
+            out[i, 0] = opt._alpha(lr, updates + 1) if isinstance(opt, Adam) else lr
             out[i, 1] = wd * lr
-            out[i, 2] = np.float32(1.0 / max(1, _valid_rows(n, batch, t)))
+            inv = np.float32(1.0 / max(1, _valid_rows(n, batch, t)))  # d(mean)/d(row), as the NumPy step
+            out[i, 2] = inv if scale is None else np.float32(scale) * inv
+            out[i, 3] = opt.ema_momentum if updates != 0 else 0.0
+            out[i, 4] = bool(freq and (updates + 1) % freq == 0)
+            out[i, 5] = (host_step + 1) % n_acc == 0
         return out
 
     def begin_epoch(self, order, key):
