@@ -343,3 +343,18 @@ def test_steps_per_execution_in_the_per_batch_keras_loop():
         m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", steps_per_execution=3)
         m.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[Rec()])
     assert seen == [("begin", 0), ("end", 2), ("begin", 3), ("end", 5), ("begin", 6), ("end", 7)]
+
+
+def test_checkpoints_saved_per_epoch_do_not_sync_every_step(tmp_path, monkeypatch):
+    """ModelCheckpoint and BackupAndRestore with save_freq="epoch" define a batch hook but need no batch
+    logs: the program must not wait for every step's loss because of them (GPU-REVIEW A5); with an
+    integer save_freq they do get batch logs."""
+    x, y = _data(40, inputs=13, classes=5)
+    built = _used_program(monkeypatch)
+    cbs = [gpunet.callbacks.ModelCheckpoint(str(tmp_path / "m.keras")),
+           gpunet.callbacks.BackupAndRestore(str(tmp_path / "b"))]
+    _fit("emulate", _small(), lambda: "adam", x, y, batch_size=8, epochs=2, callbacks=cbs)
+    assert built[-1].follow_callbacks is False and (tmp_path / "m.keras").exists()
+    _fit("emulate", _small(), lambda: "adam", x, y, batch_size=8, epochs=1,
+         callbacks=[gpunet.callbacks.ModelCheckpoint(str(tmp_path / "n.keras"), save_freq=2)])
+    assert built[-1].follow_callbacks is True

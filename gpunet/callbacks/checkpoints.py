@@ -33,6 +33,11 @@ class ModelCheckpoint(MonitorCallback):
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
 
+    def _overrides(self, hook):
+        if hook == "on_train_batch_end" and self.save_freq == "epoch":
+            return False  # saving per epoch needs no batch logs: no step should wait to read them back
+        return super()._overrides(hook)
+
     def on_train_batch_end(self, batch, logs=None):
         if self.save_freq == "epoch":
             return
@@ -168,6 +173,11 @@ class BackupAndRestore(Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._current_epoch = epoch
+
+    def _overrides(self, hook):
+        if hook == "on_train_batch_end" and not (isinstance(self.save_freq, int) and self.save_freq is not False):
+            return False  # as ModelCheckpoint: a batch hook only when saving every N batches
+        return super()._overrides(hook)
 
     def on_train_batch_end(self, batch, logs=None):
         if isinstance(self.save_freq, int) and self.save_freq is not False and self.save_freq != "epoch":

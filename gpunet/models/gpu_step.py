@@ -163,11 +163,9 @@ class _Readback:
         if self.pending is not None and self.pending[0].done:
             self.values, self.rows = np.array(self.host, dtype=np.float64), self.pending[1]
             self.pending = None
-        if self.pending is None:
-            from cupy.cuda import runtime
+        if self.pending is None:  # queued behind the steps so far; lands while the next ones run
             s = self.runner.stream
-            runtime.memcpyAsync(self.host.ctypes.data, self.acc.data.ptr, self.acc.nbytes,
-                                runtime.memcpyDeviceToHost, s.ptr)
+            self.acc.get(stream=s, out=self.host, blocking=False)
             self.pending = (s.record(), rows)
         return self.values, self.rows
 
