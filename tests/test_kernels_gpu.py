@@ -108,3 +108,42 @@ def test_the_gpu_program_trains_like_the_numpy_step_plan(monkeypatch):
     for a, b in zip(gpu, cpu):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5)
     np.testing.assert_allclose(hg["loss"], hc["loss"], rtol=1e-5)
+
+
+def test_progress_reads_do_not_wait_for_the_stream(monkeypatch):
+    """The progress bar's read of the device sums queues an asynchronous copy into pinned memory and returns
+    the latest copy that has landed (never blocking); once the stream is idle the next read has caught up,
+    and the epoch's synchronous read is exact."""
+    from conftest import in_tier
+
+    import gpunet
+    from gpunet.models import gpu_step
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((640, 784)).astype(np.float32)
+    y = rng.integers(0, 10, 640)
+    reads = []
+
+    class Probe(gpunet.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            reads.append(logs["loss"])
+
+    with in_tier("cuda"):
+        built = []
+        real = gpu_step.TrainProgram.build
+        monkeypatch.setattr(gpu_step.TrainProgram, "build", staticmethod(
+            lambda *a, **k: built.append(real(*a, **k)) or built[-1]))
+        m = gpunet.Sequential([gpunet.Input((784,)), gpunet.layers.Dense(128, activation="relu"),
+                               gpunet.layers.Dense(10, activation="softmax")])
+        m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        m.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[Probe()])
+        prog = built[-1]
+        prog.begin_epoch(None if prog.perm is None else np.arange(640), (1, 0))
+        prog.run(10)
+        first = prog.logs()                  # no wait: whatever has landed (nothing yet: zeros)
+        prog.runner.synchronize()
+        prog.logs()                          # the copy queued by the first read has landed
+        caught_up = prog.logs()
+        exact = prog.logs(sync=True)
+    assert first["loss"] == 0.0 or np.isfinite(first["loss"])
+    assert caught_up["loss"] == pytest.approx(exact["loss"], rel=1e-6)
+    assert reads and np.isfinite(reads[0])

@@ -6,12 +6,15 @@ kernel launches instead of the tape:
 
   step_begin · gather_batch · per layer: dense_forward | dropout_forward · softmax_xent_forward ·
   xent_accumulate · softmax_xent_backward · per layer, in reverse: dense_backward_weight (straight into
-  the optimizer's flat gradient buffer), dense_backward_data | mask_multiply · one fused optimizer update
+  the optimizer's flat gradient buffer), dense_backward_data | mask_multiply · [grad_unscale]
+  [grad_accumulate_ctl] [grad_sumsq, grad_clip] · one fused optimizer update · [ema_update_ctl]
 
 Every buffer is allocated once, at build, from a private CuPy memory pool the program keeps; no argument
 changes from step to step. What changes lives on the device: the control block (step index, valid rows
 of the batch, the epoch's Philox key) and a per-epoch table of per-step scalars (learning rate or Adam's
-step size, decay, 1/valid rows), uploaded once per epoch; step_begin advances the block inside the step.
+step size, decay, the loss gradient's scale, the EMA's momentum and overwrite flag, whether the step
+updates or only accumulates), computed on the host exactly as the eager optimizer computes them and
+uploaded once per epoch; step_begin advances the block and copies the step's row inside the step.
 The batch is gathered on the device by the epoch's permutation; a short last batch is the same program
 with padding rows that contribute exactly zero. Loss and correct-count sums accumulate on the device.
 So the step does no host work: on CuPy it is captured once as a CUDA graph (after two warm-up steps) and
