@@ -358,3 +358,44 @@ def test_checkpoints_saved_per_epoch_do_not_sync_every_step(tmp_path, monkeypatc
     _fit("emulate", _small(), lambda: "adam", x, y, batch_size=8, epochs=1,
          callbacks=[gpunet.callbacks.ModelCheckpoint(str(tmp_path / "n.keras"), save_freq=2)])
     assert built[-1].follow_callbacks is True
+
+
+def _functional(branch=False, shared=False):
+    def make():
+        inp = gpunet.Input((13,))
+        d = gpunet.layers.Dense(9, activation="relu")
+        h = d(inp)
+        if shared:
+            h = gpunet.layers.Dense(13)(h)
+            h = d(h)  # the same layer twice: its gradients add up, which the compiled steps do not do
+        h = gpunet.layers.Dropout(0.25)(h)
+        if branch:
+            h = gpunet.layers.Add()([h, gpunet.layers.Dense(9)(inp)])
+        return gpunet.Model(inp, gpunet.layers.Dense(5, activation="softmax")(h))
+    return make
+
+
+def test_a_functional_chain_runs_the_compiled_steps(monkeypatch):
+    """Keras's `Model(inputs, outputs)` MLP is one chain of layer calls: the NumPy step plan and the launch
+    program run it and equal the tape; a branch or a shared layer sends it to the tape."""
+    from gpunet.models import step_plan
+    x, y = _data(61, inputs=13, classes=5, seed=9)
+    built, plans = _used_program(monkeypatch), []
+    real = step_plan.StepPlan.build
+    monkeypatch.setattr(step_plan.StepPlan, "build", staticmethod(lambda *a: plans.append(real(*a)) or plans[-1]))
+    opt = lambda: gpunet.optimizers.Adam(0.01)  # noqa: E731
+    got = _fit("emulate", _functional(), opt, x, y, batch_size=8, epochs=2, validation_split=0.2)
+    want = _fit("numpy", _functional(), opt, x, y, batch_size=8, epochs=2, validation_split=0.2)
+    tape = _fit("numpy", _functional(), opt, x, y, batch_size=8, epochs=2, validation_split=0.2,
+                compile_kw={"run_eagerly": True})
+    assert isinstance(built[0], gpu_step.TrainProgram) and isinstance(plans[-1], step_plan.StepPlan)
+    _same(got, want)
+    _same(want, tape)
+    with in_tier("emulate"):
+        before = emulated.launch_counts["rows_out"]
+        np.testing.assert_allclose(got[2].predict(x, verbose=0), want[2].predict(x, verbose=0), rtol=1e-5, atol=1e-7)
+        assert emulated.launch_counts["rows_out"] > before
+    for make in (_functional(branch=True), _functional(shared=True)):
+        _fit("emulate", make, opt, x, y, batch_size=8, epochs=1)
+        _fit("numpy", make, opt, x, y, batch_size=8, epochs=1)
+        assert built[-1] is None and plans[-1] is None

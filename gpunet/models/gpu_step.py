@@ -1,7 +1,7 @@
 """The GPU training step as a static launch program, replayed as a CUDA graph (ARCHITECTURE.md decision 1).
 
-For the models the CPU step plan covers (step_plan.py: a Sequential stack of Flatten/Reshape/Dense/
-Activation/Dropout ending in softmax + cross-entropy), fit on the kernel backend runs a fixed list of
+For the models the CPU step plan covers (step_plan.py: a Sequential stack or a Functional chain of
+Flatten/Reshape/Dense/Activation/Dropout ending in softmax + cross-entropy), fit on the kernel backend runs a fixed list of
 kernel launches instead of the tape:
 
   step_begin · gather_batch · per layer: dense_forward | dropout_forward · softmax_xent_forward ·
@@ -29,9 +29,10 @@ import os
 import numpy as np
 
 from .. import backend, kernels
+from ..layers.core import Dense
 from ..metrics import CategoricalAccuracy, SparseCategoricalAccuracy
 from ..optimizers.rules import SGD, Adam, AdamW, RMSprop
-from .step_plan import plan_layers
+from .step_plan import layer_chain, plan_layers
 
 _log = logging.getLogger("gpunet")
 _ARGMAX_COUNTERS = (SparseCategoricalAccuracy, CategoricalAccuracy)
@@ -205,8 +206,7 @@ def _layer_program(model, training, head_act=None):
             if len(st[2]) != 1:
                 return None
         elif kind == "dense":
-            shape = model._layer_output_shapes.get(id(layer))
-            if shape is None or len(shape) != 2:
+            if st[3] is None or len(st[3]) != 2:
                 return None
             out.append(["dense", layer, st[2]])
         elif kind == "act":
@@ -515,8 +515,8 @@ class PredictProgram(_Forward):
         softmax = model._has_softmax_head()
         head_act = None
         if not softmax:
-            last = model.layers[-1] if model.layers else None
-            from ..layers.core import Dense
+            chain = layer_chain(model)
+            last = chain[-1][0] if chain else None
             if type(last) is not Dense or last._fused is None:
                 return None
             head_act = last._fused

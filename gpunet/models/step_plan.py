@@ -1,5 +1,5 @@
-"""A compiled training step for the common case: a Sequential stack of Flatten/Reshape/Dense/
-Activation/Dropout layers ending in softmax + cross-entropy.
+"""A compiled training step for the common case: a Sequential stack (or a Functional chain) of
+Flatten/Reshape/Dense/Activation/Dropout layers ending in softmax + cross-entropy.
 
 The define-by-run tape costs ~150 us of Python per step; for MNIST-sized models that is more than
 the arithmetic. When every layer is one of the kinds above, fit() instead runs this fixed plan:
@@ -20,25 +20,51 @@ _ARGMAX_COUNTERS = (SparseCategoricalAccuracy, CategoricalAccuracy)
 _KINDS = (Flatten, Reshape, Dense, Activation, Dropout)
 
 
-def plan_layers(model, training=True):
-    """The layer program of an eligible Sequential model: [("reshape", layer, shape) | ("dense", layer, act)
-    | ("act", layer, name) | ("dropout", layer)], the softmax head left out (the loss takes the logits),
-    or None when a layer is of another kind. Shared with the GPU step program (gpu_step.py)."""
+def layer_chain(model):
+    """[(layer, output shape)] when the model is one chain of layer calls, each on the previous layer's
+    output: a Sequential, or a Functional model with one input and one output, no branch, no layer called
+    twice and no call arguments besides the tensor (Keras's `Model(inputs, outputs)` MLPs); else None."""
+    from ..layers.base import Layer
+    from .functional import Functional
     from .sequential import Sequential
-    if not isinstance(model, Sequential):
+    if isinstance(model, Sequential):
+        if not model._fast_ok():
+            return None
+        chain = [(l, model._layer_output_shapes.get(id(l))) for l in model.layers]
+    elif (isinstance(model, Functional) and type(model).call is Functional.call and len(model.inputs) == 1
+          and len(model.outputs) == 1):
+        prev, chain = model.inputs[0], []
+        for op, parents, (args, kwargs), outs in model._nodes:
+            if (not isinstance(op, Layer) or len(parents) != 1 or parents[0] is not prev or len(args) != 1
+                    or args[0] is not prev or kwargs or len(outs) != 1 or not op.built
+                    or op.activity_regularizer is not None):
+                return None
+            chain.append((op, tuple(outs[0].shape)))
+            prev = outs[0]
+        if prev is not model.outputs[0]:
+            return None
+    else:
         return None
-    layers = model.layers
-    if not layers or not model._fast_ok():
+    if not chain or len({id(l) for l, _ in chain}) != len(chain):  # a shared layer: its gradients would add up
+        return None
+    return chain
+
+
+def plan_layers(model, training=True):
+    """The layer program of an eligible model (layer_chain): [("reshape", layer, shape) | ("dense", layer, act,
+    out shape) | ("act", layer, name) | ("dropout", layer)], the softmax head left out (the loss takes the
+    logits), or None when a layer is of another kind. Shared with the GPU step program (gpu_step.py)."""
+    chain = layer_chain(model)
+    if chain is None:
         return None
     steps = []
-    for i, layer in enumerate(layers):
+    for i, (layer, out) in enumerate(chain):
         if type(layer) not in _KINDS:  # a subclass may override call(): only the general path runs it
             return None
-        last = i == len(layers) - 1
+        last = i == len(chain) - 1
         if isinstance(layer, (Flatten, Reshape)):
             if isinstance(layer, Flatten) and layer.data_format != "channels_last":
                 return None
-            out = model._layer_output_shapes.get(id(layer))
             if out is None or None in out[1:]:
                 return None
             steps.append(("reshape", layer, tuple(out[1:])))
@@ -48,7 +74,7 @@ def plan_layers(model, training=True):
             act = "linear" if last else layer._fused
             if act is None or (not last and layer.activation is activations.softmax):
                 return None
-            steps.append(("dense", layer, act))
+            steps.append(("dense", layer, act, out))
         elif isinstance(layer, Activation):
             if last:
                 continue  # the softmax head: folded into the loss
