@@ -99,6 +99,16 @@ OPTIONS = {
                              label_smoothing=0.1)}}),
     "no_shuffle": (lambda: gpunet.optimizers.Adam(0.01), {"shuffle": False}),
     "gelu_no_dropout": (lambda: gpunet.optimizers.Adam(0.01), {"make": _small("gelu", dropout=0)}),
+    "from_logits": (lambda: gpunet.optimizers.Adam(0.01),
+                    {"make": lambda: gpunet.Sequential([gpunet.Input((13,)), gpunet.layers.Dense(9, activation="relu"),
+                                                        gpunet.layers.Dropout(0.25), gpunet.layers.Dense(5)]),
+                     "compile_kw": {"loss": lambda: gpunet.losses.SparseCategoricalCrossentropy(from_logits=True)}}),
+    "from_logits_onehot": (lambda: gpunet.optimizers.SGD(0.1),
+                           {"onehot": True, "make": lambda: gpunet.Sequential([
+                               gpunet.Input((13,)), gpunet.layers.Dense(9), gpunet.layers.Activation("tanh"),
+                               gpunet.layers.Dense(5, activation="sigmoid")]),
+                            "compile_kw": {"loss": lambda: gpunet.losses.CategoricalCrossentropy(
+                                from_logits=True, label_smoothing=0.1)}}),
     "activation_layer": (lambda: gpunet.optimizers.Adam(0.01),
                          {"make": _small("linear", dropout=0, extra=lambda: [
                              gpunet.layers.Activation("tanh"), gpunet.layers.Dropout(0.25),
@@ -399,3 +409,19 @@ def test_a_functional_chain_runs_the_compiled_steps(monkeypatch):
         _fit("emulate", make, opt, x, y, batch_size=8, epochs=1)
         _fit("numpy", make, opt, x, y, batch_size=8, epochs=1)
         assert built[-1] is None and plans[-1] is None
+
+
+def test_3d_outputs_with_accuracy_on_the_numpy_step_plan():
+    """(batch, steps, classes) outputs with (batch, steps) labels: the compiled CPU step counts accuracy over
+    every position, as the tape and Keras do (it raised before: GPU-REVIEW A12)."""
+    rng = np.random.default_rng(0)
+    x = rng.random((20, 4, 6)).astype("float32")
+    y = rng.integers(0, 3, (20, 4))
+    make = lambda: gpunet.Sequential([gpunet.Input((4, 6)), gpunet.layers.Dense(3, activation="softmax")])  # noqa: E731
+    for metrics in (("accuracy",), ("accuracy", "sparse_top_k_categorical_accuracy")):
+        loss = "sparse_categorical_crossentropy"
+        got = _fit("numpy", make, lambda: "adam", x, y, metrics=metrics, batch_size=6, epochs=2,
+                   compile_kw={"loss": loss})
+        want = _fit("numpy", make, lambda: "adam", x, y, metrics=metrics, batch_size=6, epochs=2,
+                    compile_kw={"loss": loss, "run_eagerly": True})
+        _same(got, want)

@@ -29,10 +29,9 @@ import os
 import numpy as np
 
 from .. import backend, kernels
-from ..layers.core import Dense
 from ..metrics import CategoricalAccuracy, SparseCategoricalAccuracy
 from ..optimizers.rules import SGD, Adam, AdamW, RMSprop
-from .step_plan import layer_chain, plan_layers
+from .step_plan import plan_layers
 
 _log = logging.getLogger("gpunet")
 _ARGMAX_COUNTERS = (SparseCategoricalAccuracy, CategoricalAccuracy)
@@ -192,11 +191,11 @@ def _optimizer_launch(opt, cur):
                                              cur, opt.rho, opt.momentum, opt.epsilon)
 
 
-def _layer_program(model, training, head_act=None):
+def _layer_program(model, training, head="softmax"):
     """[("dense", layer, act) | ("dropout", layer)] on 2-D (batch, features) buffers, or None. Reshape and
     Flatten to 2-D are free (the rows are already contiguous); an Activation after a linear Dense folds into
     the Dense's epilogue; anything the kernels cannot run (another activation, a 3-D Dense) returns None."""
-    steps = plan_layers(model, training)
+    steps = plan_layers(model, training, head)
     if steps is None:
         return None
     out = []
@@ -215,8 +214,6 @@ def _layer_program(model, training, head_act=None):
             out[-1][2] = st[2]
         elif layer.rate > 0:
             out.append(["dropout", layer])
-    if head_act is not None and out and out[-1][0] == "dense":
-        out[-1][2] = head_act
     if not out or out[-1][0] != "dense" or any(s[0] == "dense" and s[2] not in kernels.ACT_CODES for s in out):
         return None
     return out
@@ -312,7 +309,7 @@ class TrainProgram(_Forward):
         opt = model.optimizer
         if not _optimizer_ok(opt) or len(xd) >= 2**31:
             return None
-        layers = _layer_program(model, training=True)
+        layers = _layer_program(model, training=True, head="logits" if plan.from_logits else "softmax")
         if layers is None:
             return None
         prog = TrainProgram(model, plan, steps)
@@ -453,7 +450,7 @@ class EvalProgram(_Forward):
             return None
         if any(type(m) not in _ARGMAX_COUNTERS for m in plan.metrics) or len(xd) >= 2**31 or len(xd) == 0:
             return None
-        layers = _layer_program(model, training=False)
+        layers = _layer_program(model, training=False, head="logits" if plan.from_logits else "softmax")
         if layers is None:
             return None
         prog = EvalProgram(model, plan, steps)
@@ -512,15 +509,8 @@ class PredictProgram(_Forward):
     def build(model, xd, batch_size, steps):
         if not backend.uses_kernels() or len(xd) >= 2**31 or len(xd) == 0:
             return None
-        softmax = model._has_softmax_head()
-        head_act = None
-        if not softmax:
-            chain = layer_chain(model)
-            last = chain[-1][0] if chain else None
-            if type(last) is not Dense or last._fused is None:
-                return None
-            head_act = last._fused
-        layers = _layer_program(model, training=False, head_act=head_act)
+        softmax = model._has_softmax_head()  # else the output is the last layer's own (its activation applied)
+        layers = _layer_program(model, training=False, head="softmax" if softmax else "logits")
         if layers is None:
             return None
         prog = PredictProgram(model, steps)

@@ -50,10 +50,12 @@ def layer_chain(model):
     return chain
 
 
-def plan_layers(model, training=True):
+def plan_layers(model, training=True, head="softmax"):
     """The layer program of an eligible model (layer_chain): [("reshape", layer, shape) | ("dense", layer, act,
-    out shape) | ("act", layer, name) | ("dropout", layer)], the softmax head left out (the loss takes the
-    logits), or None when a layer is of another kind. Shared with the GPU step program (gpu_step.py)."""
+    out shape) | ("act", layer, name) | ("dropout", layer)], or None when a layer is of another kind.
+    head="softmax": the model ends in a softmax, left out (the loss takes the logits before it);
+    head="logits": the model's output is the logits (a loss with from_logits=True), every layer runs.
+    Shared with the GPU step program (gpu_step.py)."""
     chain = layer_chain(model)
     if chain is None:
         return None
@@ -61,7 +63,7 @@ def plan_layers(model, training=True):
     for i, (layer, out) in enumerate(chain):
         if type(layer) not in _KINDS:  # a subclass may override call(): only the general path runs it
             return None
-        last = i == len(chain) - 1
+        last = i == len(chain) - 1 and head == "softmax"
         if isinstance(layer, (Flatten, Reshape)):
             if isinstance(layer, Flatten) and layer.data_format != "channels_last":
                 return None
@@ -96,7 +98,7 @@ class StepPlan:
     def build(model, plan):
         if backend.uses_kernels() or not plan.fused or plan.has_extra_losses or plan.weighted_metrics:
             return None
-        steps = plan_layers(model)
+        steps = plan_layers(model, head="logits" if plan.from_logits else "softmax")
         return None if steps is None else StepPlan(model, plan, steps)
 
     def __init__(self, model, plan, steps):
@@ -188,18 +190,18 @@ class StepPlan:
         model, plan = self.model, self.plan
         model._loss_tracker.add(loss, B)
         if plan.metrics:
-            preds = logits
             if all(type(m) in _ARGMAX_COUNTERS for m in plan.metrics):
-                hits = None
-                for m in plan.metrics:  # a count of correct argmaxes: the same sum Mean would form
-                    if hits is None:
-                        y = yb if plan.sparse else yb.argmax(axis=1)
-                        hits = int((logits.argmax(axis=1) == y).sum())
+                # a count of correct argmaxes over every row (B·T of a (B, T, C) output): the sum Mean forms
+                y = (yb if plan.sparse else yb.argmax(axis=-1)).reshape(-1)
+                hits = int((logits.argmax(axis=1) == y).sum())
+                for m in plan.metrics:
                     m.total = m.total + hits
-                    m.count = m.count + B
+                    m.count = m.count + len(logits)
                 return
-            if not plan.metrics_on_logits:
+            preds = logits
+            if not plan.metrics_on_logits and not plan.from_logits:
                 e = np.exp(logits - logits.max(axis=1, keepdims=True))
                 preds = e / e.sum(axis=1, keepdims=True)
+            lead = yb.shape if plan.sparse else yb.shape[:-1]  # the model's output shape again
             for m in plan.metrics:
-                m.update_state(yb, preds)
+                m.update_state(yb, preds.reshape(lead + (logits.shape[-1],)))

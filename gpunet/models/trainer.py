@@ -32,9 +32,11 @@ class _Plan:
         kwargs = getattr(self.loss, "fn_kwargs", {})
         self.sparse = fn is losses_mod.sparse_categorical_crossentropy
         ce = self.sparse or fn is losses_mod.categorical_crossentropy
-        # softmax output + cross-entropy on probabilities -> one fused op on the logits
-        self.fused = (ce and not kwargs.get("from_logits") and kwargs.get("axis", -1) == -1
-                      and self.loss.reduction == "sum_over_batch_size" and model._has_softmax_head())
+        # one fused softmax + cross-entropy op on the logits: a softmax output with cross-entropy on
+        # probabilities (the logits before the softmax), or any output with from_logits=True (the output)
+        self.from_logits = bool(ce and kwargs.get("from_logits"))
+        self.fused = (ce and kwargs.get("axis", -1) == -1 and self.loss.reduction == "sum_over_batch_size"
+                      and (self.from_logits or model._has_softmax_head()))
         self.label_smoothing = kwargs.get("label_smoothing", 0.0) or 0.0
         yshape = y_sample.shape if y_sample is not None else None
         self.metrics = model._resolve_metrics(yshape, y_pred_shape)
@@ -47,7 +49,7 @@ class _Plan:
         loss_weights; metrics per output, logged as <output>_<metric> beside <output>_loss."""
         names = model.output_names
         self.variables = model.trainable_weights
-        self.fused = self.sparse = False
+        self.fused = self.sparse = self.from_logits = False
         self.label_smoothing = 0.0
         self.has_extra_losses = bool(model.losses)
         self.out_losses = [losses_mod.get(l) for l in _per_output(model.loss, names, "loss")]
@@ -90,7 +92,10 @@ def _loss_and_preds(model, plan, xb, yb, swb, training):
     if plan.multi:
         return _multi_loss(model, plan, xb, yb, swb, training)
     if plan.fused:
-        logits = model._forward_logits(xb, training=training, fast=True)
+        if plan.from_logits:
+            logits = model._forward(xb, training=training, fast=True)
+        else:
+            logits = model._forward_logits(xb, training=training, fast=True)
         if swb is None:
             loss = ops.softmax_cross_entropy(yb, logits, plan.sparse, plan.label_smoothing, reduction="mean")
         else:
@@ -99,6 +104,12 @@ def _loss_and_preds(model, plan, xb, yb, swb, training):
         return loss, logits
     preds = model._forward(xb, training=training, fast=True)
     return plan.loss(yb, preds, sample_weight=swb), preds
+
+
+def _softmax_logits(plan):
+    """Whether the fused loss's predictions are the logits before the model's softmax (the metrics take
+    probabilities then); with from_logits=True they are the model's own output, handed over as they are."""
+    return plan.fused and not plan.from_logits
 
 
 def _update_metrics(plan, yb, preds, swb, is_logits):
@@ -127,7 +138,7 @@ def train_step(model, plan, xb, yb, swb):
     grads = tape.gradient(scaled, plan.variables, write_to_sinks=True)
     model.optimizer.apply(grads, plan.variables)
     model._loss_tracker.add(total.data, len(xb))
-    _update_metrics(plan, yb, preds.data if isinstance(preds, Tensor) else preds, swb, plan.fused)
+    _update_metrics(plan, yb, preds.data if isinstance(preds, Tensor) else preds, swb, _softmax_logits(plan))
     return total
 
 
@@ -362,7 +373,8 @@ def _evaluate_arrays(model, plan, x, y, sw, batch_size, prefix="", cbs=None, max
                 for r in model.losses:
                     loss = ops.add(loss, r)
             model._loss_tracker.add(loss.data, hi - lo)
-            _update_metrics(plan, yd[lo:hi], preds.data if isinstance(preds, Tensor) else preds, swb, plan.fused)
+            _update_metrics(plan, yd[lo:hi], preds.data if isinstance(preds, Tensor) else preds, swb,
+                            _softmax_logits(plan))
             if cbs is not None:
                 cbs.on_test_batch_end(step, lambda: _logs(model, plan))
     return _logs(model, plan, prefix)
