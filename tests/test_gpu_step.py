@@ -425,3 +425,15 @@ def test_3d_outputs_with_accuracy_on_the_numpy_step_plan():
         want = _fit("numpy", make, lambda: "adam", x, y, metrics=metrics, batch_size=6, epochs=2,
                     compile_kw={"loss": loss, "run_eagerly": True})
         _same(got, want)
+
+
+@pytest.mark.parametrize("from_logits", [True, False])
+def test_an_option_of_the_loss_the_fused_op_lacks_is_not_dropped(from_logits):
+    """ignore_class is not implemented: fit says so on every path, never trains without it."""
+    x, y = _data(20, inputs=6, classes=3)
+    with in_tier("numpy"):
+        m = gpunet.Sequential([gpunet.Input((6,)), gpunet.layers.Dense(3, activation=None if from_logits else "softmax")])
+        m.compile(optimizer="adam", loss=gpunet.losses.SparseCategoricalCrossentropy(from_logits=from_logits,
+                                                                                     ignore_class=1))
+        with pytest.raises(NotImplementedError, match="ignore_class"):
+            m.fit(x, y, epochs=1, verbose=0)

@@ -36,7 +36,7 @@ class _Plan:
         # probabilities (the logits before the softmax), or any output with from_logits=True (the output)
         self.from_logits = bool(ce and kwargs.get("from_logits"))
         self.fused = (ce and kwargs.get("axis", -1) == -1 and self.loss.reduction == "sum_over_batch_size"
-                      and (self.from_logits or model._has_softmax_head()))
+                      and kwargs.get("ignore_class") is None and (self.from_logits or model._has_softmax_head()))
         self.label_smoothing = kwargs.get("label_smoothing", 0.0) or 0.0
         yshape = y_sample.shape if y_sample is not None else None
         self.metrics = model._resolve_metrics(yshape, y_pred_shape)
