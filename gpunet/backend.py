@@ -121,6 +121,12 @@ def to_numpy(a):
     return numpy.asarray(a)
 
 
+def pinned_empty(shape, dtype):
+    """A host array in page-locked memory (CuPy): the target of an asynchronous device-to-host copy."""
+    import cupyx
+    return cupyx.empty_pinned(shape, dtype)
+
+
 def info():
     """A dict describing the backend in use and why it was chosen."""
     xp = get_xp()

@@ -437,3 +437,89 @@ def test_an_option_of_the_loss_the_fused_op_lacks_is_not_dropped(from_logits):
                                                                                      ignore_class=1))
         with pytest.raises(NotImplementedError, match="ignore_class"):
             m.fit(x, y, epochs=1, verbose=0)
+
+
+# ---- the CuPy-only code (stream, pool, capture, replay, readback) on a CuPy stand-in (tests/cupy_standin.py) ----
+
+def _standin_fit(monkeypatch, n, graphs="1", spe=1, epochs=2, callbacks=(), validation=False):
+    import cupy_standin
+    monkeypatch.setenv("GPUNET_CUDA_GRAPHS", graphs)
+    built = _used_program(monkeypatch)
+    x, y = _data(n, inputs=13, classes=5, seed=10)
+    with cupy_standin.installed(monkeypatch) as counters:
+        gpunet.utils.clear_session()
+        gpunet.utils.set_random_seed(7)
+        m = _small()()
+        m.compile(optimizer=gpunet.optimizers.Adam(gpunet.optimizers.schedules.ExponentialDecay(0.01, 5, 0.9)),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"], steps_per_execution=spe)
+        h = m.fit(x, y, batch_size=8, epochs=epochs, verbose=0, callbacks=list(callbacks),
+                  validation_split=0.25 if validation else 0.0)
+        weights = [np.array(w) for w in m.get_weights()]
+    monkeypatch.undo()
+    return weights, h.history, built[-1], counters
+
+
+def test_captured_graphs_replay_the_program_with_no_sync_inside_an_epoch(monkeypatch, caplog):
+    """On the stand-in the step is captured (kernels recorded, not run; a sync or a copy inside would raise
+    and log a fallback), replayed once per step, and gives exactly the uncaptured program's weights. Host
+    syncs are per epoch: the same number for 4 and for 12 steps an epoch."""
+    w_graph, h_graph, prog, c = _standin_fit(monkeypatch, 93)  # 12 steps, the last of 5 rows
+    assert "capture failed" not in caplog.text
+    assert prog.runner.capture and set(prog.runner.graphs) == {1}
+    assert c.captures == 1 and c.replays == 2 * 12 - 2  # two warm-up steps, then one replay per step
+    assert c.pool_blocks >= len(prog.arena.buffers)  # every buffer from the private pool
+    w_eager, h_eager, prog2, c2 = _standin_fit(monkeypatch, 93, graphs="0")
+    assert not prog2.runner.graphs and c2.replays == 0
+    for a, b in zip(w_graph, w_eager):
+        np.testing.assert_array_equal(a, b)
+    assert h_graph == h_eager
+    w_emul = _fit("emulate", _small(), lambda: gpunet.optimizers.Adam(
+        gpunet.optimizers.schedules.ExponentialDecay(0.01, 5, 0.9)), *_data(93, inputs=13, classes=5, seed=10),
+        batch_size=8, epochs=2)[0]
+    for a, b in zip(w_graph, w_emul):
+        np.testing.assert_array_equal(a, b)
+    short = _standin_fit(monkeypatch, 32)[3]  # 4 steps an epoch
+    assert short.syncs == c.syncs <= 2 * 3, (short.syncs, c.syncs)
+
+
+def test_steps_per_execution_graphs_and_validation_on_the_standin(monkeypatch):
+    """N steps per graph (and a graph of the remainder), fit's validation through its own forward program,
+    the same weights as one step per graph."""
+    w3, h3, prog, c = _standin_fit(monkeypatch, 93, spe=5, validation=True)  # 70 rows: 9 steps, 5 + 4
+    assert set(prog.runner.graphs) == {5, 4}
+    w1, h1, _, _ = _standin_fit(monkeypatch, 93, validation=True)
+    for a, b in zip(w3, w1):
+        np.testing.assert_array_equal(a, b)
+    assert h3 == h1 and "val_loss" in h3
+
+
+def test_batch_callbacks_get_exact_logs_and_a_sync_each(monkeypatch):
+    seen = []
+
+    class Rec(gpunet.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(logs["loss"])
+
+    _, h, prog, c = _standin_fit(monkeypatch, 93, epochs=1, callbacks=[Rec()])
+    assert prog.follow_callbacks and len(seen) == 12
+    assert seen[-1] == pytest.approx(h["loss"][0], rel=1e-6)
+    assert c.syncs >= 12
+
+
+def test_a_step_that_syncs_cannot_be_captured_and_runs_uncaptured_with_one_warning(monkeypatch, caplog):
+    """CuPy refuses a sync inside a capture; the runner says so once and runs the same launches uncaptured."""
+    import cupy_standin
+    monkeypatch.setenv("GPUNET_CUDA_GRAPHS", "1")
+    ran = []
+
+    def syncing_launch():
+        cupy_standin.Device().synchronize()  # raises while capturing: that attempt runs nothing
+        ran.append(1)
+
+    with cupy_standin.installed(monkeypatch):
+        runner = gpu_step._Runner([syncing_launch], capture=True)
+        with caplog.at_level("WARNING", logger="gpunet"):
+            for _ in range(4):
+                runner.run(1)
+    assert len(ran) == 4 and not runner.graphs and not runner.capture
+    assert caplog.text.count("CUDA graph capture failed") == 1 and "capturing" in caplog.text

@@ -152,8 +152,7 @@ class _Readback:
         self.rows = 0
         self.pending = None
         if runner.stream is not None:
-            import cupyx
-            self.host = cupyx.empty_pinned(acc.shape, acc.dtype)
+            self.host = backend.pinned_empty(acc.shape, acc.dtype)
 
     def read(self, rows, sync=False):
         if self.runner.stream is None:
