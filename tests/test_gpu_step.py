@@ -523,3 +523,30 @@ def test_a_step_that_syncs_cannot_be_captured_and_runs_uncaptured_with_one_warni
                 runner.run(1)
     assert len(ran) == 4 and not runner.graphs and not runner.capture
     assert caplog.text.count("CUDA graph capture failed") == 1 and "capturing" in caplog.text
+
+
+@pytest.mark.parametrize("opt", [
+    lambda: gpunet.optimizers.Adam(3e-3, weight_decay=0.01, use_ema=True, ema_overwrite_frequency=7,
+                                   gradient_accumulation_steps=3, loss_scale_factor=4.0),
+    lambda: gpunet.optimizers.AdamW(gpunet.optimizers.schedules.CosineDecay(0.02, 300)),
+    lambda: gpunet.optimizers.SGD(0.1, momentum=0.9)], ids=["adam_everything", "adamw_schedule", "sgd"])
+def test_the_epoch_table_is_what_the_eager_optimizer_computes(opt):
+    """The per-step scalars come from array arithmetic; step by step the eager optimizer's own scalar
+    formulas (_lr_at, _alpha, Keras's EMA and accumulation counts) give the same float32 values."""
+    o = opt()
+    prog = gpu_step.TrainProgram.__new__(gpu_step.TrainProgram)
+    prog.opt, prog.n, prog.batch, prog.steps, prog._host0 = o, 1000, 32, 32, 1234  # 31 batches of 32, one of 8
+    for first in (0, 17):
+        table = prog._table(first)
+        for i, t in enumerate(range(first, prog.steps)):
+            s = prog._host0 + t
+            n_acc = o.gradient_accumulation_steps or 1
+            u = s // n_acc
+            lr = o._lr_at(s)
+            want = [o._alpha(lr, u + 1) if isinstance(o, gpunet.optimizers.Adam) else lr,
+                    (o.weight_decay or 0.0) * lr,
+                    np.float32(1.0 / (8 if t == 31 else 32)) * np.float32(o.loss_scale_factor or 1.0),
+                    o.ema_momentum if u else 0.0,
+                    bool(o.ema_overwrite_frequency and (u + 1) % o.ema_overwrite_frequency == 0),
+                    (s + 1) % n_acc == 0]
+            np.testing.assert_array_equal(table[i], np.array(want, dtype=np.float32), err_msg=str(t))

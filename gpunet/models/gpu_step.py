@@ -381,22 +381,27 @@ class TrainProgram(_Forward):
 
     # ---- per epoch (outside the step) ----
     def _table(self, first):
-        """Rows [first, steps) of the per-step scalars, as the eager optimizer would compute them."""
+        """Rows [first, steps) of the per-step scalars, as the eager optimizer computes them (the same
+        float32 operations, on arrays: a Python loop over an epoch's steps would idle the GPU for ms)."""
         opt, n, batch = self.opt, self.n, self.batch
-        out = np.zeros((self.steps - first, K), np.float32)
-        wd, scale, freq = opt.weight_decay or 0.0, opt.loss_scale_factor, opt.ema_overwrite_frequency
+        t = np.arange(first, self.steps)
+        host_steps = self._host0 + t                  # optimizer calls (the schedule's step, as Keras)
         n_acc = opt.gradient_accumulation_steps or 1
-        for i, t in enumerate(range(first, self.steps)):
-            host_step = self._host0 + t       # optimizer calls (the schedule's step, as Keras)
-            updates = host_step // n_acc      # updates made before this one (Adam's t, the EMA's count)
-            lr = opt._lr_at(host_step)
-            out[i, 0] = opt._alpha(lr, updates + 1) if isinstance(opt, Adam) else lr
-            out[i, 1] = wd * lr
-            inv = np.float32(1.0 / max(1, _valid_rows(n, batch, t)))  # d(mean)/d(row), as the NumPy step
-            out[i, 2] = inv if scale is None else np.float32(scale) * inv
-            out[i, 3] = opt.ema_momentum if updates != 0 else 0.0
-            out[i, 4] = bool(freq and (updates + 1) % freq == 0)
-            out[i, 5] = (host_step + 1) % n_acc == 0
+        updates = host_steps // n_acc                 # updates made before this one (Adam's t, the EMA's count)
+        if callable(opt._learning_rate):              # a schedule is the user's Python: called step by step
+            lr = np.array([opt._lr_at(int(s)) for s in host_steps], dtype=np.float64)
+        else:
+            lr = np.full(len(t), opt._lr_at(0), dtype=np.float64)
+        out = np.zeros((len(t), K), np.float32)
+        out[:, 0] = opt._alpha(lr, updates + 1) if isinstance(opt, Adam) else lr
+        out[:, 1] = (opt.weight_decay or 0.0) * lr
+        valid = np.clip(n - t * batch, 1, batch)
+        inv = (1.0 / valid).astype(np.float32)        # d(mean)/d(row), as the NumPy step forms it
+        out[:, 2] = inv if opt.loss_scale_factor is None else np.float32(opt.loss_scale_factor) * inv
+        out[:, 3] = np.where(updates != 0, opt.ema_momentum, 0.0)
+        freq = opt.ema_overwrite_frequency
+        out[:, 4] = ((updates + 1) % freq == 0) if freq else 0
+        out[:, 5] = (host_steps + 1) % n_acc == 0
         return out
 
     def begin_epoch(self, order, key):
