@@ -550,3 +550,26 @@ def test_the_epoch_table_is_what_the_eager_optimizer_computes(opt):
                     bool(o.ema_overwrite_frequency and (u + 1) % o.ema_overwrite_frequency == 0),
                     (s + 1) % n_acc == 0]
             np.testing.assert_array_equal(table[i], np.array(want, dtype=np.float32), err_msg=str(t))
+
+
+def test_labels_checked_on_the_host_are_not_read_back_per_batch(monkeypatch):
+    """fit, evaluate, train_on_batch and test_on_batch check labels once on the host; on their tape path
+    (sample weights here) the kernels then skip the per-batch readback of their range flag (A4), and the
+    setting is restored afterwards."""
+    from gpunet import kernels
+    seen = []
+    real = kernels.softmax_xent_forward
+    monkeypatch.setattr(kernels, "softmax_xent_forward", lambda *a: seen.append(kernels.CHECK_LABELS) or real(*a))
+    x, y = _data(20, inputs=13, classes=5)
+    sw = np.ones(20, np.float32)
+    with in_tier("emulate"):
+        m = _small()()
+        m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        m.fit(x, y, sample_weight=sw, batch_size=8, verbose=0)
+        m.evaluate(x, y, sample_weight=sw, batch_size=8, verbose=0)
+        m.train_on_batch(x, y, sample_weight=sw)
+        m.test_on_batch(x, y, sample_weight=sw)
+        with pytest.raises(ValueError, match="outside|label"):
+            m.evaluate(x, np.full(20, 7), verbose=0)  # still refused: on the host, before any kernel
+    assert len(seen) >= 4 and not any(seen)
+    assert kernels.CHECK_LABELS is True

@@ -3,6 +3,7 @@
 The loops keep the whole dataset in backend memory (device memory under CuPy), draw the epoch's
 permutation on the host from the epoch's seeded stream (so CPU and GPU see the same batches), and
 read metrics back only when the progress bar or a callback asks for them."""
+import functools
 import math
 import warnings
 
@@ -186,6 +187,21 @@ def _labels_for(plan, model, y):
     return y
 
 
+def _labels_checked_on_the_host(fn):
+    """fit, evaluate, train_on_batch and test_on_batch check the labels on the host once (_labels_for), so
+    the kernels need not read their range flag back every batch (a sync, GPU-REVIEW A4). The previous
+    setting comes back afterwards: a fit inside another's callback leaves the outer one as it was."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        from .. import kernels
+        saved, kernels.CHECK_LABELS = kernels.CHECK_LABELS, False
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            kernels.CHECK_LABELS = saved
+    return run
+
+
 def _to_device(*arrays):
     def move(a):
         if a is None:
@@ -196,6 +212,7 @@ def _to_device(*arrays):
     return [move(a) for a in arrays]
 
 
+@_labels_checked_on_the_host
 def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
         validation_split=0.0, validation_data=None, shuffle=True, class_weight=None, sample_weight=None,
         initial_epoch=0, steps_per_epoch=None, validation_steps=None, validation_batch_size=None,
@@ -234,9 +251,6 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
                        verbose=verbose, epochs=epochs, steps=steps)
     model.stop_training = False
     model._in_fit = True
-    if backend.uses_kernels():  # labels were checked on the host above: no per-step sync on the kernel's flag
-        from .. import kernels
-        kernels.CHECK_LABELS = False
     logs_fn = lambda: _logs(model, plan)  # noqa: E731
     spe = _steps_per_execution(model)
     val_program = None
@@ -257,24 +271,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
             _random.set_epoch_stream(stream, _random.dropout_key(model._seed, epoch))
             if program is not None:
                 _program_epoch(model, program, cbs, order, _random.dropout_key(model._seed, epoch), steps, spe, logs_fn)
-            order_d = None if (order is None or program is not None) else backend.to_device(order)
-            for step in range(0 if program is not None else steps):
-                lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
-                if order_d is None:
-                    xb, yb, swb = xd[lo:hi], yd[lo:hi], None if swd is None else swd[lo:hi]
-                else:
-                    idx = order_d[lo:hi]
-                    xb, yb, swb = xd[idx], yd[idx], None if swd is None else swd[idx]
-                if step % spe == 0:  # Keras: the batch hooks run once per execution of steps_per_execution steps
-                    cbs.on_train_batch_begin(step)
-                if fast is not None:
-                    fast.train_step(xb, yb)
-                else:
-                    train_step(model, plan, xb, yb, swb)
-                if (step + 1) % spe == 0 or step == steps - 1:
-                    cbs.on_train_batch_end(step, logs_fn)
-                    if model.stop_training:
-                        break
+            else:
+                _array_epoch(model, plan, fast, cbs, (xd, yd, swd), order, batch_size, steps, spe, logs_fn)
             _random.set_epoch_stream(None)
             epoch_logs = _logs(model, plan)
             if not math.isfinite(epoch_logs["loss"]):
@@ -286,11 +284,11 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
                 try:  # Keras runs fit's validation as an evaluate(): the on_test_* hooks fire
                     cbs.on_test_begin()
                     vbatch = validation_batch_size or batch_size
-                    if val_program is None and val[2] is None:
-                        val_program = EvalProgram.build(model, plan, val[0], val[1], vbatch,
-                                                        _n_steps(len(val[0]), vbatch, validation_steps)) or False
+                    if val_program is None:  # built once per fit (False: this model or data cannot have one)
+                        val_program = val[2] is None and EvalProgram.build(
+                            model, plan, val[0], val[1], vbatch, _n_steps(len(val[0]), vbatch, validation_steps)) or False
                     vlogs = _evaluate_arrays(model, plan, val[0], val[1], val[2], vbatch, cbs=cbs,
-                                             max_steps=validation_steps, program=val_program or None)
+                                             max_steps=validation_steps, program=val_program)
                     cbs.on_test_end(dict(vlogs))
                     epoch_logs.update({"val_" + k: v for k, v in vlogs.items()})
                 finally:
@@ -306,9 +304,6 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         _random.set_epoch_stream(None)
         if program is not None:
             program.finish()  # the weights are read on the default stream from here on
-        if backend.uses_kernels():
-            from .. import kernels
-            kernels.CHECK_LABELS = True
     return cbs.history
 
 
@@ -319,6 +314,31 @@ def _steps_per_execution(model):
     if isinstance(spe, bool) or not isinstance(spe, (int, np.integer)) or spe < 1:
         raise ValueError("compile(steps_per_execution=...) must be a positive integer, received %r" % (spe,))
     return int(spe)
+
+
+def _array_epoch(model, plan, fast, cbs, data, order, batch_size, steps, spe, logs_fn):
+    """One epoch one batch at a time: the compiled CPU step (`fast`) or the tape; batch hooks once per
+    `steps_per_execution` steps, as Keras calls them."""
+    xd, yd, swd = data
+    n = len(xd)
+    order_d = None if order is None else backend.to_device(order)
+    for step in range(steps):
+        lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
+        if order_d is None:
+            xb, yb, swb = xd[lo:hi], yd[lo:hi], None if swd is None else swd[lo:hi]
+        else:
+            idx = order_d[lo:hi]
+            xb, yb, swb = xd[idx], yd[idx], None if swd is None else swd[idx]
+        if step % spe == 0:
+            cbs.on_train_batch_begin(step)
+        if fast is not None:
+            fast.train_step(xb, yb)
+        else:
+            train_step(model, plan, xb, yb, swb)
+        if (step + 1) % spe == 0 or step == steps - 1:
+            cbs.on_train_batch_end(step, logs_fn)
+            if model.stop_training:
+                break
 
 
 def _program_epoch(model, program, cbs, order, key, steps, spe, logs_fn):
@@ -353,13 +373,14 @@ def begin_training(model, cbs, initial_epoch):
 
 
 def _evaluate_arrays(model, plan, x, y, sw, batch_size, prefix="", cbs=None, max_steps=None, program=None):
+    """program: a built EvalProgram, None to build one if the model is eligible, False for none."""
     model._reset_metrics(plan)
     xd, yd, swd = _to_device(x, y, sw)
     n = len(x)
     steps = _n_steps(n, batch_size, max_steps)
     if program is None and sw is None:
         program = EvalProgram.build(model, plan, xd, yd, batch_size, steps)
-    if program is not None:  # the forward-only launch program: the sums stay on the device until the end
+    if program:  # the forward-only launch program: the sums stay on the device until the end
         program.run_all(cbs)
         return _logs(model, plan, prefix)
     with stop_recording():
@@ -380,6 +401,7 @@ def _evaluate_arrays(model, plan, x, y, sw, batch_size, prefix="", cbs=None, max
     return _logs(model, plan, prefix)
 
 
+@_labels_checked_on_the_host
 def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
              callbacks=None, return_dict=False):
     model._assert_compiled("evaluate")
@@ -419,6 +441,7 @@ def _batch_result(model, plan, return_dict):
     return values[0] if len(values) == 1 else values
 
 
+@_labels_checked_on_the_host
 def train_on_batch(model, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
     """One optimizer step on this batch; returns its loss (and metrics) — reset first, so the numbers
     are this batch's, as Keras 2's default reset_metrics=True gave."""
@@ -430,6 +453,7 @@ def train_on_batch(model, x, y=None, sample_weight=None, class_weight=None, retu
     return _batch_result(model, plan, return_dict)
 
 
+@_labels_checked_on_the_host
 def test_on_batch(model, x, y=None, sample_weight=None, return_dict=False):
     model._assert_compiled("test_on_batch")
     plan, x, y, sw = _batch_plan(model, x, y, sample_weight)
