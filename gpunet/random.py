@@ -62,11 +62,6 @@ def set_epoch_stream(stream, dropout_key=None):
     _epoch_dropout = None if stream is None or dropout_key is None else [dropout_key[0], dropout_key[1], 0]
 
 
-def dropout_calls():
-    """Dropout calls made so far in this epoch of fit (the counter of the next call), or None outside fit."""
-    return None if _epoch_dropout is None else _epoch_dropout[2]
-
-
 def set_seed(seed):
     global _rng
     _rng = np.random.default_rng(seed)
