@@ -186,7 +186,9 @@ def build(path):
     sigs = kernel_signatures(src)
     wrapper = wrapper_source(path.name, sigs)
     flags = list(CXXFLAGS) + ["-I", str(hip / "include"), "-I", str(path.parent)]
-    key = "\n".join([wrapper, src, compat.read_text(), " ".join(CXXFLAGS), str(hip.resolve()),
+    headers = [(path.parent / h).read_text() for h in re.findall(r'#include "([^"]+)"', src)
+               if (path.parent / h).is_file()]  # an edited header rebuilds every file that includes it
+    key = "\n".join([wrapper, src, *headers, compat.read_text(), " ".join(CXXFLAGS), str(hip.resolve()),
                      native.compiler_version(cxx), native.cpu_id()])
     try:
         return native.build("emulated", path.stem, key,

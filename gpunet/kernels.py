@@ -61,7 +61,7 @@ def nvrtc_compile(path, arch):
     path = Path(path)
     prog = nvrtc.createProgram(path.read_text(), path.name, [], [])
     try:
-        nvrtc.compileProgram(prog, ["-arch=compute_%d" % arch, "-std=c++17"])
+        nvrtc.compileProgram(prog, ["-arch=compute_%d" % arch, "-std=c++17", "-I%s" % path.parent])
     except nvrtc.NVRTCError:
         raise KernelCompileError("compiling for sm_%d failed: %s" % (arch, _first_error(nvrtc.getProgramLog(prog), path.name))) from None
     return nvrtc.getPTX(prog)
@@ -107,7 +107,8 @@ def module(name):
         else:
             xp = backend.get_xp()
             try:
-                mod = xp.RawModule(code=source(name), options=("-std=c++17",))
+                # -I: the kernels' shared header (gemm_tile.cuh) sits beside them
+                mod = xp.RawModule(code=source(name), options=("-std=c++17", "-I%s" % kernel_dir()))
                 mod.compile()
             except xp.cuda.compiler.CompileException as e:
                 raise KernelCompileError(_first_error(str(e), name)) from None
@@ -488,3 +489,7 @@ def ema_update_ctl_launch(p, ema, cur):
     """The moving average of the weights (use_ema), its momentum and overwrite flag read from cur[3], cur[4]."""
     n = p.size
     return Launch("optim.cu", "ema_update_ctl", _grid(n, 256), (256,), (p, ema, np.int64(n), cur))
+
+
+# the convolution family's launchers live in their own file; ops reach them through this module
+from .kernels_conv import *  # noqa: F401,F403,E402

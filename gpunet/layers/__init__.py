@@ -1,11 +1,24 @@
 from .activations import ELU, LeakyReLU, PReLU, ReLU, Softmax  # noqa: F401
 from .base import InputSpec, KerasTensor, Layer  # noqa: F401
-from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape  # noqa: F401
+from .convolutional import (Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Conv3D, Conv3DTranspose,  # noqa: F401
+                            Convolution1D, Convolution1DTranspose, Convolution2D, Convolution2DTranspose,
+                            Convolution3D, Convolution3DTranspose, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D,
+                            SeparableConv2D, SeparableConvolution1D, SeparableConvolution2D)
+from .core import (Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape, SpatialDropout1D,  # noqa: F401
+                   SpatialDropout2D, SpatialDropout3D)
 from .merge import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average,  # noqa: F401
                     concatenate, dot, maximum, minimum, multiply, subtract)
 from .misc import (ActivityRegularization, AlphaDropout, GaussianDropout, GaussianNoise, Identity,  # noqa: F401
                    Lambda, LayerNormalization, Normalization, Permute, RepeatVector, RMSNormalization,
                    UnitNormalization)
+from .normalization import BatchNormalization  # noqa: F401
+from .pooling import (AveragePooling1D, AveragePooling2D, AveragePooling3D, AvgPool1D, AvgPool2D, AvgPool3D,  # noqa: F401
+                      GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D, GlobalAvgPool1D,
+                      GlobalAvgPool2D, GlobalAvgPool3D, GlobalMaxPool1D, GlobalMaxPool2D, GlobalMaxPool3D,
+                      GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D, MaxPool1D, MaxPool2D, MaxPool3D,
+                      MaxPooling1D, MaxPooling2D, MaxPooling3D)
+from .reshaping import (Cropping1D, Cropping2D, Cropping3D, UpSampling1D, UpSampling2D, UpSampling3D,  # noqa: F401
+                        ZeroPadding1D, ZeroPadding2D, ZeroPadding3D)
 from .preprocessing import (CenterCrop, RandomBrightness, RandomContrast, RandomCrop, RandomFlip,  # noqa: F401
                             RandomRotation, RandomTranslation, RandomZoom, Rescaling, Resizing)
 

@@ -217,3 +217,46 @@ class Dropout(Layer):
         cfg = super().get_config()
         cfg.update({"rate": self.rate, "seed": self.seed, "noise_shape": self.noise_shape})
         return cfg
+
+
+class _SpatialDropout(Dropout):
+    """Dropout of whole feature maps: one draw per (sample, channel), shared over the spatial axes."""
+    rank = 1
+
+    def __init__(self, rate, data_format=None, seed=None, name=None, dtype=None):
+        super().__init__(rate, seed=seed, name=name, dtype=dtype)
+        from ..ops.convolution import data_format_of
+        self.data_format = data_format_of(data_format)
+
+    def call(self, inputs, training=False):
+        if len(inputs.shape) != self.rank + 2:
+            raise ValueError('%s "%s" expects inputs of rank %d, received input shape %s'
+                             % (type(self).__name__, self.name, self.rank + 2, tuple(inputs.shape)))
+        s = inputs.shape
+        self.noise_shape = (s[0],) + (1,) * self.rank + (s[-1],) if self.data_format == "channels_last" \
+            else (s[0], s[1]) + (1,) * self.rank
+        return super().call(inputs, training)
+
+    def get_config(self):
+        return {"rate": self.rate, "seed": self.seed, "name": self.name, "dtype": self.dtype,
+                "data_format": self.data_format}
+
+
+class SpatialDropout1D(_SpatialDropout):
+    rank = 1
+
+    def __init__(self, rate, seed=None, name=None, dtype=None):
+        super().__init__(rate, None, seed, name, dtype)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.pop("data_format")
+        return cfg
+
+
+class SpatialDropout2D(_SpatialDropout):
+    rank = 2
+
+
+class SpatialDropout3D(_SpatialDropout):
+    rank = 3

@@ -19,6 +19,7 @@ from .products import *  # noqa: F401,F403,E402
 from .nn_extra import *  # noqa: F401,F403,E402
 from .linalg import *  # noqa: F401,F403,E402
 from .control import *  # noqa: F401,F403,E402
+from .convolution import *  # noqa: F401,F403,E402
 from . import linalg, image  # noqa: F401,E402
 get_item = getitem
 

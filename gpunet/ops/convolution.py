@@ -1,0 +1,521 @@
+"""Convolution and pooling as differentiable ops, with `keras.ops` signatures.
+
+Everything is computed channels_last (a channels_first input is transposed in and out). The
+three array primitives below are the NumPy references of kernels/conv.cu, and the pooling ones of
+kernels/pool.cu:
+
+  conv_forward          y  = act(im2col(x) · W + b)            one GEMM per group
+  conv_backward_data    dx = col2im(dz · Wᵀ)                   the scatter loops over kernel taps only
+  conv_backward_weight  dW = im2col(x)ᵀ · dz,  db = Σ dz
+
+im2col is one strided view of the padded input, (groups, N, *out, *kernel, C/groups), copied once;
+col2im adds one strided slice per kernel tap. A transposed convolution is the same three primitives
+with the roles swapped (its forward is conv_backward_data), so it needs no code of its own.
+
+Geometry: per spatial axis, a kernel of k taps dilated by d spans ke = (k-1)·d + 1 positions; output
+o reads padded positions o·s + t·d, where the padded input has `lo` zeros before the data."""
+
+import numpy as np
+
+from .. import backend, config
+from .core import data, record
+from .nn import ELEMENTWISE
+from .tape import grad_sink
+
+__all__ = ["conv", "conv_transpose", "depthwise_conv", "separable_conv", "max_pool", "average_pool"]
+
+
+def _xp():
+    return backend.get_xp()
+
+
+# ---- arguments, as Keras checks them ----
+
+def _tuple(value, n, name):
+    if isinstance(value, (int, np.integer)):
+        out = (int(value),) * n
+    else:
+        out = tuple(int(v) for v in value)
+        if len(out) == n + 2:  # Keras accepts the full-rank spelling (1, s, s, 1) for pooling/strides
+            out = out[1:-1]
+    if len(out) != n or any(v <= 0 for v in out):
+        raise ValueError("`%s` must be %d positive integer(s), received %s=%r" % (name, n, name, value))
+    return out
+
+
+def data_format_of(data_format):
+    data_format = data_format or config.image_data_format()
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError("`data_format` must be 'channels_last' or 'channels_first', received data_format=%r"
+                         % (data_format,))
+    return data_format
+
+
+def _padding_of(padding, allowed=("valid", "same")):
+    p = str(padding).lower()
+    if p not in allowed:
+        raise ValueError("`padding` must be one of %s, received padding=%r" % (allowed, padding))
+    return p
+
+
+def out_size(n, k, s, d, padding):
+    """Keras's output length of one spatial axis (None stays None)."""
+    if n is None:
+        return None
+    ke = (k - 1) * d + 1
+    return -(-n // s) if padding == "same" else max((n - ke) // s + 1, 0)
+
+
+def conv_geometry(in_sizes, ksize, strides, dilation, padding):
+    """(out sizes, pads before) of a convolution or pooling window, TensorFlow's 'same' split
+    (the extra padding goes after), as Keras's backends do."""
+    outs, los = [], []
+    for n, k, s, d in zip(in_sizes, ksize, strides, dilation):
+        o = out_size(n, k, s, d, padding)
+        ke = (k - 1) * d + 1
+        total = max((o - 1) * s + ke - n, 0) if padding == "same" else 0
+        outs.append(o)
+        los.append(total // 2)
+    return tuple(outs), tuple(los)
+
+
+def _to_last(a, fmt):
+    return a if fmt == "channels_last" else _xp().moveaxis(a, 1, -1)
+
+
+def _from_last(a, fmt):
+    return a if fmt == "channels_last" else _xp().ascontiguousarray(_xp().moveaxis(a, -1, 1))
+
+
+# ---- the array primitives (channels_last) ----
+
+def _padded(x, lo, need, fill=0.0):
+    """x with `lo` fill values before each spatial axis and enough after for `need` positions."""
+    xp = _xp()
+    pads = [(0, 0)]
+    for ax, (l, nd) in enumerate(zip(lo, need)):
+        pads.append((l, max(nd - l - x.shape[1 + ax], 0)))
+    pads.append((0, 0))
+    if not any(p for pr in pads for p in pr):
+        return x
+    return xp.pad(x, pads, constant_values=fill)
+
+
+def _window_view(xpad, ksize, strides, dilation, outs, groups):
+    """The im2col view (groups, N, *outs, *ksize, C/groups) of a padded channels_last array."""
+    xp = _xp()
+    N, C = xpad.shape[0], xpad.shape[-1]
+    st = xpad.strides
+    sp = st[1:-1]
+    cg = C // groups
+    shape = (groups, N) + tuple(outs) + tuple(ksize) + (cg,)
+    strides_ = ((cg * st[-1], st[0]) + tuple(a * s for a, s in zip(sp, strides))
+                + tuple(a * d for a, d in zip(sp, dilation)) + (st[-1],))
+    return xp.lib.stride_tricks.as_strided(xpad, shape=shape, strides=strides_)
+
+
+def im2col(x, ksize, strides, dilation, lo, outs, groups=1, fill=0.0):
+    """(groups, N·prod(outs), prod(ksize)·C/groups): the patches of x, one row per output position."""
+    need = [(o - 1) * s + (k - 1) * d + 1 for o, k, s, d in zip(outs, ksize, strides, dilation)]
+    xpad = _xp().ascontiguousarray(_padded(x, lo, need, fill))
+    view = _window_view(xpad, ksize, strides, dilation, outs, groups)
+    cols = _xp().ascontiguousarray(view)  # the one copy
+    return cols.reshape(groups, x.shape[0] * int(np.prod(outs)), int(np.prod(ksize)) * (x.shape[-1] // groups))
+
+
+def col2im(cols, x_shape, ksize, strides, dilation, lo, outs, groups=1):
+    """The adjoint of im2col: sums each patch row back onto the positions it was read from."""
+    xp = _xp()
+    N, C = x_shape[0], x_shape[-1]
+    nd = len(ksize)
+    need = [max((o - 1) * s + (k - 1) * d + 1, l + n)
+            for o, k, s, d, l, n in zip(outs, ksize, strides, dilation, lo, x_shape[1:-1])]
+    cg = C // groups
+    # (groups, N, *outs, *ksize, cg) -> (N, *outs, *ksize, groups, cg): channels back in place
+    c = cols.reshape((groups, N) + tuple(outs) + tuple(ksize) + (cg,))
+    c = xp.moveaxis(c, 0, -2).reshape((N,) + tuple(outs) + tuple(ksize) + (C,))
+    dxp = xp.zeros((N,) + tuple(need) + (C,), dtype=cols.dtype)
+    for tap in np.ndindex(*ksize):  # a loop over kernel taps (9 for 3×3), never over positions
+        sl = tuple(slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, o, s in zip(tap, dilation, outs, strides))
+        dxp[(slice(None),) + sl] += c[(slice(None),) * (1 + nd) + tap]
+    return dxp[(slice(None),) + tuple(slice(l, l + n) for l, n in zip(lo, x_shape[1:-1]))]
+
+
+def _w_groups(W, groups):
+    """Kernel (*ksize, C/groups, F) as (groups, prod(ksize)·C/groups, F/groups)."""
+    F = W.shape[-1]
+    w = W.reshape(-1, W.shape[-2], groups, F // groups)
+    return _xp().moveaxis(w, 2, 0).reshape(groups, -1, F // groups)
+
+
+def _w_ungroup(wg, W_shape):
+    xp = _xp()
+    groups = wg.shape[0]
+    w = wg.reshape(groups, -1, W_shape[-2], W_shape[-1] // groups)
+    return xp.ascontiguousarray(xp.moveaxis(w, 0, 2)).reshape(W_shape)
+
+
+def _apply_act(z, activation):
+    """act(z), in place where the derivative needs only the output (as the dense op does)."""
+    xp = _xp()
+    if activation == "linear":
+        return z, None
+    if activation == "relu":
+        return xp.maximum(z, 0, out=z), None
+    fwd = ELEMENTWISE[activation][0]
+    return fwd(z), z
+
+
+def _act_grad(g, y, z, activation):
+    if activation == "linear":
+        return g
+    if activation == "relu":
+        return g * (y > 0)
+    return g * ELEMENTWISE[activation][1](z, y)
+
+
+def conv_forward(x, W, b, strides, dilation, lo, outs, groups, activation="linear"):
+    """The reference of conv_forward: (y, z, cols); z is kept only when act' needs it."""
+    xp = _xp()
+    cols = im2col(x, W.shape[:-2], strides, dilation, lo, outs, groups)
+    wg = _w_groups(W, groups)
+    zg = xp.matmul(cols, wg)  # (groups, M, F/groups)
+    z = zg[0] if groups == 1 else xp.moveaxis(zg, 0, 1).reshape(zg.shape[1], -1)
+    if b is not None:
+        z += b
+    y, z = _apply_act(z, activation)
+    return y.reshape((x.shape[0],) + tuple(outs) + (W.shape[-1],)), z, cols
+
+
+def _dz_groups(dz, groups):
+    M = dz.shape[0]
+    return dz[None] if groups == 1 else _xp().moveaxis(dz.reshape(M, groups, -1), 1, 0)
+
+
+def conv_backward_data(dz, W, x_shape, strides, dilation, lo, outs, groups):
+    """dx of a convolution, dz given as (N·prod(outs), F)."""
+    dcols = _xp().matmul(_dz_groups(dz, groups), _xp().swapaxes(_w_groups(W, groups), 1, 2))
+    return col2im(dcols, x_shape, W.shape[:-2], strides, dilation, lo, outs, groups)
+
+
+def conv_backward_weight(cols, dz, W_shape, groups, need_b=True, w_out=None, b_out=None):
+    """(dW, db) of a convolution from its im2col patches and dz (N·prod(outs), F)."""
+    xp = _xp()
+    dwg = xp.matmul(xp.swapaxes(cols, 1, 2), _dz_groups(dz, groups))
+    if groups == 1 and w_out is not None:
+        w_out[...] = dwg[0].reshape(W_shape)
+        dW = w_out
+    else:
+        dW = dwg[0].reshape(W_shape) if groups == 1 else _w_ungroup(dwg, W_shape)
+    db = dz.sum(axis=0, out=b_out) if need_b else None
+    return dW, db
+
+
+# ---- the ops ----
+
+def _channels(x, fmt):
+    return x.shape[-1] if fmt == "channels_last" else x.shape[1]
+
+
+def _check_rank(x, name, nd_allowed=(1, 2, 3)):
+    nd = x.ndim - 2
+    if nd not in nd_allowed:
+        raise ValueError("%s expects inputs of rank %s (batch, spatial..., channels), received shape %s"
+                         % (name, sorted(n + 2 for n in nd_allowed), tuple(x.shape)))
+    return nd
+
+
+def conv_bias_act(inputs, kernel, bias=None, activation="linear", strides=1, padding="valid",
+                  data_format=None, dilation_rate=1):
+    """act(conv(inputs, kernel) + bias): the Conv layers' one op (bias and activation fused into the
+    GEMM's epilogue on the GPU; in place on the CPU). Groups follow from the kernel's input channels."""
+    activation = activation or "linear"
+    if activation not in ELEMENTWISE:
+        raise ValueError("conv activation %r cannot be fused; expected one of %s" % (activation, sorted(ELEMENTWISE)))
+    fmt = data_format_of(data_format)
+    padding = _padding_of(padding)
+    a, W = data(inputs), data(kernel)
+    b = None if bias is None else data(bias)
+    nd = _check_rank(a, "conv")
+    if W.ndim != nd + 2:
+        raise ValueError("conv: a kernel of rank %d is needed for inputs of shape %s, received kernel shape %s"
+                         % (nd + 2, tuple(a.shape), tuple(W.shape)))
+    C = _channels(a, fmt)
+    if C % W.shape[-2]:
+        raise ValueError("conv: the input's %d channels are not divisible by the kernel's %d input channels "
+                         "(kernel shape %s)" % (C, W.shape[-2], tuple(W.shape)))
+    groups = C // W.shape[-2]
+    F = W.shape[-1]
+    if F % groups:
+        raise ValueError("conv: the kernel's %d filters are not divisible by groups=%d" % (F, groups))
+    strides = _tuple(strides, nd, "strides")
+    dilation = _tuple(dilation_rate, nd, "dilation_rate")
+    ksize = W.shape[:-2]
+    x = _to_last(a, fmt)
+    outs, lo = conv_geometry(x.shape[1:-1], ksize, strides, dilation, padding)
+    if any(o <= 0 for o in outs) and x.size:
+        raise ValueError("conv: the output would be empty: input spatial shape %s is smaller than the dilated "
+                         "kernel %s with padding=%r" % (tuple(x.shape[1:-1]), tuple(ksize), padding))
+    if backend.uses_kernels() and x.dtype == W.dtype == np.float32 and (b is None or b.dtype == np.float32):
+        from .. import kernels
+        if kernels.conv_supported(nd, activation, x.shape, (x.shape[0],) + outs + (F,), W.shape):
+            return kernels.conv_op(inputs, kernel, bias, x, W, b, activation, strides, dilation, lo, outs,
+                                   groups, fmt, record)
+    x = _xp().ascontiguousarray(x)
+    y, z, cols = conv_forward(x, W, b, strides, dilation, lo, outs, groups, activation)
+    yf = y
+
+    def backward(g, n):
+        g = _to_last(g, fmt).reshape(-1, F)
+        dz = _act_grad(g, yf.reshape(-1, F), z, activation)
+        gx = gW = gb = None
+        if n[0]:
+            gx = _from_last(conv_backward_data(dz, W, x.shape, strides, dilation, lo, outs, groups), fmt)
+        if n[1] or (b is not None and n[2]):
+            gW, gb = conv_backward_weight(cols, dz, W.shape, groups, b is not None and n[2],
+                                          grad_sink(kernel, dz.dtype) if n[1] else None,
+                                          grad_sink(bias, dz.dtype) if b is not None and n[2] else None)
+        return gx, gW, gb
+    ins = (inputs, kernel) if bias is None else (inputs, kernel, bias)
+    return record(_from_last(y, fmt), ins, backward)
+
+
+def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+    """keras.ops.conv: an N-D convolution (N = 1, 2, 3), kernel (*kernel_size, C/groups, filters)."""
+    return conv_bias_act(inputs, kernel, None, "linear", strides, padding, data_format, dilation_rate)
+
+
+def depthwise_conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+    """keras.ops.depthwise_conv: kernel (*kernel_size, C, multiplier), one group per input channel;
+    output channel c·multiplier + m (Keras's order)."""
+    from . import math as M
+    k = data(kernel)
+    fmt = data_format_of(data_format)
+    C = _channels(data(inputs), fmt)
+    if k.shape[-2] != C:
+        raise ValueError("depthwise_conv: the kernel's input channels (%d, kernel shape %s) must equal the input's "
+                         "channels (%d)" % (k.shape[-2], tuple(k.shape), C))
+    grouped = M.reshape(kernel, tuple(k.shape[:-2]) + (1, C * k.shape[-1]))
+    return conv(inputs, grouped, strides, padding, fmt, dilation_rate)
+
+
+def separable_conv(inputs, depthwise_kernel, pointwise_kernel, strides=1, padding="valid", data_format=None,
+                   dilation_rate=1):
+    """keras.ops.separable_conv: depthwise_conv, then a 1×1 conv with pointwise_kernel."""
+    y = depthwise_conv(inputs, depthwise_kernel, strides, padding, data_format, dilation_rate)
+    return conv(y, pointwise_kernel, 1, "valid", data_format, dilation_rate)
+
+
+def _transpose_geometry(in_sizes, ksize, strides, dilation, padding, output_padding):
+    """Keras's output size and the conv geometry whose data gradient is this transposed conv:
+    input i scatters onto outputs i·s + t·d − lo (lo ≥ 0 cut from the front)."""
+    outs, los = [], []
+    for i, (n, k, s, d) in enumerate(zip(in_sizes, ksize, strides, dilation)):
+        op = None if output_padding is None else output_padding[i]
+        ke = (k - 1) * d + 1
+        if padding == "valid":
+            op = max(ke, s) - ke if op is None else op
+            left = ke - 1
+            size = (n - 1) * s + ke + op
+        else:
+            pad_len = s + ke - 2 if op is None else ke + ke % 2 - 2 + op
+            left = min(pad_len // 2 + pad_len % 2, ke - 1)
+            size = n * s if op is None else (n - 1) * s + ke - 2 * (ke // 2) + op
+        outs.append(size)
+        los.append(ke - 1 - left)
+    return tuple(outs), tuple(los)
+
+
+def conv_transpose(inputs, kernel, strides=1, padding="valid", output_padding=None, data_format=None,
+                   dilation_rate=1):
+    """keras.ops.conv_transpose: kernel (*kernel_size, filters, C); the adjoint of conv. Its forward
+    is conv_backward_data, its input gradient conv_forward and its kernel gradient conv_backward_weight
+    (the kernel layout (*k, filters, C) is a convolution kernel from `filters` to C channels)."""
+    fmt = data_format_of(data_format)
+    padding = _padding_of(padding)
+    a, W = data(inputs), data(kernel)
+    nd = _check_rank(a, "conv_transpose")
+    if W.ndim != nd + 2 or W.shape[-1] != _channels(a, fmt):
+        raise ValueError("conv_transpose: kernel shape %s does not fit inputs of shape %s (expected %d spatial "
+                         "axes and %d input channels last)" % (tuple(W.shape), tuple(a.shape), nd, _channels(a, fmt)))
+    strides = _tuple(strides, nd, "strides")
+    dilation = _tuple(dilation_rate, nd, "dilation_rate")
+    if output_padding is not None:
+        output_padding = _tuple_nonneg(output_padding, nd)
+    ksize = W.shape[:-2]
+    x = _xp().ascontiguousarray(_to_last(a, fmt))
+    outs, lo = _transpose_geometry(x.shape[1:-1], ksize, strides, dilation, padding, output_padding)
+    N, Fo = x.shape[0], W.shape[-2]
+    out_shape = (N,) + outs + (Fo,)
+    in_sp = x.shape[1:-1]
+    x2 = x.reshape(-1, x.shape[-1])
+    use_k = backend.uses_kernels() and x.dtype == W.dtype == np.float32
+    if use_k:
+        from .. import kernels
+        use_k = kernels.conv_supported(nd, "linear", x.shape, (N,) + outs + (Fo,), W.shape)
+    if use_k:
+        y = kernels.conv_backward_data(x2, W, out_shape, strides, dilation, lo, in_sp, 1)
+    else:
+        y = conv_backward_data(x2, W, out_shape, strides, dilation, lo, in_sp, 1)
+
+    def backward(g, n):
+        g = _xp().ascontiguousarray(_to_last(g, fmt))
+        gx = gW = None
+        if use_k:
+            if n[0]:
+                gx = kernels.conv_forward(g, W, None, "linear", strides, dilation, lo, in_sp, 1)[0]
+            if n[1]:
+                gW = kernels.conv_backward_weight(g, x2, W.shape, strides, dilation, lo, in_sp, 1, False)[0]
+        else:
+            if n[0]:
+                gx = conv_forward(g, W, None, strides, dilation, lo, in_sp, 1)[0]
+            if n[1]:
+                cols = im2col(g, ksize, strides, dilation, lo, in_sp)
+                gW = conv_backward_weight(cols, x2, W.shape, 1, False, grad_sink(kernel, x2.dtype))[0]
+        return (None if gx is None else _from_last(gx, fmt)), gW
+    return record(_from_last(y, fmt), (inputs, kernel), backward)
+
+
+def _tuple_nonneg(value, n):
+    out = (int(value),) * n if isinstance(value, (int, np.integer)) else tuple(int(v) for v in value)
+    if len(out) != n or any(v < 0 for v in out):
+        raise ValueError("`output_padding` must be %d non-negative integer(s), received output_padding=%r" % (n, value))
+    return out
+
+
+# ---- pooling ----
+
+def pool_counts(in_sizes, pool, strides, lo, outs):
+    """How many real (unpadded) inputs each window covers: an array of shape outs (the divisor of a
+    'same' average pool, which Keras takes over the real inputs only)."""
+    xp = _xp()
+    c = None
+    for ax, (n, p, s, l, o) in enumerate(zip(in_sizes, pool, strides, lo, outs)):
+        start = np.arange(o) * s - l
+        cnt = np.minimum(start + p, n) - np.maximum(start, 0)
+        shape = [1] * len(outs)
+        shape[ax] = o
+        cnt = cnt.reshape(shape)
+        c = cnt if c is None else c * cnt
+    return xp.asarray(c, dtype=np.float64)
+
+
+def _pool_args(inputs, pool_size, strides, padding, data_format, name):
+    fmt = data_format_of(data_format)
+    padding = _padding_of(padding)
+    a = data(inputs)
+    nd = _check_rank(a, name)
+    pool = _tuple(pool_size, nd, "pool_size")
+    strides = pool if strides is None else _tuple(strides, nd, "strides")
+    x = _xp().ascontiguousarray(_to_last(a, fmt))
+    outs, lo = conv_geometry(x.shape[1:-1], pool, strides, (1,) * nd, padding)
+    if any(o <= 0 for o in outs) and x.size:
+        raise ValueError("%s: the output would be empty: input spatial shape %s is smaller than pool_size %s"
+                         % (name, tuple(x.shape[1:-1]), pool))
+    return fmt, nd, pool, strides, x, outs, lo
+
+
+def _taps(xpad, pool, strides, outs):
+    """(tap index, the strided view of xpad that tap reads for every output), in window order."""
+    for tap in np.ndindex(*pool):
+        sl = tuple(slice(t, t + (o - 1) * s + 1, s) for t, o, s in zip(tap, outs, strides))
+        yield (slice(None),) + sl, xpad[(slice(None),) + sl]
+
+
+def _pool_padded(x, pool, strides, lo, outs, fill):
+    need = [(o - 1) * s + p for o, p, s in zip(outs, pool, strides)]
+    return _padded(x, lo, need, fill)
+
+
+def _unpad(dxp, lo, x_shape):
+    return dxp[(slice(None),) + tuple(slice(l, l + n) for l, n in zip(lo, x_shape[1:-1]))]
+
+
+def max_pool_forward(x, pool, strides, lo, outs):
+    """The reference of pool.cu's max_pool_forward: (y, arg), arg = the window tap (in window order) of
+    each output's first maximum. A loop over taps, each an elementwise op on one strided view."""
+    xp = _xp()
+    fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    xpad = _pool_padded(x, pool, strides, lo, outs, fill)
+    y = arg = None
+    for t, (_, v) in enumerate(_taps(xpad, pool, strides, outs)):
+        if y is None:
+            y, arg = v.copy(), xp.zeros(v.shape, dtype=np.int16 if np.prod(pool) < 2**15 else np.int32)
+            continue
+        xp.copyto(arg, t, where=v > y)  # strictly greater: the first maximum keeps the gradient
+        xp.maximum(y, v, out=y)
+    return y, arg
+
+
+def _tiles_exactly(pool, strides):
+    return all(p == s for p, s in zip(pool, strides))
+
+
+def max_pool_backward(g, arg, x_shape, pool, strides, lo, outs):
+    """Each window's gradient goes to its first maximum in window order (TensorFlow's and JAX's choice),
+    so tied inputs (zeros after a relu) never share or double-count it."""
+    xp = _xp()
+    need = [(o - 1) * s + p for o, p, s in zip(outs, pool, strides)]
+    shape = (x_shape[0],) + tuple(max(nd, l + n) for nd, l, n in zip(need, lo, x_shape[1:-1])) + (x_shape[-1],)
+    dxp = xp.zeros(shape, dtype=g.dtype)
+    exact = _tiles_exactly(pool, strides)
+    for t, (sl, view) in enumerate(_taps(dxp, pool, strides, outs)):
+        if exact:  # windows do not overlap: each input receives from one tap, written straight in place
+            xp.multiply(g, arg == t, out=view)
+        else:
+            view += g * (arg == t)
+    return _unpad(dxp, lo, x_shape)
+
+
+def max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
+    """keras.ops.max_pool; the gradient goes to the first maximum of each window."""
+    fmt, nd, pool, strides, x, outs, lo = _pool_args(inputs, pool_size, strides, padding, data_format, "max_pool")
+    if backend.uses_kernels() and x.dtype == np.float32:
+        from .. import kernels
+        if kernels.pool_supported(nd, x.shape, (x.shape[0],) + outs + (x.shape[-1],)):
+            return kernels.max_pool_op(inputs, x, pool, strides, lo, outs, fmt, record)
+    y, arg = max_pool_forward(x, pool, strides, lo, outs)
+
+    def backward(g, n):
+        g = _to_last(g, fmt)
+        return (_from_last(max_pool_backward(g, arg, x.shape, pool, strides, lo, outs), fmt),)
+    return record(_from_last(y, fmt), (inputs,), backward)
+
+
+def avg_pool_forward(x, pool, strides, lo, outs):
+    """The reference of pool.cu's avg_pool_forward: (y, 1/count), count = real inputs per window."""
+    xpad = _pool_padded(x, pool, strides, lo, outs, 0)
+    y = None
+    for _, v in _taps(xpad, pool, strides, outs):
+        y = v.astype(x.dtype, copy=True) if y is None else _xp().add(y, v, out=y)
+    inv = (1.0 / pool_counts(x.shape[1:-1], pool, strides, lo, outs)).astype(x.dtype)[None, ..., None]
+    y *= inv
+    return y, inv
+
+
+def avg_pool_backward(g, inv, x_shape, pool, strides, lo, outs):
+    xp = _xp()
+    need = [(o - 1) * s + p for o, p, s in zip(outs, pool, strides)]
+    shape = (x_shape[0],) + tuple(max(nd, l + n) for nd, l, n in zip(need, lo, x_shape[1:-1])) + (x_shape[-1],)
+    dxp = xp.zeros(shape, dtype=g.dtype)
+    gi = g * inv
+    for sl, _ in _taps(dxp, pool, strides, outs):
+        dxp[sl] += gi
+    return _unpad(dxp, lo, x_shape)
+
+
+def average_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
+    """keras.ops.average_pool; with padding='same' each window averages its real inputs only."""
+    fmt, nd, pool, strides, x, outs, lo = _pool_args(inputs, pool_size, strides, padding, data_format,
+                                                     "average_pool")
+    if backend.uses_kernels() and x.dtype == np.float32:
+        from .. import kernels
+        if kernels.pool_supported(nd, x.shape, (x.shape[0],) + outs + (x.shape[-1],)):
+            return kernels.avg_pool_op(inputs, x, pool, strides, lo, outs, fmt, record)
+    from .core import as_float
+    x = as_float(x)
+    y, inv = avg_pool_forward(x, pool, strides, lo, outs)
+
+    def backward(g, n):
+        return (_from_last(avg_pool_backward(_to_last(g, fmt), inv, x.shape, pool, strides, lo, outs), fmt),)
+    return record(_from_last(y, fmt), (inputs,), backward)
