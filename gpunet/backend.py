@@ -85,6 +85,9 @@ def get_xp():
     """The array module every op uses: numpy or cupy."""
     if _xp is None:
         _select()
+        if _xp is numpy:
+            from . import native
+            native.tune_malloc()
     return _xp
 
 

@@ -1,4 +1,5 @@
 """The Layer base class: weights, build-on-first-call, input checks, config."""
+import functools
 import inspect
 import weakref
 
@@ -248,6 +249,26 @@ class Layer(Operation):
         return previous_mask
 
     # ---- build and call ----
+    def __init_subclass__(cls, **kwargs):
+        """A subclass's own build() marks the layer built, as Keras's does: a user who calls
+        layer.build(shape) and then set_weights() must not see the weights rebuilt at the first call."""
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("build")
+        if own is None or getattr(own, "_marks_built", False):
+            return
+
+        @functools.wraps(own)
+        def build(self, *args, **kw):
+            out = own(self, *args, **kw)
+            self.built = True
+            if self._build_shape is None and args:
+                shape = args[0]
+                self._build_shape = [tuple(s) for s in shape] if isinstance(shape, list) else (
+                    tuple(shape) if isinstance(shape, (list, tuple)) else shape)
+            return out
+        build._marks_built = True
+        cls.build = build
+
     def build(self, input_shape):
         self.built = True
 

@@ -155,9 +155,11 @@ def _w_ungroup(wg, W_shape):
     return xp.ascontiguousarray(xp.moveaxis(w, 0, 2)).reshape(W_shape)
 
 
-def _apply_act(z, activation):
-    """act(z), in place where the derivative needs only the output (as the dense op does)."""
+def _bias_act(z, b, activation):
+    """act(z + b), in place where the derivative needs only the output (as the dense op does): (y, z or None)."""
     xp = _xp()
+    if b is not None:
+        z += b
     if activation == "linear":
         return z, None
     if activation == "relu":
@@ -181,9 +183,7 @@ def conv_forward(x, W, b, strides, dilation, lo, outs, groups, activation="linea
     wg = _w_groups(W, groups)
     zg = xp.matmul(cols, wg)  # (groups, M, F/groups)
     z = zg[0] if groups == 1 else xp.moveaxis(zg, 0, 1).reshape(zg.shape[1], -1)
-    if b is not None:
-        z += b
-    y, z = _apply_act(z, activation)
+    y, z = _bias_act(z, b, activation)
     return y.reshape((x.shape[0],) + tuple(outs) + (W.shape[-1],)), z, cols
 
 
@@ -194,8 +194,39 @@ def _dz_groups(dz, groups):
 
 def conv_backward_data(dz, W, x_shape, strides, dilation, lo, outs, groups):
     """dx of a convolution, dz given as (N·prod(outs), F)."""
+    if groups == 1 and all(s == 1 for s in strides):
+        return _backward_data_shifted(dz, W, x_shape, dilation, lo, outs)
     dcols = _xp().matmul(_dz_groups(dz, groups), _xp().swapaxes(_w_groups(W, groups), 1, 2))
     return col2im(dcols, x_shape, W.shape[:-2], strides, dilation, lo, outs, groups)
+
+
+def _backward_data_shifted(dz, W, x_shape, dilation, lo, outs):
+    """The stride-1 data gradient as one GEMM per kernel tap added onto a shifted flat range.
+
+    dz is laid out on an extended grid whose trailing spatial axes have the padded input's lengths
+    (zeros past the real outputs). On that grid, tap t moves every output by one constant flat offset
+    into the padded input, so each tap's (N·rows, F)·(F, C) product is added as one contiguous run per
+    sample; the zero columns that run past a row end land on the next row and add nothing. col2im's
+    strided scatter costs about twice as much here."""
+    xp = _xp()
+    N, C = x_shape[0], x_shape[-1]
+    ksize, F = W.shape[:-2], W.shape[-1]
+    padded = [max(o + (k - 1) * d, l + n) for o, k, d, l, n in zip(outs, ksize, dilation, lo, x_shape[1:-1])]
+    ext = (outs[0],) + tuple(padded[1:])
+    dze = xp.zeros((N,) + ext + (F,), dtype=dz.dtype)
+    dze[(slice(None),) + tuple(slice(0, o) for o in outs)] = dz.reshape((N,) + tuple(outs) + (F,))
+    rows = int(np.prod(ext))
+    dze = dze.reshape(N * rows, F)
+    total = int(np.prod(padded))
+    dxp = xp.zeros((N, total, C), dtype=dz.dtype)
+    flat = [int(np.prod(padded[i + 1:])) for i in range(len(padded))]  # flat strides of the padded input
+    for tap in np.ndindex(*ksize):
+        off = sum(t * d * f for t, d, f in zip(tap, dilation, flat))
+        part = (dze @ W[tap].T).reshape(N, rows, C)
+        n = min(rows, total - off)
+        dxp[:, off:off + n] += part[:, :n]
+    dxp = dxp.reshape((N,) + tuple(padded) + (C,))
+    return dxp[(slice(None),) + tuple(slice(l, l + n) for l, n in zip(lo, x_shape[1:-1]))]
 
 
 def conv_backward_weight(cols, dz, W_shape, groups, need_b=True, w_out=None, b_out=None):
@@ -435,14 +466,20 @@ def max_pool_forward(x, pool, strides, lo, outs):
     """The reference of pool.cu's max_pool_forward: (y, arg), arg = the window tap (in window order) of
     each output's first maximum. A loop over taps, each an elementwise op on one strided view."""
     xp = _xp()
+    taps = int(np.prod(pool))
     fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
     xpad = _pool_padded(x, pool, strides, lo, outs, fill)
-    y = arg = None
+    it = np.int8 if taps < 2**7 else np.int16 if taps < 2**15 else np.int32
+    y = arg = tmp = None
     for t, (_, v) in enumerate(_taps(xpad, pool, strides, outs)):
         if y is None:
-            y, arg = v.copy(), xp.zeros(v.shape, dtype=np.int16 if np.prod(pool) < 2**15 else np.int32)
+            y, arg, tmp = v.copy(), xp.zeros(v.shape, dtype=it), xp.empty(v.shape, dtype=it)
             continue
-        xp.copyto(arg, t, where=v > y)  # strictly greater: the first maximum keeps the gradient
+        # arg += (t - arg)·[v > y]: strictly greater, so the first maximum keeps the gradient. Arithmetic,
+        # not copyto(where=): a data-dependent branch per element costs 30× more on random data.
+        xp.subtract(it(t), arg, out=tmp)
+        xp.multiply(tmp, xp.greater(v, y), out=tmp)
+        arg += tmp
         xp.maximum(y, v, out=y)
     return y, arg
 

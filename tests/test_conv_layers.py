@@ -1,0 +1,395 @@
+"""Convolution, pooling, batch normalization and the spatial reshaping layers against real Keras 3:
+ops forward over a grid of configurations (Keras's NumPy backend), gradients against Keras's JAX
+implementation and against float64 central differences, every layer's config, weights and outputs,
+BatchNormalization's moving statistics, files both ways, and the errors bad arguments get."""
+import itertools
+
+import numpy as np
+import pytest
+
+import gpunet
+from gpunet import layers, ops
+from gpunet.ops import batchnorm, convolution as C
+from gradcheck import directional_check
+from keras_ref import keras
+
+R = np.random.default_rng(7)
+
+
+def rnd(*shape):
+    return R.standard_normal(shape).astype(np.float32)
+
+
+# ---- ops against Keras (forward) ----
+
+GRID = [(nd, pad, s, d, g, fmt) for nd, pad, s, d, g, fmt in itertools.product(
+    (1, 2), ("valid", "same"), (1, 2), (1, 2), (1, 2), ("channels_last", "channels_first")) if not (s > 1 and d > 1)]
+
+
+def _x(nd, fmt, c=4):
+    x = rnd(*((2,) + (9, 7)[:nd] + (c,)))
+    return np.ascontiguousarray(np.moveaxis(x, -1, 1)) if fmt == "channels_first" else x
+
+
+@pytest.mark.parametrize("nd,pad,s,d,g,fmt", GRID)
+def test_conv_ops_equal_keras(nd, pad, s, d, g, fmt):
+    k = keras()
+    x = _x(nd, fmt)
+    W = rnd(*((3, 2)[:nd] + (4 // g, 6)))
+    kw = dict(strides=s, padding=pad, data_format=fmt, dilation_rate=d)
+    np.testing.assert_allclose(ops.conv(x, W, **kw).numpy(), k.ops.conv(x, W, **kw), rtol=1e-5, atol=1e-5)
+    Wd = rnd(*((3, 2)[:nd] + (4, 2)))
+    np.testing.assert_allclose(ops.depthwise_conv(x, Wd, **kw).numpy(), k.ops.depthwise_conv(x, Wd, **kw),
+                               rtol=1e-5, atol=1e-5)
+    Wp = rnd(*((1,) * nd + (8, 5)))
+    np.testing.assert_allclose(ops.separable_conv(x, Wd, Wp, **kw).numpy(), k.ops.separable_conv(x, Wd, Wp, **kw),
+                               rtol=1e-5, atol=1e-5)
+    if g == 1:
+        Wt = rnd(*((3, 2)[:nd] + (5, 4)))
+        for op in (None, 0, 1):
+            if op is not None and op >= max(s, d):
+                continue
+            got = ops.conv_transpose(x, Wt, output_padding=op, **kw).numpy()
+            np.testing.assert_allclose(got, k.ops.conv_transpose(x, Wt, output_padding=op, **kw), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("nd,pad,s,fmt", [(nd, pad, s, fmt) for nd, pad, s, _, g, fmt in GRID if g == 1])
+@pytest.mark.parametrize("pool", [2, 3])
+def test_pool_ops_equal_keras(nd, pad, s, fmt, pool):
+    k = keras()
+    x = _x(nd, fmt)
+    strides = (s,) * nd if s > 1 else None
+    kstrides = strides or (pool,) * nd  # Keras 3.15's NumPy backend mishandles strides=None for 1-D pools
+    for name in ("max_pool", "average_pool"):
+        got = getattr(ops, name)(x, pool, strides, pad, fmt).numpy()
+        np.testing.assert_allclose(got, getattr(k.ops, name)(x, pool, kstrides, pad, fmt), rtol=1e-6, atol=1e-6)
+
+
+# ---- gradients: against Keras's JAX implementation, and central differences in float64 ----
+
+def _jax_grads(fn, arrays, w):
+    import jax
+    out, vjp = jax.vjp(fn, *[np.asarray(a) for a in arrays])
+    return [np.asarray(out)] + [np.asarray(g) for g in vjp(np.asarray(w, np.float32))]
+
+
+def _our_grads(fn, arrays, w):
+    vs = [gpunet.Variable(a) for a in arrays]
+    with gpunet.GradientTape() as tape:
+        out = fn(*vs)
+        loss = ops.sum(ops.multiply(out, w))
+    return [out.numpy()] + [g.numpy() for g in tape.gradient(loss, vs)]
+
+
+@pytest.mark.parametrize("case", [("conv", 2, "same", 2, 1, "channels_last"), ("conv", 2, "valid", 1, 2, "channels_first"),
+                                  ("conv", 1, "same", 1, 1, "channels_last"), ("conv_transpose", 2, "same", 2, 1, "channels_last"),
+                                  ("depthwise_conv", 2, "valid", 1, 1, "channels_last"),
+                                  ("max_pool", 2, "same", 2, 1, "channels_last"), ("average_pool", 2, "same", 2, 1, "channels_first"),
+                                  ("max_pool", 1, "valid", 1, 1, "channels_last")])
+def test_gradients_equal_keras_jax(case):
+    keras()
+    from keras.src.backend.jax import nn as knn
+    name, nd, pad, s, d, fmt = case
+    x = _x(nd, fmt)
+    if name == "conv":
+        arrays, kw = [x, rnd(*((3, 2)[:nd] + (4 // d, 6)))], dict(strides=s, padding=pad, data_format=fmt)
+    elif name == "conv_transpose":
+        arrays, kw = [x, rnd(*((3, 2)[:nd] + (5, 4)))], dict(strides=s, padding=pad, data_format=fmt)
+    elif name == "depthwise_conv":
+        arrays, kw = [x, rnd(*((3, 2)[:nd] + (4, 2)))], dict(strides=s, padding=pad, data_format=fmt)
+    else:
+        x[0, ..., :2] = 0.0  # ties inside windows: the gradient goes to the first maximum, as in JAX
+        arrays, kw = [x], dict(pool_size=2 if name == "max_pool" else 3, strides=(s,) * nd, padding=pad,
+                               data_format=fmt)
+    w = rnd(*np.shape(getattr(knn, name)(*arrays, **kw)))
+    want = _jax_grads(lambda *a: getattr(knn, name)(*a, **kw), arrays, w)
+    got = _our_grads(lambda *a: getattr(ops, name)(*a, **kw), arrays, w)
+    for i, (g, r) in enumerate(zip(got, want)):
+        np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4, err_msg="result %d" % i)
+
+
+@pytest.mark.parametrize("nd,pad,s,d,g,fmt", GRID[::3])
+@pytest.mark.parametrize("act", ["linear", "tanh"])
+def test_conv_gradient_central_differences(nd, pad, s, d, g, fmt, act):
+    x = _x(nd, fmt).astype(np.float64)
+    W = rnd(*((3, 2)[:nd] + (4 // g, 6))).astype(np.float64)
+    b = rnd(6).astype(np.float64)
+    directional_check(lambda x_, w_, b_: C.conv_bias_act(x_, w_, b_, act, s, pad, fmt, d), x, W, b)
+
+
+@pytest.mark.parametrize("pad,s,op", [("valid", 2, None), ("same", 2, 1), ("same", 1, None)])
+def test_conv_transpose_and_separable_gradients(pad, s, op):
+    x = rnd(2, 5, 4, 3).astype(np.float64)
+    directional_check(lambda x_, w_: ops.conv_transpose(x_, w_, s, pad, op), x, rnd(3, 2, 4, 3).astype(np.float64))
+    directional_check(lambda x_, a_, b_: ops.separable_conv(x_, a_, b_, s, pad), x, rnd(3, 3, 3, 2).astype(np.float64),
+                      rnd(1, 1, 6, 4).astype(np.float64))
+
+
+@pytest.mark.parametrize("name", ["max_pool", "average_pool"])
+@pytest.mark.parametrize("pool,s,pad", [(2, None, "valid"), (3, 2, "same"), (3, 1, "same")])
+def test_pool_gradient_central_differences(name, pool, s, pad):
+    x = rnd(2, 7, 6, 3).astype(np.float64)  # no ties: a max is differentiable there
+    directional_check(lambda x_: getattr(ops, name)(x_, pool, s, pad), x)
+
+
+@pytest.mark.parametrize("shape,axis", [((9, 4), -1), ((2, 3, 4, 5), 1), ((3, 5, 2), -1)])
+def test_batch_norm_gradients(shape, axis):
+    x = (rnd(*shape) * 2 + 1).astype(np.float64)
+    n = shape[axis]
+    gam, bet = rnd(n).astype(np.float64), rnd(n).astype(np.float64)
+    directional_check(lambda x_, g_, b_: batchnorm.batch_norm_train(x_, g_, b_, axis, 1e-3)[0], x, gam, bet)
+    mean, var = ops.convert_to_tensor(rnd(n).astype(np.float64)), ops.convert_to_tensor(R.random(n) + 0.5)
+    directional_check(lambda x_, g_, b_: batchnorm.batch_norm_apply(x_, mean, var, g_, b_, axis, 1e-3), x, gam, bet)
+
+
+def test_fast_data_gradient_equals_col2im():
+    """The stride-1 data gradient (one GEMM per tap on a shifted range) against the general col2im one."""
+    for pad, d in (("same", 1), ("valid", 2), ("same", 2)):
+        x = rnd(3, 8, 7, 5)
+        W = rnd(3, 2, 5, 4)
+        outs, lo = C.conv_geometry(x.shape[1:-1], W.shape[:2], (1, 1), (d, d), pad)
+        dz = rnd(3 * outs[0] * outs[1], 4)
+        fast = C._backward_data_shifted(dz, W, x.shape, (d, d), lo, outs)
+        dcols = np.matmul(dz[None], W.reshape(-1, 4).T[None])
+        slow = C.col2im(dcols, x.shape, (3, 2), (1, 1), (d, d), lo, outs)
+        np.testing.assert_allclose(fast, slow, rtol=1e-5, atol=1e-5)
+
+
+# ---- layers against Keras ----
+
+LAYER_CASES = [
+    ("Conv2D", dict(filters=5, kernel_size=3, padding="same", activation="relu"), (2, 8, 7, 3)),
+    ("Conv2D", dict(filters=4, kernel_size=(2, 3), strides=2, groups=2, use_bias=False), (2, 9, 8, 4)),
+    ("Conv2D", dict(filters=3, kernel_size=3, dilation_rate=2, data_format="channels_first", activation="gelu"),
+     (2, 2, 9, 9)),
+    ("Conv1D", dict(filters=4, kernel_size=3, padding="causal", dilation_rate=2, activation="tanh"), (2, 10, 3)),
+    ("Conv1D", dict(filters=4, kernel_size=2, strides=2, padding="same"), (2, 9, 3)),
+    ("Conv3D", dict(filters=2, kernel_size=2, padding="same"), (1, 4, 3, 5, 2)),
+    ("Conv2DTranspose", dict(filters=3, kernel_size=3, strides=2, padding="same", activation="sigmoid"), (2, 4, 5, 2)),
+    ("Conv2DTranspose", dict(filters=2, kernel_size=(3, 2), strides=(2, 3), output_padding=(1, 2)), (2, 4, 3, 3)),
+    ("Conv1DTranspose", dict(filters=2, kernel_size=3, strides=2), (2, 5, 3)),
+    ("DepthwiseConv2D", dict(kernel_size=3, depth_multiplier=2, padding="same"), (2, 6, 5, 3)),
+    ("DepthwiseConv1D", dict(kernel_size=3, strides=2), (2, 9, 3)),
+    ("SeparableConv2D", dict(filters=4, kernel_size=3, depth_multiplier=2, activation="relu"), (2, 7, 6, 3)),
+    ("SeparableConv1D", dict(filters=4, kernel_size=3, padding="same"), (2, 8, 3)),
+    ("MaxPooling2D", dict(pool_size=3, strides=2, padding="same"), (2, 7, 6, 3)),
+    ("MaxPooling1D", dict(pool_size=2), (2, 9, 3)),
+    ("AveragePooling2D", dict(pool_size=(2, 3), padding="same", data_format="channels_first"), (2, 3, 7, 6)),
+    ("AveragePooling1D", dict(pool_size=3, strides=1), (2, 9, 3)),
+    ("GlobalAveragePooling2D", dict(), (2, 5, 4, 3)),
+    ("GlobalAveragePooling1D", dict(keepdims=True), (2, 5, 3)),
+    ("GlobalMaxPooling2D", dict(data_format="channels_first"), (2, 3, 5, 4)),
+    ("GlobalMaxPooling1D", dict(), (2, 5, 3)),
+    ("BatchNormalization", dict(), (6, 4)),
+    ("BatchNormalization", dict(axis=1, momentum=0.9, epsilon=1e-2, center=False), (4, 3, 5, 5)),
+    ("UpSampling2D", dict(size=(2, 3)), (2, 3, 4, 2)),
+    ("UpSampling1D", dict(size=3), (2, 4, 2)),
+    ("ZeroPadding2D", dict(padding=((1, 2), (0, 3))), (2, 3, 4, 2)),
+    ("ZeroPadding1D", dict(padding=2), (2, 4, 2)),
+    ("Cropping2D", dict(cropping=((1, 0), (2, 1))), (2, 5, 6, 2)),
+    ("Cropping1D", dict(cropping=(1, 2)), (2, 6, 2)),
+    ("SpatialDropout2D", dict(rate=0.3), (2, 4, 4, 3)),
+    ("SpatialDropout1D", dict(rate=0.3), (2, 4, 3)),
+]
+
+
+@pytest.mark.parametrize("name,kwargs,shape", LAYER_CASES, ids=[c[0] + str(i) for i, c in enumerate(LAYER_CASES)])
+def test_layer_equals_keras(name, kwargs, shape):
+    k = keras()
+    kl = getattr(k.layers, name)(**kwargs)
+    x = rnd(*shape)
+    want = np.asarray(kl(x))
+    cfg = kl.get_config()
+    gl = getattr(layers, name).from_config(cfg)
+    ours = gl.get_config()
+    assert set(ours) == set(cfg), (sorted(set(ours) ^ set(cfg)))
+    for key in cfg:
+        if key.endswith("_initializer"):  # Keras 3.15 adds fields (input_axes) to an initializer's own config
+            assert ours[key]["class_name"] == cfg[key]["class_name"], key
+        elif key not in ("name", "dtype"):
+            assert _plain(ours[key]) == _plain(cfg[key]), (key, ours[key], cfg[key])
+    gl.build(shape)
+    assert [w.path.split("/")[-1] for w in gl.weights] == [w.path.split("/")[-1] for w in kl.weights]
+    assert [tuple(w.shape) for w in gl.weights] == [tuple(w.shape) for w in kl.weights]
+    gl.set_weights([np.asarray(w) for w in kl.get_weights()])
+    got = gl(x).numpy()
+    assert got.shape == want.shape == tuple(d for d in gl.compute_output_shape(shape))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def _plain(v):
+    if isinstance(v, (list, tuple)):
+        return [_plain(i) for i in v]
+    if isinstance(v, dict):
+        return {a: _plain(b) for a, b in v.items() if a != "registered_name"}
+    return v
+
+
+def test_spatial_dropout_drops_whole_channels():
+    gpunet.utils.set_random_seed(3)
+    x = np.ones((4, 6, 5, 8), np.float32)
+    y = layers.SpatialDropout2D(0.5)(x, training=True).numpy()
+    per_map = y.reshape(4, 30, 8)
+    assert np.all(per_map.min(axis=1) == per_map.max(axis=1))  # one draw per (sample, channel)
+    assert set(np.unique(y)) <= {0.0, 2.0} and 0 < (y == 0).mean() < 1
+    y1 = layers.SpatialDropout1D(0.5)(np.ones((3, 7, 6), np.float32), training=True).numpy()
+    assert np.all(y1.min(axis=1) == y1.max(axis=1))
+    np.testing.assert_array_equal(layers.SpatialDropout2D(0.5)(x).numpy(), x)  # inference: identity
+
+
+def test_batch_norm_moving_statistics_equal_keras_after_training_calls():
+    k = keras()
+    kl = k.layers.BatchNormalization(momentum=0.9)
+    gl = layers.BatchNormalization(momentum=0.9)
+    for step in range(5):
+        x = rnd(16, 6) * (step + 1) + step
+        kl(x, training=True)
+        gl(x, training=True)
+    for a, b in zip(gl.get_weights(), kl.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    x = rnd(8, 6)
+    np.testing.assert_allclose(gl(x).numpy(), np.asarray(kl(x)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(gl(x, training=True).numpy(), np.asarray(kl(x, training=True)), rtol=1e-4, atol=1e-4)
+
+
+def test_batch_norm_trainable_false_freezes_statistics_and_uses_them():
+    m = gpunet.Sequential([gpunet.Input((3,)), layers.Dense(4), layers.BatchNormalization(), layers.Dense(2)])
+    m.compile(optimizer="sgd", loss="mse")
+    x, y = rnd(64, 3) * 3 + 2, rnd(64, 2)
+    m.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    bn = m.layers[1]
+    moved = [w.copy() for w in bn.get_weights()]
+    assert not np.allclose(moved[2], 0) and not np.allclose(moved[3], 1)  # training moved the statistics
+    bn.trainable = False
+    m.compile(optimizer="sgd", loss="mse")
+    m.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    for a, b in zip(bn.get_weights(), moved):
+        np.testing.assert_array_equal(a, b)
+    # frozen: training=True normalizes with the moving statistics, as inference does
+    h = m.layers[0](x).numpy()
+    np.testing.assert_allclose(bn(h, training=True).numpy(), bn(h).numpy(), rtol=1e-6)
+    assert len(bn.trainable_weights) == 0
+
+
+def test_batch_norm_masked_statistics_equal_keras():
+    k = keras()
+    x = rnd(3, 5, 4)
+    mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]], bool)
+    kl, gl = k.layers.BatchNormalization(), layers.BatchNormalization()
+    want = np.asarray(kl(x, training=True, mask=mask))
+    got = gl(x, training=True, mask=mask).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    for a, b in zip(gl.get_weights(), kl.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+# ---- models: files both ways, a small ResNet, training ----
+
+def resnet_block_model(lib):
+    L = lib.layers
+    inp = lib.Input((12, 12, 3))
+    h = L.Conv2D(8, 3, padding="same", use_bias=False)(inp)
+    h = L.BatchNormalization()(h)
+    h = L.Activation("relu")(h)
+    r = L.Conv2D(8, 3, padding="same")(h)
+    r = L.BatchNormalization()(r)
+    h = L.Add()([h, r])
+    h = L.MaxPooling2D()(h)
+    h = L.SeparableConv2D(6, 3, padding="same", activation="relu")(h)
+    h = L.GlobalAveragePooling2D()(h)
+    out = L.Dense(3, activation="softmax")(h)
+    return lib.Model(inp, out)
+
+
+def test_resnet_trains_saves_and_loads_in_keras(tmp_path):
+    k = keras()
+    m = resnet_block_model(gpunet)
+    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    x, y = rnd(64, 12, 12, 3), R.integers(0, 3, 64)
+    h = m.fit(x, y, epochs=4, batch_size=16, verbose=0)
+    assert h.history["loss"][-1] < h.history["loss"][0]
+    m.save(tmp_path / "r.keras")
+    m.save_weights(tmp_path / "r.weights.h5")
+    probe = rnd(5, 12, 12, 3)
+    km = k.models.load_model(tmp_path / "r.keras")
+    np.testing.assert_allclose(km.predict(probe, verbose=0), m.predict(probe, verbose=0), rtol=1e-4, atol=1e-5)
+    kw = resnet_block_model(k)
+    kw.load_weights(tmp_path / "r.weights.h5")
+    np.testing.assert_allclose(kw.predict(probe, verbose=0), m.predict(probe, verbose=0), rtol=1e-4, atol=1e-5)
+    back = gpunet.models.load_model(tmp_path / "r.keras")
+    np.testing.assert_allclose(back.predict(probe, verbose=0), m.predict(probe, verbose=0), rtol=1e-6, atol=1e-6)
+
+
+def test_keras_convnet_loads_in_gpunet(tmp_path):
+    k = keras()
+    L = k.layers
+    km = k.Sequential([k.Input((10, 9, 2)), L.ZeroPadding2D(1), L.Conv2D(4, 3, strides=2, activation="relu"),
+                       L.BatchNormalization(), L.Conv2DTranspose(3, 2, strides=2), L.Cropping2D(((1, 0), (0, 1))),
+                       L.UpSampling2D(), L.AveragePooling2D(2, padding="same"), L.DepthwiseConv2D(3),
+                       L.GlobalMaxPooling2D(), L.Dense(2)])
+    km.layers[2].moving_mean.assign(R.random(4).astype("float32"))  # non-trivial statistics travel too
+    km.save(tmp_path / "k.keras")
+    km.save_weights(tmp_path / "k.weights.h5")
+    probe = rnd(3, 10, 9, 2)
+    g = gpunet.models.load_model(tmp_path / "k.keras")
+    np.testing.assert_allclose(g.predict(probe, verbose=0), km.predict(probe, verbose=0), rtol=1e-4, atol=1e-5)
+    assert [type(l).__name__ for l in g.layers] == [type(l).__name__ for l in km.layers]
+
+
+def test_mnist_convnet_example_trains(data_dir):
+    """The keras.io MNIST convnet, unchanged but for the import and a subset, learns Fashion-MNIST."""
+    keras_ = gpunet
+    (x_train, y_train), (x_test, y_test) = keras_.datasets.fashion_mnist.load_data()
+    x_train = np.expand_dims(x_train[:6000].astype("float32") / 255, -1)
+    x_test = np.expand_dims(x_test[:2000].astype("float32") / 255, -1)
+    y_train = keras_.utils.to_categorical(y_train[:6000], 10)
+    y_test = keras_.utils.to_categorical(y_test[:2000], 10)
+    model = keras_.Sequential([
+        keras_.Input(shape=(28, 28, 1)),
+        layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
+        layers.MaxPooling2D(pool_size=(2, 2)),
+        layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
+        layers.MaxPooling2D(pool_size=(2, 2)),
+        layers.Flatten(),
+        layers.Dropout(0.5),
+        layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    model.fit(x_train, y_train, batch_size=128, epochs=2, validation_split=0.1, verbose=0)
+    loss, acc = model.evaluate(x_test, y_test, verbose=0)
+    assert acc > 0.70, acc
+
+
+# ---- errors name the argument, the expected and the received value ----
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: layers.Conv2D(0, 3), "filters"),
+    (lambda: layers.Conv2D(4, 0), "kernel_size"),
+    (lambda: layers.Conv2D(4, 3, padding="causal"), "padding"),
+    (lambda: layers.Conv2D(4, 3, data_format="channels_middle"), "data_format"),
+    (lambda: layers.Conv2D(5, 3, groups=2), "groups"),
+    (lambda: layers.Conv2D(4, 3, strides=2, dilation_rate=2), "dilation_rate"),
+    (lambda: layers.Conv2DTranspose(4, 3, strides=2, output_padding=2), "output_padding"),
+    (lambda: layers.MaxPooling2D(pool_size=(2, 2, 2)), "pool_size"),
+    (lambda: layers.ZeroPadding2D(padding=(1, 2, 3)), "padding"),
+    (lambda: layers.Cropping1D(cropping=-1), "cropping"),
+])
+def test_bad_arguments_are_refused_by_name(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_bad_inputs_are_refused_clearly():
+    with pytest.raises(ValueError, match="rank 4"):
+        layers.Conv2D(4, 3)(rnd(2, 8, 3))
+    with pytest.raises(ValueError, match="divisible by groups"):
+        layers.Conv2D(4, 3, groups=2)(rnd(2, 8, 8, 3))
+    with pytest.raises(ValueError, match="empty"):
+        layers.Conv2D(4, 5)(rnd(2, 3, 3, 1))
+    with pytest.raises(ValueError, match="channels"):
+        ops.conv(rnd(2, 6, 6, 3), rnd(3, 3, 2, 4))
+    with pytest.raises(ValueError, match="cropping"):
+        layers.Cropping2D(3)(rnd(1, 5, 5, 1))
+    with pytest.raises(NotImplementedError, match="renorm"):
+        layers.BatchNormalization(renorm=True)
+
