@@ -18,9 +18,9 @@ o reads padded positions o·s + t·d, where the padded input has `lo` zeros befo
 import numpy as np
 
 from .. import backend, config
-from .core import data, record
+from .core import Tensor, data, record
 from .nn import ELEMENTWISE
-from .tape import grad_sink
+from .tape import grad_sink, recording
 
 __all__ = ["conv", "conv_transpose", "depthwise_conv", "separable_conv", "max_pool", "average_pool"]
 
@@ -118,6 +118,18 @@ def im2col(x, ksize, strides, dilation, lo, outs, groups=1, fill=0.0):
     """(groups, N·prod(outs), prod(ksize)·C/groups): the patches of x, one row per output position."""
     need = [(o - 1) * s + (k - 1) * d + 1 for o, k, s, d in zip(outs, ksize, strides, dilation)]
     xpad = _xp().ascontiguousarray(_padded(x, lo, need, fill))
+    if groups == 1 and x.shape[-1] <= 4:
+        # few channels (a first layer: grey or RGB images): one row per (tap, channel) holding every output
+        # position, returned transposed. The copies run over whole output rows instead of 1-3 floats at a
+        # time (4x faster for MNIST's first layer), and BLAS takes the transposed operand as it is.
+        xp = _xp()
+        C = x.shape[-1]
+        taps = int(np.prod(ksize))
+        colsT = xp.empty((taps * C, x.shape[0]) + tuple(outs), dtype=x.dtype)
+        for t, tap in enumerate(np.ndindex(*ksize)):
+            sl = tuple(slice(k * d, k * d + (o - 1) * s + 1, s) for k, d, o, s in zip(tap, dilation, outs, strides))
+            colsT[t * C:(t + 1) * C] = xp.moveaxis(xpad[(slice(None),) + sl], -1, 0)
+        return colsT.reshape(taps * C, -1).T[None]
     view = _window_view(xpad, ksize, strides, dilation, outs, groups)
     cols = _xp().ascontiguousarray(view)  # the one copy
     return cols.reshape(groups, x.shape[0] * int(np.prod(outs)), int(np.prod(ksize)) * (x.shape[-1] // groups))
@@ -293,6 +305,8 @@ def conv_bias_act(inputs, kernel, bias=None, activation="linear", strides=1, pad
             return kernels.conv_op(inputs, kernel, bias, x, W, b, activation, strides, dilation, lo, outs,
                                    groups, fmt, record)
     x = _xp().ascontiguousarray(x)
+    if not recording():  # inference: no backward will run, so the patches are dropped at once
+        return Tensor(_from_last(conv_forward(x, W, b, strides, dilation, lo, outs, groups, activation)[0], fmt))
     y, z, cols = conv_forward(x, W, b, strides, dilation, lo, outs, groups, activation)
     yf = y
 
@@ -484,6 +498,16 @@ def max_pool_forward(x, pool, strides, lo, outs):
     return y, arg
 
 
+def max_pool_values(x, pool, strides, lo, outs):
+    """max_pool_forward's y without its argmax (inference)."""
+    xp = _xp()
+    fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    y = None
+    for _, v in _taps(_pool_padded(x, pool, strides, lo, outs, fill), pool, strides, outs):
+        y = v.copy() if y is None else xp.maximum(y, v, out=y)
+    return y
+
+
 def _tiles_exactly(pool, strides):
     return all(p == s for p, s in zip(pool, strides))
 
@@ -511,6 +535,8 @@ def max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None)
         from .. import kernels
         if kernels.pool_supported(nd, x.shape, (x.shape[0],) + outs + (x.shape[-1],)):
             return kernels.max_pool_op(inputs, x, pool, strides, lo, outs, fmt, record)
+    if not recording():  # inference: the maxima alone, no argmax for a backward pass
+        return Tensor(_from_last(max_pool_values(x, pool, strides, lo, outs), fmt))
     y, arg = max_pool_forward(x, pool, strides, lo, outs)
 
     def backward(g, n):
