@@ -22,6 +22,26 @@ __device__ __forceinline__ void pool_pos(long long i, int A, int B, int C, int& 
     a = (int)(t % A); n = (int)(t / A);
 }
 
+// calls f(o, tap) for each window o that covers input (n, ih, iw, c), in tap order: the backward passes
+// gather this way (one thread per input, no atomics, the reference's summation order)
+template <class Fn>
+__device__ __forceinline__ void for_each_window(int n, int ih, int iw, int c, int C, int OH, int OW, int KH, int KW,
+                                                int sh, int sw, int ph, int pw, Fn f) {
+    for (int kh = 0; kh < KH; ++kh) {
+        int th = ih + ph - kh;
+        if (th < 0 || th % sh) continue;
+        int oh = th / sh;
+        if (oh >= OH) continue;
+        for (int kw = 0; kw < KW; ++kw) {
+            int tw = iw + pw - kw;
+            if (tw < 0 || tw % sw) continue;
+            int ow = tw / sw;
+            if (ow >= OW) continue;
+            f((((long long)n * OH + oh) * OW + ow) * C + c, kh * KW + kw, oh, ow);
+        }
+    }
+}
+
 extern "C" __global__ void __launch_bounds__(POOL_THREADS)
 max_pool_forward(const float* __restrict__ x, float* __restrict__ y, int* __restrict__ arg, int N, int H, int W,
                  int C, int OH, int OW, int KH, int KW, int sh, int sw, int ph, int pw) {
@@ -52,20 +72,9 @@ max_pool_backward(const float* __restrict__ dy, const int* __restrict__ arg, flo
     int n, ih, iw, c;
     pool_pos(i, H, W, C, n, ih, iw, c);
     float sum = 0.f;
-    for (int kh = 0; kh < KH; ++kh) {
-        int th = ih + ph - kh;
-        if (th < 0 || th % sh) continue;
-        int oh = th / sh;
-        if (oh >= OH) continue;
-        for (int kw = 0; kw < KW; ++kw) {
-            int tw = iw + pw - kw;
-            if (tw < 0 || tw % sw) continue;
-            int ow = tw / sw;
-            if (ow >= OW) continue;
-            long long o = (((long long)n * OH + oh) * OW + ow) * C + c;
-            if (arg[o] == kh * KW + kw) sum += dy[o];
-        }
-    }
+    for_each_window(n, ih, iw, c, C, OH, OW, KH, KW, sh, sw, ph, pw, [&](long long o, int tap, int, int) {
+        if (arg[o] == tap) sum += dy[o];
+    });
     dx[i] = sum;
 }
 
@@ -103,19 +112,8 @@ avg_pool_backward(const float* __restrict__ dy, float* __restrict__ dx, int N, i
     int n, ih, iw, c;
     pool_pos(i, H, W, C, n, ih, iw, c);
     float sum = 0.f;
-    for (int kh = 0; kh < KH; ++kh) {
-        int th = ih + ph - kh;
-        if (th < 0 || th % sh) continue;
-        int oh = th / sh;
-        if (oh >= OH) continue;
-        for (int kw = 0; kw < KW; ++kw) {
-            int tw = iw + pw - kw;
-            if (tw < 0 || tw % sw) continue;
-            int ow = tw / sw;
-            if (ow >= OW) continue;
-            long long o = (((long long)n * OH + oh) * OW + ow) * C + c;
-            sum += dy[o] * inv_count(oh, ow, H, W, KH, KW, sh, sw, ph, pw);
-        }
-    }
+    for_each_window(n, ih, iw, c, C, OH, OW, KH, KW, sh, sw, ph, pw, [&](long long o, int, int oh, int ow) {
+        sum += dy[o] * inv_count(oh, ow, H, W, KH, KW, sh, sw, ph, pw);
+    });
     dx[i] = sum;
 }

@@ -151,10 +151,14 @@ class _Conv(Layer):
                                 self.dilation_rate, self.padding))
         return self._shape(input_shape, out, self.filters)
 
-    def _base_config(self):
-        cfg = super().get_config()
+    def _config(self, lead, **weights):
+        """Keras's config: the base layer's keys, `lead`, the geometry, then each weight's initializer,
+        regularizer and constraint (named by `weights`: kernel, depthwise, pointwise) and the bias's."""
+        cfg = Layer.get_config(self)
+        cfg.update(lead)
         cfg.update({"kernel_size": self.kernel_size, "strides": self.strides, "padding": self.padding,
                     "data_format": self.data_format, "dilation_rate": self.dilation_rate})
+        cfg.update(self._tail_config(**weights))
         return cfg
 
     def _tail_config(self, **weights):
@@ -172,14 +176,8 @@ class _Conv(Layer):
         return cfg
 
     def get_config(self):
-        cfg = {"filters": self.filters}
-        base = self._base_config()
-        cfg = {**{k: base[k] for k in ("name", "trainable", "dtype") if k in base}, **cfg,
-               **{k: v for k, v in base.items() if k not in ("name", "trainable", "dtype")}}
-        cfg["groups"] = self.groups
-        cfg.update(self._tail_config(kernel=(self.kernel_initializer, self.kernel_regularizer,
-                                             self.kernel_constraint)))
-        return cfg
+        return self._config({"filters": self.filters, "groups": self.groups},
+                            kernel=(self.kernel_initializer, self.kernel_regularizer, self.kernel_constraint))
 
     @classmethod
     def from_config(cls, config):
@@ -263,16 +261,9 @@ class _ConvTranspose(_Conv):
         return self._shape(input_shape, out, self.filters)
 
     def get_config(self):
-        base = self._base_config()
-        cfg = {k: base[k] for k in ("name", "trainable", "dtype") if k in base}
-        cfg.update({"filters": self.filters, "kernel_size": self.kernel_size, "strides": self.strides,
-                    "padding": self.padding,
-                    "output_padding": None if self.output_padding is None else tuple(self.output_padding),
-                    "data_format": self.data_format, "dilation_rate": self.dilation_rate})
-        cfg.update({k: v for k, v in base.items() if k not in cfg})
-        cfg.update(self._tail_config(kernel=(self.kernel_initializer, self.kernel_regularizer,
-                                             self.kernel_constraint)))
-        return cfg
+        op = None if self.output_padding is None else tuple(self.output_padding)
+        return self._config({"filters": self.filters, "output_padding": op},
+                            kernel=(self.kernel_initializer, self.kernel_regularizer, self.kernel_constraint))
 
 
 class Conv1DTranspose(_ConvTranspose):
@@ -340,13 +331,8 @@ class _DepthwiseConv(_Conv):
         return super().compute_output_shape(input_shape)
 
     def get_config(self):
-        base = self._base_config()
-        cfg = {k: base[k] for k in ("name", "trainable", "dtype") if k in base}
-        cfg["depth_multiplier"] = self.depth_multiplier
-        cfg.update({k: v for k, v in base.items() if k not in cfg})
-        cfg.update(self._tail_config(depthwise=(self.kernel_initializer, self.kernel_regularizer,
-                                                self.kernel_constraint)))
-        return cfg
+        return self._config({"depth_multiplier": self.depth_multiplier},
+                            depthwise=(self.kernel_initializer, self.kernel_regularizer, self.kernel_constraint))
 
 
 class DepthwiseConv1D(_DepthwiseConv):
@@ -400,14 +386,10 @@ class _SeparableConv(_Conv):
         return out if self._fused else self.activation(out)
 
     def get_config(self):
-        base = self._base_config()
-        cfg = {k: base[k] for k in ("name", "trainable", "dtype") if k in base}
-        cfg.update({"depth_multiplier": self.depth_multiplier, "filters": self.filters})
-        cfg.update({k: v for k, v in base.items() if k not in cfg})
-        cfg.update(self._tail_config(
+        return self._config(
+            {"depth_multiplier": self.depth_multiplier, "filters": self.filters},
             depthwise=(self.kernel_initializer, self.kernel_regularizer, self.kernel_constraint),
-            pointwise=(self.pointwise_initializer, self.pointwise_regularizer, self.pointwise_constraint)))
-        return cfg
+            pointwise=(self.pointwise_initializer, self.pointwise_regularizer, self.pointwise_constraint))
 
 
 class SeparableConv1D(_SeparableConv):
