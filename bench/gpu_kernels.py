@@ -5,7 +5,10 @@ activation, what a framework without fusion runs), on the shapes that matter?
 
 Shapes: batch 32/128/1024 x (784->128, 128->10, 1024->1024, 4096->4096), relu, forward and the
 two backward kernels. Reports achieved TFLOP/s for each and the ratio to the cuBLAS composition, and
-the softmax-cross-entropy kernels' GB/s. Each number is the median of CUDA-event-timed repeats.
+the softmax-cross-entropy kernels' GB/s. The convolution family (kernels/conv.cu, pool.cu, norm.cu):
+the keras.io MNIST convnet's two convolutions at batch 128 and a ResNet 3x3 stage, forward, data and
+weight gradients in TFLOP/s next to cuDNN through PyTorch (when torch is installed), and the 2x2 max
+pool and batch-norm kernels in GB/s. Each number is the median of CUDA-event-timed repeats.
 Needs a CUDA device (the `device` tool's H100/H200); without one it says so and exits 2.
 """
 import argparse
@@ -73,11 +76,59 @@ def main():
         lab = cp.random.randint(0, C, R).astype(cp.int32)
         t = timed(cp, lambda: kernels.softmax_xent_forward(z, lab, True, 0.0))
         xent.append({"rows": R, "classes": C, "fwd_us": t * 1e6, "fwd_gbs": (R * C * 4 + R * 16) / t / 1e9})
+    conv = conv_rows(cp, kernels)
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     with open(a.out, "w") as f:
         json.dump({"device": info, "date": time.strftime("%Y-%m-%d"), "command": "GPUNET_BACKEND=cupy python "
-                   "bench/gpu_kernels.py", "dense_relu": rows, "softmax_xent": xent}, f, indent=2, default=str)
+                   "bench/gpu_kernels.py", "dense_relu": rows, "softmax_xent": xent,
+                   "conv": conv}, f, indent=2, default=str)
     return 0
+
+
+def conv_rows(cp, kernels):
+    """Implicit-GEMM convolution against cuDNN (torch), max pool and batch norm against bytes moved."""
+    try:
+        import torch
+        torch.backends.cudnn.benchmark = True
+    except ImportError:
+        torch = None
+    out = []
+    # (N, H, W, C, F, k): MNIST conv1, conv2 (batch 128), a ResNet stage (batch 64, 32x32, 64 -> 64)
+    for N, H, W, C, F, k in ((128, 28, 28, 1, 32, 3), (128, 13, 13, 32, 64, 3), (64, 32, 32, 64, 64, 3)):
+        x = cp.random.standard_normal((N, H, W, C), dtype=cp.float32)
+        w = cp.random.standard_normal((k, k, C, F), dtype=cp.float32) / (k * k * C) ** 0.5
+        b = cp.zeros(F, dtype=cp.float32)
+        outs, lo = (H - k + 1, W - k + 1), (0, 0)
+        flops = 2.0 * N * outs[0] * outs[1] * F * k * k * C
+        y, z = kernels.conv_forward(x, w, b, "relu", (1, 1), (1, 1), lo, outs, 1)
+        dy = cp.random.standard_normal(y.shape, dtype=cp.float32).reshape(-1, F)
+        t_f = timed(cp, lambda: kernels.conv_forward(x, w, b, "relu", (1, 1), (1, 1), lo, outs, 1))
+        t_d = timed(cp, lambda: kernels.conv_backward_data(dy, w, x.shape, (1, 1), (1, 1), lo, outs, 1, y, None, "relu"))
+        t_w = timed(cp, lambda: kernels.conv_backward_weight(x, dy, w.shape, (1, 1), (1, 1), lo, outs, 1, True, y,
+                                                             None, "relu"))
+        row = {"shape": [N, H, W, C, F, k], "fwd_tflops": flops / t_f / 1e12, "bwd_data_tflops": flops / t_d / 1e12,
+               "bwd_weight_tflops": flops / t_w / 1e12}
+        if torch is not None:
+            xt = torch.randn(N, C, H, W, device="cuda")
+            wt = torch.randn(F, C, k, k, device="cuda")
+            conv = torch.nn.functional.conv2d
+            t_ref = timed(cp, lambda: torch.relu(conv(xt, wt)))
+            row["cudnn_fwd_tflops"] = flops / t_ref / 1e12
+            row["fwd_ratio_to_cudnn"] = t_ref / t_f
+        out.append(row)
+        print("conv %-22s fwd %6.2f TFLOP/s  dgrad %6.2f  wgrad %6.2f  (cuDNN fwd %s)" % (
+            row["shape"], row["fwd_tflops"], row["bwd_data_tflops"], row["bwd_weight_tflops"],
+            "%.2f" % row["cudnn_fwd_tflops"] if "cudnn_fwd_tflops" in row else "n/a"))
+    x = cp.random.standard_normal((128, 26, 26, 32), dtype=cp.float32)
+    t = timed(cp, lambda: kernels.max_pool_op(None, x, (2, 2), (2, 2), (0, 0), (13, 13), "channels_last",
+                                              lambda y, i, f: y))
+    out.append({"op": "max_pool 2x2 (128,26,26,32)", "us": t * 1e6, "gbs": x.nbytes * 1.5 / t / 1e9})
+    xb = cp.random.standard_normal((128 * 32 * 32, 64), dtype=cp.float32)
+    t = timed(cp, lambda: kernels.batch_norm_train_op(None, None, None, xb, None, None, 1, 1e-3, lambda y, i, f: y))
+    out.append({"op": "batch_norm train (131072, 64)", "us": t * 1e6, "gbs": xb.nbytes * 4 / t / 1e9})
+    for r in out[-2:]:
+        print("%-32s %8.1f us  %6.1f GB/s" % (r["op"], r["us"], r["gbs"]))
+    return out
 
 
 if __name__ == "__main__":

@@ -72,3 +72,32 @@ def ptr(a):
 
 def _reset_for_tests():
     del _lib[:]
+    del _conv_lib[:]
+
+
+_conv_lib = []  # as _lib, for kernels/cpu_conv.c
+
+
+def conv_library():
+    """kernels/cpu_conv.c (bias + activation, max-pool values), or None: no compiler, a failed build,
+    GPUNET_CPU_KERNELS=0 — the NumPy path then runs, with the same results."""
+    if _conv_lib:
+        return _conv_lib[0]
+    lib = None
+    from .kernels import kernel_dir
+    src = kernel_dir() / "cpu_conv.c"
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if os.environ.get("GPUNET_CPU_KERNELS", "1") != "0" and cc and src.is_file():
+        flags = ["-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-shared", "-fPIC"]
+        try:
+            lib = ctypes.CDLL(native.build("cpu", "cpu_conv", src.read_text() + cc + " ".join(flags) + native.cpu_id(),
+                                           lambda out: [cc, *flags, "-o", out, str(src), "-lm"], timeout=120))
+            P, I = ctypes.c_void_p, ctypes.c_int
+            lib.bias_act.argtypes = [P, P, ctypes.c_longlong, I, I]
+            lib.max_pool_values.argtypes = [P, P] + [I] * 12
+            lib.bias_act.restype = lib.max_pool_values.restype = None
+        except Exception as e:
+            _log.info("gpunet: CPU convolution kernels unavailable (%s); using NumPy array ops", e)
+            lib = None
+    _conv_lib.append(lib)
+    return lib

@@ -46,6 +46,17 @@ def source(name):
     return path.read_text()
 
 
+def _inline_headers(text):
+    """The source with each `#include "x.cuh"` of kernels/ pasted in: CuPy keys its on-disk kernel cache by
+    the code it is given, so an edited header must change that code, or a stale binary would load."""
+    def paste(m):
+        path = kernel_dir() / m.group(1)
+        if not path.is_file():
+            return m.group(0)
+        return re.sub(r"^#pragma once\s*$", "", _inline_headers(path.read_text()), flags=re.M)
+    return re.sub(r'^#include "([^"]+)"', paste, text, flags=re.M)
+
+
 def cache_dir():
     return os.environ.get("CUPY_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cupy", "kernel_cache")
 
@@ -107,8 +118,7 @@ def module(name):
         else:
             xp = backend.get_xp()
             try:
-                # -I: the kernels' shared header (gemm_tile.cuh) sits beside them
-                mod = xp.RawModule(code=source(name), options=("-std=c++17", "-I%s" % kernel_dir()))
+                mod = xp.RawModule(code=_inline_headers(source(name)), options=("-std=c++17",))
                 mod.compile()
             except xp.cuda.compiler.CompileException as e:
                 raise KernelCompileError(_first_error(str(e), name)) from None

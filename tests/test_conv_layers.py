@@ -393,3 +393,48 @@ def test_bad_inputs_are_refused_clearly():
     with pytest.raises(NotImplementedError, match="renorm"):
         layers.BatchNormalization(renorm=True)
 
+
+
+# ---- kernels/cpu_conv.c equals the array code it replaces, bit for bit ----
+
+@pytest.mark.parametrize("shape,pool,strides,pad", [((3, 9, 8, 4), (2, 2), None, "valid"), ((2, 7, 6, 3), (3, 2), (2, 1), "same"),
+                                                    ((2, 11, 5), (3,), (2,), "same")])
+def test_cpu_conv_kernels_equal_the_array_code(monkeypatch, shape, pool, strides, pad):
+    from gpunet import cpu_kernels
+    if cpu_kernels.conv_library() is None:
+        pytest.skip("no C compiler here: the array code is the only path")
+    x = rnd(*shape)
+    x[0, :2] = 0.0
+    x[1, 0, 0] = np.nan  # propagates, as numpy.maximum does
+    W = rnd(*((3,) * (len(shape) - 2) + (shape[-1], 5)))
+    b = rnd(5)
+
+    def run():
+        with gpunet.ops.stop_recording():  # inference: the path that uses both kernels
+            y = C.conv_bias_act(x, W, b, "relu", 1, "same")
+            return [y.numpy(), ops.max_pool(y, pool, strides, pad).numpy(),
+                    C.conv_bias_act(x, W, b, "linear", 1, "valid").numpy()]
+    fast = run()
+    monkeypatch.setattr(cpu_kernels, "conv_library", lambda: None)
+    slow = run()
+    for a, b_ in zip(fast, slow):
+        np.testing.assert_array_equal(a, b_)
+
+
+def test_build_then_set_weights_keeps_them():
+    """layer.build(shape) marks the layer built, as in Keras: the first call must not rebuild the weights."""
+    for layer, shape in ((layers.Dense(3), (None, 4)), (layers.Conv2D(2, 3), (None, 5, 5, 1))):
+        layer.build(shape)
+        assert layer.built
+        want = [np.full(w.shape, 0.5, np.float32) for w in layer.get_weights()]
+        layer.set_weights(want)
+        layer(np.ones((1,) + shape[1:], np.float32))
+        for a, b in zip(layer.get_weights(), want):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_cupy_source_carries_the_shared_header():
+    """CuPy caches compiled kernels by their source text: the header must be pasted into it."""
+    from gpunet import kernels
+    code = kernels._inline_headers(kernels.source("conv.cu"))
+    assert '#include "gemm_tile.cuh"' not in code and "gemm_tile(" in code and "struct RowMajor" in code

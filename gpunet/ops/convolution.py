@@ -167,9 +167,22 @@ def _w_ungroup(wg, W_shape):
     return xp.ascontiguousarray(xp.moveaxis(w, 0, 2)).reshape(W_shape)
 
 
+def _c_kernels(*arrays):
+    """kernels/cpu_conv.c, for contiguous float32 NumPy arrays (float64 checks and CuPy keep the array code)."""
+    if _xp() is not np or any(a is not None and (a.dtype != np.float32 or not a.flags.c_contiguous) for a in arrays):
+        return None
+    from .. import cpu_kernels
+    return cpu_kernels.conv_library()
+
+
 def _bias_act(z, b, activation):
     """act(z + b), in place where the derivative needs only the output (as the dense op does): (y, z or None)."""
     xp = _xp()
+    lib = _c_kernels(z, b) if activation in ("linear", "relu") and z.ndim == 2 else None
+    if lib is not None:  # one pass instead of two
+        lib.bias_act(z.ctypes.data, None if b is None else b.ctypes.data, z.shape[0], z.shape[1],
+                     int(activation == "relu"))
+        return z, None
     if b is not None:
         z += b
     if activation == "linear":
@@ -501,6 +514,15 @@ def max_pool_forward(x, pool, strides, lo, outs):
 def max_pool_values(x, pool, strides, lo, outs):
     """max_pool_forward's y without its argmax (inference)."""
     xp = _xp()
+    lib = _c_kernels(x) if len(pool) <= 2 else None
+    if lib is not None:  # one pass over the input instead of one strided pass per tap
+        one = len(pool) == 1
+        y = np.empty((x.shape[0],) + tuple(outs) + (x.shape[-1],), np.float32)
+        geo = ((x.shape[0],) + ((1,) if one else ()) + tuple(x.shape[1:]) + ((1,) if one else ()) + tuple(outs)
+               + ((1,) if one else ()) + tuple(pool) + ((1,) if one else ()) + tuple(strides) + ((0,) if one else ())
+               + tuple(lo))
+        lib.max_pool_values(x.ctypes.data, y.ctypes.data, *geo)
+        return y
     fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
     y = None
     for _, v in _taps(_pool_padded(x, pool, strides, lo, outs, fill), pool, strides, outs):
