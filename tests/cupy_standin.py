@@ -160,7 +160,8 @@ class RawKernel:
 
 class RawModule:
     def __init__(self, code=None, options=()):
-        path = next((f for f in kernels.kernel_files() if f.read_text() == code), None)
+        # gpunet hands CuPy each source with its shared header pasted in (kernels._inline_headers)
+        path = next((f for f in kernels.kernel_files() if kernels._inline_headers(f.read_text()) == code), None)
         assert path is not None, "RawModule: source not among kernels/*.cu"
         self.mod = emulated.module(path)
 
