@@ -83,36 +83,29 @@ struct WGatherT {
 
 extern "C" __global__ void __launch_bounds__(THREADS)
 conv_forward(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ b,
-             float* __restrict__ y, float* __restrict__ z, int N, int H, int W, int C, int OH, int OW, int F, int KH, int KW, int sh, int sw,
-    int dil_h, int dil_w, int ph, int pw, int groups, int act, int has_bias, int store_z) {
+             float* __restrict__ y, float* __restrict__ z, int N, int H, int W, int C, int OH, int OW, int F,
+             int KH, int KW, int sh, int sw, int dil_h, int dil_w, int ph, int pw, int groups, int act,
+             int has_bias, int store_z) {
     const ConvShape s = CONV_SHAPE;
     const int g = blockIdx.z, cg = s.cg(), fg = s.fg();
     const int M = N * OH * OW, inner = KH * KW * cg;
     const int row0 = blockIdx.x * BM, col0 = blockIdx.y * BN;
     float acc[4][4] = {};
     gemm_tile<true>(M, fg, inner, Im2col{x, s, g * cg}, GroupW{w, F, g * fg}, row0, col0, acc);
-    const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-        int m = row0 + ty * 4 + i;
-        if (m >= M) continue;
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            int f = col0 + tx * 4 + j;
-            if (f >= fg) continue;
-            int n = g * fg + f;
-            float v = acc[i][j] + (has_bias ? b[n] : 0.f);
-            long long idx = (long long)m * F + n;
-            if (store_z) z[idx] = v;
-            y[idx] = act_forward(v, act);
-        }
-    }
+    for_each_acc(M, fg, row0, col0, acc, [&](int r, int c, float v) {
+        int n = g * fg + c;
+        float pre = v + (has_bias ? b[n] : 0.f);
+        long long idx = (long long)r * F + n;
+        if (store_z) z[idx] = pre;
+        y[idx] = act_forward(pre, act);
+    });
 }
 
 extern "C" __global__ void __launch_bounds__(THREADS)
 conv_backward_data(const float* __restrict__ dy, const float* __restrict__ y, const float* __restrict__ z,
-                   const float* __restrict__ w, float* __restrict__ dx, int N, int H, int W, int C, int OH, int OW, int F, int KH, int KW, int sh, int sw,
-    int dil_h, int dil_w, int ph, int pw, int groups, int act, int has_z) {
+                   const float* __restrict__ w, float* __restrict__ dx, int N, int H, int W, int C, int OH,
+                   int OW, int F, int KH, int KW, int sh, int sw, int dil_h, int dil_w, int ph, int pw,
+                   int groups, int act, int has_z) {
     const ConvShape s = CONV_SHAPE;
     const int g = blockIdx.z, cg = s.cg(), fg = s.fg();
     const int rows = N * H * W, inner = KH * KW * fg;
@@ -120,24 +113,16 @@ conv_backward_data(const float* __restrict__ dy, const float* __restrict__ y, co
     Dz dz{dy, y, has_z ? z : nullptr, F, g * fg, act};
     float acc[4][4] = {};
     gemm_tile<true>(rows, cg, inner, DzGather{dz, s}, WGatherT{w, s, g * fg}, row0, col0, acc);
-    const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-        int r = row0 + ty * 4 + i;
-        if (r >= rows) continue;
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            int c = col0 + tx * 4 + j;
-            if (c < cg) dx[(long long)r * C + g * cg + c] = acc[i][j];
-        }
-    }
+    for_each_acc(rows, cg, row0, col0, acc, [&](int r, int c, float v) {
+        dx[(long long)r * C + g * cg + c] = v;
+    });
 }
 
 extern "C" __global__ void __launch_bounds__(THREADS)
 conv_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, const float* __restrict__ y,
-                     const float* __restrict__ z, float* __restrict__ dw, float* __restrict__ db, int N, int H, int W, int C, int OH, int OW, int F, int KH, int KW, int sh, int sw,
-    int dil_h, int dil_w, int ph, int pw, int groups,
-                     int act, int has_z, int has_db) {
+                     const float* __restrict__ z, float* __restrict__ dw, float* __restrict__ db, int N, int H,
+                     int W, int C, int OH, int OW, int F, int KH, int KW, int sh, int sw, int dil_h, int dil_w,
+                     int ph, int pw, int groups, int act, int has_z, int has_db) {
     const ConvShape s = CONV_SHAPE;
     const int g = blockIdx.z, cg = s.cg(), fg = s.fg();
     const int M = N * OH * OW, rows = KH * KW * cg;
@@ -145,17 +130,9 @@ conv_backward_weight(const float* __restrict__ x, const float* __restrict__ dy, 
     Dz dz{dy, y, has_z ? z : nullptr, F, g * fg, act};
     float acc[4][4] = {};
     gemm_tile<false>(rows, fg, M, Im2colT{Im2col{x, s, g * cg}}, dz, row0, col0, acc);
-    const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-        int k = row0 + ty * 4 + i;
-        if (k >= rows) continue;
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            int f = col0 + tx * 4 + j;
-            if (f < fg) dw[(long long)k * F + g * fg + f] = acc[i][j];
-        }
-    }
+    for_each_acc(rows, fg, row0, col0, acc, [&](int r, int c, float v) {
+        dw[(long long)r * F + g * fg + c] = v;
+    });
     if (has_db && blockIdx.x == 0) {
         // as dense.cu: 4 threads per column over interleaved rows, combined in a fixed order
         __shared__ float part[4][BN];

@@ -23,21 +23,12 @@ dense_forward(const float* __restrict__ X, const float* __restrict__ W, const fl
     const int row0 = blockIdx.x * BM, col0 = blockIdx.y * BN;  // row0 < M <= 2^31 - 1
     float acc[4][4] = {};
     gemm_tile<true>(M, N, K, RowMajor{X, K}, RowMajor{W, N}, row0, col0, acc);
-    const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-        int m = row0 + ty * 4 + i;
-        if (m >= M) continue;
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            int n = col0 + tx * 4 + j;
-            if (n >= N) continue;
-            float z = acc[i][j] + (has_bias ? b[n] : 0.f);
-            long long idx = (long long)m * N + n;
-            if (store_z) Z[idx] = z;
-            Y[idx] = act_forward(z, act);
-        }
-    }
+    for_each_acc(M, N, row0, col0, acc, [&](int r, int c, float v) {
+        float z = v + (has_bias ? b[c] : 0.f);
+        long long idx = (long long)r * N + c;
+        if (store_z) Z[idx] = z;
+        Y[idx] = act_forward(z, act);
+    });
 }
 
 extern "C" __global__ void __launch_bounds__(THREADS)
@@ -48,17 +39,9 @@ dense_backward_data(const float* __restrict__ dY, const float* __restrict__ Y, c
     const int row0 = blockIdx.x * BM, col0 = blockIdx.y * BN;
     float acc[4][4] = {};
     gemm_tile<true>(M, K, N, ActGrad{dY, Y, has_z ? Z : nullptr, N, act}, Transposed{W, N}, row0, col0, acc);
-    const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-        int m = row0 + ty * 4 + i;
-        if (m >= M) continue;
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            int k = col0 + tx * 4 + j;
-            if (k < K) dX[(long long)m * K + k] = acc[i][j];
-        }
-    }
+    for_each_acc(M, K, row0, col0, acc, [&](int r, int c, float v) {
+        dX[(long long)r * K + c] = v;
+    });
 }
 
 extern "C" __global__ void __launch_bounds__(THREADS)
@@ -70,17 +53,9 @@ dense_backward_weight(const float* __restrict__ X, const float* __restrict__ dY,
     ActGrad dz{dY, Y, has_z ? Z : nullptr, N, act};
     float acc[4][4] = {};
     gemm_tile<false>(K, N, M, Transposed{X, K}, dz, row0, col0, acc);
-    const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-        int k = row0 + ty * 4 + i;
-        if (k >= K) continue;
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            int n = col0 + tx * 4 + j;
-            if (n < N) dW[(long long)k * N + n] = acc[i][j];
-        }
-    }
+    for_each_acc(K, N, row0, col0, acc, [&](int r, int c, float v) {
+        dW[(long long)r * N + c] = v;
+    });
     if (has_db && blockIdx.x == 0) {
         // 4 threads per column sum interleaved rows, then combine in a fixed order (deterministic)
         __shared__ float part[4][BN];

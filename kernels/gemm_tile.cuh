@@ -97,3 +97,20 @@ __device__ __forceinline__ void gemm_tile(int rows, int cols, int inner, LA la, 
         __syncthreads();
     }
 }
+
+// calls f(r, c, v) for each element of this thread's 4×4 tile of the block's C tile that lies inside
+// rows × cols (the epilogue every GEMM kernel shares: its own bias, activation and store)
+template <class F>
+__device__ __forceinline__ void for_each_acc(int rows, int cols, int row0, int col0, const float acc[4][4], F f) {
+    const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        int r = row0 + ty * 4 + i;
+        if (r >= rows) continue;
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            int c = col0 + tx * 4 + j;
+            if (c < cols) f(r, c, acc[i][j]);
+        }
+    }
+}
