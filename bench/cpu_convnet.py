@@ -41,6 +41,9 @@ def _peak_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+SEED = int(os.environ.get("BENCH_SEED", "0"))
+
+
 def _keras_script(keras, epochs, data, accuracy=False):
     """The keras.io example, verbatim but for the dataset: the same code for gpunet and for Keras."""
     import numpy as np
@@ -50,7 +53,7 @@ def _keras_script(keras, epochs, data, accuracy=False):
     x_test = np.expand_dims(x_test.astype("float32") / 255, -1)
     y_train = keras.utils.to_categorical(y_train, num_classes)
     y_test = keras.utils.to_categorical(y_test, num_classes)
-    keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(SEED)
     model = keras.Sequential([
         keras.Input(shape=input_shape),
         keras.layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
@@ -113,7 +116,7 @@ def run_torch(epochs, data, threads, accuracy):
     x = torch.from_numpy(np.expand_dims(x.astype("float32") / 255, 1))
     xt = torch.from_numpy(np.expand_dims(xt.astype("float32") / 255, 1))
     y, yt = torch.from_numpy(y.astype("int64")), torch.from_numpy(yt.astype("int64"))
-    torch.manual_seed(0)
+    torch.manual_seed(SEED)
     nn = torch.nn
     m = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(),
                       nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(0.5), nn.Linear(1600, 10))
@@ -172,6 +175,7 @@ def main():
                                                                                                   "datasets")),
                                                    "fashion-mnist"))
     ap.add_argument("--only", nargs="*", default=list(RUNNERS))
+    ap.add_argument("--seed", type=int, default=0, help="the frameworks' random seed (initial weights, dropout)")
     ap.add_argument("--child")
     ap.add_argument("--out")
     a = ap.parse_args()
@@ -180,12 +184,14 @@ def main():
     if a.accuracy:
         a.rounds = 1
         a.only = [n for n in a.only if n in ("gpunet", "keras_tensorflow")]
-    out = a.out or os.path.join(HERE, "results", "cpu_convnet_accuracy.json" if a.accuracy else "cpu_convnet.json")
+    out = a.out or os.path.join(HERE, "results", ("cpu_convnet_accuracy%s.json" % ("" if a.seed == 0 else "_seed%d" % a.seed))
+                                if a.accuracy else "cpu_convnet.json")
     names = [n for n in a.only if available(n)]
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), OPENBLAS_NUM_THREADS=str(a.threads),
                MKL_NUM_THREADS=str(a.threads), GPUNET_BACKEND="numpy", PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2",
                TF_NUM_INTRAOP_THREADS=str(a.threads), TF_NUM_INTEROP_THREADS="1",
-               XLA_FLAGS="--xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads=%d" % a.threads)
+               XLA_FLAGS="--xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads=%d" % a.threads,
+               BENCH_SEED=str(a.seed))
     runs = {n: [] for n in names}
     for r in range(a.rounds):
         order = names[r % len(names):] + names[:r % len(names)]
@@ -223,7 +229,7 @@ def main():
               "machine": {"cpus": os.cpu_count(), "threads": a.threads, "platform": platform.platform(),
                           "processor": platform.processor() or platform.machine(), "python": platform.python_version()},
               "date": time.strftime("%Y-%m-%d %H:%M:%S"), "rounds": a.rounds, "epochs": a.epochs,
-              "accuracy_run": a.accuracy, "flop_per_sample": FLOP_PER_SAMPLE, "summary": summary, "raw": runs}
+              "accuracy_run": a.accuracy, "seed": a.seed, "flop_per_sample": FLOP_PER_SAMPLE, "summary": summary, "raw": runs}
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
         json.dump(result, f, indent=1)
