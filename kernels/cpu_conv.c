@@ -6,7 +6,7 @@
  *
  * Layout channels_last, row-major float32; a 1-D pool runs as height 1. Window (oh, ow) reads input
  * (oh*sh - ph + kh, ow*sw - pw + kw). NumPy reference: gpunet/ops/convolution.py _bias_act and
- * max_pool_values, whose results these equal bit for bit (same operations, -ffp-contract=off).
+ * gpunet/ops/pooling.py max_pool_values, whose results these equal bit for bit (same operations, -ffp-contract=off).
  * Built at first use by gpunet/cpu_kernels.py; without a C compiler the NumPy path runs. */
 #include <math.h>
 

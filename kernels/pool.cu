@@ -11,7 +11,7 @@
 // (oh·sh − ph + kh, ow·sw − pw + kw). One thread per output (forward) or per input (backward):
 // the backward gathers over the windows that cover its input, in tap order, so there are no atomics
 // and the sums come out in the NumPy reference's order. Launch: 256 threads, 1-D grid.
-// NumPy reference: gpunet/ops/convolution.py max_pool_forward/backward, avg_pool_forward/backward.
+// NumPy reference: gpunet/ops/pooling.py max_pool_forward/backward, avg_pool_forward/backward.
 
 #define POOL_THREADS 256
 #define NEG_INF (-__int_as_float(0x7f800000))

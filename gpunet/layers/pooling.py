@@ -1,5 +1,5 @@
 """MaxPooling1D/2D/3D, AveragePooling1D/2D/3D and the global poolings, with Keras 3's arguments and
-configs. Windows and gradients are in gpunet/ops/convolution.py."""
+configs. Windows and gradients are in gpunet/ops/pooling.py."""
 from .. import ops
 from ..ops import convolution as C
 from .base import Layer

@@ -20,6 +20,7 @@ from .nn_extra import *  # noqa: F401,F403,E402
 from .linalg import *  # noqa: F401,F403,E402
 from .control import *  # noqa: F401,F403,E402
 from .convolution import *  # noqa: F401,F403,E402
+from .pooling import *  # noqa: F401,F403,E402
 from . import linalg, image  # noqa: F401,E402
 get_item = getitem
 
