@@ -184,6 +184,8 @@ LAYER_CASES = [
     ("BatchNormalization", dict(axis=1, momentum=0.9, epsilon=1e-2, center=False), (4, 3, 5, 5)),
     ("UpSampling2D", dict(size=(2, 3)), (2, 3, 4, 2)),
     ("UpSampling1D", dict(size=3), (2, 4, 2)),
+    ("UpSampling2D", dict(size=(2, 3), interpolation="bilinear"), (2, 4, 5, 3)),
+    ("UpSampling2D", dict(size=2, interpolation="bilinear", data_format="channels_first"), (2, 3, 4, 5)),
     ("ZeroPadding2D", dict(padding=((1, 2), (0, 3))), (2, 3, 4, 2)),
     ("ZeroPadding1D", dict(padding=2), (2, 4, 2)),
     ("Cropping2D", dict(cropping=((1, 0), (2, 1))), (2, 5, 6, 2)),
@@ -438,3 +440,9 @@ def test_cupy_source_carries_the_shared_header():
     from gpunet import kernels
     code = kernels._inline_headers(kernels.source("conv.cu"))
     assert '#include "gemm_tile.cuh"' not in code and "gemm_tile(" in code and "struct RowMajor" in code
+
+
+def test_bilinear_upsampling_has_a_gradient():
+    """Not a silent dead end for backprop: its gradient matches central differences."""
+    layer = layers.UpSampling2D(size=(2, 3), interpolation="bilinear", dtype="float64")
+    directional_check(lambda x_: layer(x_), rnd(2, 3, 4, 2).astype(np.float64))

@@ -1,5 +1,7 @@
 """UpSampling1D/2D/3D, ZeroPadding1D/2D/3D and Cropping1D/2D/3D (Keras 3's arguments and configs),
 written with differentiable ops (repeat, pad, slicing)."""
+import numpy as np
+
 from .. import ops
 from ..ops import convolution as C
 from .base import Layer
@@ -25,6 +27,19 @@ def _pairs(value, rank, name, layer):
         raise ValueError('%s "%s": `%s` cannot be negative, received %s=%r'
                          % (type(layer).__name__, layer.name, name, name, value))
     return out
+
+
+def _bilinear_matrix(n, scale, dtype):
+    """(n·scale, n) weights of half-pixel-centred bilinear sampling, edges clamped (Keras's resize)."""
+    m = n * scale
+    pos = np.clip((np.arange(m) + 0.5) / scale - 0.5, 0, n - 1)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, n - 1)
+    w = pos - lo
+    r = np.zeros((m, n))
+    np.add.at(r, (np.arange(m), lo), 1 - w)
+    np.add.at(r, (np.arange(m), hi), w)
+    return r.astype(dtype)
 
 
 class _Spatial(Layer):
@@ -56,11 +71,14 @@ class _UpSampling(_Spatial):
 
     def call(self, inputs):
         self._check(inputs.shape)
-        if self.interpolation != "nearest":
-            from ..ops import image
-            ax = self._axes()
-            size = tuple(inputs.shape[a] * s for a, s in zip(ax, self.size))
-            return image.resize(inputs, size, interpolation=self.interpolation, data_format=self.data_format)
+        if self.interpolation == "bilinear":
+            # bilinear upsampling is linear in the input: out = Ry·x·Rxᵀ per channel, one differentiable
+            # einsum (ops.image.resize computes the same values but records no gradient)
+            h_ax, w_ax = self._axes()
+            ry = _bilinear_matrix(inputs.shape[h_ax], self.size[0], inputs.dtype)
+            rx = _bilinear_matrix(inputs.shape[w_ax], self.size[1], inputs.dtype)
+            spec = "hH,nHWc,wW->nhwc" if self.data_format == "channels_last" else "hH,ncHW,wW->nchw"
+            return ops.einsum(spec, ry, inputs, rx)
         out = inputs
         for a, s in zip(self._axes(), self.size):
             if s != 1:
