@@ -446,3 +446,19 @@ def test_bilinear_upsampling_has_a_gradient():
     """Not a silent dead end for backprop: its gradient matches central differences."""
     layer = layers.UpSampling2D(size=(2, 3), interpolation="bilinear", dtype="float64")
     directional_check(lambda x_: layer(x_), rnd(2, 3, 4, 2).astype(np.float64))
+
+
+@pytest.mark.parametrize("make,shape", [
+    (lambda: layers.ZeroPadding2D(((1, 2), (0, 1)), dtype="float64"), (2, 3, 4, 2)),
+    (lambda: layers.Cropping2D(((1, 0), (1, 1)), dtype="float64"), (2, 4, 5, 2)),
+    (lambda: layers.UpSampling2D((2, 3), dtype="float64"), (2, 3, 2, 2)),
+    (lambda: layers.UpSampling1D(2, dtype="float64"), (2, 3, 2)),
+    (lambda: layers.GlobalMaxPooling2D(dtype="float64"), (2, 3, 4, 2)),
+    (lambda: layers.GlobalAveragePooling1D(keepdims=True, dtype="float64"), (2, 5, 3)),
+    (lambda: layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same", dtype="float64"), (2, 5, 4, 3)),
+    (lambda: layers.BatchNormalization(dtype="float64"), (6, 3)),
+])
+def test_reshaping_and_pooling_layers_have_gradients(make, shape):
+    layer = make()
+    layer.build(shape)
+    directional_check(lambda x_: layer(x_, training=True), rnd(*shape).astype(np.float64))
