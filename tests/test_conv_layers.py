@@ -462,3 +462,47 @@ def test_reshaping_and_pooling_layers_have_gradients(make, shape):
     layer = make()
     layer.build(shape)
     directional_check(lambda x_: layer(x_, training=True), rnd(*shape).astype(np.float64))
+
+
+_KERAS_JAX_FIT = """
+import os, sys, numpy as np
+os.environ["KERAS_BACKEND"] = "jax"
+import keras
+d = np.load(sys.argv[1])
+L = keras.layers
+m = keras.Sequential([keras.Input((12, 12, 2)), L.Conv2D(6, 3, activation="relu"), L.MaxPooling2D(),
+                      L.Conv2D(5, 3, padding="same", activation="relu"), L.Flatten(), L.Dense(4, activation="softmax")])
+m.set_weights([d["w%d" % i] for i in range(6)])
+m.compile(loss="categorical_crossentropy", optimizer="adam")
+m.fit(d["x"], d["y"], batch_size=16, epochs=2, shuffle=False, verbose=0)
+np.savez(sys.argv[2], *m.get_weights())
+"""
+
+
+def test_convnet_training_equals_keras_jax_step_for_step(tmp_path):
+    """The same convnet, initial weights and batches: after 8 Adam steps gpunet's weights equal those
+    Keras 3 on JAX computes (its NumPy backend cannot train), to float32 rounding."""
+    import importlib.util
+    import subprocess
+    import sys
+    keras()
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed")
+    L = layers
+    m = gpunet.Sequential([gpunet.Input((12, 12, 2)), L.Conv2D(6, 3, activation="relu"), L.MaxPooling2D(),
+                           L.Conv2D(5, 3, padding="same", activation="relu"), L.Flatten(),
+                           L.Dense(4, activation="softmax")])
+    x, y = rnd(64, 12, 12, 2), gpunet.utils.to_categorical(R.integers(0, 4, 64), 4)
+    init = m.get_weights()
+    np.savez(tmp_path / "init.npz", x=x, y=y, **{"w%d" % i: w for i, w in enumerate(init)})
+    m.compile(loss="categorical_crossentropy", optimizer="adam")
+    m.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    script = tmp_path / "kfit.py"
+    script.write_text(_KERAS_JAX_FIT)
+    r = subprocess.run([sys.executable, str(script), str(tmp_path / "init.npz"), str(tmp_path / "after.npz")],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    want = np.load(tmp_path / "after.npz")
+    for i, (w, w0) in enumerate(zip(m.get_weights(), init)):
+        assert np.abs(w - w0).max() > 1e-3  # the steps moved every variable
+        np.testing.assert_allclose(w, want["arr_%d" % i], rtol=1e-4, atol=2e-5, err_msg="variable %d" % i)
