@@ -40,7 +40,7 @@ def _from_config(cls, config):
 class _Conv(Layer):
     """The base of every convolution layer: checks and stores the shared arguments."""
     rank = 2
-    _transpose = False
+    _causal = True  # padding="causal" (1-D only); the transposed, depthwise and separable layers refuse it
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
@@ -59,7 +59,7 @@ class _Conv(Layer):
         self.kernel_size = _std_tuple(kernel_size, r, "kernel_size", self)
         self.strides = _std_tuple(strides, r, "strides", self)
         self.dilation_rate = _std_tuple(dilation_rate, r, "dilation_rate", self)
-        allowed = ("valid", "same", "causal") if r == 1 and not self._transpose else ("valid", "same")
+        allowed = ("valid", "same", "causal") if r == 1 and self._causal else ("valid", "same")
         try:
             self.padding = C._padding_of(padding, allowed)
         except ValueError as e:
@@ -213,7 +213,7 @@ class Conv3D(_Conv):
 
 class _ConvTranspose(_Conv):
     """Kernel (*kernel_size, filters, input channels): the adjoint of a convolution."""
-    _transpose = True
+    _causal = False
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None, data_format=None,
                  dilation_rate=1, activation=None, use_bias=True, **kwargs):
@@ -290,6 +290,7 @@ class Conv3DTranspose(_ConvTranspose):
 
 class _DepthwiseConv(_Conv):
     """Kernel (*kernel_size, C, depth_multiplier); output channel c·depth_multiplier + m."""
+    _causal = False
 
     def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1, data_format=None,
                  dilation_rate=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
@@ -298,9 +299,6 @@ class _DepthwiseConv(_Conv):
         super().__init__(None, kernel_size, strides, padding, data_format, dilation_rate, 1, activation, use_bias,
                          depthwise_initializer, bias_initializer, depthwise_regularizer, bias_regularizer,
                          activity_regularizer, depthwise_constraint, bias_constraint, **kwargs)
-        if self.padding == "causal":
-            raise ValueError('%s "%s": padding="causal" is not supported; use "valid" or "same"'
-                             % (type(self).__name__, self.name))
         self.depth_multiplier = _check_positive("depth_multiplier", depth_multiplier, self)
 
     def build(self, input_shape):
@@ -350,6 +348,7 @@ class DepthwiseConv2D(_DepthwiseConv):
 
 class _SeparableConv(_Conv):
     """A depthwise convolution, then a 1×1 convolution to `filters` channels (bias and activation after)."""
+    _causal = False
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  depth_multiplier=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
@@ -359,9 +358,6 @@ class _SeparableConv(_Conv):
         super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate, 1, activation, use_bias,
                          depthwise_initializer, bias_initializer, depthwise_regularizer, bias_regularizer,
                          activity_regularizer, depthwise_constraint, bias_constraint, **kwargs)
-        if self.padding == "causal":
-            raise ValueError('%s "%s": padding="causal" is not supported; use "valid" or "same"'
-                             % (type(self).__name__, self.name))
         self.depth_multiplier = _check_positive("depth_multiplier", depth_multiplier, self)
         self.pointwise_initializer = initializers.get(pointwise_initializer)
         self.pointwise_regularizer = regularizers.get(pointwise_regularizer)
