@@ -79,7 +79,7 @@ _conv_lib = []  # as _lib, for kernels/cpu_conv.c
 
 
 def conv_library():
-    """kernels/cpu_conv.c (bias + activation, max-pool values), or None: no compiler, a failed build,
+    """kernels/cpu_conv.c (bias + activation, relu gradient, im2col, max pooling), or None: no compiler, a failed build,
     GPUNET_CPU_KERNELS=0 — the NumPy path then runs, with the same results."""
     if _conv_lib:
         return _conv_lib[0]
@@ -88,14 +88,19 @@ def conv_library():
     src = kernel_dir() / "cpu_conv.c"
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if os.environ.get("GPUNET_CPU_KERNELS", "1") != "0" and cc and src.is_file():
-        flags = ["-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-shared", "-fPIC"]
+        flags = ["-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-shared", "-fPIC"]
         try:
             lib = ctypes.CDLL(native.build("cpu", "cpu_conv", src.read_text() + cc + " ".join(flags) + native.cpu_id(),
                                            lambda out: [cc, *flags, "-o", out, str(src), "-lm"], timeout=120))
             P, I = ctypes.c_void_p, ctypes.c_int
             lib.bias_act.argtypes = [P, P, ctypes.c_longlong, I, I]
+            lib.relu_grad.argtypes = [P, P, P, ctypes.c_longlong]
+            lib.im2col.argtypes = lib.col2im.argtypes = [P, P] + [I] * 14
             lib.max_pool_values.argtypes = [P, P] + [I] * 12
-            lib.bias_act.restype = lib.max_pool_values.restype = None
+            lib.max_pool_forward.argtypes = lib.max_pool_backward.argtypes = [P, P, P] + [I] * 12
+            for f in (lib.bias_act, lib.relu_grad, lib.im2col, lib.col2im, lib.max_pool_values, lib.max_pool_forward,
+                      lib.max_pool_backward):
+                f.restype = None
         except Exception as e:
             _log.info("gpunet: CPU convolution kernels unavailable (%s); using NumPy array ops", e)
             lib = None

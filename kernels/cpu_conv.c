@@ -1,14 +1,24 @@
-/* cpu_conv.c — the two memory-bound passes of CPU convnet inference that NumPy needs several passes
- * for, each one pass in C (single-threaded: the GEMMs between them keep OpenBLAS's threads busy).
+/* cpu_conv.c — the memory-bound passes of a CPU convnet that NumPy needs several passes (or a strided
+ * copy per element) for, each one pass in C (single-threaded: the GEMMs between them keep OpenBLAS's
+ * threads busy). Selects are written branch-free; -fno-trapping-math lets GCC turn them into vector
+ * blends (a branch per element on random signs cost 8x).
  *
  *   bias_act          z = act(z + b) in place, act linear or relu (numpy.maximum(z, 0): NaN and -0.0 stay)
+ *   relu_grad         dz = g * (y > 0)
+ *   im2col            cols[(n, oh, ow), (kh, kw, c)] = x[n, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw, c], 0 outside
+ *   col2im            its adjoint: dx = each row of dcols added back where im2col read it (the padding drops)
  *   max_pool_values   y = each window's maximum (padding reads -inf; a NaN propagates, as numpy.maximum)
+ *   max_pool_forward  the same y and arg = the window tap of the first maximum (strictly greater replaces)
+ *   max_pool_backward dx = each window's g added at its arg tap (a tap in the padding drops it)
  *
- * Layout channels_last, row-major float32; a 1-D pool runs as height 1. Window (oh, ow) reads input
- * (oh*sh - ph + kh, ow*sw - pw + kw). NumPy reference: gpunet/ops/convolution.py _bias_act and
- * gpunet/ops/pooling.py max_pool_values, whose results these equal bit for bit (same operations, -ffp-contract=off).
+ * Layout channels_last, row-major float32; 1-D windows run as height 1. Window (oh, ow) reads input
+ * (oh*sh - ph + kh*dh, ow*sw - pw + kw*dw) (pools: d = 1). NumPy references: gpunet/ops/convolution.py
+ * _bias_act, _act_grad, im2col, col2im and gpunet/ops/pooling.py max_pool_values, max_pool_forward,
+ * max_pool_backward, whose results these equal bit for bit (same operations in the same order,
+ * -ffp-contract=off; tests/test_conv_layers.py test_cpu_conv_kernels_equal_the_array_code).
  * Built at first use by gpunet/cpu_kernels.py; without a C compiler the NumPy path runs. */
 #include <math.h>
+#include <string.h>
 
 void bias_act(float *restrict z, const float *restrict b, long long rows, int F, int relu) {
     for (long long r = 0; r < rows; ++r) {
@@ -20,21 +30,129 @@ void bias_act(float *restrict z, const float *restrict b, long long rows, int F,
     }
 }
 
-void max_pool_values(const float *restrict x, float *restrict y, int N, int H, int W, int C, int OH, int OW,
-                     int KH, int KW, int sh, int sw, int ph, int pw) {
+void relu_grad(const float *restrict g, const float *restrict y, float *restrict dz, long long n) {
+    for (long long i = 0; i < n; ++i)
+        dz[i] = g[i] * (float)(y[i] > 0.0f);  /* a product, as the reference: g = NaN stays NaN */
+}
+
+void im2col(const float *restrict x, float *restrict cols, int N, int H, int W, int C, int OH, int OW,
+            int KH, int KW, int sh, int sw, int dh, int dw, int ph, int pw) {
+    long long K = (long long)KH * KW * C;
+    for (long long r = 0; r < (long long)N * OH * OW; ++r) {
+        int n = (int)(r / ((long long)OH * OW)), oh = (int)(r / OW % OH), ow = (int)(r % OW);
+        float *restrict dst = cols + r * K;
+        int iw0 = ow * sw - pw;
+        for (int kh = 0; kh < KH; ++kh, dst += (long long)KW * C) {
+            int ih = oh * sh - ph + kh * dh;
+            if (ih < 0 || ih >= H) {
+                memset(dst, 0, sizeof(float) * KW * C);
+                continue;
+            }
+            const float *src = x + ((long long)n * H + ih) * W * C;
+            if (dw == 1 && iw0 >= 0 && iw0 + KW <= W) {  /* the whole kernel row is one contiguous run */
+                memcpy(dst, src + (long long)iw0 * C, sizeof(float) * KW * C);
+                continue;
+            }
+            for (int kw = 0; kw < KW; ++kw) {
+                int iw = iw0 + kw * dw;
+                if (iw < 0 || iw >= W)
+                    memset(dst + kw * C, 0, sizeof(float) * C);
+                else
+                    memcpy(dst + kw * C, src + (long long)iw * C, sizeof(float) * C);
+            }
+        }
+    }
+}
+
+void col2im(const float *restrict dcols, float *restrict dx, int N, int H, int W, int C, int OH, int OW,
+            int KH, int KW, int sh, int sw, int dh, int dw, int ph, int pw) {
+    /* A gather: each input position sums, in tap order, the rows that read it — the reference's sums
+     * in the reference's order (it adds one view per tap), each output written once. */
+    long long K = (long long)KH * KW * C;
+    for (int n = 0; n < N; ++n)
+        for (int ih = 0; ih < H; ++ih)
+            for (int iw = 0; iw < W; ++iw) {
+                float *restrict d = dx + (((long long)n * H + ih) * W + iw) * C;
+                for (int c = 0; c < C; ++c)
+                    d[c] = 0.0f;
+                for (int kh = 0; kh < KH; ++kh) {
+                    int oh = ih + ph - kh * dh;
+                    if (oh < 0 || oh % sh || (oh /= sh) >= OH)
+                        continue;
+                    for (int kw = 0; kw < KW; ++kw) {
+                        int ow = iw + pw - kw * dw;
+                        if (ow < 0 || ow % sw || (ow /= sw) >= OW)
+                            continue;
+                        const float *restrict src = dcols + (((long long)n * OH + oh) * OW + ow) * K
+                                                    + ((long long)kh * KW + kw) * C;
+                        for (int c = 0; c < C; ++c)
+                            d[c] += src[c];
+                    }
+                }
+            }
+}
+
+/* The window's maximum (and, when arg is given, the tap of its first maximum). Starting from -inf
+ * and skipping the taps in the padding gives the reference's result: a padded tap reads -inf, which
+ * neither replaces the maximum nor moves arg. Branch-free selects over the channels, which vectorise. */
+static void max_pool(const float *restrict x, float *restrict y, signed char *restrict arg, int N, int H, int W,
+                     int C, int OH, int OW, int KH, int KW, int sh, int sw, int ph, int pw) {
     for (long long r = 0; r < (long long)N * OH; ++r) {
         int n = (int)(r / OH), oh = (int)(r % OH);
         for (int ow = 0; ow < OW; ++ow) {
             float *restrict yo = y + (r * OW + ow) * C;
+            signed char *restrict ao = arg ? arg + (r * OW + ow) * C : 0;
+            for (int c = 0; c < C; ++c)
+                yo[c] = -INFINITY;
+            if (ao)
+                memset(ao, 0, C);
             for (int t = 0; t < KH * KW; ++t) {
                 int ih = oh * sh - ph + t / KW, iw = ow * sw - pw + t % KW;
-                int inside = ih >= 0 && ih < H && iw >= 0 && iw < W;
-                const float *xi = x + (((long long)n * H + (inside ? ih : 0)) * W + (inside ? iw : 0)) * C;
+                if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+                    continue;
+                const float *restrict xi = x + (((long long)n * H + ih) * W + iw) * C;
+                if (ao)
+                    for (int c = 0; c < C; ++c)
+                        ao[c] = xi[c] > yo[c] ? (signed char)t : ao[c];
                 for (int c = 0; c < C; ++c) {
-                    float v = inside ? xi[c] : -INFINITY;
-                    float cur = t ? yo[c] : v;
-                    yo[c] = (v > cur || v != v) ? v : cur;  /* branch-free select */
+                    float v = xi[c], cur = yo[c];
+                    yo[c] = (v > cur || v != v) ? v : cur;  /* numpy.maximum: a NaN propagates */
                 }
+            }
+        }
+    }
+}
+
+void max_pool_values(const float *restrict x, float *restrict y, int N, int H, int W, int C, int OH, int OW,
+                     int KH, int KW, int sh, int sw, int ph, int pw) {
+    max_pool(x, y, 0, N, H, W, C, OH, OW, KH, KW, sh, sw, ph, pw);
+}
+
+void max_pool_forward(const float *restrict x, float *restrict y, signed char *restrict arg, int N, int H, int W,
+                      int C, int OH, int OW, int KH, int KW, int sh, int sw, int ph, int pw) {
+    max_pool(x, y, arg, N, H, W, C, OH, OW, KH, KW, sh, sw, ph, pw);
+}
+
+void max_pool_backward(const float *restrict g, const signed char *restrict arg, float *restrict dx, int N, int H,
+                       int W, int C, int OH, int OW, int KH, int KW, int sh, int sw, int ph, int pw) {
+    memset(dx, 0, sizeof(float) * N * H * W * C);
+    /* Tap by tap, as the reference adds its per-tap views: an input that is the maximum of several
+     * overlapping windows sums their gradients in the same order, so the results are equal bit for bit. */
+    for (int t = 0; t < KH * KW; ++t) {
+        int kh = t / KW, kw = t % KW;
+        for (long long r = 0; r < (long long)N * OH; ++r) {
+            int n = (int)(r / OH), ih = (int)(r % OH) * sh - ph + kh;
+            if (ih < 0 || ih >= H)
+                continue;
+            for (int ow = 0; ow < OW; ++ow) {
+                int iw = ow * sw - pw + kw;
+                if (iw < 0 || iw >= W)
+                    continue;
+                const float *go = g + (r * OW + ow) * C;
+                const signed char *ao = arg + (r * OW + ow) * C;
+                float *restrict d = dx + (((long long)n * H + ih) * W + iw) * C;
+                for (int c = 0; c < C; ++c)
+                    d[c] += go[c] * (float)(ao[c] == t);  /* a product, as the reference: NaN stays */
             }
         }
     }

@@ -399,9 +399,15 @@ def test_bad_inputs_are_refused_clearly():
 
 # ---- kernels/cpu_conv.c equals the array code it replaces, bit for bit ----
 
-@pytest.mark.parametrize("shape,pool,strides,pad", [((3, 9, 8, 4), (2, 2), None, "valid"), ((2, 7, 6, 3), (3, 2), (2, 1), "same"),
-                                                    ((2, 11, 5), (3,), (2,), "same")])
-def test_cpu_conv_kernels_equal_the_array_code(monkeypatch, shape, pool, strides, pad):
+CPU_CONV_CASES = [((3, 9, 8, 4), (2, 2), None, "valid", 1), ((2, 7, 6, 3), (3, 2), (2, 1), "same", 1),
+                  ((2, 11, 5), (3,), (2,), "same", 1), ((3, 9, 10, 6), (2, 2), None, "valid", 1),
+                  ((2, 10, 9, 7), (3, 3), (1, 2), "same", 2), ((2, 13, 6), (2,), (1,), "valid", 1)]
+
+
+@pytest.mark.parametrize("shape,pool,strides,pad,dil", CPU_CONV_CASES)
+def test_cpu_conv_kernels_equal_the_array_code(monkeypatch, shape, pool, strides, pad, dil):
+    """Inference and training (forward, then the gradients) with kernels/cpu_conv.c and without: the
+    same bits. Shapes with more than 4 channels take the C im2col; overlapping windows sum gradients."""
     from gpunet import cpu_kernels
     if cpu_kernels.conv_library() is None:
         pytest.skip("no C compiler here: the array code is the only path")
@@ -410,17 +416,29 @@ def test_cpu_conv_kernels_equal_the_array_code(monkeypatch, shape, pool, strides
     x[1, 0, 0] = np.nan  # propagates, as numpy.maximum does
     W = rnd(*((3,) * (len(shape) - 2) + (shape[-1], 5)))
     b = rnd(5)
+    xt = x.copy()
+    xt[1, 0, 0] = 0.5  # the gradients are compared on finite data
+    xt[0, 1:3] = xt[0, 1:2]  # ties inside pooling windows: the first maximum takes the gradient
+    w = None
 
     def run():
-        with gpunet.ops.stop_recording():  # inference: the path that uses both kernels
-            y = C.conv_bias_act(x, W, b, "relu", 1, "same")
-            return [y.numpy(), ops.max_pool(y, pool, strides, pad).numpy(),
-                    C.conv_bias_act(x, W, b, "linear", 1, "valid").numpy()]
+        nonlocal w
+        with gpunet.ops.stop_recording():  # inference: bias_act and max_pool_values
+            y = C.conv_bias_act(x, W, b, "relu", 1, "same", None, dil)
+            out = [y.numpy(), ops.max_pool(y, pool, strides, pad).numpy(),
+                   C.conv_bias_act(x, W, b, "linear", 1, "valid").numpy()]
+        vs = [gpunet.Variable(a) for a in (xt, W, b)]
+        with gpunet.GradientTape() as tape:  # training: im2col, relu_grad, max_pool_forward/backward
+            p = ops.max_pool(C.conv_bias_act(vs[0], vs[1], vs[2], "relu", 1, pad, None, dil), pool, strides, pad)
+            w = rnd(*p.shape) if w is None else w
+            loss = ops.sum(ops.multiply(p, w))
+        return out + [p.numpy()] + [g.numpy() for g in tape.gradient(loss, vs)]
     fast = run()
     monkeypatch.setattr(cpu_kernels, "conv_library", lambda: None)
     slow = run()
     for a, b_ in zip(fast, slow):
         np.testing.assert_array_equal(a, b_)
+    assert np.isfinite(fast[-3]).all() and np.abs(fast[-3]).sum() > 0
 
 
 def test_build_then_set_weights_keeps_them():

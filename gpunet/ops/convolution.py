@@ -9,8 +9,10 @@ the geometry, is in pooling.py):
   conv_backward_weight  dW = im2col(x)ᵀ · dz,  db = Σ dz
 
 im2col is one strided view of the padded input, (groups, N, *out, *kernel, C/groups), copied once;
-col2im adds one strided slice per kernel tap. A transposed convolution is the same three primitives
-with the roles swapped (its forward is conv_backward_data), so it needs no code of its own.
+col2im adds one strided slice per kernel tap. For float32 on the CPU, kernels/cpu_conv.c does both
+(and the relu gradient) in one pass with the same results, and the GEMMs run a few samples at a time
+(sample_chunks) so that each chunk's patches stay in cache. A transposed convolution is the same three
+primitives with the roles swapped (its forward is conv_backward_data), so it needs no code of its own.
 
 Geometry: per spatial axis, a kernel of k taps dilated by d spans ke = (k-1)·d + 1 positions; output
 o reads padded positions o·s + t·d, where the padded input has `lo` zeros before the data."""
@@ -114,8 +116,26 @@ def _window_view(xpad, ksize, strides, dilation, outs, groups):
     return xp.lib.stride_tricks.as_strided(xpad, shape=shape, strides=strides_)
 
 
+def c_geometry(x_shape, outs, ksize, strides, lo, dilation=None):
+    """The (N, H, W, C, OH, OW, KH, KW, sh, sw[, dh, dw], ph, pw) arguments of kernels/cpu_conv.c for a
+    1-D or 2-D window (1-D runs as height 1)."""
+    one = len(ksize) == 1
+    pre = lambda v, first: ((first,) if one else ()) + tuple(v)  # noqa: E731
+    geo = ((x_shape[0],) + pre(x_shape[1:-1], 1) + (x_shape[-1],) + pre(outs, 1) + pre(ksize, 1)
+           + pre(strides, 1))
+    if dilation is not None:
+        geo += pre(dilation, 1)
+    return geo + pre(lo, 0)
+
+
 def im2col(x, ksize, strides, dilation, lo, outs, groups=1, fill=0.0):
     """(groups, N·prod(outs), prod(ksize)·C/groups): the patches of x, one row per output position."""
+    if groups == 1 and x.shape[-1] > 4 and len(ksize) <= 2 and fill == 0.0:
+        lib = _c_kernels(x)
+        if lib is not None:  # one contiguous run per kernel row instead of a strided copy per element
+            cols = np.empty((x.shape[0] * int(np.prod(outs)), int(np.prod(ksize)) * x.shape[-1]), np.float32)
+            lib.im2col(x.ctypes.data, cols.ctypes.data, *c_geometry(x.shape, outs, ksize, strides, lo, dilation))
+            return cols[None]
     need = [(o - 1) * s + (k - 1) * d + 1 for o, k, s, d in zip(outs, ksize, strides, dilation)]
     xpad = _xp().ascontiguousarray(_padded(x, lo, need, fill))
     if groups == 1 and x.shape[-1] <= 4:
@@ -135,9 +155,17 @@ def im2col(x, ksize, strides, dilation, lo, outs, groups=1, fill=0.0):
     return cols.reshape(groups, x.shape[0] * int(np.prod(outs)), int(np.prod(ksize)) * (x.shape[-1] // groups))
 
 
-def col2im(cols, x_shape, ksize, strides, dilation, lo, outs, groups=1):
-    """The adjoint of im2col: sums each patch row back onto the positions it was read from."""
+def col2im(cols, x_shape, ksize, strides, dilation, lo, outs, groups=1, out=None):
+    """The adjoint of im2col: sums each patch row back onto the positions it was read from (into `out`
+    when the C kernel runs: check `result is out`)."""
     xp = _xp()
+    if groups == 1 and len(ksize) <= 2:
+        c0 = cols[0]
+        lib = _c_kernels(c0, out)
+        if lib is not None:  # a gather: each input sums its patch entries once, in the same tap order
+            dx = np.empty(x_shape, np.float32) if out is None else out
+            lib.col2im(c0.ctypes.data, dx.ctypes.data, *c_geometry(x_shape, outs, ksize, strides, lo, dilation))
+            return dx
     N, C = x_shape[0], x_shape[-1]
     nd = len(ksize)
     need = [max((o - 1) * s + (k - 1) * d + 1, l + n)
@@ -197,19 +225,54 @@ def _act_grad(g, y, z, activation):
     if activation == "linear":
         return g
     if activation == "relu":
-        return g * (y > 0)
+        lib = _c_kernels(g, y)
+        if lib is None:
+            return g * (y > 0)
+        dz = np.empty_like(g)  # one pass instead of two and a mask
+        lib.relu_grad(g.ctypes.data, y.ctypes.data, dz.ctypes.data, g.size)
+        return dz
     return g * ELEMENTWISE[activation][1](z, y)
 
 
-def conv_forward(x, W, b, strides, dilation, lo, outs, groups, activation="linear"):
-    """The reference of conv_forward: (y, z, cols); z is kept only when act' needs it."""
+# The batch is processed a few samples at a time: a chunk's patches (~2 MiB), their product and its
+# epilogue stay in the CPU's cache between passes, where a whole batch's do not (the MNIST convnet's
+# second layer has 18 MB of patches at batch 128): the forward pass runs ~1.2x and the data gradient
+# ~2x faster than whole-batch passes through memory. CuPy takes the batch whole.
+_CHUNK_BYTES = 2 << 20
+
+
+def sample_chunks(N, bytes_per_sample):
+    """[(start, stop)) ranges of samples, each about _CHUNK_BYTES of bytes_per_sample."""
+    if _xp() is not np:
+        return [(0, N)]
+    per = max(1, _CHUNK_BYTES // max(1, bytes_per_sample))
+    return [(i, min(N, i + per)) for i in range(0, N, per)] or [(0, 0)]
+
+
+def conv_forward(x, W, b, strides, dilation, lo, outs, groups, activation="linear", keep_cols=True):
+    """The reference of conv_forward: (y, z, cols); z is kept only when act' needs it, cols (the
+    weight gradient's operand, the whole batch's patches) only with keep_cols."""
     xp = _xp()
-    cols = im2col(x, W.shape[:-2], strides, dilation, lo, outs, groups)
+    N, P, F = x.shape[0], int(np.prod(outs)), W.shape[-1]
+    ksize = W.shape[:-2]
     wg = _w_groups(W, groups)
-    zg = xp.matmul(cols, wg)  # (groups, M, F/groups)
-    z = zg[0] if groups == 1 else xp.moveaxis(zg, 0, 1).reshape(zg.shape[1], -1)
-    y, z = _bias_act(z, b, activation)
-    return y.reshape((x.shape[0],) + tuple(outs) + (W.shape[-1],)), z, cols
+    dtype = np.result_type(x.dtype, W.dtype)
+    cols = im2col(x, ksize, strides, dilation, lo, outs, groups) if keep_cols else None
+    needs_z = activation not in ("linear", "relu")
+    z = xp.empty((N * P, F), dtype)
+    y = xp.empty_like(z) if needs_z else z
+    for i, j in sample_chunks(N, P * wg.shape[1] * dtype.itemsize):
+        r = slice(i * P, j * P)
+        c = cols[:, r] if keep_cols else im2col(x[i:j], ksize, strides, dilation, lo, outs, groups)
+        if groups == 1:
+            xp.matmul(c[0], wg[0], out=z[r])
+        else:
+            zg = xp.matmul(c, wg)  # (groups, rows, F/groups)
+            z[r] = xp.moveaxis(zg, 0, 1).reshape(zg.shape[1], -1)
+        yc, _ = _bias_act(z[r], b, activation)  # in place for linear and relu
+        if needs_z:
+            y[r] = yc
+    return y.reshape((N,) + tuple(outs) + (F,)), (z if needs_z else None), cols
 
 
 def _dz_groups(dz, groups):
@@ -218,11 +281,22 @@ def _dz_groups(dz, groups):
 
 
 def conv_backward_data(dz, W, x_shape, strides, dilation, lo, outs, groups):
-    """dx of a convolution, dz given as (N·prod(outs), F)."""
-    if groups == 1 and all(s == 1 for s in strides):
+    """dx of a convolution, dz given as (N·prod(outs), F): per chunk of samples, the patches' gradient
+    (one GEMM) and col2im while they are in cache."""
+    xp = _xp()
+    ksize = W.shape[:-2]
+    gather = groups == 1 and len(ksize) <= 2 and _c_kernels(dz, W) is not None
+    if not gather and groups == 1 and all(s == 1 for s in strides):
         return _backward_data_shifted(dz, W, x_shape, dilation, lo, outs)
-    dcols = _xp().matmul(_dz_groups(dz, groups), _xp().swapaxes(_w_groups(W, groups), 1, 2))
-    return col2im(dcols, x_shape, W.shape[:-2], strides, dilation, lo, outs, groups)
+    wT = xp.swapaxes(_w_groups(W, groups), 1, 2)
+    N, P = x_shape[0], int(np.prod(outs))
+    dx = xp.empty(x_shape, np.result_type(dz.dtype, W.dtype))
+    for i, j in sample_chunks(N, P * wT.shape[2] * dx.dtype.itemsize):
+        dcols = xp.matmul(_dz_groups(dz[i * P:j * P], groups), wT)
+        part = col2im(dcols, (j - i,) + tuple(x_shape[1:]), ksize, strides, dilation, lo, outs, groups, out=dx[i:j])
+        if part is not dx[i:j]:
+            dx[i:j] = part
+    return dx
 
 
 def _backward_data_shifted(dz, W, x_shape, dilation, lo, outs):
@@ -318,8 +392,9 @@ def conv_bias_act(inputs, kernel, bias=None, activation="linear", strides=1, pad
             return kernels.conv_op(inputs, kernel, bias, x, W, b, activation, strides, dilation, lo, outs,
                                    groups, fmt, record)
     x = _xp().ascontiguousarray(x)
-    if not recording():  # inference: no backward will run, so the patches are dropped at once
-        return Tensor(_from_last(conv_forward(x, W, b, strides, dilation, lo, outs, groups, activation)[0], fmt))
+    if not recording():  # inference: no backward will run, so the patches are never kept
+        return Tensor(_from_last(conv_forward(x, W, b, strides, dilation, lo, outs, groups, activation, False)[0],
+                                 fmt))
     y, z, cols = conv_forward(x, W, b, strides, dilation, lo, outs, groups, activation)
     yf = y
 
@@ -426,7 +501,7 @@ def conv_transpose(inputs, kernel, strides=1, padding="valid", output_padding=No
                 gW = kernels.conv_backward_weight(g, x2, W.shape, strides, dilation, lo, in_sp, 1, False)[0]
         else:
             if n[0]:
-                gx = conv_forward(g, W, None, strides, dilation, lo, in_sp, 1)[0]
+                gx = conv_forward(g, W, None, strides, dilation, lo, in_sp, 1, keep_cols=False)[0]
             if n[1]:
                 cols = im2col(g, ksize, strides, dilation, lo, in_sp)
                 gW = conv_backward_weight(cols, x2, W.shape, 1, False, grad_sink(kernel, x2.dtype))[0]
