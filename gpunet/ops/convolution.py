@@ -133,8 +133,11 @@ def im2col(x, ksize, strides, dilation, lo, outs, groups=1, fill=0.0):
     if groups == 1 and x.shape[-1] > 4 and len(ksize) <= 2 and fill == 0.0:
         lib = _c_kernels(x)
         if lib is not None:  # one contiguous run per kernel row instead of a strided copy per element
-            cols = np.empty((x.shape[0] * int(np.prod(outs)), int(np.prod(ksize)) * x.shape[-1]), np.float32)
-            lib.im2col(x.ctypes.data, cols.ctypes.data, *c_geometry(x.shape, outs, ksize, strides, lo, dilation))
+            P, K = int(np.prod(outs)), int(np.prod(ksize)) * x.shape[-1]
+            cols = np.empty((x.shape[0] * P, K), np.float32)
+            geo = c_geometry(x.shape, outs, ksize, strides, lo, dilation)[1:]
+            _run_chunks(lambda i, j: lib.im2col(x[i:j].ctypes.data, cols[i * P:j * P].ctypes.data, j - i, *geo),
+                        sample_chunks(x.shape[0], P * K * 4))
             return cols[None]
     need = [(o - 1) * s + (k - 1) * d + 1 for o, k, s, d in zip(outs, ksize, strides, dilation)]
     xpad = _xp().ascontiguousarray(_padded(x, lo, need, fill))
@@ -229,24 +232,45 @@ def _act_grad(g, y, z, activation):
         if lib is None:
             return g * (y > 0)
         dz = np.empty_like(g)  # one pass instead of two and a mask
-        lib.relu_grad(g.ctypes.data, y.ctypes.data, dz.ctypes.data, g.size)
+        rows = g.reshape(g.shape[0], -1) if g.ndim > 1 else g.reshape(1, -1)
+        c_by_samples(lambda a, b, c, n, w: lib.relu_grad(a, b, c, n * w), [rows, y.reshape(rows.shape), dz.reshape(rows.shape)],
+                     (rows.shape[0], rows.shape[1]))
         return dz
     return g * ELEMENTWISE[activation][1](z, y)
 
 
-# The batch is processed a few samples at a time: a chunk's patches (~2 MiB), their product and its
-# epilogue stay in the CPU's cache between passes, where a whole batch's do not (the MNIST convnet's
-# second layer has 18 MB of patches at batch 128): the forward pass runs ~1.2x and the data gradient
-# ~2x faster than whole-batch passes through memory. CuPy takes the batch whole.
-_CHUNK_BYTES = 2 << 20
+# The batch is processed a few samples at a time, the chunks on all cores at once (cpu_parallel): a
+# chunk's patches, their product and its epilogue stay in one core's cache, where a whole batch's do not
+# (the MNIST convnet's second layer has 18 MB of patches at batch 128), and the passes between GEMMs no
+# longer leave the other cores idle. CuPy takes the batch whole.
+_CHUNK_BYTES = 4 << 20
 
 
 def sample_chunks(N, bytes_per_sample):
-    """[(start, stop)) ranges of samples, each about _CHUNK_BYTES of bytes_per_sample."""
+    """[(start, stop)) ranges of samples, each about _CHUNK_BYTES of bytes_per_sample, at least one per
+    worker when the batch allows. Fixed by the shapes and the worker count alone."""
     if _xp() is not np:
         return [(0, N)]
-    per = max(1, _CHUNK_BYTES // max(1, bytes_per_sample))
+    from .. import cpu_parallel
+    per = max(1, min(_CHUNK_BYTES // max(1, bytes_per_sample), -(-N // cpu_parallel.workers())))
     return [(i, min(N, i + per)) for i in range(0, N, per)] or [(0, 0)]
+
+
+def _run_chunks(fn, chunks):
+    if _xp() is not np:
+        return [fn(i, j) for i, j in chunks]
+    from .. import cpu_parallel
+    return cpu_parallel.run(fn, chunks)
+
+
+def c_by_samples(kernel, arrays, geo):
+    """kernel(*pointers, N, *geo[1:]) on chunks of samples in parallel; arrays share the leading sample
+    axis (contiguous), geo is the full batch's c_geometry."""
+    per = [int(np.prod(a.shape[1:])) * a.itemsize for a in arrays]
+
+    def chunk(i, j):
+        kernel(*[a.ctypes.data + i * p for a, p in zip(arrays, per)], j - i, *geo[1:])
+    _run_chunks(chunk, sample_chunks(geo[0], sum(per)))
 
 
 def conv_forward(x, W, b, strides, dilation, lo, outs, groups, activation="linear", keep_cols=True):
@@ -261,7 +285,8 @@ def conv_forward(x, W, b, strides, dilation, lo, outs, groups, activation="linea
     needs_z = activation not in ("linear", "relu")
     z = xp.empty((N * P, F), dtype)
     y = xp.empty_like(z) if needs_z else z
-    for i, j in sample_chunks(N, P * wg.shape[1] * dtype.itemsize):
+
+    def chunk(i, j):
         r = slice(i * P, j * P)
         c = cols[:, r] if keep_cols else im2col(x[i:j], ksize, strides, dilation, lo, outs, groups)
         if groups == 1:
@@ -272,6 +297,7 @@ def conv_forward(x, W, b, strides, dilation, lo, outs, groups, activation="linea
         yc, _ = _bias_act(z[r], b, activation)  # in place for linear and relu
         if needs_z:
             y[r] = yc
+    _run_chunks(chunk, sample_chunks(N, P * (wg.shape[0] * wg.shape[1] + F) * dtype.itemsize))
     return y.reshape((N,) + tuple(outs) + (F,)), (z if needs_z else None), cols
 
 
@@ -291,11 +317,13 @@ def conv_backward_data(dz, W, x_shape, strides, dilation, lo, outs, groups):
     wT = xp.swapaxes(_w_groups(W, groups), 1, 2)
     N, P = x_shape[0], int(np.prod(outs))
     dx = xp.empty(x_shape, np.result_type(dz.dtype, W.dtype))
-    for i, j in sample_chunks(N, P * wT.shape[2] * dx.dtype.itemsize):
+
+    def chunk(i, j):
         dcols = xp.matmul(_dz_groups(dz[i * P:j * P], groups), wT)
         part = col2im(dcols, (j - i,) + tuple(x_shape[1:]), ksize, strides, dilation, lo, outs, groups, out=dx[i:j])
         if part is not dx[i:j]:
             dx[i:j] = part
+    _run_chunks(chunk, sample_chunks(N, P * (wT.shape[0] * wT.shape[2] + W.shape[-1]) * dx.dtype.itemsize))
     return dx
 
 

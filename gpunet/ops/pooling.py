@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import backend
 from .convolution import (_c_kernels, _check_rank, _from_last, _padded, _padding_of, _to_last, _tuple,
-                          c_geometry, conv_geometry, data_format_of)
+                          c_by_samples, c_geometry, conv_geometry, data_format_of)
 from .core import Tensor, data, record
 from .tape import recording
 
@@ -71,7 +71,7 @@ def max_pool_forward(x, pool, strides, lo, outs):
     if lib is not None:  # one pass over the input instead of four array passes per tap
         y = np.empty((x.shape[0],) + tuple(outs) + (x.shape[-1],), np.float32)
         arg = np.empty(y.shape, np.int8)
-        lib.max_pool_forward(x.ctypes.data, y.ctypes.data, arg.ctypes.data, *c_geometry(x.shape, outs, pool, strides, lo))
+        c_by_samples(lib.max_pool_forward, [x, y, arg], c_geometry(x.shape, outs, pool, strides, lo))
         return y, arg
     fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
     xpad = _pool_padded(x, pool, strides, lo, outs, fill)
@@ -96,7 +96,7 @@ def max_pool_values(x, pool, strides, lo, outs):
     lib = _c_kernels(x) if len(pool) <= 2 else None
     if lib is not None:  # one pass over the input instead of one strided pass per tap
         y = np.empty((x.shape[0],) + tuple(outs) + (x.shape[-1],), np.float32)
-        lib.max_pool_values(x.ctypes.data, y.ctypes.data, *c_geometry(x.shape, outs, pool, strides, lo))
+        c_by_samples(lib.max_pool_values, [x, y], c_geometry(x.shape, outs, pool, strides, lo))
         return y
     fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
     y = None
@@ -117,7 +117,7 @@ def max_pool_backward(g, arg, x_shape, pool, strides, lo, outs):
     lib = _c_kernels(g) if len(pool) <= 2 and arg.dtype == np.int8 else None
     if lib is not None:  # scatters each gradient once instead of a masked pass per tap
         dx = np.empty(x_shape, np.float32)
-        lib.max_pool_backward(g.ctypes.data, arg.ctypes.data, dx.ctypes.data, *c_geometry(x_shape, outs, pool, strides, lo))
+        c_by_samples(lib.max_pool_backward, [g, arg, dx], c_geometry(x_shape, outs, pool, strides, lo))
         return dx
     need = [(o - 1) * s + p for o, p, s in zip(outs, pool, strides)]
     shape = (x_shape[0],) + tuple(max(nd, l + n) for nd, l, n in zip(need, lo, x_shape[1:-1])) + (x_shape[-1],)
