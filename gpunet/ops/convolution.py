@@ -357,15 +357,29 @@ def _backward_data_shifted(dz, W, x_shape, dilation, lo, outs):
 
 
 def conv_backward_weight(cols, dz, W_shape, groups, need_b=True, w_out=None, b_out=None):
-    """(dW, db) of a convolution from its im2col patches and dz (N·prod(outs), F)."""
+    """(dW, db) of a convolution from its im2col patches and dz (N·prod(outs), F): each chunk of rows'
+    partial product on a worker, the partials added in chunk order (the same sums on every run)."""
     xp = _xp()
-    dwg = xp.matmul(xp.swapaxes(cols, 1, 2), _dz_groups(dz, groups))
+    M, K = cols.shape[1], cols.shape[2]
+    chunks = sample_chunks(M, (groups * K + dz.shape[1]) * dz.itemsize)  # rows play the samples here
+    parts = _run_chunks(lambda i, j: (xp.matmul(xp.swapaxes(cols[:, i:j], 1, 2), _dz_groups(dz[i:j], groups)),
+                                      dz[i:j].sum(axis=0) if need_b else None), chunks)
+    dwg = parts[0][0]
+    for p, _ in parts[1:]:
+        dwg += p
     if groups == 1 and w_out is not None:
         w_out[...] = dwg[0].reshape(W_shape)
         dW = w_out
     else:
         dW = dwg[0].reshape(W_shape) if groups == 1 else _w_ungroup(dwg, W_shape)
-    db = dz.sum(axis=0, out=b_out) if need_b else None
+    db = None
+    if need_b:
+        db = parts[0][1]
+        if b_out is not None:
+            b_out[...] = db
+            db = b_out
+        for _, p in parts[1:]:
+            db += p
     return dW, db
 
 
