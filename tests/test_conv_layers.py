@@ -524,3 +524,113 @@ def test_convnet_training_equals_keras_jax_step_for_step(tmp_path):
     for i, (w, w0) in enumerate(zip(m.get_weights(), init)):
         assert np.abs(w - w0).max() > 1e-3  # the steps moved every variable
         np.testing.assert_allclose(w, want["arr_%d" % i], rtol=1e-4, atol=2e-5, err_msg="variable %d" % i)
+
+
+# ---- a Conv layer and the MaxPooling after it as one op (ops/conv_pool.py) ----
+
+CONV_POOL_CASES = [  # (x shape, kernel, conv strides, padding, dilation, groups, act, bias, pool, pool strides, pool padding)
+    ((5, 13, 11, 3), (3, 3), 1, "valid", 1, 1, "relu", True, (2, 2), None, "valid"),
+    ((4, 12, 9, 6), (3, 2), (2, 1), "same", 1, 2, "linear", False, (3, 3), (2, 2), "same"),
+    ((3, 14, 10, 5), (2, 3), 1, "same", 2, 1, "relu", True, (2, 3), (1, 2), "valid"),
+    ((6, 17, 4), (3,), 1, "valid", 1, 1, "relu", True, (2,), None, "same"),
+]
+
+
+@pytest.mark.parametrize("case", CONV_POOL_CASES)
+def test_conv_pool_op_equals_the_two_ops(case):
+    """Forward bit for bit (the same chunks and kernels); the gradients up to the GEMMs' blocking."""
+    from gpunet.ops import conv_pool
+    shape, k, s, pad, d, groups, act, with_b, pool, ps, ppad = case
+    x = rnd(*shape)
+    W = rnd(*(k + (shape[-1] // groups, 8)))
+    b = rnd(8) if with_b else None
+    arrays = [x, W] + ([b] if with_b else [])
+
+    def fused(x_, w_, b_=None):
+        return conv_pool.conv_act_max_pool(x_, w_, b_, act, s, pad, d, pool, ps, ppad)
+
+    def two(x_, w_, b_=None):
+        return ops.max_pool(C.conv_bias_act(x_, w_, b_, act, s, pad, None, d), pool, ps, ppad)
+    with gpunet.ops.stop_recording():
+        np.testing.assert_array_equal(fused(*arrays).numpy(), two(*arrays).numpy())
+    w = None
+    res = []
+    for fn in (fused, two):
+        vs = [gpunet.Variable(a) for a in arrays]
+        with gpunet.GradientTape() as tape:
+            out = fn(*vs)
+            w = rnd(*out.shape) if w is None else w
+            loss = ops.sum(ops.multiply(out, w))
+        res.append([out.numpy()] + [g.numpy() for g in tape.gradient(loss, vs)])
+    np.testing.assert_array_equal(res[0][0], res[1][0])
+    for a, b_ in zip(res[0][1:], res[1][1:]):
+        np.testing.assert_allclose(a, b_, rtol=1e-5, atol=1e-5 * float(np.abs(b_).max()))
+    assert all(np.abs(g).sum() > 0 for g in res[0][1:])
+
+
+def test_conv_pool_gradients_central_differences():
+    from gpunet.ops import conv_pool
+    x, W, b = rnd(2, 7, 6, 3).astype(np.float64), rnd(3, 3, 3, 4).astype(np.float64), rnd(4).astype(np.float64)
+    # float64 runs the array code inside the fused op: the same formulas the float32 path takes
+    directional_check(lambda x_, w_, b_: conv_pool.conv_act_max_pool(x_, w_, b_, "relu", 1, "same", 1, 2, None,
+                                                                      "valid"), x, W, b)
+
+
+def _convnet(seed=0):
+    gpunet.utils.set_random_seed(seed)
+    m = gpunet.Sequential([gpunet.Input((12, 11, 2)), layers.Conv2D(6, 3, activation="relu"), layers.MaxPooling2D(2),
+                           layers.Conv2D(5, 2, padding="same"), layers.MaxPooling2D(2, strides=1),
+                           layers.Flatten(), layers.Dense(3, activation="softmax")])
+    m.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    return m
+
+
+def test_convnet_fit_with_and_without_the_fused_conv_pool(monkeypatch):
+    from gpunet.layers import convolutional
+    from gpunet.models import sequential
+    rng = np.random.default_rng(3)
+    x, y = rng.random((70, 12, 11, 2), dtype=np.float32), rng.integers(0, 3, 70)
+    calls = []
+    real = convolutional.fused_conv_pool
+
+    def spy(conv, pool, x_):
+        out = real(conv, pool, x_)
+        calls.append(out is not None)
+        return out
+    monkeypatch.setattr(sequential, "fused_conv_pool", spy)
+    fused = _convnet()
+    h1 = fused.fit(x, y, batch_size=16, epochs=2, verbose=0).history["loss"]
+    p1 = fused.predict(x, verbose=0)
+    assert calls and all(calls)  # both pairs fused, in fit and in predict
+    monkeypatch.setattr(sequential, "fused_conv_pool", lambda *a: None)
+    plain = _convnet()
+    h2 = plain.fit(x, y, batch_size=16, epochs=2, verbose=0).history["loss"]
+    np.testing.assert_allclose(h1, h2, rtol=1e-5)
+    for a, b in zip(fused.get_weights(), plain.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(p1, plain.predict(x, verbose=0), rtol=1e-4, atol=1e-6)
+
+
+def test_conv_pool_fusion_only_where_it_is_the_same_computation():
+    from gpunet.layers.convolutional import fused_conv_pool
+
+    class MyPool(layers.MaxPooling2D):
+        def call(self, inputs):
+            return super().call(inputs) * 2.0
+    x = rnd(2, 9, 9, 3)
+    pairs = [(layers.Conv2D(4, 3, activation="tanh"), layers.MaxPooling2D()),  # act' needs z, not the max
+             (layers.Conv2D(4, 3), layers.AveragePooling2D(2)),
+             (layers.Conv2D(4, 3), MyPool()),
+             (layers.Conv2D(4, 3, data_format="channels_first"), layers.MaxPooling2D(data_format="channels_first")),
+             (layers.Conv1D(4, 3, padding="causal"), layers.MaxPooling1D()),
+             (layers.Conv2D(4, 3), layers.MaxPooling1D())]
+    for conv, pool in pairs:
+        xin = x if conv.rank == 2 else x[:, 0]
+        conv.build(xin.shape)
+        pool.build(conv.compute_output_shape(xin.shape))
+        assert fused_conv_pool(conv, pool, gpunet.ops.convert_to_tensor(xin)) is None, (conv, pool)
+    conv, pool = layers.Conv2D(4, 3, activation="relu"), layers.MaxPooling2D()
+    conv.build(x.shape)
+    pool.build(conv.compute_output_shape(x.shape))
+    assert fused_conv_pool(conv, pool, gpunet.ops.convert_to_tensor(x)) is not None
+    assert fused_conv_pool(conv, pool, gpunet.ops.convert_to_tensor(x.astype(np.float64))) is None

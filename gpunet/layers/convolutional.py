@@ -404,3 +404,24 @@ class SeparableConv2D(_SeparableConv):
 Convolution1D, Convolution2D, Convolution3D = Conv1D, Conv2D, Conv3D
 Convolution1DTranspose, Convolution2DTranspose, Convolution3DTranspose = Conv1DTranspose, Conv2DTranspose, Conv3DTranspose
 SeparableConvolution1D, SeparableConvolution2D = SeparableConv1D, SeparableConv2D
+
+
+def fused_conv_pool(conv, pool, x):
+    """pool(conv(x)) as one op (ops/conv_pool.py) when conv is a plain Conv1D/Conv2D with a relu or
+    linear activation and pool the MaxPooling layer of the same rank right after it, both channels_last,
+    x float32 on the NumPy backend. Else None: the caller runs the two layers in turn. Models call this
+    on their fast path only (fit, evaluate, predict), where the layers' outputs are not visible."""
+    from .. import backend
+    from ..ops import conv_pool
+    from .pooling import MaxPooling1D, MaxPooling2D
+    # the exact classes: a subclass may change what call() does
+    if not (type(conv) in (Conv1D, Conv2D) and type(pool) in (MaxPooling1D, MaxPooling2D)
+            and conv.rank == pool.rank and conv._fused in ("relu", "linear") and conv.padding != "causal"
+            and conv.data_format == pool.data_format == "channels_last" and conv.built and pool.built):
+        return None
+    a = ops.data(x)
+    if backend.uses_kernels() or not isinstance(a, np.ndarray) or a.dtype != np.float32 or \
+            ops.data(conv.kernel).dtype != np.float32:
+        return None
+    return conv_pool.conv_act_max_pool(x, conv.kernel, conv.bias, conv._fused, conv.strides, conv.padding,
+                                       conv.dilation_rate, pool.pool_size, pool.strides, pool.padding)

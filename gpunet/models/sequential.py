@@ -1,6 +1,7 @@
 """Sequential: a plain stack of layers."""
 from .. import activations
 from ..layers.base import KerasTensor, Layer, call_context
+from ..layers.convolutional import _Conv, fused_conv_pool
 from ..layers.core import Activation, Dense, InputLayer
 from ..ops.tape import Tensor
 from . import summary as summary_mod
@@ -127,11 +128,25 @@ class Sequential(Model):
     def _run(self, x, training, fast):
         x = x if isinstance(x, Tensor) else Tensor(x)
         if fast and self._fast_ok():
-            for layer in self._layers:
-                x = layer.call(x, training=training) if layer._call_takes_training else layer.call(x)
-            return x
+            return self._call_fast(self._layers, x, training)
         for layer in self._layers:
             x = layer(x, training=training)
+        return x
+
+    @staticmethod
+    def _call_fast(layers, x, training):
+        """Each layer's call on the previous output; a Conv followed by its MaxPooling runs as one op
+        where fused_conv_pool covers them (the full-resolution activation is never materialised)."""
+        i = 0
+        while i < len(layers):
+            layer = layers[i]
+            if i + 1 < len(layers) and isinstance(layer, _Conv):
+                y = fused_conv_pool(layer, layers[i + 1], x)
+                if y is not None:
+                    x, i = y, i + 2
+                    continue
+            x = layer.call(x, training=training) if layer._call_takes_training else layer.call(x)
+            i += 1
         return x
 
     def _forward_logits(self, x, training, fast=False):
@@ -141,10 +156,10 @@ class Sequential(Model):
     def _run_logits(self, x, training, fast):
         x = x if isinstance(x, Tensor) else Tensor(x)
         fast = fast and self._fast_ok()
-        for layer in self._layers[:-1]:
-            if fast:
-                x = layer.call(x, training=training) if layer._call_takes_training else layer.call(x)
-            else:
+        if fast:
+            x = self._call_fast(self._layers[:-1], x, training)
+        else:
+            for layer in self._layers[:-1]:
                 x = layer(x, training=training)
         if self._head() == "dense":
             last = self._layers[-1]

@@ -273,6 +273,18 @@ def c_by_samples(kernel, arrays, geo):
     _run_chunks(chunk, sample_chunks(geo[0], sum(per)))
 
 
+def conv_rows(c, wg, b, activation, z, groups):
+    """act(c · wg + b) for one chunk's patches c (groups, rows, K): z (rows, F) receives c · wg + b, and
+    the activation too where it is linear or relu (returned: z itself then, else a new array)."""
+    xp = _xp()
+    if groups == 1:
+        xp.matmul(c[0], wg[0], out=z)
+    else:
+        zg = xp.matmul(c, wg)  # (groups, rows, F/groups)
+        z[...] = xp.moveaxis(zg, 0, 1).reshape(zg.shape[1], -1)
+    return _bias_act(z, b, activation)[0]  # in place for linear and relu
+
+
 def conv_forward(x, W, b, strides, dilation, lo, outs, groups, activation="linear", keep_cols=True):
     """The reference of conv_forward: (y, z, cols); z is kept only when act' needs it, cols (the
     weight gradient's operand, the whole batch's patches) only with keep_cols."""
@@ -289,12 +301,7 @@ def conv_forward(x, W, b, strides, dilation, lo, outs, groups, activation="linea
     def chunk(i, j):
         r = slice(i * P, j * P)
         c = cols[:, r] if keep_cols else im2col(x[i:j], ksize, strides, dilation, lo, outs, groups)
-        if groups == 1:
-            xp.matmul(c[0], wg[0], out=z[r])
-        else:
-            zg = xp.matmul(c, wg)  # (groups, rows, F/groups)
-            z[r] = xp.moveaxis(zg, 0, 1).reshape(zg.shape[1], -1)
-        yc, _ = _bias_act(z[r], b, activation)  # in place for linear and relu
+        yc = conv_rows(c, wg, b, activation, z[r], groups)
         if needs_z:
             y[r] = yc
     _run_chunks(chunk, sample_chunks(N, P * (wg.shape[0] * wg.shape[1] + F) * dtype.itemsize))
