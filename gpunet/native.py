@@ -69,7 +69,7 @@ def tune_malloc():
     A CPU training step allocates and frees ~100 MB of activations, patches and gradients. glibc hands
     blocks of that size back to the kernel at every free (mmap, or a trimmed heap), so every step
     page-faults them in again: about a third of a convnet step on the 2-core CI machine (measured:
-    bench/results/cpu_convnet.json's notes). Raising the mmap and trim thresholds keeps them in the
+    README's convolution section). Raising the mmap and trim thresholds keeps them in the
     heap, as PyTorch's CPU caching allocator does for its tensors. glibc only; GPUNET_MALLOC_TUNING=0
     leaves malloc alone. Returns whether the settings took."""
     if _malloc_tuned:

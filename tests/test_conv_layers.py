@@ -634,3 +634,51 @@ def test_conv_pool_fusion_only_where_it_is_the_same_computation():
     pool.build(conv.compute_output_shape(x.shape))
     assert fused_conv_pool(conv, pool, gpunet.ops.convert_to_tensor(x)) is not None
     assert fused_conv_pool(conv, pool, gpunet.ops.convert_to_tensor(x.astype(np.float64))) is None
+
+
+def _conv_direct_reference(x, W, b, relu, strides, dilation, padding):
+    """kernels/cpu_conv.c conv_direct's arithmetic in NumPy: per output, 0 + x·w over taps then channels,
+    each product and sum rounded to float32; then bias and relu (NaN and -0.0 stay)."""
+    outs, lo = C.conv_geometry(x.shape[1:-1], W.shape[:-2], strides, dilation, padding)
+    need = [(o - 1) * s + (k - 1) * d + 1 for o, k, s, d in zip(outs, W.shape[:-2], strides, dilation)]
+    xp = C._padded(x, lo, need)
+    acc = np.zeros((x.shape[0],) + outs + (W.shape[-1],), np.float32)
+    for tap in np.ndindex(*W.shape[:-2]):
+        sl = tuple(slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, o, s in zip(tap, dilation, outs, strides))
+        view = xp[(slice(None),) + sl + (slice(None),)]
+        for c in range(x.shape[-1]):
+            acc = acc + view[..., c:c + 1] * W[tap][c]
+    z = acc + b if b is not None else acc
+    return np.where(z < 0, np.float32(0), z) if relu else z
+
+
+@pytest.mark.parametrize("shape,k,s,d,pad,F,relu,bias", [
+    ((3, 11, 13, 1), (3, 3), (1, 1), (1, 1), "valid", 32, True, True),
+    ((2, 9, 10, 3), (3, 3), (1, 1), (1, 1), "same", 16, True, True),
+    ((2, 12, 11, 2), (5, 3), (2, 1), (1, 1), "same", 48, False, True),
+    ((2, 13, 12, 4), (3, 2), (1, 1), (2, 2), "valid", 16, True, False),
+    ((3, 7, 3, 1), (2, 2), (1, 1), (1, 1), "valid", 16, True, True),  # rows shorter than a 4-wide block
+    ((4, 19, 2), (4,), (2,), (1,), "same", 32, True, True),
+])
+def test_conv_direct_kernel_equals_its_reference(shape, k, s, d, pad, F, relu, bias):
+    from gpunet import cpu_kernels
+    if cpu_kernels.conv_library() is None:
+        pytest.skip("no C compiler here: the array code is the only path")
+    x = rnd(*shape)
+    x[0, 1] = 0.0
+    W = rnd(*(k + (shape[-1], F)))
+    b = rnd(F) if bias else None
+    assert C.direct_kernel(x, W, b, 1, "relu" if relu else "linear") is not None
+    with gpunet.ops.stop_recording():
+        got = C.conv_bias_act(x, W, b, "relu" if relu else "linear", s, pad, None, d).numpy()
+    want = _conv_direct_reference(x, W, b, relu, s, d, pad)
+    np.testing.assert_array_equal(got, want)
+    # and the GEMM path agrees to rounding (it sums the same products in BLAS's order)
+    lib = cpu_kernels.conv_library()
+    try:
+        cpu_kernels._conv_lib[:] = [None]
+        with gpunet.ops.stop_recording():
+            gemm = C.conv_bias_act(x, W, b, "relu" if relu else "linear", s, pad, None, d).numpy()
+    finally:
+        cpu_kernels._conv_lib[:] = [lib]
+    np.testing.assert_allclose(got, gemm, rtol=1e-5, atol=1e-5)

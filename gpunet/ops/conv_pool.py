@@ -51,10 +51,11 @@ def conv_act_max_pool(inputs, kernel, bias, activation, strides, padding, dilati
     y = np.empty((N,) + tuple(pouts) + (F,), dtype)
     arg = np.empty(y.shape, np.int8) if train and int(np.prod(pool)) < 2**7 else None
 
+    direct = C.direct_kernel(x, W, b, groups, activation)
+
     def forward(i, j):
-        c = cols[:, i * P:j * P] if train else C.im2col(x[i:j], ksize, strides, dilation, lo, outs, groups)
         z = np.empty(((j - i) * P, F), dtype)
-        C.conv_rows(c, wg, b, activation, z, groups)
+        C.conv_chunk(x, i, j, cols, W, wg, b, activation, z, groups, strides, dilation, lo, outs, direct)
         z = z.reshape((j - i,) + tuple(outs) + (F,))
         if not train:
             y[i:j] = Pl.max_pool_values(z, pool, pstrides, plo, pouts)

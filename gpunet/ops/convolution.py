@@ -273,6 +273,29 @@ def c_by_samples(kernel, arrays, geo):
     _run_chunks(chunk, sample_chunks(geo[0], sum(per)))
 
 
+def direct_kernel(x, W, b, groups, activation):
+    """kernels/cpu_conv.c's conv_direct where it applies, else None: a few input channels (a first layer
+    on grey or RGB images, whose patch rows are too short for a GEMM to pay), filters in sixteens,
+    relu or linear, 1-D or 2-D, float32. Its sums run in the patch order a GEMM's would, rounded one by
+    one, so results differ from the GEMM path's in the last bits only."""
+    if groups == 1 and x.shape[-1] <= 4 and x.ndim <= 4 and W.shape[-1] % 16 == 0 and activation in ("relu", "linear"):
+        return _c_kernels(x, W, b)
+    return None
+
+
+def conv_chunk(x, i, j, cols, W, wg, b, activation, z, groups, strides, dilation, lo, outs, direct):
+    """act(conv(x[i:j]) + b) into z (the chunk's (rows, F) block): conv_direct, or patches (cols' rows
+    when the whole batch's were kept, else this chunk's) times the kernel. Returns the activation."""
+    if direct is not None:
+        direct.conv_direct(x[i:j].ctypes.data, W.ctypes.data, None if b is None else b.ctypes.data, z.ctypes.data,
+                           W.shape[-1], int(activation == "relu"),
+                           *c_geometry((j - i,) + x.shape[1:], outs, W.shape[:-2], strides, lo, dilation))
+        return z
+    P = int(np.prod(outs))
+    c = cols[:, i * P:j * P] if cols is not None else im2col(x[i:j], W.shape[:-2], strides, dilation, lo, outs, groups)
+    return conv_rows(c, wg, b, activation, z, groups)
+
+
 def conv_rows(c, wg, b, activation, z, groups):
     """act(c · wg + b) for one chunk's patches c (groups, rows, K): z (rows, F) receives c · wg + b, and
     the activation too where it is linear or relu (returned: z itself then, else a new array)."""
@@ -298,10 +321,11 @@ def conv_forward(x, W, b, strides, dilation, lo, outs, groups, activation="linea
     z = xp.empty((N * P, F), dtype)
     y = xp.empty_like(z) if needs_z else z
 
+    direct = direct_kernel(x, W, b, groups, activation)
+
     def chunk(i, j):
         r = slice(i * P, j * P)
-        c = cols[:, r] if keep_cols else im2col(x[i:j], ksize, strides, dilation, lo, outs, groups)
-        yc = conv_rows(c, wg, b, activation, z[r], groups)
+        yc = conv_chunk(x, i, j, cols, W, wg, b, activation, z[r], groups, strides, dilation, lo, outs, direct)
         if needs_z:
             y[r] = yc
     _run_chunks(chunk, sample_chunks(N, P * (wg.shape[0] * wg.shape[1] + F) * dtype.itemsize))
