@@ -1,11 +1,12 @@
 """gpunet's random streams, and `keras.random`. The global one (initializers, a model's seed) is seeded with
 `gpunet.utils.set_random_seed`. Inside fit, each epoch draws its shuffle from its own stream, keyed by
-(the model's seed, epoch), and its dropout masks from Philox-4x32-10 keyed the same way: a run resumed
-from a checkpoint at an epoch boundary sees exactly the batches and masks an uninterrupted run would
-have seen.
+(the model's seed, the epoch's index over all the model's fit calls: models/trainer.py begin_training),
+and its dropout masks from Philox-4x32-10 keyed the same way: a run resumed from a checkpoint at an
+epoch boundary sees exactly the batches and masks an uninterrupted run would have seen, and fit called
+once per epoch sees the same as one fit over all the epochs.
 
 Dropout inside fit is counter-based so that every device draws the same masks: mask element i of the
-c-th dropout call of the epoch comes from one Philox block, counter (i // 4, c, 0, 0), key (seed, epoch),
+c-th dropout call of the epoch comes from one Philox block, counter (i // 4, c, 0, 0), key (seed, epoch index),
 word i % 4. kernels/step.cu computes the same function on the GPU (and in the emulated tier), so the
 captured GPU step, the CPU step plan and the tape path train with identical masks."""
 import numpy as np
@@ -49,7 +50,7 @@ def epoch_stream(model_seed, epoch):
 
 
 def dropout_key(model_seed, epoch):
-    """The Philox key of an epoch's dropout masks: (seed, epoch) as two uint32 words."""
+    """The Philox key of an epoch's dropout masks: (seed, epoch index) as two uint32 words."""
     return int(model_seed) & 0xFFFFFFFF, int(epoch) & 0xFFFFFFFF
 
 

@@ -123,6 +123,32 @@ def test_resume_from_checkpoint_is_bit_identical(tmp_path, eager):
     resumed.fit(X, Y, epochs=4, initial_epoch=2, batch_size=16, verbose=0)
     for a, b in zip(full.get_weights(), resumed.get_weights()):
         assert np.array_equal(a, b)
+    # the file also counts the epochs trained: fit(epochs=2) without initial_epoch continues the streams
+    more = gpunet.models.load_model(tmp_path / "ck-02.keras")
+    more.compile(optimizer=more.optimizer, loss=more.loss, metrics=["accuracy"], run_eagerly=eager)
+    more.fit(X, Y, epochs=2, batch_size=16, verbose=0)
+    for a, b in zip(full.get_weights(), more.get_weights()):
+        assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("eager", [False, True])
+def test_fit_called_epoch_by_epoch_draws_new_streams(eager):
+    """fit(epochs=1) in a loop shuffles and drops out differently at each call, as in Keras: the same
+    streams as one fit(epochs=3), not epoch 0's order and dropout masks three times over."""
+    def fresh():
+        gpunet.utils.clear_session()
+        gpunet.utils.set_random_seed(5)
+        m = seq_model()
+        m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", run_eagerly=eager)
+        return m
+    full = fresh()
+    full.fit(X, Y, epochs=3, batch_size=16, verbose=0)
+    loop = fresh()
+    for _ in range(3):
+        loop.fit(X, Y, epochs=1, batch_size=16, verbose=0)
+    for a, b in zip(full.get_weights(), loop.get_weights()):
+        assert np.array_equal(a, b)
+    assert loop._epochs_trained == 3
 
 
 def test_checkpoint_best_only_weights_only_and_formatting(tmp_path):

@@ -218,14 +218,15 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
     box = [{}]
     epoch_logs = {}
     try:
-        from .trainer import _steps_per_execution, begin_training
+        from .trainer import _steps_per_execution, begin_training, end_epoch, stream_index
         spe = _steps_per_execution(model)
         initial_epoch = begin_training(model, cbs, initial_epoch)
         for epoch in range(initial_epoch, epochs):
             model.reset_metrics()
             cbs.on_epoch_begin(epoch)
-            stream = _random.epoch_stream(model._seed, epoch)
-            _random.set_epoch_stream(stream, _random.dropout_key(model._seed, epoch))
+            index = stream_index(model, epoch)
+            stream = _random.epoch_stream(model._seed, index)
+            _random.set_epoch_stream(stream, _random.dropout_key(model._seed, index))
             seen = 0
             for step, data in enumerate(batches.epoch(stream)):
                 if step % spe == 0:  # the batch hooks run once per execution of steps_per_execution steps
@@ -239,6 +240,7 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
             if seen % spe and not model.stop_training:  # the epoch ended inside an execution
                 cbs.on_train_batch_end(seen - 1, _lazy(box))
             _random.set_epoch_stream(None)
+            end_epoch(model)
             if batches.exhausted:
                 warnings.warn("Your input ran out of data; interrupting training. Make sure that your dataset or "
                               "generator can generate at least `steps_per_epoch * epochs` batches.", stacklevel=3)

@@ -62,6 +62,7 @@ class Model(Layer):
         self._loss_tracker = metrics_mod.Mean(name="loss")
         self.history = None
         self._seed = None  # keys fit's per-epoch shuffle/dropout streams; saved in metadata.json
+        self._epochs_trained = 0  # epochs finished over all fit calls (their streams' index); saved too
         self.stop_training = False
         self._in_fit = False
         self._in_fit_validation = False

@@ -266,14 +266,16 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         for epoch in range(initial_epoch, epochs):
             model._reset_metrics(plan)
             cbs.on_epoch_begin(epoch)
-            stream = _random.epoch_stream(model._seed, epoch)
+            index = stream_index(model, epoch)
+            stream = _random.epoch_stream(model._seed, index)
             order = stream.permutation(n) if shuffle else None
-            _random.set_epoch_stream(stream, _random.dropout_key(model._seed, epoch))
+            _random.set_epoch_stream(stream, _random.dropout_key(model._seed, index))
             if program is not None:
-                _program_epoch(model, program, cbs, order, _random.dropout_key(model._seed, epoch), steps, spe, logs_fn)
+                _program_epoch(model, program, cbs, order, _random.dropout_key(model._seed, index), steps, spe, logs_fn)
             else:
                 _array_epoch(model, plan, fast, cbs, (xd, yd, swd), order, batch_size, steps, spe, logs_fn)
             _random.set_epoch_stream(None)
+            end_epoch(model)
             epoch_logs = _logs(model, plan)
             if not math.isfinite(epoch_logs["loss"]):
                 warnings.warn("gpunet: the training loss is %s after epoch %d: the weights have diverged "
@@ -364,12 +366,28 @@ def _n_steps(n, batch_size, max_steps=None):
 
 def begin_training(model, cbs, initial_epoch):
     """Both fit loops start alike: on_train_begin (where BackupAndRestore may load a backup and name the
-    epoch to resume from), then the model's seed, which keys every epoch's shuffle and dropout."""
+    epoch to resume from), then the model's seed, which keys every epoch's shuffle and dropout.
+
+    An epoch's streams are keyed by (seed, index): the index is the epoch number, moved past the epochs
+    this model already trained in earlier fit calls. So fit(epochs=1) called in a loop shuffles and drops
+    differently each time, as Keras does (keyed by the epoch number alone, every call replayed epoch 0's
+    order and masks), while a resumed run (initial_epoch=k after k epochs) replays the original's."""
     cbs.on_train_begin()
     resumed = model.__dict__.pop("_initial_epoch", None)
     if model._seed is None:
         model._seed = int(_random.generator().integers(2**31))
-    return initial_epoch if resumed is None else resumed
+    start = initial_epoch if resumed is None else resumed
+    model._stream_offset = max(0, getattr(model, "_epochs_trained", 0) - start)
+    return start
+
+
+def stream_index(model, epoch):
+    """The index that keys this epoch's shuffle and dropout streams (see begin_training)."""
+    return epoch + getattr(model, "_stream_offset", 0)
+
+
+def end_epoch(model):
+    model._epochs_trained = getattr(model, "_epochs_trained", 0) + 1
 
 
 def _evaluate_arrays(model, plan, x, y, sw, batch_size, prefix="", cbs=None, max_steps=None, program=None):

@@ -237,6 +237,7 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
             "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
     if getattr(model, "_seed", None) is not None:
         meta["gpunet_seed"] = model._seed  # resuming fit replays the same epoch streams (Keras ignores it)
+        meta["gpunet_epochs_trained"] = int(getattr(model, "_epochs_trained", 0))
     meta = json.dumps(meta)
     weights = io.BytesIO()
     _write_h5(weights, model, include_optimizer)
@@ -289,6 +290,8 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     _read_h5(weights, model, path, load_optimizer=compile)
     if isinstance(meta.get("gpunet_seed"), int):
         model._seed = meta["gpunet_seed"]
+    if isinstance(meta.get("gpunet_epochs_trained"), int):
+        model._epochs_trained = meta["gpunet_epochs_trained"]
     return model
 
 
