@@ -10,8 +10,9 @@ the geometry, is in pooling.py):
 
 im2col is one strided view of the padded input, (groups, N, *out, *kernel, C/groups), copied once;
 col2im adds one strided slice per kernel tap. For float32 on the CPU, kernels/cpu_conv.c does both
-(and the relu gradient) in one pass with the same results, and the GEMMs run a few samples at a time
-(sample_chunks) so that each chunk's patches stay in cache. A transposed convolution is the same three
+(and the relu gradient) in one pass with the same results, and the work runs a few samples at a time
+(sample_chunks), the chunks on all cores at once (cpu_parallel), so that each chunk's patches stay in
+one core's cache. A transposed convolution is the same three
 primitives with the roles swapped (its forward is conv_backward_data), so it needs no code of its own.
 
 Geometry: per spatial axis, a kernel of k taps dilated by d spans ke = (k-1)·d + 1 positions; output
@@ -276,8 +277,8 @@ def c_by_samples(kernel, arrays, geo):
 def direct_kernel(x, W, b, groups, activation):
     """kernels/cpu_conv.c's conv_direct where it applies, else None: a few input channels (a first layer
     on grey or RGB images, whose patch rows are too short for a GEMM to pay), filters in sixteens,
-    relu or linear, 1-D or 2-D, float32. Its sums run in the patch order a GEMM's would, rounded one by
-    one, so results differ from the GEMM path's in the last bits only."""
+    relu or linear, 1-D or 2-D, float32. It sums the same products in patch order, each rounded (no
+    fused multiply-add), so results differ from the GEMM path's in the last bits only."""
     if groups == 1 and x.shape[-1] <= 4 and x.ndim <= 4 and W.shape[-1] % 16 == 0 and activation in ("relu", "linear"):
         return _c_kernels(x, W, b)
     return None
