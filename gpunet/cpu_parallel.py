@@ -8,9 +8,10 @@ threads, each with single-threaded BLAS (OpenBLAS's per-thread `openblas_set_num
 0.3.27+), take one chunk at a time. ctypes and NumPy's matmul release the GIL, so they run in parallel.
 On the 2-core CI machine the MNIST convnet's convolution layers ran 1.5x faster than chunk after chunk.
 
-Chunks are fixed by the shapes, never by the thread count or the scheduling, and each is computed by
-one thread into its own slice of a preallocated output (reductions add the chunks' partial results in
-chunk order), so results are the same on every run. Without that OpenBLAS entry point (another BLAS,
+Chunks are fixed by the shapes and the worker count (at least one chunk per worker), never by the
+scheduling, and each is computed by one thread into its own slice of a preallocated output (reductions
+add the chunks' partial results in chunk order), so results are the same on every run with the same
+worker count; a different count moves chunk borders, which changes GEMM results in the last bits. Without that OpenBLAS entry point (another BLAS,
 an older OpenBLAS, not Linux), with one thread, or with GPUNET_CPU_THREADS=1, the chunks run one after
 another on the calling thread — the same results. A call from inside a worker runs inline (no nesting)."""
 import ctypes
