@@ -96,10 +96,11 @@ def conv_library():
             lib.bias_act.argtypes = [P, P, ctypes.c_longlong, I, I]
             lib.relu_grad.argtypes = [P, P, P, ctypes.c_longlong]
             lib.conv_direct.argtypes = [P, P, P, P, I, I] + [I] * 14
+            lib.conv_direct_max_pool2.argtypes = [P, P, P, P, P, I, I] + [I] * 14
             lib.im2col.argtypes = lib.col2im.argtypes = [P, P] + [I] * 14
             lib.max_pool_values.argtypes = [P, P] + [I] * 12
             lib.max_pool_forward.argtypes = lib.max_pool_backward.argtypes = [P, P, P] + [I] * 12
-            for f in (lib.bias_act, lib.relu_grad, lib.conv_direct, lib.im2col, lib.col2im, lib.max_pool_values, lib.max_pool_forward,
+            for f in (lib.bias_act, lib.relu_grad, lib.conv_direct, lib.conv_direct_max_pool2, lib.im2col, lib.col2im, lib.max_pool_values, lib.max_pool_forward,
                       lib.max_pool_backward):
                 f.restype = None
         except Exception as e:

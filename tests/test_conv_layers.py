@@ -533,17 +533,22 @@ CONV_POOL_CASES = [  # (x shape, kernel, conv strides, padding, dilation, groups
     ((4, 12, 9, 6), (3, 2), (2, 1), "same", 1, 2, "linear", False, (3, 3), (2, 2), "same"),
     ((3, 14, 10, 5), (2, 3), 1, "same", 2, 1, "relu", True, (2, 3), (1, 2), "valid"),
     ((6, 17, 4), (3,), 1, "valid", 1, 1, "relu", True, (2,), None, "same"),
+    ((5, 12, 13, 1), (3, 3), 1, "same", 1, 1, "relu", True, (2, 2), None, "valid"),  # conv_direct (16 filters)
+    ((4, 19, 2), (4,), 2, "valid", 1, 1, "linear", True, (3,), (2,), "valid"),  # conv_direct, overlapping pools
 ]
 
 
 @pytest.mark.parametrize("case", CONV_POOL_CASES)
 def test_conv_pool_op_equals_the_two_ops(case):
-    """Forward bit for bit (the same chunks and kernels); the gradients up to the GEMMs' blocking."""
+    """The same values and gradients up to the GEMMs' blocking (the fused op computes only the conv outputs
+    the pool reads, so its GEMMs have fewer rows); inference (bias and act after the pool) gives the training
+    pass's values bit for bit."""
     from gpunet.ops import conv_pool
     shape, k, s, pad, d, groups, act, with_b, pool, ps, ppad = case
     x = rnd(*shape)
-    W = rnd(*(k + (shape[-1] // groups, 8)))
-    b = rnd(8) if with_b else None
+    F = 16 if shape[-1] <= 2 else 8  # few channels and filters in sixteens: the direct kernel
+    W = rnd(*(k + (shape[-1] // groups, F)))
+    b = rnd(F) if with_b else None
     arrays = [x, W] + ([b] if with_b else [])
 
     def fused(x_, w_, b_=None):
@@ -552,7 +557,9 @@ def test_conv_pool_op_equals_the_two_ops(case):
     def two(x_, w_, b_=None):
         return ops.max_pool(C.conv_bias_act(x_, w_, b_, act, s, pad, None, d), pool, ps, ppad)
     with gpunet.ops.stop_recording():
-        np.testing.assert_array_equal(fused(*arrays).numpy(), two(*arrays).numpy())
+        inferred = fused(*arrays).numpy()
+        want = two(*arrays).numpy()
+        np.testing.assert_allclose(inferred, want, rtol=1e-6, atol=1e-6 * np.abs(want).max())
     w = None
     res = []
     for fn in (fused, two):
@@ -562,10 +569,31 @@ def test_conv_pool_op_equals_the_two_ops(case):
             w = rnd(*out.shape) if w is None else w
             loss = ops.sum(ops.multiply(out, w))
         res.append([out.numpy()] + [g.numpy() for g in tape.gradient(loss, vs)])
-    np.testing.assert_array_equal(res[0][0], res[1][0])
+    np.testing.assert_array_equal(inferred, res[0][0])
+    np.testing.assert_allclose(res[0][0], res[1][0], rtol=1e-6, atol=1e-6 * np.abs(want).max())
     for a, b_ in zip(res[0][1:], res[1][1:]):
         np.testing.assert_allclose(a, b_, rtol=1e-5, atol=1e-5 * float(np.abs(b_).max()))
     assert all(np.abs(g).sum() > 0 for g in res[0][1:])
+
+
+def test_conv_pool_op_computes_only_what_the_pool_reads(monkeypatch):
+    """A 'valid' 2x2 pool of an 11x11 conv output reads its first 10x10: the op computes those alone (the
+    MNIST convnet's second layer), in training and in inference, with the two ops' values."""
+    from gpunet.ops import conv_pool
+    seen = []
+    real = C.conv_chunk
+    monkeypatch.setattr(C, "conv_chunk", lambda *a: seen.append(a[-2]) or real(*a))
+    x, W, b = rnd(3, 13, 13, 8), rnd(3, 3, 8, 16), rnd(16)
+    with gpunet.ops.stop_recording():
+        two = ops.max_pool(C.conv_bias_act(x, W, b, "relu"), 2).numpy()
+        assert seen == [(11, 11)] * len(seen)  # the conv op alone computes all 11x11
+        seen.clear()
+        y = conv_pool.conv_act_max_pool(x, W, b, "relu", 1, "valid", 1, 2, None, "valid").numpy()
+    np.testing.assert_allclose(y, two, rtol=1e-6, atol=1e-6 * np.abs(two).max())  # the GEMMs' rounding
+    v = gpunet.Variable(x)
+    with gpunet.GradientTape():
+        conv_pool.conv_act_max_pool(v, W, b, "relu", 1, "valid", 1, 2, None, "valid")
+    assert seen and set(seen) == {(10, 10)}
 
 
 def test_conv_pool_gradients_central_differences():
@@ -682,3 +710,41 @@ def test_conv_direct_kernel_equals_its_reference(shape, k, s, d, pad, F, relu, b
     finally:
         cpu_kernels._conv_lib[:] = [lib]
     np.testing.assert_allclose(got, gemm, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape,k,s,d,pad,F,relu,bias", [
+    ((3, 11, 13, 1), (3, 3), (1, 1), (1, 1), "valid", 32, True, True),  # 9x11 -> 4x5: the last row and column unread
+    ((2, 9, 10, 3), (3, 3), (1, 1), (1, 1), "same", 16, True, True),  # windows on the padding
+    ((2, 12, 11, 2), (5, 3), (2, 1), (1, 1), "same", 48, False, True),
+    ((2, 13, 12, 4), (3, 2), (1, 1), (2, 2), "valid", 16, True, False),
+])
+def test_conv_direct_max_pool2_equals_conv_direct_then_max_pool(shape, k, s, d, pad, F, relu, bias):
+    """kernels/cpu_conv.c conv_direct_max_pool2: the values and argmax of conv_direct then max_pool_forward,
+    bit for bit, ties (zeros after relu, equal inputs), NaN and the padding included."""
+    from gpunet import cpu_kernels
+    from gpunet.ops import pooling as Pl
+    lib = cpu_kernels.conv_library()
+    if lib is None:
+        pytest.skip("no C compiler here: the array code is the only path")
+    x = rnd(*shape)
+    x[0, 1] = 0.0  # a row of zeros: windows of equal values
+    x[1, 2, 3, 0] = np.nan
+    W = rnd(*(k + (shape[-1], F)))
+    b = rnd(F) if bias else None
+    outs, lo = C.conv_geometry(shape[1:-1], k, s, d, pad)
+    pouts = tuple(o // 2 for o in outs)
+    geo = C.c_geometry(shape, outs, k, s, lo, d)
+    z = np.empty((shape[0] * int(np.prod(outs)), F), np.float32)
+    lib.conv_direct(x.ctypes.data, W.ctypes.data, None if b is None else b.ctypes.data, z.ctypes.data, F, int(relu), *geo)
+    want_y, want_arg = Pl.max_pool_forward(z.reshape((shape[0],) + outs + (F,)), (2, 2), (2, 2), (0, 0), pouts)
+    y = np.full((shape[0],) + pouts + (F,), 7.0, np.float32)
+    arg = np.full(y.shape, 9, np.int8)
+    lib.conv_direct_max_pool2(x.ctypes.data, W.ctypes.data, None if b is None else b.ctypes.data, y.ctypes.data,
+                              arg.ctypes.data, F, int(relu), *geo)
+    np.testing.assert_array_equal(y, want_y)
+    np.testing.assert_array_equal(arg, want_arg)
+    assert np.isnan(y).any() and (want_arg > 0).any() and (want_arg == 0).any()
+    y2 = np.full_like(y, 7.0)  # without arg: the values alone
+    lib.conv_direct_max_pool2(x.ctypes.data, W.ctypes.data, None if b is None else b.ctypes.data, y2.ctypes.data,
+                              None, F, int(relu), *geo)
+    np.testing.assert_array_equal(y2, want_y)

@@ -9,10 +9,14 @@ full-resolution activation either: act is relu or linear, and relu' at a window'
 the pooled value (pooled > 0), applied before the scatter — the same products as the two ops' (the pool
 scatters g, the relu gradient multiplies by y > 0 where only the maximum received anything).
 
+Only the conv outputs some window reads are computed (a 'valid' pool drops the last row and column of
+an odd-sized output), and a first layer's 2x2 pool runs inside kernels/cpu_conv.c's direct kernel
+(conv_direct_max_pool2), whose conv output never reaches memory at all.
+
 Channels-last on the NumPy backend (float32 for speed; float64 runs the same formulas, for gradient
-checks); the caller (layers.convolutional.fused_conv_pool) checks
-that, and anything else runs the two ops. The forward pass equals theirs bit for bit (the same chunks,
-the same kernels), the gradients up to the GEMMs' blocking (tests/test_conv_layers.py)."""
+checks); the caller (layers.convolutional.fused_conv_pool) checks that, and anything else runs the two
+ops. Values and gradients equal theirs up to the GEMMs' blocking (fewer rows change OpenBLAS's rounding
+in the last bits); inference and training give the same values bit for bit (tests/test_conv_layers.py)."""
 import numpy as np
 
 from . import convolution as C
@@ -43,6 +47,10 @@ def conv_act_max_pool(inputs, kernel, bias, activation, strides, padding, dilati
     if any(o <= 0 for o in outs + pouts) and x.size:
         raise ValueError("conv_act_max_pool: the output would be empty: input spatial shape %s, kernel %s, pool %s"
                          % (tuple(x.shape[1:-1]), tuple(ksize), pool))
+    # Only the conv outputs some pool window reads are computed: a 'valid' pool leaves out the rows and
+    # columns past its last window (the MNIST convnet's 11x11 -> 5x5 reads 10x10, 17% of the layer's work).
+    # The rest take no part in the result or its gradients, so leaving them out changes neither.
+    outs = tuple(min(o, max(1, (po - 1) * ps - pl + pk)) for o, po, ps, pl, pk in zip(outs, pouts, pstrides, plo, pool))
     N, P = x.shape[0], int(np.prod(outs))
     dtype = np.result_type(x.dtype, W.dtype)
     wg = C._w_groups(W, groups)
@@ -50,17 +58,33 @@ def conv_act_max_pool(inputs, kernel, bias, activation, strides, padding, dilati
     cols = C.im2col(x, ksize, strides, dilation, lo, outs, groups) if train else None
     y = np.empty((N,) + tuple(pouts) + (F,), dtype)
     arg = np.empty(y.shape, np.int8) if train and int(np.prod(pool)) < 2**7 else None
-
     direct = C.direct_kernel(x, W, b, groups, activation)
+    # A first layer's 2x2/2 pool (the common case) runs inside the direct kernel, the conv output never
+    # written: conv_direct_max_pool2, the same values and argmax as conv_direct then max_pool_forward.
+    pooled = direct is not None and nd == 2 and pool == pstrides == (2, 2) and plo == (0, 0) and \
+        (arg is not None or not train)
+    # Elsewhere inference pools the raw conv sums and adds the bias and act to the pooled values only (a
+    # quarter of them for 2x2): x -> act(x + b) is non-decreasing, rounding included, so the max commutes
+    # with it and the values are the same bit for bit. Training keeps act before the pool, whose argmax
+    # the backward pass needs as the two ops define it.
+    if not train and not pooled:
+        direct = C.direct_kernel(x, W, None, groups, "linear")
 
     def forward(i, j):
-        z = np.empty(((j - i) * P, F), dtype)
-        C.conv_chunk(x, i, j, cols, W, wg, b, activation, z, groups, strides, dilation, lo, outs, direct)
-        z = z.reshape((j - i,) + tuple(outs) + (F,))
-        if not train:
-            y[i:j] = Pl.max_pool_values(z, pool, pstrides, plo, pouts)
+        if pooled:
+            direct.conv_direct_max_pool2(
+                x[i:j].ctypes.data, W.ctypes.data, None if b is None else b.ctypes.data, y[i:j].ctypes.data,
+                None if arg is None else arg[i:j].ctypes.data, F, int(activation == "relu"),
+                *C.c_geometry((j - i,) + x.shape[1:], outs, ksize, strides, lo, dilation))
             return None
-        yc, ac = Pl.max_pool_forward(z, pool, pstrides, plo, pouts)
+        z = np.empty(((j - i) * P, F), dtype)
+        if not train:
+            C.conv_chunk(x, i, j, cols, W, wg, None, "linear", z, groups, strides, dilation, lo, outs, direct)
+            yc = Pl.max_pool_values(z.reshape((j - i,) + tuple(outs) + (F,)), pool, pstrides, plo, pouts)
+            y[i:j] = C._bias_act(yc.reshape(-1, F), b, activation)[0].reshape(yc.shape)
+            return None
+        C.conv_chunk(x, i, j, cols, W, wg, b, activation, z, groups, strides, dilation, lo, outs, direct)
+        yc, ac = Pl.max_pool_forward(z.reshape((j - i,) + tuple(outs) + (F,)), pool, pstrides, plo, pouts)
         y[i:j] = yc
         if arg is not None:
             arg[i:j] = ac
