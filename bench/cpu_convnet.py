@@ -13,7 +13,9 @@ steady-state epoch is the median of each run's epochs after the first. Inference
 
 Floor, per training sample: forward 2·(26·26·32·9 + 11·11·64·288 + 1600·10) = 4.88 MFLOP, backward
 (weight gradients of all three layers, data gradients of conv2 and dense) 2·4.88 − 2·26·26·32·9 = 9.37
-MFLOP: 14.3 MFLOP/sample, 1.83 GFLOP per batch of 128, 0.86 TFLOP per epoch.
+MFLOP: 14.3 MFLOP/sample, 1.83 GFLOP per batch of 128, 0.86 TFLOP per epoch (the GFLOP/s column counts
+this nominal work for every framework). Of conv2's 11x11 outputs the 2x2 pool reads 10x10; gpunet skips
+the rest, which leaves 2·(26·26·32·9 + 10·10·64·288 + 1600·10) = 4.11 MFLOP forward, 11.9 in all.
 """
 import argparse
 import json
