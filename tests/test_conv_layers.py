@@ -534,6 +534,7 @@ CONV_POOL_CASES = [  # (x shape, kernel, conv strides, padding, dilation, groups
     ((3, 14, 10, 5), (2, 3), 1, "same", 2, 1, "relu", True, (2, 3), (1, 2), "valid"),
     ((6, 17, 4), (3,), 1, "valid", 1, 1, "relu", True, (2,), None, "same"),
     ((5, 12, 13, 1), (3, 3), 1, "same", 1, 1, "relu", True, (2, 2), None, "valid"),  # conv_direct (16 filters)
+    ((3, 12, 13, 1), (3, 3), 1, "valid", 1, 1, "relu", True, (2, 2), None, "same"),  # 10x11: a padded last column
     ((4, 19, 2), (4,), 2, "valid", 1, 1, "linear", True, (3,), (2,), "valid"),  # conv_direct, overlapping pools
 ]
 

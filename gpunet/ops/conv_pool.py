@@ -60,9 +60,10 @@ def conv_act_max_pool(inputs, kernel, bias, activation, strides, padding, dilati
     arg = np.empty(y.shape, np.int8) if train and int(np.prod(pool)) < 2**7 else None
     direct = C.direct_kernel(x, W, b, groups, activation)
     # A first layer's 2x2/2 pool (the common case) runs inside the direct kernel, the conv output never
-    # written: conv_direct_max_pool2, the same values and argmax as conv_direct then max_pool_forward.
+    # written: conv_direct_max_pool2, the same values and argmax as conv_direct then max_pool_forward. Its
+    # windows are whole ones only: a 'same' pool of an odd size (a last window on the padding) runs below.
     pooled = direct is not None and nd == 2 and pool == pstrides == (2, 2) and plo == (0, 0) and \
-        (arg is not None or not train)
+        tuple(pouts) == tuple(o // 2 for o in outs) and (arg is not None or not train)
     # Elsewhere inference pools the raw conv sums and adds the bias and act to the pooled values only (a
     # quarter of them for 2x2): x -> act(x + b) is non-decreasing, rounding included, so the max commutes
     # with it and the values are the same bit for bit. Training keeps act before the pool, whose argmax
