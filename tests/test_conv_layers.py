@@ -605,20 +605,22 @@ def test_conv_pool_gradients_central_differences():
                                                                       "valid"), x, W, b)
 
 
-def _convnet(seed=0):
+def _convnet(seed=0, channels=2, filters=6):
     gpunet.utils.set_random_seed(seed)
-    m = gpunet.Sequential([gpunet.Input((12, 11, 2)), layers.Conv2D(6, 3, activation="relu"), layers.MaxPooling2D(2),
+    m = gpunet.Sequential([gpunet.Input((12, 11, channels)), layers.Conv2D(filters, 3, activation="relu"),
+                           layers.MaxPooling2D(2),
                            layers.Conv2D(5, 2, padding="same"), layers.MaxPooling2D(2, strides=1),
                            layers.Flatten(), layers.Dense(3, activation="softmax")])
     m.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
     return m
 
 
-def test_convnet_fit_with_and_without_the_fused_conv_pool(monkeypatch):
+@pytest.mark.parametrize("channels,filters", [(2, 6), (1, 16)])  # (1, 16): the first pair in conv_direct_max_pool2
+def test_convnet_fit_with_and_without_the_fused_conv_pool(monkeypatch, channels, filters):
     from gpunet.layers import convolutional
     from gpunet.models import sequential
     rng = np.random.default_rng(3)
-    x, y = rng.random((70, 12, 11, 2), dtype=np.float32), rng.integers(0, 3, 70)
+    x, y = rng.random((70, 12, 11, channels), dtype=np.float32), rng.integers(0, 3, 70)
     calls = []
     real = convolutional.fused_conv_pool
 
@@ -627,12 +629,12 @@ def test_convnet_fit_with_and_without_the_fused_conv_pool(monkeypatch):
         calls.append(out is not None)
         return out
     monkeypatch.setattr(sequential, "fused_conv_pool", spy)
-    fused = _convnet()
+    fused = _convnet(channels=channels, filters=filters)
     h1 = fused.fit(x, y, batch_size=16, epochs=2, verbose=0).history["loss"]
     p1 = fused.predict(x, verbose=0)
     assert calls and all(calls)  # both pairs fused, in fit and in predict
     monkeypatch.setattr(sequential, "fused_conv_pool", lambda *a: None)
-    plain = _convnet()
+    plain = _convnet(channels=channels, filters=filters)
     h2 = plain.fit(x, y, batch_size=16, epochs=2, verbose=0).history["loss"]
     np.testing.assert_allclose(h1, h2, rtol=1e-5)
     for a, b in zip(fused.get_weights(), plain.get_weights()):
