@@ -67,6 +67,8 @@ _TABLE = {"max_norm": MaxNorm, "maxnorm": MaxNorm, "non_neg": NonNeg, "nonneg": 
 
 
 def serialize(constraint):
+    if constraint is None:
+        return None
     return {"module": "keras.constraints", "class_name": type(constraint).__name__,
             "config": constraint.get_config(), "registered_name": None}
 

@@ -108,3 +108,11 @@ def conv_library():
             lib = None
     _conv_lib.append(lib)
     return lib
+
+
+_rnn_lib = []  # as _lib, for kernels/cpu_rnn.c
+
+
+def rnn_library():
+    """kernels/cpu_rnn.c (the fused LSTM/GRU/SimpleRNN cell passes), or None as for conv_library."""
+    return None

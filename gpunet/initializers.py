@@ -197,6 +197,7 @@ _TABLE = {
     "lecun_uniform": LecunUniform, "lecun_normal": LecunNormal, "orthogonal": Orthogonal,
     "identity": Identity,
 }
+_TABLE.update({"uniform": RandomUniform, "normal": RandomNormal, "one": Ones, "zero": Zeros})  # Keras's aliases
 for _cls in list(_TABLE.values()):
     _TABLE[_cls.__name__.lower()] = _cls
     _TABLE[_cls.__name__] = _cls

@@ -135,6 +135,27 @@ def reduce_weighted(values, sample_weight=None, reduction="sum_over_batch_size")
     return ops.divide(total, max(values.size, 1))
 
 
+def apply_mask(sample_weight, mask, reduction):
+    """Keras's apply_mask: the mask of y_pred folded into the sample weights (see Loss.__call__)."""
+    if mask is None:
+        return sample_weight
+    xp = backend.get_xp()
+    m = (mask.data if isinstance(mask, Tensor) else xp.asarray(mask)).astype(bool)
+    if reduction in ("mean", "sum_over_batch_size"):
+        valid = int(m.sum())
+        w = xp.where(m, (m.size / valid) if valid else 0.0, 0.0).astype(config.floatx())
+    else:
+        w = m.astype(config.floatx())
+    if sample_weight is None:
+        return w
+    sw = xp.asarray(sample_weight.data if isinstance(sample_weight, Tensor) else sample_weight, dtype=w.dtype)
+    while sw.ndim < w.ndim:
+        sw = sw[..., None]
+    while sw.ndim > w.ndim and sw.shape[-1] == 1:
+        sw = sw[..., 0]
+    return sw * w
+
+
 class Loss:
     def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None):
         if reduction not in ("sum_over_batch_size", "sum", "none", None, "mean", "mean_with_sample_weight"):
@@ -145,6 +166,9 @@ class Loss:
         self.dtype = dtype
 
     def __call__(self, y_true, y_pred, sample_weight=None):
+        # Keras: a mask on the predictions (padded timesteps) weighs those entries 0 and, for the mean
+        # reductions, the rest total/valid, so the loss is the mean over the real timesteps only
+        sample_weight = apply_mask(sample_weight, getattr(y_pred, "_keras_mask", None), self.reduction)
         return reduce_weighted(self.call(y_true, y_pred), sample_weight, self.reduction)
 
     def call(self, y_true, y_pred):

@@ -59,6 +59,8 @@ l1, l2, l1_l2 = L1, L2, L1L2
 
 
 def serialize(regularizer):
+    if regularizer is None:
+        return None
     return {"module": "keras.regularizers", "class_name": type(regularizer).__name__,
             "config": regularizer.get_config(), "registered_name": None}
 

@@ -113,7 +113,6 @@ class Layer(Operation):
         self.activity_regularizer = regularizers.get(kwargs.get("activity_regularizer"))
         self._activity_losses = []
         self._losses = []  # add_loss() during the current call
-        self.supports_masking = False
         self._build_shape = None
         shape = kwargs.get("batch_input_shape")
         if kwargs.get("input_shape") is not None:
@@ -121,10 +120,14 @@ class Layer(Operation):
         elif kwargs.get("input_dim") is not None:
             shape = (kwargs.get("batch_size"), kwargs["input_dim"])
         self._batch_input_shape = None if shape is None else tuple(shape)
+        if not hasattr(type(self), "supports_masking"):
+            # Keras: a layer that overrides compute_mask supports masking; others say so in __init__
+            self.supports_masking = type(self).compute_mask is not Layer.compute_mask
         cls = type(self)
         if "_call_takes_training" not in cls.__dict__:
             cls._call_takes_training = _accepts(cls.call, "training")
             cls._training_pos = _positional_index(cls.call, "training")
+            cls._call_mask_args = _mask_params(cls.call)
 
     # ---- weights ----
     def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, autocast=True,
@@ -339,6 +342,11 @@ class Layer(Operation):
             rest = tuple(_as_tensor(a) for a in rest)
         if kwargs:
             kwargs = {k: _as_tensor(v) for k, v in kwargs.items()}
+        prev_mask = x._keras_mask if type(x) is not list else _list_mask(x)
+        if kwargs.get("mask") is not None:
+            prev_mask = kwargs["mask"]  # Keras: an explicit mask is the one passed on
+        elif self._call_mask_args and (prev_mask is not None or rest or kwargs):
+            self._fill_masks(x, rest, kwargs)
         # call_context inlined: this is every layer call of the general training path
         if not _call_context:
             if _pending_losses:
@@ -356,7 +364,48 @@ class Layer(Operation):
             _call_context.pop()
         if self.activity_regularizer is not None and training:
             self._activity_losses = [ops.divide(self.activity_regularizer(out), out.shape[0])]
+        if self.supports_masking:
+            if prev_mask is not None or self._produces_mask():
+                self._set_mask_metadata(x, out, prev_mask)
+        elif prev_mask is not None:
+            _warn_mask_dropped(self)
         return out
+
+    # ---- masks (Keras: a boolean (batch, time) tensor riding on the output as `_keras_mask`) ----
+    def _produces_mask(self):
+        """Whether compute_mask can make a mask from no incoming one (Embedding(mask_zero=True), Masking);
+        layers that only pass masks on say False. Sequential's direct-call path is taken only when none does."""
+        return False
+
+    def _fill_masks(self, x, rest, kwargs):
+        """Keras fills a call's `mask` argument from the first input's mask, and `<name>_mask` from the
+        mask of the tensor passed as `<name>` (MultiHeadAttention's query_mask, value_mask, key_mask)."""
+        names = self._call_mask_args
+        if "mask" in names and kwargs.get("mask") is None:
+            m = x._keras_mask if type(x) is not list else _list_mask(x)
+            if m is not None:
+                kwargs["mask"] = m
+        params = list(inspect.signature(type(self).call).parameters)[1:]
+        bound = dict(zip(params, (x,) + tuple(rest)))
+        bound.update(kwargs)
+        for name in names:
+            if name == "mask" or kwargs.get(name) is not None:
+                continue
+            t = bound.get(name[:-5])
+            m = getattr(t, "_keras_mask", None)
+            if m is not None and not (name in params and params.index(name) < 1 + len(rest)):
+                kwargs[name] = m
+
+    def _set_mask_metadata(self, inputs, outputs, prev_mask):
+        flat = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        if all(getattr(o, "_keras_mask", None) is not None for o in flat):
+            return
+        masks = self.compute_mask(inputs, prev_mask)
+        if masks is None:
+            return
+        for o, m in zip(flat, masks if isinstance(masks, (list, tuple)) else [masks]):
+            if isinstance(o, Tensor) and o._keras_mask is None and m is not None:
+                o._keras_mask = m if isinstance(m, Tensor) else Tensor(m)
 
     def call(self, inputs, *args, **kwargs):
         return inputs
@@ -431,6 +480,33 @@ class Layer(Operation):
 
     def __repr__(self):
         return "<%s name=%s, built=%s>" % (type(self).__name__, self.name, self.built)
+
+
+def _list_mask(xs):
+    masks = [i._keras_mask for i in xs]
+    return None if all(m is None for m in masks) else masks
+
+
+def _mask_params(fn):
+    """call()'s parameters Keras fills with masks: `mask` and `<tensor argument>_mask`."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return ()
+    return tuple(p for p in params if p == "mask" or p.endswith("_mask") and p != "attention_mask")
+
+
+_warned_masks = set()
+
+
+def _warn_mask_dropped(layer):
+    key = type(layer)
+    if key not in _warned_masks:
+        _warned_masks.add(key)
+        import warnings
+        warnings.warn("Layer '%s' (of type %s) was passed an input with a mask attached to it. However, this layer "
+                      "does not support masking and will therefore destroy the mask information. Downstream layers "
+                      "will not see the mask." % (layer.name, type(layer).__name__), stacklevel=3)
 
 
 def _as_tensor(v):

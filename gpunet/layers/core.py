@@ -40,6 +40,7 @@ def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None
 
 
 class Dense(Layer):
+    supports_masking = True  # Keras: passes a mask on unchanged
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
@@ -122,6 +123,7 @@ def _ser(obj):
 
 
 class Activation(Layer):
+    supports_masking = True  # Keras: passes a mask on unchanged
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
@@ -194,6 +196,7 @@ class Reshape(Layer):
 
 class Dropout(Layer):
     """Inverted dropout: active only with training=True, scales kept units by 1/(1-rate)."""
+    supports_masking = True  # Keras: passes a mask on unchanged
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)

@@ -8,6 +8,18 @@ class _Merge(Layer):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def compute_mask(self, inputs, mask=None):
+        """Keras: a timestep is kept where every input that has a mask keeps it."""
+        if mask is None or not isinstance(mask, (list, tuple)) or all(m is None for m in mask):
+            return None
+        out = None
+        for m in mask:
+            if m is not None:
+                m = ops.cast(m, "bool")
+                out = m if out is None else ops.logical_and(out, m)
+        return out
 
     def build(self, input_shapes):
         if not isinstance(input_shapes, list) or len(input_shapes) < 2 or not isinstance(input_shapes[0], tuple):
@@ -95,6 +107,18 @@ class Concatenate(_Merge):
 
     def call(self, inputs):
         return ops.concatenate(list(inputs), axis=self.axis)
+
+    def compute_mask(self, inputs, mask=None):
+        """Keras: along the feature axis the masks combine (AND); along the time axis they are joined."""
+        if mask is None or not isinstance(mask, (list, tuple)) or all(m is None for m in mask):
+            return None
+        nd = inputs[0].ndim
+        ax = self.axis % nd
+        if ax >= nd - 1:
+            return _Merge.compute_mask(self, inputs, mask)
+        ms = [ops.cast(m, "bool") if m is not None else ops.ones(x.shape[:nd - 1], dtype="bool")
+              for m, x in zip(mask, inputs)]
+        return ops.concatenate(ms, axis=ax)
 
     def get_config(self):
         cfg = super().get_config()

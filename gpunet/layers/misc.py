@@ -21,6 +21,11 @@ class Lambda(Layer):
     def call(self, inputs, mask=None, training=None):
         return self.function(inputs, **self.arguments)
 
+    def compute_mask(self, inputs, mask=None):
+        if callable(self.mask):
+            return self.mask(inputs, mask)
+        return mask if self.mask is None else self.mask
+
     def compute_output_shape(self, input_shape):
         if self._output_shape is None:
             return Layer.compute_output_shape(self, input_shape)
@@ -68,6 +73,7 @@ class ActivityRegularization(Layer):
 
 
 class GaussianNoise(Layer):
+    supports_masking = True  # Keras: passes a mask on unchanged
     def __init__(self, stddev, seed=None, **kwargs):
         super().__init__(**kwargs)
         if not 0 <= stddev <= 1:
@@ -92,6 +98,7 @@ class GaussianNoise(Layer):
 
 class GaussianDropout(Layer):
     """Multiplies by noise of mean 1 and variance rate / (1 - rate) in training."""
+    supports_masking = True  # Keras: passes a mask on unchanged
 
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -366,6 +373,7 @@ class RMSNormalization(Layer):
 
 class AlphaDropout(Layer):
     """Dropout that keeps SELU's self-normalisation: dropped units go to -alpha*scale, then an affine fix."""
+    supports_masking = True  # Keras: passes a mask on unchanged
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)

@@ -79,6 +79,7 @@ class _ImageLayer(Layer):
 
 class Rescaling(_ImageLayer):
     """inputs * scale + offset, in the layer's float dtype."""
+    supports_masking = True  # Keras: passes a mask on unchanged
 
     def __init__(self, scale, offset=0.0, **kwargs):
         super().__init__(**kwargs)

@@ -109,7 +109,11 @@ class MeanMetricWrapper(Mean):
         super().__init__(name=name or getattr(fn, "__name__", "metric"), dtype=dtype)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        mask = getattr(y_pred, "_keras_mask", None)  # Keras: masked timesteps do not count
         values = self._fn(y_true, y_pred, **self._fn_kwargs)
+        if mask is not None:
+            from ..losses import apply_mask
+            sample_weight = apply_mask(sample_weight, mask, "sum")
         super().update_state(values, sample_weight)
 
     def get_config(self):

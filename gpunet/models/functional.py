@@ -181,7 +181,9 @@ class Functional(Model):
         h = values[id(parents[0])]
         if isinstance(layer, Dense):
             layer._check_input(h)
-            return layer.call_logits(h)
+            logits = layer.call_logits(h)
+            logits._keras_mask = h._keras_mask
+            return logits
         return h
 
     # ---- summary / config ----

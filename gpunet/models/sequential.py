@@ -165,13 +165,16 @@ class Sequential(Model):
             last = self._layers[-1]
             if not fast:
                 last._check_input(x)
-            return last.call_logits(x)
+            logits = last.call_logits(x)
+            logits._keras_mask = x._keras_mask  # Dense passes a mask on (padded timesteps leave the loss)
+            return logits
         return x
 
     def _fast_ok(self):
         """Inside fit/evaluate the data were checked once up front, so each batch may go straight to
         `call` (no per-batch input checks) — unless a layer needs __call__ (activity regularizer)."""
-        return self.built and all(l.built and l.activity_regularizer is None for l in self._layers)
+        return self.built and all(l.built and l.activity_regularizer is None and not l._produces_mask()
+                                  for l in self._layers)  # masks ride on __call__
 
     # ---- summary / config ----
     def _summary_rows(self):

@@ -97,11 +97,12 @@ def _loss_and_preds(model, plan, xb, yb, swb, training):
             logits = model._forward(xb, training=training, fast=True)
         else:
             logits = model._forward_logits(xb, training=training, fast=True)
-        if swb is None:
+        mask = logits._keras_mask
+        if swb is None and mask is None:
             loss = ops.softmax_cross_entropy(yb, logits, plan.sparse, plan.label_smoothing, reduction="mean")
         else:
             per = ops.softmax_cross_entropy(yb, logits, sparse=plan.sparse, label_smoothing=plan.label_smoothing)
-            loss = losses_mod.reduce_weighted(per, swb)
+            loss = losses_mod.reduce_weighted(per, losses_mod.apply_mask(swb, mask, "sum_over_batch_size"))
         return loss, logits
     preds = model._forward(xb, training=training, fast=True)
     return plan.loss(yb, preds, sample_weight=swb), preds
@@ -114,18 +115,36 @@ def _softmax_logits(plan):
 
 
 def _update_metrics(plan, yb, preds, swb, is_logits):
+    """preds: the step's prediction Tensor(s); a mask on them (padded timesteps) weighs those entries 0."""
     if plan.multi:
         for m, i in plan.slots:
-            m.update_state(yb.arrays[i], preds[i].data)
+            mw = _mask_weights(None, preds[i])
+            if mw is None:
+                m.update_state(yb.arrays[i], preds[i].data)
+            else:
+                m.update_state(yb.arrays[i], preds[i].data, sample_weight=mw)
         return
     if not plan.metrics and not plan.weighted_metrics:
         return
+    mask = getattr(preds, "_keras_mask", None)
+    preds = preds.data if isinstance(preds, Tensor) else preds
     if is_logits and not plan.metrics_on_logits:
         preds = ops.softmax(preds).data
+    mw = None if mask is None else losses_mod.apply_mask(None, mask, "sum")
     for m in plan.metrics:  # Keras: `metrics` ignore sample weights, `weighted_metrics` use them
-        m.update_state(yb, preds)
-    for m in plan.weighted_metrics:
-        m.update_state(yb, preds, sample_weight=swb)
+        if mw is None:
+            m.update_state(yb, preds)
+        else:
+            m.update_state(yb, preds, sample_weight=mw)
+    if plan.weighted_metrics:
+        sw = swb if mask is None else losses_mod.apply_mask(swb, mask, "sum")
+        for m in plan.weighted_metrics:
+            m.update_state(yb, preds, sample_weight=sw)
+
+
+def _mask_weights(swb, pred):
+    mask = getattr(pred, "_keras_mask", None)
+    return swb if mask is None else losses_mod.apply_mask(swb, mask, "sum")
 
 
 def train_step(model, plan, xb, yb, swb):
@@ -139,7 +158,7 @@ def train_step(model, plan, xb, yb, swb):
     grads = tape.gradient(scaled, plan.variables, write_to_sinks=True)
     model.optimizer.apply(grads, plan.variables)
     model._loss_tracker.add(total.data, len(xb))
-    _update_metrics(plan, yb, preds.data if isinstance(preds, Tensor) else preds, swb, _softmax_logits(plan))
+    _update_metrics(plan, yb, preds, swb, _softmax_logits(plan))
     return total
 
 
@@ -412,8 +431,7 @@ def _evaluate_arrays(model, plan, x, y, sw, batch_size, prefix="", cbs=None, max
                 for r in model.losses:
                     loss = ops.add(loss, r)
             model._loss_tracker.add(loss.data, hi - lo)
-            _update_metrics(plan, yd[lo:hi], preds.data if isinstance(preds, Tensor) else preds, swb,
-                            _softmax_logits(plan))
+            _update_metrics(plan, yd[lo:hi], preds, swb, _softmax_logits(plan))
             if cbs is not None:
                 cbs.on_test_batch_end(step, lambda: _logs(model, plan))
     return _logs(model, plan, prefix)

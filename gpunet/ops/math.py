@@ -265,11 +265,22 @@ def getitem(x, key):
     key = key.data if isinstance(key, Tensor) else key
     xp = _xp()
 
+    basic = _basic_key(key)
+
     def backward(g, n):
         out = xp.zeros(a.shape, dtype=g.dtype)
-        xp.add.at(out, key, g)
+        if basic:  # slices and integers select each element once: a plain write (add.at is for repeats)
+            out[key] = g
+        else:
+            xp.add.at(out, key, g)
         return (out,)
     return record(a[key], (x,), backward)
+
+
+def _basic_key(key):
+    items = key if isinstance(key, tuple) else (key,)
+    return all(k is None or k is Ellipsis or isinstance(k, (slice, int, np.integer)) and not isinstance(k, bool)
+               for k in items)
 
 
 # ---- non-differentiable helpers with keras.ops names ----

@@ -12,12 +12,13 @@ from .. import backend
 
 class Tensor:
     """A backend array that can sit on the tape. Ops return Tensors; ``numpy()`` gives a host copy."""
-    __slots__ = ("data", "requires_grad", "__weakref__")
+    __slots__ = ("data", "requires_grad", "_keras_mask", "__weakref__")
     __array_priority__ = 1000  # numpy scalars/arrays defer to our operators
 
     def __init__(self, data, requires_grad=False):
         self.data = data
         self.requires_grad = requires_grad
+        self._keras_mask = None  # Keras's mask metadata: which timesteps of this tensor are real (layers set it)
 
     shape = property(lambda self: self.data.shape)
     dtype = property(lambda self: self.data.dtype)

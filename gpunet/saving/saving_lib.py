@@ -37,30 +37,47 @@ def _own_vars(layer):
 
 
 def _children(layer):
-    """(h5 key, child layer) pairs as Keras names them: snake_case class name, numbered per class."""
+    """(h5 key, child layer) pairs as Keras names them. A model's layers sit in its `layers` list: each
+    is keyed by its snake_case class name, numbered per class ("layers/dense_1"). A layer's sublayers are
+    keyed by the attribute holding them ("cell", "forward_layer"), a list attribute's items by class
+    name under it ("blocks/dense_1") — Keras's saving walks attributes the same way."""
+    from ..layers.base import Layer
     from ..layers.core import InputLayer
     from ..models.sequential import Sequential
     if isinstance(layer, Sequential):
-        kids = list(layer.layers)
-    elif hasattr(layer, "_functional_layers"):
-        kids = list(layer._functional_layers)
-    else:
-        kids = [l for l in layer._sublayers() if not isinstance(l, InputLayer)]
+        return _numbered("layers", list(layer.layers))
+    if hasattr(layer, "_functional_layers"):
+        return _numbered("layers", list(layer._functional_layers))
+    out = []
+    for attr in sorted(vars(layer)):
+        value = vars(layer)[attr]
+        if isinstance(value, Layer) and not isinstance(value, InputLayer):
+            out.append((attr, value))
+        elif isinstance(value, (list, tuple)):
+            kids = [v for v in value if isinstance(v, Layer) and not isinstance(v, InputLayer)]
+            out.extend(_numbered(attr, kids))
+    seen, unique = set(), []
+    for key, kid in out:  # a sublayer held twice is saved once, under its first name
+        if id(kid) not in seen:
+            seen.add(id(kid))
+            unique.append((key, kid))
+    return unique
+
+
+def _numbered(prefix, kids):
     counts, out = {}, []
     for kid in kids:
         base = to_snake_case(type(kid).__name__)
-        if base == "functional":
-            base = "functional"
         n = counts.get(base, 0)
         counts[base] = n + 1
-        out.append((base if n == 0 else "%s_%d" % (base, n), kid))
+        out.append(("%s/%s" % (prefix, base if n == 0 else "%s_%d" % (base, n)), kid))
     return out
 
 
 def _collect(layer, prefix, out):
     """{h5 path of a 'vars' group: (layer, [variables])} for the layer tree under prefix."""
     for key, kid in _children(layer):
-        path = "%s/layers/%s" % (prefix, key) if prefix else "layers/" + key
+        path = "%s/%s" % (prefix, key) if prefix else key
         out[path + "/vars"] = (kid, _own_vars(kid))
         _collect(kid, path, out)
     return out
