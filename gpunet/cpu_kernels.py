@@ -73,46 +73,66 @@ def ptr(a):
 def _reset_for_tests():
     del _lib[:]
     del _conv_lib[:]
+    del _rnn_lib[:]
 
 
 _conv_lib = []  # as _lib, for kernels/cpu_conv.c
 
 
-def conv_library():
-    """kernels/cpu_conv.c (bias + activation, relu gradient, im2col, max pooling), or None: no compiler, a failed build,
-    GPUNET_CPU_KERNELS=0 — the NumPy path then runs, with the same results."""
-    if _conv_lib:
-        return _conv_lib[0]
+def _c_library(cache, name, declare, what):
+    """kernels/<name>.c built once with the system compiler and loaded, `declare` giving its prototypes;
+    None (and one log line) without a compiler, on a failed build, or with GPUNET_CPU_KERNELS=0 — the
+    NumPy path then runs, with the same results."""
+    if cache:
+        return cache[0]
     lib = None
     from .kernels import kernel_dir
-    src = kernel_dir() / "cpu_conv.c"
+    src = kernel_dir() / (name + ".c")
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if os.environ.get("GPUNET_CPU_KERNELS", "1") != "0" and cc and src.is_file():
         flags = ["-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-shared", "-fPIC"]
         try:
-            lib = ctypes.CDLL(native.build("cpu", "cpu_conv", src.read_text() + cc + " ".join(flags) + native.cpu_id(),
+            lib = ctypes.CDLL(native.build("cpu", name, src.read_text() + cc + " ".join(flags) + native.cpu_id(),
                                            lambda out: [cc, *flags, "-o", out, str(src), "-lm"], timeout=120))
-            P, I = ctypes.c_void_p, ctypes.c_int
-            lib.bias_act.argtypes = [P, P, ctypes.c_longlong, I, I]
-            lib.relu_grad.argtypes = [P, P, P, ctypes.c_longlong]
-            lib.conv_direct.argtypes = [P, P, P, P, I, I] + [I] * 14
-            lib.conv_direct_max_pool2.argtypes = [P, P, P, P, P, I, I] + [I] * 14
-            lib.im2col.argtypes = lib.col2im.argtypes = [P, P] + [I] * 14
-            lib.max_pool_values.argtypes = [P, P] + [I] * 12
-            lib.max_pool_forward.argtypes = lib.max_pool_backward.argtypes = [P, P, P] + [I] * 12
-            for f in (lib.bias_act, lib.relu_grad, lib.conv_direct, lib.conv_direct_max_pool2, lib.im2col, lib.col2im, lib.max_pool_values, lib.max_pool_forward,
-                      lib.max_pool_backward):
+            for f in declare(lib, ctypes.c_void_p, ctypes.c_int):
                 f.restype = None
         except Exception as e:
-            _log.info("gpunet: CPU convolution kernels unavailable (%s); using NumPy array ops", e)
+            _log.info("gpunet: CPU %s kernels unavailable (%s); using NumPy array ops", what, e)
             lib = None
-    _conv_lib.append(lib)
+    cache.append(lib)
     return lib
+
+
+def _declare_conv(lib, P, I):
+    lib.bias_act.argtypes = [P, P, ctypes.c_longlong, I, I]
+    lib.relu_grad.argtypes = [P, P, P, ctypes.c_longlong]
+    lib.conv_direct.argtypes = [P, P, P, P, I, I] + [I] * 14
+    lib.conv_direct_max_pool2.argtypes = [P, P, P, P, P, I, I] + [I] * 14
+    lib.im2col.argtypes = lib.col2im.argtypes = [P, P] + [I] * 14
+    lib.max_pool_values.argtypes = [P, P] + [I] * 12
+    lib.max_pool_forward.argtypes = lib.max_pool_backward.argtypes = [P, P, P] + [I] * 12
+    return (lib.bias_act, lib.relu_grad, lib.conv_direct, lib.conv_direct_max_pool2, lib.im2col, lib.col2im,
+            lib.max_pool_values, lib.max_pool_forward, lib.max_pool_backward)
+
+
+def conv_library():
+    """kernels/cpu_conv.c (bias + activation, relu gradient, im2col, max pooling), or None."""
+    return _c_library(_conv_lib, "cpu_conv", _declare_conv, "convolution")
 
 
 _rnn_lib = []  # as _lib, for kernels/cpu_rnn.c
 
 
+def _declare_rnn(lib, P, I):
+    lib.lstm_fwd.argtypes = [P] * 8 + [I] * 4
+    lib.lstm_bwd.argtypes = [P] * 9 + [I] * 4
+    lib.gru_fwd.argtypes = [P] * 7 + [I] * 4
+    lib.gru_bwd.argtypes = [P] * 9 + [I] * 4
+    lib.simple_fwd.argtypes = [P] * 5 + [I] * 3
+    lib.simple_bwd.argtypes = [P] * 6 + [I] * 3
+    return (lib.lstm_fwd, lib.lstm_bwd, lib.gru_fwd, lib.gru_bwd, lib.simple_fwd, lib.simple_bwd)
+
+
 def rnn_library():
-    """kernels/cpu_rnn.c (the fused LSTM/GRU/SimpleRNN cell passes), or None as for conv_library."""
-    return None
+    """kernels/cpu_rnn.c (the fused LSTM/GRU/SimpleRNN cell passes of ops/rnn.py), or None."""
+    return _c_library(_rnn_lib, "cpu_rnn", _declare_rnn, "recurrent")

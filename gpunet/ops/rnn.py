@@ -136,38 +136,42 @@ def simple_cell_backward(xp, zt, dh, m, act):
 
 # ---- which implementation runs the cells ----
 
+class _Buffers:
+    """The time-major buffers of one sequence op; cells read and write step t of them."""
+    __slots__ = ("kind", "B", "H", "act", "ract", "pre", "rec", "hs", "cs", "acs", "rhs", "M", "b_rec",
+                 "dY", "dhn", "dc", "dpre", "drec", "carry", "ptrs")
+
+
 class _NumpyCells:
     """The reference cells, for any float dtype on NumPy or CuPy."""
 
     def __init__(self, xp):
         self.xp = xp
 
-    def lstm_fwd(self, gates, rec, c_prev, h_prev, h_out, c_out, ac_out, m, act, ract):
-        h, c, ac = lstm_cell_forward(self.xp, gates, rec, c_prev, h_prev, m, act, ract)
-        h_out[...], c_out[...], ac_out[...] = h, c, ac
+    def forward(self, S, t):
+        m = None if S.M is None else S.M[t][:, None]
+        if S.kind == "lstm":
+            h, c, ac = lstm_cell_forward(self.xp, S.pre[t], S.rec, S.cs[t], S.hs[t], m, S.act, S.ract)
+            S.hs[t + 1], S.cs[t + 1], S.acs[t] = h, c, ac
+        elif S.kind == "gru":
+            if S.b_rec is not None:
+                S.rec += S.b_rec
+            S.hs[t + 1], S.rhs[t] = gru_cell_forward(self.xp, S.pre[t], S.rec, S.hs[t], m, S.act, S.ract)
+        else:
+            S.hs[t + 1] = simple_cell_forward(self.xp, S.pre[t], S.rec, S.hs[t], m, S.act)
 
-    def lstm_bwd(self, gates, ac, c_prev, dy, dhn, dc, dz_out, carry_out, m, act, ract):
-        dz, dcp, carry = lstm_cell_backward(self.xp, gates, ac, c_prev, dy + dhn, dc, m, act, ract)
-        dz_out[...], dc[...] = dz, dcp
-        carry_out[...] = 0 if carry is None else carry
-
-    def gru_fwd(self, xw, rec, brec, h_prev, h_out, rh_out, m, act, ract):
-        if brec is not None:
-            rec += brec
-        h, rh = gru_cell_forward(self.xp, xw, rec, h_prev, m, act, ract)
-        h_out[...], rh_out[...] = h, rh
-
-    def gru_bwd(self, gates, rh, h_prev, dy, dhn, dxw_out, drec_out, carry_out, m, act, ract):
-        dxw, drec, carry = gru_cell_backward(self.xp, gates, rh, h_prev, dy + dhn, m, act, ract)
-        dxw_out[...], drec_out[...], carry_out[...] = dxw, drec, carry
-
-    def simple_fwd(self, zt, rec, h_prev, h_out, m, act):
-        h_out[...] = simple_cell_forward(self.xp, zt, rec, h_prev, m, act)
-
-    def simple_bwd(self, zt, dy, dhn, dz_out, carry_out, m, act):
-        dz, carry = simple_cell_backward(self.xp, zt, dy + dhn, m, act)
-        dz_out[...] = dz
-        carry_out[...] = 0 if carry is None else carry
+    def backward(self, S, t):
+        m = None if S.M is None else S.M[t][:, None]
+        dh = S.dY[t] + S.dhn
+        if S.kind == "lstm":
+            S.dpre[t], S.dc[...], carry = lstm_cell_backward(self.xp, S.pre[t], S.acs[t], S.cs[t], dh, S.dc, m,
+                                                             S.act, S.ract)
+        elif S.kind == "gru":
+            S.dpre[t], S.drec[t], carry = gru_cell_backward(self.xp, S.pre[t], S.rhs[t], S.hs[t], dh, m, S.act,
+                                                            S.ract)
+        else:
+            S.dpre[t], carry = simple_cell_backward(self.xp, S.pre[t], dh, m, S.act)
+        S.carry[...] = 0 if carry is None else carry
 
 
 def _cells(xp, dtype):
@@ -185,18 +189,15 @@ def _cells(xp, dtype):
     return _NumpyCells(xp)
 
 
-# ---- the sequence ops ----
-
-def _mm(xp, a, b, out=None):
-    return xp.matmul(a, b, out=out)
-
+# ---- the sequence op ----
 
 def sequence(kind, x, h0, c0, kernel, recurrent_kernel, bias, mask=None, go_backwards=False, activation="tanh",
              recurrent_activation="sigmoid", cells=None):
     """The whole recurrence of an LSTM ("lstm"), GRU ("gru", reset_after=True) or SimpleRNN ("simple_rnn")
     over x (B, T, D) from states h0 (and c0 for LSTM), as one tape op. mask: (B, T) booleans or None.
     Returns (B, T, H) outputs in processing order — for LSTM (B, T + 1, H) with the final c last.
-    bias: (G*H,) for LSTM/SimpleRNN, (2, 3H) for GRU (input and recurrent bias), or None."""
+    bias: (G*H,) for LSTM/SimpleRNN, (2, 3H) for GRU (input and recurrent bias), or None.
+    cells: the cell implementation (tests pass the reference); by default the fastest for the arrays."""
     xp = backend.get_xp()
     X, W, U = data(x), data(kernel), data(recurrent_kernel)
     b = None if bias is None else data(bias)
@@ -204,80 +205,72 @@ def sequence(kind, x, h0, c0, kernel, recurrent_kernel, bias, mask=None, go_back
     H = U.shape[0]
     G = GATES[kind]
     dt = X.dtype
-    act = ACTIVATIONS[activation]
-    ract = ACTIVATIONS[recurrent_activation]
     cells = cells or _cells(xp, dt)
+    S = _Buffers()
+    S.kind, S.B, S.H, S.ptrs = kind, B, H, None
+    S.act, S.ract = ACTIVATIONS[activation], ACTIVATIONS[recurrent_activation]
     Xt = xp.ascontiguousarray((X[:, ::-1] if go_backwards else X).transpose(1, 0, 2))  # (T, B, D), processing order
-    M = None
+    S.M = None
     if mask is not None:
         Mb = data(mask).astype(bool)
-        M = xp.ascontiguousarray((Mb[:, ::-1] if go_backwards else Mb).T)  # (T, B)
-    b_in = b_rec = None
+        S.M = xp.ascontiguousarray((Mb[:, ::-1] if go_backwards else Mb).T)  # (T, B)
+    b_in = S.b_rec = None
     if b is not None:
-        b_in, b_rec = (b[0], b[1]) if kind == "gru" else (b, None)
+        b_in, S.b_rec = (b[0], b[1]) if kind == "gru" else (b, None)
     # the input projection of every step: one GEMM
-    pre = _mm(xp, Xt.reshape(T * B, D), W).reshape(T, B, G * H)
+    S.pre = xp.matmul(Xt.reshape(T * B, D), W).reshape(T, B, G * H)
     if b_in is not None:
-        pre += b_in
-    hs = xp.empty((T + 1, B, H), dtype=dt)  # hs[0] = h0, hs[t + 1] = h after step t
-    hs[0] = data(h0)
-    rec = xp.empty((B, G * H), dtype=dt)
+        S.pre += b_in
+    S.hs = xp.empty((T + 1, B, H), dtype=dt)  # hs[0] = h0, hs[t + 1] = h after step t
+    S.hs[0] = data(h0)
+    S.rec = xp.empty((B, G * H), dtype=dt)
+    S.cs = S.acs = S.rhs = None
     if kind == "lstm":
-        cs = xp.empty((T + 1, B, H), dtype=dt)
-        cs[0] = data(c0)
-        acs = xp.empty((T, B, H), dtype=dt)
+        S.cs = xp.empty((T + 1, B, H), dtype=dt)
+        S.cs[0] = data(c0)
+        S.acs = xp.empty((T, B, H), dtype=dt)
     elif kind == "gru":
-        rhs = xp.empty((T, B, H), dtype=dt)
+        S.rhs = xp.empty((T, B, H), dtype=dt)
     for t in range(T):
-        _mm(xp, hs[t], U, out=rec)
-        m = None if M is None else M[t][:, None]
-        if kind == "lstm":
-            cells.lstm_fwd(pre[t], rec, cs[t], hs[t], hs[t + 1], cs[t + 1], acs[t], m, act, ract)
-        elif kind == "gru":
-            cells.gru_fwd(pre[t], rec, b_rec, hs[t], hs[t + 1], rhs[t], m, act, ract)
-        else:
-            cells.simple_fwd(pre[t], rec, hs[t], hs[t + 1], m, act)
-    outs = hs[1:]
+        xp.matmul(S.hs[t], U, out=S.rec)
+        cells.forward(S, t)
+    outs = S.hs[1:]
     if kind == "lstm":
-        outs = xp.concatenate([outs, cs[T:]], axis=0)
+        outs = xp.concatenate([outs, S.cs[T:]], axis=0)
     result = xp.ascontiguousarray(outs.transpose(1, 0, 2))
 
     def backward(g, needs):
         gt = xp.ascontiguousarray(g.transpose(1, 0, 2))  # (T[+1], B, H)
-        dY = gt[:T]
-        dhn = xp.zeros((B, H), dtype=dt)  # dL/dh from the step after, through the GEMM
-        carry = xp.empty((B, H), dtype=dt)
-        dpre = xp.empty((T, B, G * H), dtype=dt)  # dL/d(x@W + b_in) per step
-        drec = dpre if kind != "gru" else xp.empty((T, B, G * H), dtype=dt)  # dL/d(h@U + b_rec)
+        S.dY = gt[:T]
+        S.dhn = xp.zeros((B, H), dtype=dt)  # dL/dh from the step after, through the GEMM
+        S.carry = xp.empty((B, H), dtype=dt)
+        S.dpre = xp.empty((T, B, G * H), dtype=dt)  # dL/d(x@W + b_in) per step
+        S.drec = S.dpre if kind != "gru" else xp.empty((T, B, G * H), dtype=dt)  # dL/d(h@U + b_rec)
+        S.dc = gt[T].copy() if kind == "lstm" else None
+        S.ptrs = None
         Ut = xp.ascontiguousarray(U.T)
-        if kind == "lstm":
-            dc = gt[T].copy()
         for t in range(T - 1, -1, -1):
-            m = None if M is None else M[t][:, None]
-            if kind == "lstm":
-                cells.lstm_bwd(pre[t], acs[t], cs[t], dY[t], dhn, dc, dpre[t], carry, m, act, ract)
-            elif kind == "gru":
-                cells.gru_bwd(pre[t], rhs[t], hs[t], dY[t], dhn, dpre[t], drec[t], carry, m, act, ract)
-            else:
-                cells.simple_bwd(pre[t], dY[t], dhn, dpre[t], carry, m, act)
-            _mm(xp, drec[t], Ut, out=dhn)
-            dhn += carry
+            cells.backward(S, t)
+            xp.matmul(S.drec[t], Ut, out=S.dhn)
+            if S.M is not None or kind == "gru":  # the carry past a masked step; GRU's direct z * dh
+                S.dhn += S.carry
         grads = [None] * len(inputs)
+        dpre2, drec2 = S.dpre.reshape(T * B, G * H), S.drec.reshape(T * B, G * H)
         if needs[0]:
-            dX = _mm(xp, dpre.reshape(T * B, G * H), W.T).reshape(T, B, D).transpose(1, 0, 2)
+            dX = xp.matmul(dpre2, W.T).reshape(T, B, D).transpose(1, 0, 2)
             grads[0] = xp.ascontiguousarray(dX[:, ::-1] if go_backwards else dX)
-        grads[1] = dhn if needs[1] else None
+        grads[1] = S.dhn if needs[1] else None
         k = 2
         if kind == "lstm":
-            grads[2] = dc if needs[2] else None
+            grads[2] = S.dc if needs[2] else None
             k = 3
         if needs[k]:
-            grads[k] = _mm(xp, Xt.reshape(T * B, D).T, dpre.reshape(T * B, G * H))
+            grads[k] = xp.matmul(Xt.reshape(T * B, D).T, dpre2)
         if needs[k + 1]:
-            grads[k + 1] = _mm(xp, hs[:T].reshape(T * B, H).T, drec.reshape(T * B, G * H))
+            grads[k + 1] = xp.matmul(S.hs[:T].reshape(T * B, H).T, drec2)
         if b is not None and needs[k + 2]:
-            db_in = dpre.reshape(T * B, G * H).sum(axis=0)
-            grads[k + 2] = xp.stack([db_in, drec.reshape(T * B, G * H).sum(axis=0)]) if kind == "gru" else db_in
+            db_in = dpre2.sum(axis=0)
+            grads[k + 2] = xp.stack([db_in, drec2.sum(axis=0)]) if kind == "gru" else db_in
         return grads
     inputs = (x, h0) + ((c0,) if kind == "lstm" else ()) + (kernel, recurrent_kernel) + (() if bias is None else (bias,))
     return record(result, inputs, backward)
