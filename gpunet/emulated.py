@@ -49,7 +49,7 @@ launch_counts = collections.Counter()  # kernel name -> launches run (tests chec
 
 # C parameter types the kernels may take, and the NumPy dtype a launcher must pass for each
 _CTYPES = {
-    "float": np.float32, "double": np.float64,
+    "float": np.float32, "double": np.float64, "unsigned char": np.uint8,
     "int": np.int32, "unsigned": np.uint32, "unsigned int": np.uint32,
     "long long": np.int64, "unsigned long long": np.uint64,
     "int32_t": np.int32, "uint32_t": np.uint32, "int64_t": np.int64, "uint64_t": np.uint64,

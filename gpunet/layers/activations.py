@@ -14,7 +14,7 @@ class _Elementwise(Layer):
 
 
 class Softmax(_Elementwise):
-    """softmax over `axis`; where a boolean `mask` is False the input is pushed to -1e9 first."""
+    """softmax over `axis`; where a boolean `mask` is False, -1e9 is added to the input first (Keras)."""
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
@@ -22,7 +22,11 @@ class Softmax(_Elementwise):
 
     def call(self, inputs, mask=None):
         if mask is not None:
-            inputs = ops.where(mask, inputs, -1e9)
+            if self.axis in (-1, inputs.ndim - 1):
+                from ..ops.attention import masked_softmax
+                return masked_softmax(inputs, mask)
+            # Keras: the masked scores get -1e9 added (not replaced), then the softmax
+            inputs = ops.add(inputs, ops.multiply(ops.subtract(1.0, ops.cast(mask, inputs.dtype)), -1e9))
         axes = self.axis if isinstance(self.axis, int) else tuple(self.axis)
         if isinstance(axes, tuple):
             return ops.exp(ops.subtract(inputs, ops.logsumexp(inputs, axis=axes, keepdims=True)))

@@ -177,15 +177,15 @@ class _NumpyCells:
 def _cells(xp, dtype):
     """kernels/cpu_rnn.c for float32 NumPy, kernels/rnn.cu on the kernel backend, else the reference."""
     if dtype == np.float32:
+        if backend.uses_kernels():  # a GPU, or the emulated tier
+            from ..kernels_rnn import CudaCells
+            return CudaCells()
         if xp is np:
             from ..cpu_kernels import rnn_library
             lib = rnn_library()
             if lib is not None:
                 from .rnn_native import NativeCells
                 return NativeCells(lib)
-        elif backend.uses_kernels():
-            from ..kernels_rnn import CudaCells
-            return CudaCells()
     return _NumpyCells(xp)
 
 
