@@ -82,4 +82,8 @@ def deserialize(config, custom_objects=None):
 def get(identifier):
     if identifier is None or isinstance(identifier, Constraint) or callable(identifier) and not isinstance(identifier, str):
         return identifier
+    if isinstance(identifier, dict):  # a serialized constraint from a Keras config
+        cls = lookup("constraint", identifier["class_name"], _TABLE)
+        cfg = identifier.get("config") or {}
+        return cls.from_config(cfg) if hasattr(cls, "from_config") else cls(**cfg)
     return lookup("constraint", identifier, _TABLE)()

@@ -1,7 +1,7 @@
 // attention.cu — attention's masked softmax over the last axis, forward and backward.
 //
-// masked_softmax_forward: y = softmax(x + (1 − mask)·(−1e9)) over the last axis of (R, L) scores — Keras's
-// masked softmax (a fully masked row comes out uniform, as in Keras). The mask is (M, L) bytes shared
+// masked_softmax_forward: y = softmax(x + (1 − mask)·(−1e9))·mask over the last axis of (R, L) scores —
+// Keras's masked softmax (a fully masked row comes out all zeros, as in Keras). The mask is (M, L) bytes shared
 // by the heads (MultiHeadAttention's (B, Tq, Tk) attention mask against (B, heads, Tq, Tk) scores): score
 // row r reads mask row (r / (heads·Tq))·Tq + r % Tq; heads = 0 means no mask (any 1-byte buffer).
 // masked_softmax_backward: dx = y·(dy − Σ dy·y).
@@ -53,7 +53,7 @@ masked_softmax_forward(const float* __restrict__ x, const unsigned char* __restr
     }
     s = softmax_block_reduce(s, sh, false);
     float inv = 1.f / s;
-    for (int k = threadIdx.x; k < L; k += SOFTMAX_THREADS) yr[k] *= inv;
+    for (int k = threadIdx.x; k < L; k += SOFTMAX_THREADS) yr[k] *= (heads > 0 && !mr[k]) ? 0.f : inv;
 }
 
 extern "C" __global__ void __launch_bounds__(SOFTMAX_THREADS)

@@ -30,13 +30,14 @@ class EinsumDense(Layer):
 
     def __init__(self, equation, output_shape, activation=None, bias_axes=None, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
-                 bias_constraint=None, lora_rank=None, lora_alpha=None, **kwargs):
+                 bias_constraint=None, lora_rank=None, lora_alpha=None, quantization_config=None, **kwargs):
         super().__init__(**kwargs)
         if not re.fullmatch(r"[a-zA-Z]+,[a-zA-Z]+->[a-zA-Z]+", equation.replace(" ", "")):
             raise ValueError("EinsumDense: gpunet supports equations of the form 'ab,bc->ac' (explicit letters, "
                              "no '...'), received equation=%r" % (equation,))
-        if lora_rank:
-            raise ValueError("EinsumDense: LoRA (lora_rank=%r) is not supported by gpunet" % (lora_rank,))
+        if lora_rank or quantization_config is not None:
+            raise ValueError("EinsumDense: LoRA and quantization (lora_rank=%r, quantization_config=%r) are not "
+                             "supported by gpunet" % (lora_rank, quantization_config))
         self.equation = equation.replace(" ", "")
         self.partial_output_shape = [output_shape] if isinstance(output_shape, int) else list(output_shape)
         self.bias_axes = bias_axes

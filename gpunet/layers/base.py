@@ -10,6 +10,7 @@ from ..ops.symbolic import KerasTensor, Operation, dummy_value, flatten_symbolic
 from ..ops.tape import Tensor, Variable
 from ..utils.naming import to_snake_case, uniquify
 
+_build_scope = []  # layers whose build() is running, outermost first: weight paths nest as Keras's name scopes
 _call_context = []  # the `training` value of each Layer.__call__ in progress, outermost first
 _pending_losses = weakref.WeakSet()  # layers holding add_loss() terms: clearing costs nothing when empty
 
@@ -138,7 +139,7 @@ class Layer(Operation):
         init = initializers.get(initializer)
         shape = () if shape is None else tuple(int(s) for s in shape)
         v = Variable(init, shape=shape, dtype=dtype, trainable=trainable, name=name or "variable")
-        v.path = "%s/%s" % (self.name, v.name)
+        v.path = "%s/%s" % (_scope_path(self), v.name)
         v._constraint = constraints.get(constraint)
         reg = regularizers.get(regularizer)
         if reg is not None:
@@ -262,7 +263,11 @@ class Layer(Operation):
 
         @functools.wraps(own)
         def build(self, *args, **kw):
-            out = own(self, *args, **kw)
+            _build_scope.append(self)
+            try:
+                out = own(self, *args, **kw)
+            finally:
+                _build_scope.pop()
             self.built = True
             if self._build_shape is None and args:
                 shape = args[0]
@@ -480,6 +485,15 @@ class Layer(Operation):
 
     def __repr__(self):
         return "<%s name=%s, built=%s>" % (type(self).__name__, self.name, self.built)
+
+
+def _scope_path(layer):
+    """Keras's variable path: the names of the layers being built around this one ("sequential/lstm/lstm_cell"),
+    or the layer's own name outside any build."""
+    for i in range(len(_build_scope) - 1, -1, -1):
+        if _build_scope[i] is layer:
+            return "/".join(l.name for l in _build_scope[:i + 1])
+    return layer.name
 
 
 def _list_mask(xs):

@@ -12,7 +12,7 @@ class Embedding(Layer):
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
                  embeddings_constraint=None, mask_zero=False, weights=None, lora_rank=None, lora_alpha=None,
-                 **kwargs):
+                 quantization_config=None, **kwargs):
         if kwargs.pop("input_length", None) is not None:
             warnings.warn("Argument `input_length` is deprecated. Just remove it.", stacklevel=2)
         for name, v in (("input_dim", input_dim), ("output_dim", output_dim)):
@@ -20,6 +20,9 @@ class Embedding(Layer):
                 raise ValueError("Embedding: `%s` must be a positive integer, received %s=%r" % (name, name, v))
         if lora_rank:
             raise ValueError("Embedding: LoRA (lora_rank=%r) is not supported by gpunet" % (lora_rank,))
+        if quantization_config is not None:
+            raise ValueError("Embedding: quantization (quantization_config=%r) is not supported by gpunet"
+                             % (quantization_config,))
         super().__init__(**kwargs)
         self.input_dim, self.output_dim = input_dim, output_dim
         self.embeddings_initializer = initializers.get(embeddings_initializer)

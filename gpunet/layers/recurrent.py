@@ -406,9 +406,7 @@ class RNN(Layer):
         out = (b, t, self._output_size()) if self.return_sequences else (b, self._output_size())
         if not self.return_state:
             return out
-        states = []
-        for s in self.state_size:
-            states.extend((b, d) for d in _sizes(s))
+        states = [[(b, d) for d in s] if isinstance(s, (list, tuple)) else (b, s) for s in self.state_size]
         return [out] + states
 
     def compute_mask(self, inputs, mask=None):
@@ -416,7 +414,7 @@ class RNN(Layer):
             mask = mask[0]
         out = mask if self.return_sequences else None
         if self.return_state:
-            return [out] + [None] * len(_flat(self.state_size))
+            return [out] + [None] * len(self.state_size)
         return out
 
     def build(self, sequences_shape, initial_state_shape=None):
@@ -483,8 +481,13 @@ class RNN(Layer):
             for v, s in zip(self.states, new_states):
                 v.assign(s.data)
         out = outputs if self.return_sequences else last
-        if self.return_state:
-            return [out] + list(new_states)
+        if self.return_state:  # Keras: the output, then one entry per state_size entry (a list for a nested one)
+            if self.single_state:
+                return [out] + list(new_states)
+            packed = _pack(new_states, self.state_size)
+            if any(isinstance(s, (list, tuple)) for s in self.state_size):  # stacked cells: a list per cell
+                packed = [p if isinstance(p, list) else [p] for p in packed]
+            return [out] + packed
         return out
 
     def _fused_kind(self, training):
@@ -540,15 +543,18 @@ class RNN(Layer):
         kw = {"training": training} if getattr(cell, "_call_takes_training", False) else {}
         self._config_dropout(cell, x[:, 0], states)
         m = None if mask is None else ops.cast(mask, "bool")
+        # Keras's masked output is the previous value of states[0] — of the last cell's states when nested
+        nested = isinstance(structure, (list, tuple)) and any(isinstance(s, (list, tuple)) for s in structure)
+        prev_at = len(states) - len(_sizes(structure[-1])) if nested else 0
         outputs = []
         try:
             for t in order:
-                cur = states[0] if self.single_state else _pack(states, structure)
+                cur = list(states) if self.single_state else _pack(states, structure)  # Keras passes a list
                 out, new = cell.call(x[:, t], cur, **kw) if isinstance(cell, Layer) else cell(x[:, t], cur)
                 new = _flat(new if isinstance(new, (list, tuple)) else [new])
                 if m is not None:
                     keep = ops.expand_dims(m[:, t], -1)
-                    prev = ops.zeros_like(out) if self.zero_output_for_mask else states[0]
+                    prev = ops.zeros_like(out) if self.zero_output_for_mask else states[prev_at]
                     out = ops.where(keep, out, prev)
                     new = [ops.where(keep, n, s) for n, s in zip(new, states)]
                 states = new
@@ -645,6 +651,11 @@ class _RecurrentLayer(RNN):
 
 class SimpleRNN(_RecurrentLayer):
     _cell_class, _cell_name = SimpleRNNCell, "simple_rnn_cell"
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.pop("seed", None)  # Keras's SimpleRNN leaves its cell's seed out of the config
+        return cfg
 
 
 class LSTM(_RecurrentLayer):

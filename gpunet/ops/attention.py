@@ -1,5 +1,5 @@
-"""Attention's masked softmax as one op: Keras's `softmax(x + (1 - mask) * -1e9)` over the last axis,
-with its backward `y * (g - sum(g * y))`. On the kernel backend it runs kernels/attention.cu (one pass
+"""Attention's masked softmax as one op: Keras's `softmax(x + (1 - mask) * -1e9) * mask` over the last axis
+(a fully masked row comes out all zeros), with its backward `y * (g - sum(g * y))`. On the kernel backend it runs kernels/attention.cu (one pass
 per row, the mask read in place, shared by the heads); this NumPy code is the kernel's reference."""
 import numpy as np
 
@@ -17,7 +17,7 @@ def _softmax_rows(xp, z):
 
 def masked_softmax(x, mask=None):
     """Softmax over the last axis of x; where the boolean `mask` (broadcastable to x) is False, -1e9 is
-    added to the score first, as Keras's Softmax layer does (a fully masked row comes out uniform)."""
+    added to the score first and the output is zeroed after, as Keras's Softmax layer does."""
     xp = backend.get_xp()
     z = data(x)
     m = None if mask is None else data(mask)
@@ -28,6 +28,8 @@ def masked_softmax(x, mask=None):
     else:
         s = z if m is None else z + xp.where(m, 0.0, LARGE_NEGATIVE).astype(z.dtype)
         y = _softmax_rows(xp, s)
+        if m is not None:
+            y = y * m  # the gradient below stays exact: a masked entry's probability is 0 (or its row's is)
 
     def backward(g, n):
         if backend.uses_kernels() and y.dtype == np.float32 and y.size and y.shape[-1]:
