@@ -53,10 +53,11 @@ def test_every_kernel_has_an_emulated_test():
     for f in kernels.kernel_files():
         for name in emulated.kernel_names(f.read_text()):
             found[name] = f.name
-    import test_conv_kernels  # the convolution family keeps its own list beside its tests
+    import test_conv_kernels  # the convolution and recurrent families keep their own lists beside their tests
+    import test_rnn_kernels
     covers = {name: [(globals(), t) for t in tests] for name, tests in COVERS.items()}
-    covers.update({name: [(vars(test_conv_kernels), t) for t in tests]
-                   for name, tests in test_conv_kernels.COVERS.items()})
+    for family in (test_conv_kernels, test_rnn_kernels):
+        covers.update({name: [(vars(family), t) for t in tests] for name, tests in family.COVERS.items()})
     missing = sorted(set(found) - set(covers))
     assert not missing, "kernels without an emulated test (add one and list it in COVERS): %s" % missing
     assert not set(covers) - set(found), "COVERS names kernels that no longer exist"

@@ -193,14 +193,16 @@ def _prepare(model, x, y, sample_weight, name="x"):
 def _labels_for(plan, model, y):
     if y is None or plan.multi:
         return y
+    out_shape = tuple(model._output_shape())
     if plan.sparse:
         out_dim = model._output_dim()
         losses_mod.check_sparse_labels(y, out_dim)
-        y2 = y.reshape(len(y)) if y.ndim == 2 and y.shape[1] == 1 else y
+        # (N, 1) labels for (N, C) outputs; sequence outputs (N, T, C) take (N, T) labels as they are
+        y2 = y.reshape(len(y)) if y.ndim == 2 and y.shape[1] == 1 and len(out_shape) == 2 else y
         return y2.astype(np.int32) if plan.fused else y2
     if plan.fused:
-        expected = (len(y), model._output_dim())
-        if y.shape != expected:
+        expected = (len(y),) + out_shape[1:]
+        if len(y.shape) != len(expected) or any(e is not None and e != g for e, g in zip(expected, y.shape)):
             raise ValueError("categorical_crossentropy expects one-hot targets of shape %s, received %s "
                              "(integer labels need sparse_categorical_crossentropy)" % (expected, y.shape))
     return y

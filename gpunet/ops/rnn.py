@@ -30,7 +30,8 @@ def act_forward(xp, z, code):
     if code == 1:
         return xp.tanh(z)
     if code == 2:
-        return 1.0 / (1.0 + xp.exp(-z))
+        with np.errstate(over="ignore"):  # exp(-z) overflows to inf for z < -88 in float32: the sigmoid is 0
+            return 1.0 / (1.0 + xp.exp(-z))
     if code == 3:
         return xp.maximum(z, 0)
     if code == 4:
