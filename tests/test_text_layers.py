@@ -1,0 +1,102 @@
+"""TextVectorization, StringLookup and IntegerLookup. Keras runs these layers on TensorFlow only (CI has
+none), so the expected values below were produced once by Keras 3.15.1 on TensorFlow 2 with the same calls
+(bench venv: KERAS_BACKEND=tensorflow), vocabulary ordering ties and tf-idf weights included."""
+import numpy as np
+import pytest
+
+import gpunet
+from gpunet import layers
+
+DOCS = ["The cat sat.", "The dog, the cat!", "a bird"]
+
+
+def test_text_vectorization_int_mode_as_keras():
+    tv = layers.TextVectorization(max_tokens=10, output_sequence_length=6)
+    tv.adapt(DOCS)
+    assert tv.get_vocabulary() == ["", "[UNK]", "the", "cat", "sat", "dog", "bird", "a"]
+    np.testing.assert_array_equal(tv(["the cat flew", "dog"]).numpy(), [[2, 3, 1, 0, 0, 0], [5, 0, 0, 0, 0, 0]])
+    assert tv.vocabulary_size() == 8
+    cfg = tv.get_config()
+    assert cfg["vocabulary_size"] == 8 and cfg["max_tokens"] == 10 and cfg["standardize"] == \
+        "lower_and_strip_punctuation"
+    again = layers.TextVectorization.from_config(cfg)  # the adapted vocabulary travels in the config
+    np.testing.assert_array_equal(again(["the cat"]).numpy(), [[2, 3, 0, 0, 0, 0]])
+    ragged = layers.TextVectorization(vocabulary=["x", "y"])  # no output_sequence_length: the longest sample
+    np.testing.assert_array_equal(ragged(np.array([["x y x"], ["q"]])).numpy(), [[2, 3, 2], [1, 0, 0]])
+    small = layers.TextVectorization(max_tokens=4)
+    small.adapt(DOCS)
+    assert small.get_vocabulary() == ["", "[UNK]", "the", "cat"]
+
+
+def test_text_vectorization_tf_idf_ngrams_and_bag_of_words_as_keras():
+    tv = layers.TextVectorization(output_mode="tf_idf", ngrams=2)
+    tv.adapt(["a b a", "b c"])
+    assert tv.get_vocabulary() == ["[UNK]", "b", "a", "c", "b c", "b a", "a b"]
+    np.testing.assert_allclose(tv(["a b", "c d"]).numpy(), [[0, 0.51082563, 0.6931472, 0, 0, 0, 0.6931472],
+                                                            [1.3255205, 0, 0, 0.6931472, 0, 0, 0]], rtol=1e-6)
+    mh = layers.TextVectorization(output_mode="multi_hot", vocabulary=["a", "b"])
+    np.testing.assert_array_equal(mh(["a a z", "b"]).numpy(), [[1, 1, 0], [0, 0, 1]])
+    ct = layers.TextVectorization(output_mode="count", vocabulary=["a", "b"], pad_to_max_tokens=True, max_tokens=5)
+    np.testing.assert_array_equal(ct(["a a z", "b"]).numpy(), [[1, 2, 0, 0, 0], [0, 0, 1, 0, 0]])
+    chars = layers.TextVectorization(split="character", standardize=None, vocabulary=list("ab"))
+    np.testing.assert_array_equal(chars(["abA"]).numpy(), [[2, 3, 1]])
+    custom = layers.TextVectorization(standardize=lambda s: s.upper(), split=lambda s: s.split("-"),
+                                      vocabulary=["A", "B"])
+    np.testing.assert_array_equal(custom(["a-b-c"]).numpy(), [[2, 3, 1]])
+
+
+def test_lookups_as_keras():
+    sl = layers.StringLookup(vocabulary=["a", "b", "c"])
+    np.testing.assert_array_equal(sl(np.array([["a", "z"], ["c", "b"]])).numpy(), [[1, 0], [3, 2]])
+    inv = layers.StringLookup(vocabulary=["a", "b", "c"], invert=True)
+    np.testing.assert_array_equal(inv(np.array([[1, 3], [0, 2]])), [["a", "c"], ["[UNK]", "b"]])
+    il = layers.IntegerLookup()
+    il.adapt(np.array([12, 36, 12, 7, 7, 7]))
+    assert il.get_vocabulary() == [-1, 7, 12, 36]
+    np.testing.assert_array_equal(il(np.array([7, 12, 99])).numpy(), [1, 2, 0])
+    oh = layers.StringLookup(vocabulary=["a", "b"], output_mode="one_hot")
+    np.testing.assert_array_equal(oh(["b", "q"]).numpy(), [[0, 0, 1], [1, 0, 0]])
+    masked = layers.StringLookup(vocabulary=["a", "b"], mask_token="")
+    np.testing.assert_array_equal(masked(["", "b", "x"]).numpy(), [0, 3, 1])
+    strict = layers.StringLookup(vocabulary=["a"], num_oov_indices=0)
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        strict(["b"])
+
+
+def test_vocabulary_files_and_assets_round_trip(tmp_path):
+    tv = layers.TextVectorization(output_sequence_length=4)
+    tv.adapt(DOCS)
+    tv.save_assets(str(tmp_path))
+    assert (tmp_path / "vocabulary.txt").read_text().splitlines()[1:4] == ["[UNK]", "the", "cat"]
+    other = layers.TextVectorization(output_sequence_length=4)
+    other.load_assets(str(tmp_path))
+    np.testing.assert_array_equal(other(["a cat"]).numpy(), tv(["a cat"]).numpy())
+    (tmp_path / "v.txt").write_text("x\ny\n")
+    assert layers.StringLookup(vocabulary=str(tmp_path / "v.txt")).get_vocabulary() == ["[UNK]", "x", "y"]
+
+
+def test_lookup_errors_name_the_argument():
+    with pytest.raises(ValueError, match="repeated"):
+        layers.StringLookup(vocabulary=["a", "a"])
+    with pytest.raises(ValueError, match="output_mode"):
+        layers.TextVectorization(output_mode="bogus")
+    with pytest.raises(ValueError, match="output_sequence_length"):
+        layers.TextVectorization(output_mode="multi_hot", output_sequence_length=3)
+    with pytest.raises(ValueError, match="max_tokens"):
+        layers.StringLookup(max_tokens=1)
+    with pytest.raises(ValueError, match="idf_weights"):
+        layers.StringLookup(vocabulary=["a"], output_mode="tf_idf")
+
+
+def test_vectorized_text_trains_an_embedding_model():
+    texts = ["good fine great", "bad awful", "great good", "awful terrible bad", "fine good", "terrible bad"] * 20
+    labels = np.array([1, 0, 1, 0, 1, 0] * 20)
+    tv = layers.TextVectorization(output_sequence_length=4)
+    tv.adapt(texts)
+    x = tv(texts)
+    gpunet.utils.set_random_seed(0)
+    model = gpunet.Sequential([gpunet.Input((4,)), layers.Embedding(tv.vocabulary_size(), 8, mask_zero=True),
+                               layers.GlobalAveragePooling1D(), layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    h = model.fit(x, labels, epochs=15, verbose=0).history
+    assert h["accuracy"][-1] == 1.0 and h["loss"][-1] < h["loss"][0]
