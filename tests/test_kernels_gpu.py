@@ -147,3 +147,44 @@ def test_progress_reads_do_not_wait_for_the_stream(monkeypatch):
     assert first["loss"] == 0.0 or np.isfinite(first["loss"])
     assert caught_up["loss"] == pytest.approx(exact["loss"], rel=1e-6)
     assert reads and np.isfinite(reads[0])
+
+
+SEQ_PARITY = r"""
+import numpy as np, gpunet, json
+gpunet.utils.set_random_seed(3)
+rng = np.random.default_rng(1)
+ids = rng.integers(1, 50, (512, 20))
+ids[:, 15:] = 0  # padding: masked timesteps
+y = rng.integers(0, 3, 512)
+L = gpunet.layers
+inp = gpunet.Input((20,))
+h = L.Embedding(50, 16, mask_zero=True)(inp)
+h = L.Bidirectional(L.LSTM(24, return_sequences=True))(h)
+h = L.GRU(16, return_sequences=True)(h)
+a = L.MultiHeadAttention(2, 8)(h, h)
+h = L.LayerNormalization()(L.Add()([h, a]))
+out = L.Dense(3, activation="softmax")(L.GlobalAveragePooling1D()(h))
+m = gpunet.Model(inp, out)
+m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+class Rec(gpunet.callbacks.Callback):
+    def on_train_begin(self, logs=None): self.l = []
+    def on_train_batch_end(self, b, logs=None): self.l.append(logs["loss"])
+r = Rec()
+m.fit(ids, y, epochs=1, batch_size=32, verbose=0, callbacks=[r])
+print(json.dumps({"backend": gpunet.backend.name(), "losses": r.l, "w": [float(a.sum()) for a in m.get_weights()]}))
+"""
+
+
+def test_cpu_and_gpu_train_a_masked_recurrent_attention_model_to_the_same_numbers():
+    """The recurrent cells (rnn.cu against cpu_rnn.c), the masked softmax and the embedding gradient on a GPU."""
+    import json
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = {}
+    for b in ("numpy", "cupy"):
+        r = subprocess.run([sys.executable, "-c", SEQ_PARITY], capture_output=True, text=True, timeout=300,
+                           env=dict(os.environ, GPUNET_BACKEND=b, PYTHONPATH=root))
+        assert r.returncode == 0, r.stderr
+        out[b] = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["cupy"]["backend"] == "cupy"
+    np.testing.assert_allclose(out["cupy"]["losses"], out["numpy"]["losses"], rtol=2e-3, atol=2e-4)
+    np.testing.assert_allclose(out["cupy"]["w"], out["numpy"]["w"], rtol=1e-2, atol=1e-2)
