@@ -44,18 +44,23 @@ print(json.dumps({"backend": gpunet.backend.name(), "losses": r.l,
 """
 
 
-def test_cpu_and_gpu_train_to_the_same_numbers():
+def _same_numbers_on_cpu_and_gpu(script):
+    """Runs a training script on each backend in a fresh process; its per-batch losses and weight sums agree."""
     import json
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = {}
     for b in ("numpy", "cupy"):
-        r = subprocess.run([sys.executable, "-c", PARITY], capture_output=True, text=True, timeout=300,
+        r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
                            env=dict(os.environ, GPUNET_BACKEND=b, PYTHONPATH=root))
         assert r.returncode == 0, r.stderr
         out[b] = json.loads(r.stdout.strip().splitlines()[-1])
     assert out["cupy"]["backend"] == "cupy"
     np.testing.assert_allclose(out["cupy"]["losses"], out["numpy"]["losses"], rtol=2e-3, atol=2e-4)
     np.testing.assert_allclose(out["cupy"]["w"], out["numpy"]["w"], rtol=1e-2, atol=1e-2)
+
+
+def test_cpu_and_gpu_train_to_the_same_numbers():
+    _same_numbers_on_cpu_and_gpu(PARITY)
 
 
 def _classic_fit(tier_name, monkeypatch, graphs="1", spe=1):
@@ -177,14 +182,4 @@ print(json.dumps({"backend": gpunet.backend.name(), "losses": r.l, "w": [float(a
 
 def test_cpu_and_gpu_train_a_masked_recurrent_attention_model_to_the_same_numbers():
     """The recurrent cells (rnn.cu against cpu_rnn.c), the masked softmax and the embedding gradient on a GPU."""
-    import json
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = {}
-    for b in ("numpy", "cupy"):
-        r = subprocess.run([sys.executable, "-c", SEQ_PARITY], capture_output=True, text=True, timeout=300,
-                           env=dict(os.environ, GPUNET_BACKEND=b, PYTHONPATH=root))
-        assert r.returncode == 0, r.stderr
-        out[b] = json.loads(r.stdout.strip().splitlines()[-1])
-    assert out["cupy"]["backend"] == "cupy"
-    np.testing.assert_allclose(out["cupy"]["losses"], out["numpy"]["losses"], rtol=2e-3, atol=2e-4)
-    np.testing.assert_allclose(out["cupy"]["w"], out["numpy"]["w"], rtol=1e-2, atol=1e-2)
+    _same_numbers_on_cpu_and_gpu(SEQ_PARITY)
