@@ -100,3 +100,41 @@ def test_vectorized_text_trains_an_embedding_model():
     model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
     h = model.fit(x, labels, epochs=15, verbose=0).history
     assert h["accuracy"][-1] == 1.0 and h["loss"][-1] < h["loss"][0]
+
+
+def test_hashing_equals_keras_bit_for_bit():
+    """Bins from Keras 3.15.1 on TensorFlow (FarmHash Fingerprint64; SipHash-2-4 with a salt)."""
+    H = layers.Hashing
+    np.testing.assert_array_equal(H(num_bins=3)([["A"], ["B"], ["C"], ["D"], ["E"]]).numpy(), [[1], [0], [1], [1], [2]])
+    np.testing.assert_array_equal(H(num_bins=5, mask_value=0)(np.array([[0, 1, 17], [123456789, 0, -3]])).numpy(),
+                                  [[0, 2, 3], [3, 0, 4]])
+    np.testing.assert_array_equal(H(num_bins=7, salt=133)(np.array([["apple", "pear"], ["fig", ""]])).numpy(),
+                                  [[6, 2], [5, 6]])
+    np.testing.assert_array_equal(H(num_bins=7, salt=[1, 2])(np.array([["apple", "pear"]])).numpy(), [[5, 2]])
+    words = np.array([["a", "b", "c"], ["d", "d", "e"]])
+    np.testing.assert_array_equal(H(num_bins=4, output_mode="multi_hot")(words).numpy(), [[1, 0, 1, 1], [0, 1, 0, 0]])
+    np.testing.assert_array_equal(H(num_bins=4, output_mode="count")(words).numpy(), [[1, 0, 1, 1], [0, 3, 0, 0]])
+    np.testing.assert_array_equal(H(num_bins=6, mask_value="")(np.array(["", "x", "yy"])).numpy(), [0, 1, 3])
+    cfg = H(num_bins=7, salt=133).get_config()
+    assert {k: cfg[k] for k in ("num_bins", "salt", "mask_value", "output_mode", "sparse")} == \
+        {"num_bins": 7, "salt": [133, 133], "mask_value": None, "output_mode": "int", "sparse": False}
+    with pytest.raises(ValueError, match="num_bins"):
+        H(num_bins=0)
+    with pytest.raises(ValueError, match="salt"):
+        H(num_bins=3, salt="x")
+
+
+def test_the_two_hashes_match_tensorflow_at_every_length():
+    """FarmHash64 takes a different code path by length (0-3, 4-7, 8-16, 17-32, 33-64, longer, and the loop's
+    tail): tests/hash_reference.json holds TensorFlow's to_hash_bucket_fast and _strong of strings of 136
+    lengths (its "generated_by" says how)."""
+    import json
+    import os
+    from gpunet.utils.hashing import fingerprint64, siphash24
+    with open(os.path.join(os.path.dirname(__file__), "hash_reference.json")) as f:
+        ref = json.load(f)
+    N = 2 ** 63 - 1
+    for n, fast, strong in zip(ref["lengths"], ref["fast"], ref["strong"]):
+        s = bytes((i * 7 + 3) % 251 for i in range(n))
+        assert fingerprint64(s) % N == fast, n
+        assert siphash24(s, 17, 99) % N == strong, n

@@ -8,7 +8,7 @@ from .core import (Activation, Dense, Dropout, Flatten, Input, InputLayer, Resha
                    SpatialDropout2D, SpatialDropout3D)
 from .attention import Attention, EinsumDense, MultiHeadAttention  # noqa: F401
 from .embedding import Embedding, Masking  # noqa: F401
-from .text import IntegerLookup, StringLookup, TextVectorization  # noqa: F401
+from .text import Hashing, IntegerLookup, StringLookup, TextVectorization  # noqa: F401
 from .recurrent import (GRU, LSTM, RNN, Bidirectional, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell,  # noqa: F401
                         StackedRNNCells, TimeDistributed)
 from .merge import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average,  # noqa: F401

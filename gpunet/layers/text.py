@@ -439,3 +439,85 @@ class TextVectorization(Layer):
         if isinstance(config.get("ngrams"), list):
             config["ngrams"] = tuple(config["ngrams"])
         return cls(**config)
+
+
+class Hashing(Layer):
+    """Hashes strings or integers into `num_bins` bins with Keras's hashes: FarmHash Fingerprint64 (TensorFlow's
+    to_hash_bucket_fast), or SipHash-2-4 keyed by `salt`. With `mask_value`, that value gets bin 0 and the rest
+    bins 1..num_bins-1. Integers are hashed as their decimal strings, as Keras does."""
+
+    def __init__(self, num_bins, mask_value=None, salt=None, output_mode="int", sparse=False, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(num_bins, bool) or not isinstance(num_bins, int) or num_bins <= 0:
+            raise ValueError("The `num_bins` for `Hashing` cannot be `None` or non-positive values. Received: "
+                             "num_bins=%r" % (num_bins,))
+        if output_mode not in ("int", "one_hot", "multi_hot", "count"):
+            raise ValueError("Invalid value for argument `output_mode`. Expected one of ['int', 'one_hot', "
+                             "'multi_hot', 'count']. Received: output_mode=%r" % (output_mode,))
+        if sparse:
+            raise ValueError("sparse=True is not supported by gpunet: the encodings come out dense")
+        if salt is not None:
+            if isinstance(salt, (tuple, list)) and len(salt) == 2 and all(isinstance(v, int) for v in salt):
+                salt = list(salt)
+            elif isinstance(salt, int) and not isinstance(salt, bool):
+                salt = [salt, salt]
+            else:
+                raise ValueError("The `salt` argument for `Hashing` can only be a tuple of size 2 integers, or a "
+                                 "single integer. Received: salt=%r" % (salt,))
+        self.num_bins, self.mask_value, self.salt = num_bins, mask_value, salt
+        self.strong_hash = salt is not None
+        self.output_mode, self.sparse = output_mode, sparse
+        self.built = True
+
+    def _bin(self, v, bins):
+        from ..utils.hashing import fingerprint64, siphash24
+        if isinstance(v, bytes):
+            data = v
+        elif isinstance(v, (int, np.integer)):
+            data = str(int(v)).encode()
+        elif isinstance(v, str):
+            data = v.encode("utf-8")
+        else:
+            raise ValueError("Hashing takes strings or integers; received a %s (%r)" % (type(v).__name__, v))
+        h = siphash24(data, self.salt[0] & 0xFFFFFFFFFFFFFFFF, self.salt[1] & 0xFFFFFFFFFFFFFFFF) \
+            if self.strong_hash else fingerprint64(data)
+        return h % bins
+
+    def __call__(self, inputs, **kwargs):
+        return self.call(inputs)
+
+    def call(self, inputs):
+        arr = np.asarray(_host(inputs))
+        if arr.dtype.kind == "f":
+            raise ValueError("Hashing takes strings or integers, received dtype %s" % arr.dtype)
+        flat = arr.reshape(-1).tolist()
+        bins = self.num_bins
+        masked = self.mask_value is not None and bins > 1
+        if masked:
+            bins -= 1
+        ids = np.array([0 if masked and v == self.mask_value else self._bin(v, bins) + (1 if masked else 0)
+                        for v in flat], dtype=np.int64).reshape(arr.shape)
+        if self.output_mode == "int":
+            return Tensor(backend.get_xp().asarray(ids))
+        rows = ids.reshape(len(ids), -1) if ids.ndim else ids.reshape(1, 1)
+        out = np.zeros((len(rows), self.num_bins), dtype="float32")
+        for r, row in enumerate(rows):
+            if self.output_mode == "one_hot":
+                if len(row) != 1:
+                    raise ValueError("output_mode='one_hot' encodes one value per sample; received a sample of %d "
+                                     "values (use 'multi_hot' for several)" % len(row))
+                out[r, row[0]] = 1.0
+            elif self.output_mode == "multi_hot":
+                out[r, row] = 1.0
+            else:
+                np.add.at(out[r], row, 1.0)
+        return Tensor(backend.get_xp().asarray(out))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape) if self.output_mode == "int" else (input_shape[0], self.num_bins)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update({"num_bins": self.num_bins, "salt": self.salt, "mask_value": self.mask_value,
+                    "output_mode": self.output_mode, "sparse": self.sparse})
+        return cfg
