@@ -389,3 +389,18 @@ def test_lstm_model_files_both_ways(tmp_path):
     g2.save_weights(tmp_path / "g.weights.h5")
     k.load_weights(tmp_path / "g.weights.h5")
     _close(g2.predict(ids, verbose=0), k.predict(ids, verbose=0))
+
+
+def test_legacy_h5_files_of_recurrent_models_load(tmp_path):
+    """Keras's legacy .h5 keeps one group per top-level layer holding all its weights (cells, both halves)."""
+    def build(lib, L):
+        return lib.Sequential([lib.Input((T,)), L.Embedding(12, 4, mask_zero=True),
+                               L.Bidirectional(L.LSTM(3, return_sequences=True)), L.GRU(2), L.Dense(2)])
+    ids = R.integers(0, 12, (3, T))
+    k = build(keras, keras.layers)
+    k.save(tmp_path / "k.h5")
+    g = build(gpunet, layers)
+    g.load_weights(tmp_path / "k.h5")
+    _close(k.predict(ids, verbose=0), g.predict(ids, verbose=0))
+    g2 = gpunet.saving.load_model(tmp_path / "k.h5", compile=False)
+    _close(k.predict(ids, verbose=0), g2.predict(ids, verbose=0))

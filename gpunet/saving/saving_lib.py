@@ -169,8 +169,17 @@ def _read_legacy(f, model, source):
     """Keras 2 / tf.keras .h5: model_weights/<layer name> with a weight_names attribute."""
     root = f["model_weights"] if "model_weights" in f else f
     names = [n.decode() if isinstance(n, bytes) else n for n in root.attrs.get("layer_names", [])]
-    layers = [l for l in _flat_layers(model) if _own_vars(l)]
     with_weights = [n for n in names if len(root[n].attrs.get("weight_names", [])) > 0]
+    # Keras writes one group per top-level layer holding all its weights (an LSTM's cell, a Bidirectional's
+    # two halves): trainable ones first, as its _legacy_weights lists them
+    top = [kid for _, kid in _children(model) if kid.weights]
+    if len(top) == len(with_weights) and all(
+            len(root[n].attrs["weight_names"]) == len(l.weights) for n, l in zip(with_weights, top)):
+        layers = top
+        weights_of = (lambda l: l.trainable_weights + l.non_trainable_weights)  # noqa: E731
+    else:  # files that list nested layers one by one
+        layers = [l for l in _flat_layers(model) if _own_vars(l)]
+        weights_of = _own_vars
     if len(with_weights) != len(layers):
         raise SavingError("%s does not match the model: it has weights for %d layers (%s), the model has %d (%s)"
                           % (source, len(with_weights), with_weights, len(layers), [l.name for l in layers]))
@@ -178,7 +187,7 @@ def _read_legacy(f, model, source):
     for name, layer in zip(with_weights, layers):
         g = root[name]
         wnames = [w.decode() if isinstance(w, bytes) else w for w in g.attrs["weight_names"]]
-        vs = _own_vars(layer)
+        vs = weights_of(layer)
         if len(wnames) != len(vs):
             raise SavingError("%s: layer %r has %d weights in the file, %d in the model" % (source, name, len(wnames), len(vs)))
         for w, v in zip(wnames, vs):
