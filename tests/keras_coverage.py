@@ -11,7 +11,8 @@ MODULES = ["", "backend", "ops", "layers", "metrics", "losses", "callbacks", "ut
            "random", "models", "config", "regularizers", "constraints", "saving"]
 # what a name that gpunet leaves out belongs to: the issue that will bring it, or why not
 WHY = [
-    (("ConvLSTM",), "sequences and text (issue 15)"),
+    (("ConvLSTM", "GroupQueryAttention", "HashedCrossing", "Discretization", "ctc", "dataset_from_directory",
+      "timeseries"), "sequences and text (beyond issue 15's list; not yet)"),
     (("Adaptive", "adaptive", "depth_to_space", "space_to_depth", "extract_sequences", "fold", "unfold"),
      "convolution extras (not in issue 14's list; not yet)"),
     (("Conv", "Pool", "BatchNormalization", "DepthwiseConv", "SeparableConv", "Cropping", "ZeroPadding", "UpSampling",

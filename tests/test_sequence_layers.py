@@ -404,3 +404,27 @@ def test_legacy_h5_files_of_recurrent_models_load(tmp_path):
     _close(k.predict(ids, verbose=0), g.predict(ids, verbose=0))
     g2 = gpunet.saving.load_model(tmp_path / "k.h5", compile=False)
     _close(k.predict(ids, verbose=0), g2.predict(ids, verbose=0))
+
+
+def test_additive_attention_and_reversible_embedding_equal_keras():
+    q, v = R.normal(size=(2, 4, 5)).astype("float32"), R.normal(size=(2, 6, 5)).astype("float32")
+    masks = [np.array([[1, 1, 0, 1], [1, 0, 1, 1]], bool), np.array([[1, 1, 1, 0, 0, 1], [1] * 6], bool)]
+    for kw in [{}, {"use_scale": False}]:
+        k, g = _both("AdditiveAttention", None, **kw)
+        k([q, v])
+        g([q, v])
+        g.set_weights(k.get_weights())
+        _close(k([q, v], mask=masks), g([q, v], mask=masks))
+        assert _plain(k.get_config()) == g.get_config()
+    for tie in (True, False):
+        k, g = _both("ReversibleEmbedding", None, 10, 4, tie_weights=tie, logit_soft_cap=3.0, mask_zero=True)
+        ids = np.array([[1, 2, 0]])
+        k(ids), g(ids)
+        g.set_weights(k.get_weights())
+        _close(k(ids), g(ids))
+        h = R.normal(size=(1, 3, 4)).astype("float32")
+        _close(k(h, reverse=True), g(h, reverse=True))
+        np.testing.assert_array_equal(g(ids)._keras_mask.numpy(), ids != 0)
+        kc, gc = _plain(k.get_config()), g.get_config()
+        kc.pop("name"), gc.pop("name")
+        assert {a: kc[a] for a in kc if a != "quantization_config"} == gc

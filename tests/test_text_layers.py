@@ -138,3 +138,20 @@ def test_the_two_hashes_match_tensorflow_at_every_length():
         s = bytes((i * 7 + 3) % 251 for i in range(n))
         assert fingerprint64(s) % N == fast, n
         assert siphash24(s, 17, 99) % N == strong, n
+
+
+def test_category_encoding_as_keras():
+    """Expected arrays from Keras 3.15.1 (NumPy backend), including the rank-1 input read as one sample."""
+    CE = layers.CategoryEncoding
+    np.testing.assert_array_equal(CE(4, output_mode="one_hot")(np.array([1, 3, 0])).numpy(),
+                                  [[0, 1, 0, 0], [0, 0, 0, 1], [1, 0, 0, 0]])
+    np.testing.assert_array_equal(CE(4, output_mode="one_hot")(np.array([[1], [3]])).numpy(), [[0, 1, 0, 0], [0, 0, 0, 1]])
+    np.testing.assert_array_equal(CE(4)(np.array([1, 3, 1])).numpy(), [0, 1, 0, 1])
+    np.testing.assert_array_equal(CE(4, output_mode="count")(np.array([[1, 1, 3], [0, 2, 2]])).numpy(),
+                                  [[0, 2, 0, 1], [1, 0, 2, 0]])
+    np.testing.assert_array_equal(CE(4, output_mode="count")(np.array([[1, 1, 3]]), count_weights=np.array(
+        [[0.5, 1, 2]])).numpy(), [[0, 1.5, 0, 2]])
+    with pytest.raises(ValueError, match="0 <= values < num_tokens"):
+        CE(4)(np.array([4]))
+    with pytest.raises(ValueError, match="num_tokens must be set"):
+        CE()

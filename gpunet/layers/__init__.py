@@ -6,9 +6,9 @@ from .convolutional import (Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Co
                             SeparableConv2D, SeparableConvolution1D, SeparableConvolution2D)
 from .core import (Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape, SpatialDropout1D,  # noqa: F401
                    SpatialDropout2D, SpatialDropout3D)
-from .attention import Attention, EinsumDense, MultiHeadAttention  # noqa: F401
-from .embedding import Embedding, Masking  # noqa: F401
-from .text import Hashing, IntegerLookup, StringLookup, TextVectorization  # noqa: F401
+from .attention import AdditiveAttention, Attention, EinsumDense, MultiHeadAttention  # noqa: F401
+from .embedding import Embedding, Masking, ReversibleEmbedding  # noqa: F401
+from .text import CategoryEncoding, Hashing, IntegerLookup, StringLookup, TextVectorization  # noqa: F401
 from .recurrent import (GRU, LSTM, RNN, Bidirectional, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell,  # noqa: F401
                         StackedRNNCells, TimeDistributed)
 from .merge import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average,  # noqa: F401

@@ -398,3 +398,27 @@ class Attention(Layer):
         cfg.update({"use_scale": self.use_scale, "score_mode": self.score_mode, "dropout": self.dropout,
                     "seed": self.seed})
         return cfg
+
+
+class AdditiveAttention(Attention):
+    """Bahdanau-style attention: scores = sum(scale * tanh(query + key)) over the features."""
+
+    def __init__(self, use_scale=True, dropout=0.0, **kwargs):
+        kwargs.pop("score_mode", None)
+        super().__init__(use_scale=use_scale, dropout=dropout, **kwargs)
+
+    def build(self, input_shape):
+        if not isinstance(input_shape, list) or not 2 <= len(input_shape) <= 3:
+            raise ValueError("AdditiveAttention layer must be called on a list of inputs, namely [query, value] or "
+                             "[query, value, key]. Received: %s" % (input_shape,))
+        self.scale = self.add_weight(name="scale", shape=(input_shape[0][-1],), initializer="glorot_uniform") \
+            if self.use_scale else None
+
+    def _scores(self, q, k):
+        t = ops.tanh(ops.add(ops.expand_dims(q, -2), ops.expand_dims(k, -3)))
+        return ops.sum(ops.multiply(self.scale, t) if self.scale is not None else t, axis=-1)
+
+    def get_config(self):
+        cfg = super().get_config()
+        del cfg["score_mode"]
+        return cfg

@@ -110,3 +110,55 @@ class Masking(Layer):
         cfg = super().get_config()
         cfg["mask_value"] = self.mask_value
         return cfg
+
+
+class ReversibleEmbedding(Embedding):
+    """An Embedding that also maps vectors back to logits over the vocabulary: call(x, reverse=True) is
+    x @ embeddings.T (tie_weights=True) or x @ reverse_embeddings, optionally soft-capped (tanh(l/c)*c)."""
+
+    def __init__(self, input_dim, output_dim, tie_weights=True, embeddings_initializer="uniform",
+                 embeddings_regularizer=None, embeddings_constraint=None, mask_zero=False, reverse_dtype=None,
+                 logit_soft_cap=None, **kwargs):
+        super().__init__(input_dim, output_dim, embeddings_initializer=embeddings_initializer,
+                         embeddings_regularizer=embeddings_regularizer, embeddings_constraint=embeddings_constraint,
+                         mask_zero=mask_zero, **kwargs)
+        self.tie_weights, self.reverse_dtype, self.logit_soft_cap = tie_weights, reverse_dtype, logit_soft_cap
+
+    def build(self, input_shape=None):
+        Embedding.build(self, input_shape)
+        if not self.tie_weights:
+            self.reverse_embeddings = self.add_weight(shape=(self.output_dim, self.input_dim),
+                                                      initializer=self.embeddings_initializer,
+                                                      name="reverse_embeddings")
+
+    def call(self, inputs, reverse=False):
+        if not reverse:
+            out = Embedding.call(self, inputs)
+            if self.mask_zero:
+                out._keras_mask = Embedding.compute_mask(self, inputs)
+            return out
+        kernel = ops.transpose(self.embeddings) if self.tie_weights else self.reverse_embeddings
+        if self.reverse_dtype is not None:
+            inputs, kernel = ops.cast(inputs, self.reverse_dtype), ops.cast(kernel, self.reverse_dtype)
+        logits = ops.matmul(inputs, kernel)
+        if self.logit_soft_cap is not None:
+            logits = ops.multiply(ops.tanh(ops.divide(logits, self.logit_soft_cap)), self.logit_soft_cap)
+        return logits
+
+    def _check_input(self, x):  # reverse=True takes float vectors
+        return None
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def _produces_mask(self):
+        return self.mask_zero
+
+    def compute_output_shape(self, input_shape, reverse=False):
+        return tuple(input_shape[:-1]) + (self.input_dim,) if reverse else tuple(input_shape) + (self.output_dim,)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update({"tie_weights": self.tie_weights, "reverse_dtype": self.reverse_dtype,
+                    "logit_soft_cap": self.logit_soft_cap})
+        return cfg
