@@ -428,3 +428,19 @@ def test_additive_attention_and_reversible_embedding_equal_keras():
         kc, gc = _plain(k.get_config()), g.get_config()
         kc.pop("name"), gc.pop("name")
         assert {a: kc[a] for a in kc if a != "quantization_config"} == gc
+
+
+def test_integer_token_ids_stay_integers_for_embedding_inputs():
+    """float32 holds integers exactly only up to 2^24: token ids for an Input(dtype="int32") read by an
+    Embedding reach it as integers; other models' data become floatx as before."""
+    from gpunet.models import data
+    ids = np.array([[2 ** 24 + 1, 3]])
+    m = gpunet.Sequential([gpunet.Input((2,), dtype="int32"), layers.Embedding(10, 2), layers.Flatten()])
+    assert data.prepare_x(m, ids).dtype == np.int32
+    with pytest.raises(ValueError, match="outside the range"):
+        data.prepare_x(m, np.array([[2 ** 40, 1]]))
+    dense = gpunet.Sequential([gpunet.Input((2,), dtype="int32"), layers.Dense(1)])
+    assert data.prepare_x(dense, ids).dtype == np.float32
+    inp = gpunet.Input((2,), dtype="int64")
+    f = gpunet.Model(inp, layers.Flatten()(layers.Embedding(10, 2)(inp)))
+    assert data.prepare_x(f, ids).dtype == np.int64

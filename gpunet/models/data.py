@@ -53,7 +53,7 @@ def prepare_inputs(model, x, name="x"):
         if not _is_structure(x):
             raise ValueError('Model "%s" has %d inputs %s: pass a list or a dict of arrays as %s'
                              % (model.name, len(names), names, name))
-        arrays = [_prepare_one(model, a, "%s[%r]" % (name, n), tuple(t.shape))
+        arrays = [_prepare_one(model, a, "%s[%r]" % (name, n), tuple(t.shape), t.dtype)
                   for a, n, t in zip(_ordered(x, names, name + " (inputs)"), names, model.inputs)]
         n0 = len(arrays[0])
         for a, n in zip(arrays, names):
@@ -92,16 +92,41 @@ def as_array(x, name, dtype=None):
 
 
 def prepare_x(model, x, name="x"):
-    return _prepare_one(model, x, name, model._expected_input_shape())
+    return _prepare_one(model, x, name, model._expected_input_shape(), _declared_dtype(model))
 
 
-def _prepare_one(model, x, name, expected):
+def _declared_dtype(model):
+    """The integer dtype of a single Input(dtype="int32"/"int64") that only Embeddings read (token ids, kept
+    exact: float32 holds integers only up to 2^24), else None (the data become floatx)."""
+    from ..layers.embedding import Embedding
+    from .sequential import Sequential
+    if isinstance(model, Sequential):
+        layer = model._input_layer
+        first = model.layers[0] if model.layers else None
+        dtype = getattr(layer, "dtype", None)
+        return dtype if dtype and isinstance(first, Embedding) else None
+    inputs = getattr(model, "inputs", None)
+    if not inputs or len(inputs) != 1:
+        return None
+    readers = [op for op, parents, _, _ in getattr(model, "_nodes", []) if any(p is inputs[0] for p in parents)]
+    return inputs[0].dtype if readers and all(isinstance(op, Embedding) for op in readers) else None
+
+
+def _prepare_one(model, x, name, expected, declared=None):
     xa = as_array(x, name)
     if xa is None:
         raise ValueError("%s is required" % name)
     if xa.ndim == 0:
         raise ValueError("%s must have a batch axis, received a scalar" % name)
-    if xa.dtype != np.dtype(config.floatx()):
+    if declared is not None and np.dtype(declared).kind in "iu" and xa.dtype.kind in "iu":
+        # integer ids for an integer Input stay integers: float32 holds integers exactly only up to 2^24
+        if xa.dtype != np.dtype(declared):
+            info = np.iinfo(declared)
+            if xa.size and (xa.min() < info.min or xa.max() > info.max):
+                raise ValueError("%s holds values outside the range of the model's %s input: [%s, %s]"
+                                 % (name, declared, xa.min(), xa.max()))
+            xa = xa.astype(declared)
+    elif xa.dtype != np.dtype(config.floatx()):
         xa = xa.astype(config.floatx())  # one cast for the whole dataset, not one per batch
     if xa.dtype.kind == "f":
         bad = ~np.isfinite(backend.to_numpy(xa).reshape(len(xa), -1)).all(axis=1)
