@@ -444,3 +444,18 @@ def test_integer_token_ids_stay_integers_for_embedding_inputs():
     inp = gpunet.Input((2,), dtype="int64")
     f = gpunet.Model(inp, layers.Flatten()(layers.Embedding(10, 2)(inp)))
     assert data.prepare_x(f, ids).dtype == np.int64
+
+
+def test_bad_sequence_inputs_get_clear_errors():
+    lstm = layers.LSTM(H)
+    with pytest.raises(ValueError, match=r"initial_state\[1\] must have shape \(batch, 5\)"):
+        lstm(X, initial_state=[np.zeros((B, H), "float32"), np.zeros((B, 2), "float32")])
+    with pytest.raises(ValueError, match="expects 2 initial state"):
+        lstm(X, initial_state=[np.zeros((B, H), "float32")])
+    with pytest.raises(ValueError, match="Bidirectional wraps a recurrent layer"):
+        layers.Bidirectional(layers.Dense(3))
+    mha = layers.MultiHeadAttention(2, 3)
+    with pytest.raises(ValueError, match="share the batch size"):
+        mha(X, X[:2])
+    with pytest.raises(ValueError, match="merge mode"):
+        layers.Bidirectional(layers.LSTM(2), merge_mode="max")

@@ -270,6 +270,10 @@ class MultiHeadAttention(Layer):
              return_attention_scores=False, training=None, use_causal_mask=False):
         if key is None:
             key = value
+        if not (query.shape[0] == value.shape[0] == key.shape[0]) or key.shape[1] != value.shape[1]:
+            raise ValueError('Layer "%s": query, value and key must share the batch size, and key and value the '
+                             "length; received query %s, value %s, key %s"
+                             % (self.name, tuple(query.shape), tuple(value.shape), tuple(key.shape)))
         query_mask = query._keras_mask  # Keras: the query's own mask, not the argument
         mask = self._compute_attention_mask(query, value, query_mask, value_mask, key_mask, attention_mask,
                                             use_causal_mask)

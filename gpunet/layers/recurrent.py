@@ -472,6 +472,10 @@ class RNN(Layer):
         if len(states) != len(_flat(self.state_size)):
             raise ValueError('Layer "%s" expects %d initial state tensor(s), received %d'
                              % (self.name, len(_flat(self.state_size)), len(states)))
+        for i, (s, size) in enumerate(zip(states, _flat(self.state_size))):
+            if tuple(s.shape) != (B, size):
+                raise ValueError('Layer "%s": initial_state[%d] must have shape (batch, %d) = %s, received %s'
+                                 % (self.name, i, size, (B, size), tuple(s.shape)))
         kind = self._fused_kind(training)
         if kind is not None:
             outputs, last, new_states = self._fused(kind, sequences, states, mask, training)
@@ -684,6 +688,9 @@ class Bidirectional(Layer):
         if merge_mode not in ("sum", "mul", "ave", "concat", None):
             raise ValueError('Invalid merge mode. Received: %r. Merge mode should be one of {"sum", "mul", "ave", '
                              '"concat", None}' % (merge_mode,))
+        if not hasattr(layer, "go_backwards") or not hasattr(layer, "return_sequences"):
+            raise ValueError("Bidirectional wraps a recurrent layer (SimpleRNN, LSTM, GRU, RNN), which has "
+                             "`go_backwards` and `return_sequences`; received a %s" % type(layer).__name__)
         super().__init__(**kwargs)
         cfg = serialize_layer(layer)
         cfg["config"]["name"] = "forward_" + _removeprefix(layer.name, "forward_")
