@@ -8,7 +8,9 @@ two backward kernels. Reports achieved TFLOP/s for each and the ratio to the cuB
 the softmax-cross-entropy kernels' GB/s. The convolution family (kernels/conv.cu, pool.cu, norm.cu):
 the keras.io MNIST convnet's two convolutions at batch 128 and a ResNet 3x3 stage, forward, data and
 weight gradients in TFLOP/s next to cuDNN through PyTorch (when torch is installed), and the 2x2 max
-pool and batch-norm kernels in GB/s. Each number is the median of CUDA-event-timed repeats.
+pool and batch-norm kernels in GB/s. The recurrent family (kernels/rnn.cu, attention.cu): the LSTM and GRU
+cell kernels in GB/s, a whole LSTM(128) sequence op (length 100, batch 64, forward and backward) next to
+cuDNN's LSTM through PyTorch, and the masked softmax in GB/s. Each number is the median of CUDA-event-timed repeats.
 Needs a CUDA device (the `device` tool's H100/H200); without one it says so and exits 2.
 """
 import argparse
@@ -77,11 +79,12 @@ def main():
         t = timed(cp, lambda: kernels.softmax_xent_forward(z, lab, True, 0.0))
         xent.append({"rows": R, "classes": C, "fwd_us": t * 1e6, "fwd_gbs": (R * C * 4 + R * 16) / t / 1e9})
     conv = conv_rows(cp, kernels)
+    rnn = rnn_rows(cp)
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     with open(a.out, "w") as f:
         json.dump({"device": info, "date": time.strftime("%Y-%m-%d"), "command": "GPUNET_BACKEND=cupy python "
                    "bench/gpu_kernels.py", "dense_relu": rows, "softmax_xent": xent,
-                   "conv": conv}, f, indent=2, default=str)
+                   "conv": conv, "rnn": rnn}, f, indent=2, default=str)
     return 0
 
 
@@ -128,6 +131,62 @@ def conv_rows(cp, kernels):
     out.append({"op": "batch_norm train (131072, 64)", "us": t * 1e6, "gbs": xb.nbytes * 4 / t / 1e9})
     for r in out[-2:]:
         print("%-32s %8.1f us  %6.1f GB/s" % (r["op"], r["us"], r["gbs"]))
+    return out
+
+
+def rnn_rows(cp):
+    """The cell kernels against the bytes they move, the whole sequence op against cuDNN, the masked softmax."""
+    import numpy as np
+    from gpunet import ops
+    from gpunet.kernels_rnn import CudaCells
+    from gpunet.ops import rnn as rnn_ops
+    from gpunet.ops.attention import masked_softmax
+    from gpunet.ops.tape import GradientTape, Variable
+    out = []
+    cells = CudaCells()
+    for kind, B, H in (("lstm", 64, 128), ("lstm", 256, 512), ("gru", 64, 128), ("gru", 256, 512)):
+        G = rnn_ops.GATES[kind]
+        S = rnn_ops._Buffers()
+        S.kind, S.B, S.H, S.act, S.ract, S.M, S.b_rec = kind, B, H, 1, 2, None, None
+        S.pre = cp.random.standard_normal((1, B, G * H), dtype=cp.float32)
+        S.rec = cp.random.standard_normal((B, G * H), dtype=cp.float32)
+        S.hs = cp.zeros((2, B, H), dtype=cp.float32)
+        S.cs = cp.zeros((2, B, H), dtype=cp.float32) if kind == "lstm" else None
+        S.acs = cp.zeros((1, B, H), dtype=cp.float32) if kind == "lstm" else None
+        S.rhs = cp.zeros((1, B, H), dtype=cp.float32) if kind == "gru" else None
+        t = timed(cp, lambda: cells.forward(S, 0))
+        moved = 4 * B * H * (3 * G + (5 if kind == "lstm" else 3))  # gates in+out, rec, states
+        out.append({"op": "%s cell forward (%d, %d)" % (kind, B, H), "us": t * 1e6, "gbs": moved / t / 1e9})
+    B, T, D, H = 64, 100, 32, 128
+    rng = np.random.default_rng(0)
+    vs = [Variable(rng.standard_normal(s).astype(np.float32) * 0.1) for s in
+          ((B, T, D), (B, H), (B, H), (D, 4 * H), (H, 4 * H), (4 * H,))]
+
+    def step():
+        with GradientTape() as tape:
+            y = rnn_ops.sequence("lstm", *vs)
+            loss = ops.sum(y)
+        tape.gradient(loss, vs)
+    t = timed(cp, step, reps=10)
+    row = {"op": "LSTM(128) sequence fwd+bwd (64, 100, 32)", "ms": t * 1e3}
+    try:
+        import torch
+        lstm = torch.nn.LSTM(D, H, batch_first=True).cuda()
+        xt = torch.randn(B, T, D, device="cuda", requires_grad=True)
+
+        def ref():
+            lstm(xt)[0].sum().backward()
+        row["cudnn_ms"] = timed(cp, ref, reps=10) * 1e3
+        row["ratio_to_cudnn"] = row["cudnn_ms"] / row["ms"]
+    except ImportError:
+        pass
+    out.append(row)
+    x = cp.random.standard_normal((64, 8, 128, 128), dtype=cp.float32)
+    mask = cp.asarray(rng.random((64, 1, 128, 128)) > 0.2)
+    t = timed(cp, lambda: masked_softmax(x, mask))
+    out.append({"op": "masked softmax (64, 8, 128, 128)", "us": t * 1e6, "gbs": (2 * x.nbytes + mask.nbytes) / t / 1e9})
+    for r in out:
+        print("%-44s %s" % (r["op"], "  ".join("%s %.2f" % (k, v) for k, v in r.items() if k != "op")))
     return out
 
 
