@@ -30,6 +30,22 @@ def _host(data):
     return data
 
 
+def _bag(ids_per_sample, depth, mode):
+    """(samples, depth) float32: one_hot (one id per sample), multi_hot (presence) or count/tf_idf (counts)."""
+    out = np.zeros((len(ids_per_sample), depth), dtype="float32")
+    for r, ids in enumerate(ids_per_sample):
+        if mode == "one_hot":
+            if len(ids) != 1:
+                raise ValueError("output_mode='one_hot' encodes one value per sample; received a sample of %d values "
+                                 "(use 'multi_hot' for several)" % len(ids))
+            out[r, ids[0]] = 1.0
+        elif mode == "multi_hot":
+            out[r, ids] = 1.0
+        else:
+            np.add.at(out[r], ids, 1.0)
+    return out
+
+
 class _IndexLookup(Layer):
     """The vocabulary, the lookup and the encodings StringLookup, IntegerLookup and TextVectorization share."""
 
@@ -181,17 +197,7 @@ class _IndexLookup(Layer):
         if self.output_mode == "int":
             return ids_per_sample
         depth = self.max_tokens if (self.pad_to_max_tokens and self.max_tokens) else self.vocabulary_size()
-        out = np.zeros((len(ids_per_sample), depth), dtype="float32")
-        for r, ids in enumerate(ids_per_sample):
-            if self.output_mode == "one_hot":
-                if len(ids) != 1:
-                    raise ValueError("output_mode='one_hot' encodes one token per sample; received a sample of %d "
-                                     "tokens (use 'multi_hot' for several)" % len(ids))
-                out[r, ids[0]] = 1.0
-            elif self.output_mode == "multi_hot":
-                out[r, ids] = 1.0
-            else:
-                np.add.at(out[r], ids, 1.0)
+        out = _bag(ids_per_sample, depth, self.output_mode)
         if self.output_mode == "tf_idf":
             idf = np.zeros(depth)
             idf[:len(self._idf)] = self._idf[:depth]
@@ -500,18 +506,7 @@ class Hashing(Layer):
         if self.output_mode == "int":
             return Tensor(backend.get_xp().asarray(ids))
         rows = ids.reshape(len(ids), -1) if ids.ndim else ids.reshape(1, 1)
-        out = np.zeros((len(rows), self.num_bins), dtype="float32")
-        for r, row in enumerate(rows):
-            if self.output_mode == "one_hot":
-                if len(row) != 1:
-                    raise ValueError("output_mode='one_hot' encodes one value per sample; received a sample of %d "
-                                     "values (use 'multi_hot' for several)" % len(row))
-                out[r, row[0]] = 1.0
-            elif self.output_mode == "multi_hot":
-                out[r, row] = 1.0
-            else:
-                np.add.at(out[r], row, 1.0)
-        return Tensor(backend.get_xp().asarray(out))
+        return Tensor(backend.get_xp().asarray(_bag(rows.tolist(), self.num_bins, self.output_mode)))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) if self.output_mode == "int" else (input_shape[0], self.num_bins)
