@@ -9,8 +9,9 @@ from .core import (Activation, Dense, Dropout, Flatten, Input, InputLayer, Resha
 from .attention import AdditiveAttention, Attention, EinsumDense, MultiHeadAttention  # noqa: F401
 from .embedding import Embedding, Masking, ReversibleEmbedding  # noqa: F401
 from .text import CategoryEncoding, Hashing, IntegerLookup, StringLookup, TextVectorization  # noqa: F401
-from .recurrent import (GRU, LSTM, RNN, Bidirectional, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell,  # noqa: F401
-                        StackedRNNCells, TimeDistributed)
+from .recurrent import GRU, LSTM, RNN, SimpleRNN  # noqa: F401
+from .rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells  # noqa: F401
+from .wrappers import Bidirectional, TimeDistributed  # noqa: F401
 from .merge import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average,  # noqa: F401
                     concatenate, dot, maximum, minimum, multiply, subtract)
 from .misc import (ActivityRegularization, AlphaDropout, GaussianDropout, GaussianNoise, Identity,  # noqa: F401
