@@ -141,9 +141,10 @@ def apply_mask(sample_weight, mask, reduction):
         return sample_weight
     xp = backend.get_xp()
     m = (mask.data if isinstance(mask, Tensor) else xp.asarray(mask)).astype(bool)
-    if reduction in ("mean", "sum_over_batch_size"):
-        valid = int(m.sum())
-        w = xp.where(m, (m.size / valid) if valid else 0.0, 0.0).astype(config.floatx())
+    if reduction in ("mean", "sum_over_batch_size"):  # total/valid, 0 when nothing is valid: no host read
+        valid = m.sum(dtype=config.floatx())
+        scale = xp.where(valid > 0, m.size / xp.maximum(valid, 1), 0).astype(config.floatx())
+        w = xp.where(m, scale, 0).astype(config.floatx())
     else:
         w = m.astype(config.floatx())
     if sample_weight is None:
