@@ -129,6 +129,7 @@ class Layer(Operation):
             cls._call_takes_training = _accepts(cls.call, "training")
             cls._training_pos = _positional_index(cls.call, "training")
             cls._call_mask_args = _mask_params(cls.call)
+            cls._call_params = _call_params(cls.call) if cls._call_mask_args else ()
 
     # ---- weights ----
     def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, autocast=True,
@@ -390,7 +391,7 @@ class Layer(Operation):
             m = x._keras_mask if type(x) is not list else _list_mask(x)
             if m is not None:
                 kwargs["mask"] = m
-        params = list(inspect.signature(type(self).call).parameters)[1:]
+        params = self._call_params
         bound = dict(zip(params, (x,) + tuple(rest)))
         bound.update(kwargs)
         for name in names:
@@ -499,6 +500,14 @@ def _scope_path(layer):
 def _list_mask(xs):
     masks = [i._keras_mask for i in xs]
     return None if all(m is None for m in masks) else masks
+
+
+def _call_params(fn):
+    """call()'s parameter names after self, in order."""
+    try:
+        return tuple(inspect.signature(fn).parameters)[1:]
+    except (TypeError, ValueError):
+        return ()
 
 
 def _mask_params(fn):
