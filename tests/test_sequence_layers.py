@@ -459,3 +459,30 @@ def test_bad_sequence_inputs_get_clear_errors():
         mha(X, X[:2])
     with pytest.raises(ValueError, match="merge mode"):
         layers.Bidirectional(layers.LSTM(2), merge_mode="max")
+
+
+@pytest.mark.parametrize("loss", ["sparse_categorical_crossentropy", "categorical_crossentropy"])
+def test_per_timestep_targets_train_alike_on_the_fast_and_eager_paths(loss):
+    """(batch, time) labels for (batch, time, classes) softmax outputs: the fused cross-entropy (and the compiled
+    CPU step where it applies) equals the tape with run_eagerly=True, and evaluate equals Keras's."""
+    x = R.normal(size=(48, 4, 5)).astype("float32")
+    ys = R.integers(0, 3, (48, 4))
+    y = ys if loss.startswith("sparse") else np.eye(3, dtype="float32")[ys]
+    runs = []
+    for eager in (False, True):
+        gpunet.utils.set_random_seed(1)
+        m = gpunet.Sequential([gpunet.Input((4, 5)), layers.Dense(6, activation="relu"),
+                               layers.Dense(3, activation="softmax")])
+        m.compile(optimizer="adam", loss=loss, metrics=["accuracy"], run_eagerly=eager)
+        if not eager:
+            k = keras.Sequential([keras.Input((4, 5)), keras.layers.Dense(6, activation="relu"),
+                                  keras.layers.Dense(3, activation="softmax")])
+            k.compile(loss=loss, metrics=["accuracy"])
+            k.set_weights(m.get_weights())
+            _close(k.evaluate(x, y, verbose=0), m.evaluate(x, y, verbose=0), tol=1e-5)
+        h = m.fit(x, y, epochs=2, batch_size=16, verbose=0).history
+        runs.append((h, m.get_weights()))
+    for key in ("loss", "accuracy"):
+        np.testing.assert_allclose(runs[0][0][key], runs[1][0][key], rtol=1e-6)
+    for a, b in zip(runs[0][1], runs[1][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
