@@ -191,11 +191,9 @@ class _IndexLookup(Layer):
             return 1 if self.mask_token is not None else 0
         return i
 
-    def _encode(self, ids_per_sample, ragged_ok=False):
-        """ids (one list per sample) to the output_mode encoding, as a Tensor."""
+    def _encode(self, ids_per_sample):
+        """ids (one list per sample) to the (samples, depth) encoding of a non-int output_mode, as a Tensor."""
         xp = backend.get_xp()
-        if self.output_mode == "int":
-            return ids_per_sample
         depth = self.max_tokens if (self.pad_to_max_tokens and self.max_tokens) else self.vocabulary_size()
         out = _bag(ids_per_sample, depth, self.output_mode)
         if self.output_mode == "tf_idf":
