@@ -30,6 +30,47 @@ class Multi:
         return self.arrays[0].dtype
 
 
+# ---- scalar arguments of fit/evaluate/predict: checked before anything else runs ----
+
+def _is_int(v):
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def positive_int(value, name, default=None):
+    """batch_size and friends: None takes the default; anything but an integer >= 1 is refused (a negative
+    batch size used to drop samples silently, 0 divided by zero)."""
+    if value is None:
+        return default
+    if not _is_int(value) or value < 1:
+        raise ValueError("%s must be a positive integer, received %r" % (name, value))
+    return int(value)
+
+
+def check_verbose(verbose):
+    if isinstance(verbose, str) and verbose == "auto":
+        return 1
+    if not _is_int(verbose) or verbose not in (0, 1, 2):
+        raise ValueError("verbose must be 'auto', 0, 1 or 2, received %r" % (verbose,))
+    return int(verbose)
+
+
+def check_fit_args(epochs, initial_epoch, validation_split, validation_freq, shuffle):
+    if not _is_int(epochs) or epochs < 0:
+        raise ValueError("epochs must be a non-negative integer, received %r" % (epochs,))
+    if not _is_int(initial_epoch) or initial_epoch < 0:
+        raise ValueError("initial_epoch must be a non-negative integer, received %r" % (initial_epoch,))
+    if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float, np.integer, np.floating)):
+        raise TypeError("validation_split must be a float in [0, 1), received %r (%s)"
+                        % (validation_split, type(validation_split).__name__))
+    if not 0 <= validation_split < 1:
+        raise ValueError("validation_split must be a float in [0, 1), received %r" % (validation_split,))
+    if not _is_int(validation_freq) or validation_freq < 1:
+        raise ValueError("validation_freq must be a positive integer (validate every that many epochs), "
+                         "received %r" % (validation_freq,))
+    if not isinstance(shuffle, (bool, np.bool_)):  # Keras's shuffle="batch" (shuffled within chunks) is not built
+        raise ValueError("shuffle must be True or False, received %r" % (shuffle,))
+
+
 def _is_structure(x):
     return isinstance(x, dict) or (isinstance(x, (list, tuple)) and len(x) > 0 and all(
         hasattr(a, "shape") and np.ndim(a) >= 1 for a in x))
@@ -80,15 +121,103 @@ def as_array(x, name, dtype=None):
         return None
     if isinstance(x, Tensor):
         x = x.numpy()
+    if isinstance(x, dict):
+        raise ValueError("%s is a dict (keys %s), but this model has one input: pass an array (dicts are for "
+                         "Functional models with named inputs)" % (name, sorted(map(str, x))))
     if isinstance(x, (list, tuple)) and x and not np.isscalar(x[0]) and hasattr(x[0], "shape"):
         raise ValueError("%s: lists of arrays are for multi-input Functional models; this model takes one array"
                          % name)
-    arr = x if hasattr(x, "dtype") and hasattr(x, "shape") else np.asarray(x)
+    if hasattr(x, "dtype") and hasattr(x, "shape"):
+        arr = x
+    else:
+        try:
+            arr = np.asarray(x)
+        except ValueError as e:  # NumPy's "inhomogeneous shape" for nested lists of different lengths
+            raise ValueError("%s is a ragged nested list (rows of different lengths): pad it to one length "
+                             "(keras.utils.pad_sequences) or pass a NumPy array. NumPy said: %s" % (name, e)) from None
     if arr.dtype.kind not in "biuf":
         raise TypeError("%s must be numeric, received an array of dtype %s" % (name, arr.dtype))
     if dtype is not None and arr.dtype != dtype:
         arr = arr.astype(dtype)
     return arr
+
+
+# rows per chunk when a whole dataset is checked or cast: bounded temporaries (~32 MiB), not a full-size copy
+_CHUNK_BYTES = 32 << 20
+
+
+def _chunks(a):
+    row = max(1, int(np.prod(a.shape[1:], dtype=np.int64)) * max(a.dtype.itemsize, 4))
+    step = max(1, _CHUNK_BYTES // row)
+    return ((i, min(len(a), i + step)) for i in range(0, len(a), step))
+
+
+class CastRows:
+    """An integer or boolean dataset that the model reads as floats, cast one batch at a time: a 1.5 GiB
+    uint8 image set is not copied into 6 GiB of float32 before the first batch. Slices stay lazy views;
+    a gather (a shuffled batch) and `dense` return the cast array."""
+
+    def __init__(self, array, dtype):
+        self.array, self.dtype = array, np.dtype(dtype)
+
+    def __len__(self):
+        return len(self.array)
+
+    @property
+    def shape(self):
+        return self.array.shape
+
+    @property
+    def ndim(self):
+        return self.array.ndim
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return CastRows(self.array[idx], self.dtype)
+        return backend.to_device(self.array[backend.to_numpy(idx)]).astype(self.dtype)
+
+    def dense(self):
+        """The whole array, cast on the backend's device chunk by chunk (no full-size host temporary)."""
+        xp = backend.get_xp()
+        out = xp.empty(self.array.shape, dtype=self.dtype)
+        for lo, hi in _chunks(self.array):
+            out[lo:hi] = xp.asarray(self.array[lo:hi]).astype(self.dtype)
+        return out
+
+
+def dense(batch):
+    """A batch as the model reads it: CastRows cast, Multi's arrays each."""
+    if isinstance(batch, CastRows):
+        return batch.dense()
+    if isinstance(batch, Multi) and any(isinstance(a, CastRows) for a in batch.arrays):
+        return Multi([dense(a) for a in batch.arrays])
+    return batch
+
+
+def _checked_floats(xa, name, dtype):
+    """xa as `dtype` floats, refusing NaN and inf; checked (and cast) in chunks, so the peak is the result
+    plus one chunk, not the result plus full-size temporaries."""
+    xp = backend.get_xp() if not isinstance(xa, np.ndarray) else np
+    out = xa if xa.dtype == dtype else xp.empty(xa.shape, dtype=dtype)
+    for lo, hi in _chunks(xa):
+        src = xa[lo:hi]
+        bad = ~xp.isfinite(src.reshape(hi - lo, -1)).all(axis=1)
+        if bool(bad.any()):
+            raise ValueError("%s contains NaN or inf values (first bad sample: index %d)"
+                             % (name, lo + int(xp.argmax(bad))))
+        if out is xa:
+            continue
+        with np.errstate(over="ignore"):
+            out[lo:hi] = src
+        bad = ~xp.isfinite(out[lo:hi].reshape(hi - lo, -1)).all(axis=1)
+        if bool(bad.any()):
+            i = lo + int(xp.argmax(bad))
+            big = float(xp.abs(xa[i]).max())
+            raise ValueError("%s holds values beyond the range of %s (sample %d: largest magnitude %.6g; %s's "
+                             "largest is %.6g): the cast to the model's dtype makes them inf. Rescale the data"
+                             % (name, np.dtype(dtype).name, i, big, np.dtype(dtype).name,
+                                float(np.finfo(dtype).max)))
+    return out
 
 
 def prepare_x(model, x, name="x"):
@@ -118,6 +247,8 @@ def _prepare_one(model, x, name, expected, declared=None):
         raise ValueError("%s is required" % name)
     if xa.ndim == 0:
         raise ValueError("%s must have a batch axis, received a scalar" % name)
+    if len(xa) == 0:
+        raise ValueError("%s has no samples (shape %s): at least one is needed" % (name, tuple(xa.shape)))
     if declared is not None and np.dtype(declared).kind in "iu" and xa.dtype.kind in "iu":
         # integer ids for an integer Input stay integers: float32 holds integers exactly only up to 2^24
         if xa.dtype != np.dtype(declared):
@@ -126,12 +257,10 @@ def _prepare_one(model, x, name, expected, declared=None):
                 raise ValueError("%s holds values outside the range of the model's %s input: [%s, %s]"
                                  % (name, declared, xa.min(), xa.max()))
             xa = xa.astype(declared)
-    elif xa.dtype != np.dtype(config.floatx()):
-        xa = xa.astype(config.floatx())  # one cast for the whole dataset, not one per batch
-    if xa.dtype.kind == "f":
-        bad = ~np.isfinite(backend.to_numpy(xa).reshape(len(xa), -1)).all(axis=1)
-        if bad.any():
-            raise ValueError("%s contains NaN or inf values (first bad sample: index %d)" % (name, int(np.argmax(bad))))
+    elif xa.dtype.kind in "biu":  # integers and booleans are finite: cast per batch, never as a whole
+        xa = CastRows(xa, config.floatx())
+    else:
+        xa = _checked_floats(xa, name, np.dtype(config.floatx()))
     if expected is not None:
         got = (None,) + tuple(xa.shape[1:])
         if len(expected) != len(got) or any(e is not None and e != g for e, g in zip(expected[1:], got[1:])):
@@ -144,11 +273,13 @@ def prepare_y(y, n, name="y"):
     ya = as_array(y, name)
     if ya is None:
         return None
+    if ya.ndim == 0:
+        raise ValueError("%s must hold one entry per sample (%d), received the scalar %r" % (name, n, y))
     if len(ya) != n:
         raise ValueError("Data cardinality is ambiguous: x has %d samples but %s has %d. Make sure all arrays "
                          "contain the same number of samples." % (n, name, len(ya)))
-    if ya.dtype.kind == "f" and not np.isfinite(backend.to_numpy(ya)).all():
-        raise ValueError("%s contains NaN or inf values" % name)
+    if ya.dtype.kind == "f":
+        _checked_floats(ya, name, ya.dtype)
     return ya
 
 

@@ -4,7 +4,7 @@ import numpy as np
 from .. import losses as losses_mod, metrics as metrics_mod, optimizers
 from ..layers.base import Layer
 from ..ops.tape import Tensor
-from . import summary as summary_mod, trainer
+from . import data as data_mod, summary as summary_mod, trainer
 
 
 _FUNCTIONAL_SUBCLASSES = {}
@@ -71,6 +71,7 @@ class Model(Layer):
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
                 run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True):
         opt = optimizers.get(optimizer)
+        loss = self._single_output_loss(loss)
         if isinstance(loss, (list, tuple, dict)):  # one loss per output: resolved per output at fit time
             for l in (loss.values() if isinstance(loss, dict) else loss):
                 losses_mod.get(l)
@@ -80,12 +81,17 @@ class Model(Layer):
         self._loss_weights = loss_weights
         if metrics is not None and not isinstance(metrics, (list, tuple, dict)):
             raise TypeError("compile(metrics=...) expects a list, received %r" % (metrics,))
+        if weighted_metrics is not None and not isinstance(weighted_metrics, (list, tuple)):
+            raise TypeError("compile(weighted_metrics=...) expects a list, received %r" % (weighted_metrics,))
         mids = metrics if isinstance(metrics, dict) else list(metrics or [])
         flat = [m for v in mids.values() for m in (v if isinstance(v, (list, tuple)) else [v])] \
             if isinstance(mids, dict) else [m for v in mids for m in (v if isinstance(v, (list, tuple)) else [v])]
-        for m in flat:  # resolve names now so a typo fails at compile time
+        for m in flat + list(weighted_metrics or []):  # resolve identifiers now so a typo fails at compile time
             if isinstance(m, str) and m not in ("accuracy", "acc"):
                 metrics_mod.get(m)
+            elif not (m is None or isinstance(m, (str, dict, metrics_mod.Metric)) or callable(m)):
+                raise ValueError("Could not interpret metric identifier: %r (compile(metrics=...) takes metric names, "
+                                 "Metric objects or functions)" % (m,))
         self.optimizer, self.loss, self._loss_obj = opt, loss, loss_obj
         self._metric_ids = mids
         self._weighted_metric_ids = list(weighted_metrics or [])
@@ -95,6 +101,26 @@ class Model(Layer):
         self.run_eagerly = run_eagerly
         self.steps_per_execution = steps_per_execution
         self.compiled = True
+
+    def _single_output_loss(self, loss):
+        """A model known to have one output takes a one-entry list (or {output name: loss}) as that loss, as
+        Keras does; more entries than outputs is an error now rather than at fit time."""
+        from .sequential import Sequential
+        names = ["output"] if isinstance(self, Sequential) else getattr(self, "output_names", None)
+        if names is None or len(names) != 1 or not isinstance(loss, (list, tuple, dict)):
+            return loss
+        if isinstance(loss, dict):
+            unknown = [k for k in loss if k not in names]
+            if isinstance(self, Sequential) and len(loss) == 1:
+                unknown = []
+            if unknown or len(loss) != 1:
+                raise ValueError("compile(loss=...) has entries for outputs %s; model %r has one output %s"
+                                 % (sorted(map(str, loss)), self.name, names))
+            return next(iter(loss.values()))
+        if len(loss) != 1:
+            raise ValueError("compile(loss=...) received a list of %d losses; model %r has one output"
+                             % (len(loss), self.name))
+        return loss[0]
 
     def _assert_compiled(self, where):
         if not self.compiled:
@@ -298,6 +324,13 @@ class Model(Layer):
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
             steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
         from .. import config
+        # every scalar argument is checked before any data is touched (a bad one used to surface mid-epoch)
+        batch_size = data_mod.positive_int(batch_size, "batch_size", 32)
+        verbose = data_mod.check_verbose(verbose)
+        data_mod.check_fit_args(epochs, initial_epoch, validation_split, validation_freq, shuffle)
+        steps_per_epoch = data_mod.positive_int(steps_per_epoch, "steps_per_epoch")
+        validation_steps = data_mod.positive_int(validation_steps, "validation_steps")
+        validation_batch_size = data_mod.positive_int(validation_batch_size, "validation_batch_size")
         if config.max_epochs() is not None:  # Keras's global caps for shortened runs
             epochs = min(epochs, config.max_epochs())
         if config.max_steps_per_epoch() is not None:
@@ -308,25 +341,28 @@ class Model(Layer):
                     validation_batch_size=validation_batch_size, validation_freq=validation_freq)
         from . import keras_loop
         if self.compiled and keras_loop.needed(self, x, y):
-            batch_size = 32 if batch_size is None else _positive_int(batch_size, "batch_size")
-            return keras_loop.fit(self, x, y, batch_size, epochs, 1 if verbose == "auto" else int(verbose),
-                                  callbacks, **args)
+            return keras_loop.fit(self, x, y, batch_size, epochs, verbose, callbacks, **args)
         return trainer.fit(self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
                            **args)
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False):
         from . import keras_loop
+        batch_size = data_mod.positive_int(batch_size, "batch_size", 32)
+        verbose = data_mod.check_verbose(verbose)
+        steps = data_mod.positive_int(steps, "steps")
         if self.compiled and keras_loop.needed(self, x, y):
-            return keras_loop.evaluate(self, x, y, batch_size, 1 if verbose == "auto" else int(verbose),
-                                       sample_weight, steps, callbacks, return_dict)
+            return keras_loop.evaluate(self, x, y, batch_size, verbose, sample_weight, steps, callbacks, return_dict)
         return trainer.evaluate(self, x, y, batch_size=batch_size, verbose=verbose, sample_weight=sample_weight,
                                 steps=steps, callbacks=callbacks, return_dict=return_dict)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         from . import keras_loop
+        batch_size = data_mod.positive_int(batch_size, "batch_size", 32)
+        verbose = data_mod.check_verbose(verbose)
+        steps = data_mod.positive_int(steps, "steps")
         if keras_loop.needed(self, x, None, for_predict=True):
-            return keras_loop.predict(self, x, batch_size, 1 if verbose == "auto" else int(verbose), steps, callbacks)
+            return keras_loop.predict(self, x, batch_size, verbose, steps, callbacks)
         return trainer.predict(self, x, batch_size=batch_size, verbose=verbose, steps=steps, callbacks=callbacks)
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
@@ -485,12 +521,6 @@ def _batch_size(x):
     while isinstance(x, (list, tuple, dict)):
         x = list(x.values())[0] if isinstance(x, dict) else x[0]
     return int(x.shape[0]) if getattr(x, "shape", ()) else 1
-
-
-def _positive_int(v, name):
-    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-        raise ValueError("%s must be a positive integer, received %r" % (name, v))
-    return int(v)
 
 
 class CompileMetrics(metrics_mod.Metric):

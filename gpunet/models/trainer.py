@@ -170,35 +170,85 @@ def _logs(model, plan, prefix=""):
 
 
 def _class_weights(class_weight, y, sw):
-    """Keras: class_weight becomes a per-sample weight (times any sample_weight given)."""
+    """Keras: class_weight becomes a per-sample weight (times any sample_weight given); classes it does not
+    name weigh 1. Keys must be class indices: a negative one used to index the table from its end."""
     if class_weight is None:
         return sw
     if not isinstance(class_weight, dict):
         raise TypeError("class_weight must be a dict {class index: weight}, received %r" % (type(class_weight),))
-    labels = y.argmax(axis=-1) if (y.ndim > 1 and y.shape[-1] > 1) else y.reshape(len(y))
-    table = np.ones(int(max(max(class_weight), labels.max())) + 1, dtype=np.float32)
+    if isinstance(y, data_mod.Multi):
+        raise ValueError("class_weight is only supported for models with a single output; pass sample_weight "
+                         "for a model with several")
+    for k, v in class_weight.items():
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+            raise TypeError("class_weight keys must be integer class indices, received %r (%s)" % (k, type(k).__name__))
+        if k < 0:
+            raise ValueError("class_weight keys must be class indices >= 0, received %r" % (k,))
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                or not math.isfinite(v) or v < 0:
+            raise ValueError("class_weight[%r] must be a finite number >= 0, received %r" % (k, v))
+    if y.ndim > 1 and y.shape[-1] > 1:
+        labels = y.argmax(axis=-1)
+    else:
+        labels = np.round(y.reshape(y.shape[:-1]) if y.ndim > 1 else y).astype(np.int64)
+    table = np.ones(int(max(max(class_weight, default=0), labels.max(initial=0))) + 1, dtype=np.float32)
     for k, v in class_weight.items():
         table[int(k)] = v
-    cw = table[labels.astype(np.int64)]
+    # a negative label is refused by the label checks later: weigh it 1 here rather than index from the end
+    cw = np.where(labels >= 0, table[np.clip(labels, 0, None)], np.float32(1.0))
     return cw if sw is None else sw.astype(np.float32) * cw
+
+
+def _check_sample_weight(model, sw, y, name="sample_weight"):
+    """Keras takes one weight per sample, or for sequence outputs one per sample and timestep."""
+    if sw is None:
+        return
+    n = len(sw)
+    ok = [(n,), (n, 1)]
+    if not isinstance(y, data_mod.Multi):
+        ok.append((n,) + tuple(model._output_shape())[1:-1])
+    if tuple(sw.shape) not in ok:
+        raise ValueError("%s has shape %s; expected %s (one weight per sample%s)"
+                         % (name, tuple(sw.shape), " or ".join(str(s) for s in dict.fromkeys(ok)),
+                            ", or per sample and timestep" if len(ok) > 2 and len(ok[2]) > 1 else ""))
 
 
 def _prepare(model, x, y, sample_weight, name="x"):
     x = data_mod.prepare_inputs(model, x, name)
     y = data_mod.prepare_targets(model, y, len(x), "y" if name == "x" else "y_" + name.split("_", 1)[-1])
-    sw = None if sample_weight is None else data_mod.prepare_y(sample_weight, len(x), "sample_weight")
+    sw = None if sample_weight is None else data_mod.prepare_y(
+        sample_weight, len(x), "sample_weight" if name == "x" else "validation sample_weight")
     return x, y, sw
 
 
+def _sparse_targets(y, out_shape, where):
+    """Keras's rule for sparse_categorical_crossentropy: targets shaped as the output without its class
+    axis (a trailing axis of 1 is squeezed), integer labels in range. One-hot targets fail here, up front."""
+    y2 = y.reshape(y.shape[:-1]) if y.ndim == len(out_shape) and y.shape[-1] == 1 else y
+    expected = (len(y),) + tuple(out_shape[1:-1])
+    if tuple(y2.shape) != expected:
+        raise ValueError("%s: arguments `target` and `output` must have the same shape up until the last dimension: "
+                         "target.shape=%s, output.shape=%s (one-hot targets need categorical_crossentropy)"
+                         % (where, tuple(y.shape), (None,) + tuple(out_shape[1:])))
+    losses_mod.check_sparse_labels(y2, out_shape[-1], where)
+    return y2
+
+
 def _labels_for(plan, model, y):
-    if y is None or plan.multi:
+    if y is None:
+        return y
+    if plan.multi:  # every output's targets checked now, not when its batch comes up mid-epoch
+        for i, (lf, t, o, n) in enumerate(zip(plan.out_losses, y.arrays, model.outputs, model.output_names)):
+            fn = getattr(lf, "fn", None)
+            if fn is losses_mod.sparse_categorical_crossentropy:
+                _sparse_targets(t, tuple(o.shape), "output %r (sparse_categorical_crossentropy)" % n)
+            elif fn is losses_mod.categorical_crossentropy and tuple(t.shape[1:]) != tuple(o.shape[1:]):
+                raise ValueError("output %r (categorical_crossentropy) expects one-hot targets of shape %s, received "
+                                 "%s" % (n, (None,) + tuple(o.shape[1:]), tuple(t.shape)))
         return y
     out_shape = tuple(model._output_shape())
     if plan.sparse:
-        out_dim = model._output_dim()
-        losses_mod.check_sparse_labels(y, out_dim)
-        # (N, 1) labels for (N, C) outputs; sequence outputs (N, T, C) take (N, T) labels as they are
-        y2 = y.reshape(len(y)) if y.ndim == 2 and y.shape[1] == 1 and len(out_shape) == 2 else y
+        y2 = _sparse_targets(y, out_shape, "sparse_categorical_crossentropy")
         return y2.astype(np.int32) if plan.fused else y2
     if plan.fused:
         expected = (len(y),) + out_shape[1:]
@@ -228,7 +278,11 @@ def _to_device(*arrays):
         if a is None:
             return None
         if isinstance(a, data_mod.Multi):
-            return data_mod.Multi([backend.to_device(x) for x in a.arrays])
+            return data_mod.Multi([move(x) for x in a.arrays])
+        if isinstance(a, data_mod.CastRows):
+            # the launch programs (GPU, emulated kernels) read floats resident on the device: cast there once,
+            # chunk by chunk; the NumPy loops cast each batch as they take it
+            return a.dense() if backend.uses_kernels() else a
         return backend.to_device(a)
     return [move(a) for a in arrays]
 
@@ -241,10 +295,9 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     model._assert_compiled("fit")
     if y is None:
         raise ValueError("fit() needs targets y (datasets and generators are not supported yet)")
-    batch_size = 32 if batch_size is None else int(batch_size)
-    if batch_size < 1:
-        raise ValueError("batch_size must be a positive integer, received %r" % (batch_size,))
-    verbose = 1 if verbose == "auto" else int(verbose)
+    batch_size = data_mod.positive_int(batch_size, "batch_size", 32)
+    verbose = data_mod.check_verbose(verbose)
+    data_mod.check_fit_args(epochs, initial_epoch, validation_split, validation_freq, shuffle)
     x, y, sw = _prepare(model, x, y, sample_weight)
     sw = _class_weights(class_weight, y, sw)
     val = None
@@ -254,9 +307,11 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     elif validation_split:
         (x, y, sw), val = data_mod.split_validation([x, y, sw], validation_split)
     model._ensure_built(x.shape)
+    _check_sample_weight(model, sw, y)
     plan = _Plan(model, y, model._output_shape())
     y = _labels_for(plan, model, y)
-    if val is not None:  # moved to the device once, not once per validation pass
+    if val is not None:
+        _check_sample_weight(model, val[2], val[1], "validation sample_weight")  # moved to the device once, not once per validation pass
         val = tuple(_to_device(val[0], _labels_for(plan, model, val[1]), val[2]))
     n = len(x)
     steps = max(1, math.ceil(n / batch_size))
@@ -348,10 +403,10 @@ def _array_epoch(model, plan, fast, cbs, data, order, batch_size, steps, spe, lo
     for step in range(steps):
         lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
         if order_d is None:
-            xb, yb, swb = xd[lo:hi], yd[lo:hi], None if swd is None else swd[lo:hi]
+            xb, yb, swb = data_mod.dense(xd[lo:hi]), yd[lo:hi], None if swd is None else swd[lo:hi]
         else:
             idx = order_d[lo:hi]
-            xb, yb, swb = xd[idx], yd[idx], None if swd is None else swd[idx]
+            xb, yb, swb = data_mod.dense(xd[idx]), yd[idx], None if swd is None else swd[idx]
         if step % spe == 0:
             cbs.on_train_batch_begin(step)
         if fast is not None:
@@ -428,7 +483,7 @@ def _evaluate_arrays(model, plan, x, y, sw, batch_size, prefix="", cbs=None, max
             swb = None if swd is None else swd[lo:hi]
             if cbs is not None:
                 cbs.on_test_batch_begin(step)
-            loss, preds = _loss_and_preds(model, plan, xd[lo:hi], yd[lo:hi], swb, False)
+            loss, preds = _loss_and_preds(model, plan, data_mod.dense(xd[lo:hi]), yd[lo:hi], swb, False)
             if plan.has_extra_losses or has_pending_losses():
                 for r in model.losses:
                     loss = ops.add(loss, r)
@@ -445,17 +500,19 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
     model._assert_compiled("evaluate")
     if y is None:
         raise ValueError("evaluate() needs targets y")
-    batch_size = 32 if batch_size is None else int(batch_size)
-    verbose = 1 if verbose == "auto" else int(verbose)
+    batch_size = data_mod.positive_int(batch_size, "batch_size", 32)
+    verbose = data_mod.check_verbose(verbose)
+    steps = data_mod.positive_int(steps, "steps")
     x, y, sw = _prepare(model, x, y, sample_weight)
     model._ensure_built(x.shape)
+    _check_sample_weight(model, sw, y)
     plan = _Plan(model, y, model._output_shape())
     y = _labels_for(plan, model, y)
-    nsteps = max(1, math.ceil(len(x) / batch_size))
+    nsteps = _n_steps(len(x), batch_size, steps)
     cbs = CallbackList(callbacks, model=model, add_progbar=verbose != 0, verbose=verbose, epochs=1,
                        steps=nsteps)
     cbs.on_test_begin()
-    logs = _evaluate_arrays(model, plan, x, y, sw, batch_size, cbs=cbs)
+    logs = _evaluate_arrays(model, plan, x, y, sw, batch_size, cbs=cbs, max_steps=steps)
     cbs.on_test_end(logs)
     if return_dict:
         return logs
@@ -467,6 +524,7 @@ def _batch_plan(model, x, y, sample_weight, class_weight=None):
     x, y, sw = _prepare(model, x, y, sample_weight)
     sw = _class_weights(class_weight, y, sw)
     model._ensure_built(x.shape)
+    _check_sample_weight(model, sw, y)
     plan = _Plan(model, y, model._output_shape())
     return plan, x, _labels_for(plan, model, y), sw
 
@@ -487,7 +545,7 @@ def train_on_batch(model, x, y=None, sample_weight=None, class_weight=None, retu
     plan, x, y, sw = _batch_plan(model, x, y, sample_weight, class_weight)
     model._reset_metrics(plan)
     xd, yd, swd = _to_device(x, y, sw)
-    train_step(model, plan, xd, yd, swd)
+    train_step(model, plan, data_mod.dense(xd), yd, swd)
     return _batch_result(model, plan, return_dict)
 
 
@@ -500,13 +558,16 @@ def test_on_batch(model, x, y=None, sample_weight=None, return_dict=False):
 
 
 def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
-    batch_size = 32 if batch_size is None else int(batch_size)
-    verbose = 1 if verbose == "auto" else int(verbose)
+    batch_size = data_mod.positive_int(batch_size, "batch_size", 32)
+    verbose = data_mod.check_verbose(verbose)
+    steps = data_mod.positive_int(steps, "steps")
     x = data_mod.prepare_inputs(model, x)
+    if steps is not None and steps * batch_size < len(x):  # Keras: predict(steps=k) reads the first k batches
+        x = x[:steps * batch_size]
     model._ensure_built(x.shape)
     xd = _to_device(x)[0]
     n = len(x)
-    nsteps = max(1, math.ceil(n / batch_size))
+    nsteps = _n_steps(n, batch_size)
     cbs = CallbackList(callbacks, model=model, add_progbar=verbose != 0, verbose=verbose, epochs=1,
                        steps=nsteps)
     cbs.on_predict_begin()
@@ -519,7 +580,8 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
     with stop_recording():
         for step in range(nsteps):
             cbs.on_predict_batch_begin(step)
-            out = model._forward(xd[step * batch_size:(step + 1) * batch_size], training=False, fast=True)
+            out = model._forward(data_mod.dense(xd[step * batch_size:(step + 1) * batch_size]), training=False,
+                                 fast=True)
             outs.append([o.data for o in out] if isinstance(out, (list, tuple)) else out.data)
             cbs.on_predict_batch_end(step, lambda: {"outputs": outs[-1]})
     cbs.on_predict_end()

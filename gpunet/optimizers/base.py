@@ -49,7 +49,13 @@ class Optimizer:
         self.name = name or _snake(type(self).__name__)
         self.weight_decay = weight_decay
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
-        self._learning_rate = learning_rate
+        self._learning_rate = _check_learning_rate(learning_rate)
+        for arg, value in (("clipnorm", clipnorm), ("clipvalue", clipvalue), ("global_clipnorm", global_clipnorm),
+                           ("weight_decay", weight_decay)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, np.integer,
+                                                                                         np.floating))
+                                      or not np.isfinite(value) or value < 0):
+                raise ValueError("`%s` must be a non-negative number or None. Received: %s=%r" % (arg, arg, value))
         self.iterations = Variable(np.array(0, dtype=np.int32), dtype="int32", trainable=False, name="iteration")
         self._host_step = 0  # reading `iterations` back from a GPU every step would be a host sync
         self._vars = None
@@ -72,7 +78,7 @@ class Optimizer:
 
     @learning_rate.setter
     def learning_rate(self, value):
-        self._learning_rate = value
+        self._learning_rate = _check_learning_rate(value)
 
     lr = learning_rate
 
@@ -387,3 +393,18 @@ class Optimizer:
 def _snake(name):
     import re
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _check_learning_rate(value):
+    """A number, a LearningRateSchedule or a callable of the step: anything else fails here, at construction
+    (SGD(learning_rate="fast") used to be accepted until the first step)."""
+    if callable(value):
+        return value
+    try:
+        ok = not isinstance(value, (bool, str, bytes)) and np.isfinite(float(value))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError("`learning_rate` must be a finite number, a LearningRateSchedule or a callable. "
+                         "Received: learning_rate=%r" % (value,))
+    return value
