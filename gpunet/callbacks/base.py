@@ -2,6 +2,7 @@
 hands them), History and the progress bar."""
 import sys
 
+from ..utils import interrupts
 from ..utils.progbar import Progbar
 
 
@@ -163,6 +164,7 @@ class CallbackList:
             getattr(c, hook)(*args)
 
     def _batch(self, hook, batch, logs):
+        interrupts.check()  # a Ctrl-C swallowed somewhere in the last batch stops the loop here
         targets = self._batch_targets.get(hook)
         if targets is None:  # who listens is fixed for the run: work it out once per hook
             targets = self._batch_targets[hook] = [
@@ -187,6 +189,7 @@ def _hook(name, batch):
         return lambda self, b, logs=None: self._batch(name, b, logs)
     if name in ("on_epoch_begin", "on_epoch_end"):
         def epoch_hook(self, epoch, logs=None):
+            interrupts.check()
             d = pythonify_logs(logs)  # a sorted dict, as Keras hands over (History's key order)
             self._call(name, epoch, d)
             if isinstance(logs, dict):  # what callbacks added (learning_rate) reaches the caller's dict too

@@ -4,6 +4,7 @@ import numpy as np
 from .. import losses as losses_mod, metrics as metrics_mod, optimizers
 from ..layers.base import Layer
 from ..ops.tape import Tensor
+from ..utils import interrupts
 from . import data as data_mod, summary as summary_mod, trainer
 
 
@@ -340,10 +341,11 @@ class Model(Layer):
                     steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
                     validation_batch_size=validation_batch_size, validation_freq=validation_freq)
         from . import keras_loop
-        if self.compiled and keras_loop.needed(self, x, y):
-            return keras_loop.fit(self, x, y, batch_size, epochs, verbose, callbacks, **args)
-        return trainer.fit(self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
-                           **args)
+        with interrupts.watch():
+            if self.compiled and keras_loop.needed(self, x, y):
+                return keras_loop.fit(self, x, y, batch_size, epochs, verbose, callbacks, **args)
+            return trainer.fit(self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+                               callbacks=callbacks, **args)
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False):
@@ -351,19 +353,22 @@ class Model(Layer):
         batch_size = data_mod.positive_int(batch_size, "batch_size", 32)
         verbose = data_mod.check_verbose(verbose)
         steps = data_mod.positive_int(steps, "steps")
-        if self.compiled and keras_loop.needed(self, x, y):
-            return keras_loop.evaluate(self, x, y, batch_size, verbose, sample_weight, steps, callbacks, return_dict)
-        return trainer.evaluate(self, x, y, batch_size=batch_size, verbose=verbose, sample_weight=sample_weight,
-                                steps=steps, callbacks=callbacks, return_dict=return_dict)
+        with interrupts.watch():
+            if self.compiled and keras_loop.needed(self, x, y):
+                return keras_loop.evaluate(self, x, y, batch_size, verbose, sample_weight, steps, callbacks,
+                                           return_dict)
+            return trainer.evaluate(self, x, y, batch_size=batch_size, verbose=verbose, sample_weight=sample_weight,
+                                    steps=steps, callbacks=callbacks, return_dict=return_dict)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         from . import keras_loop
         batch_size = data_mod.positive_int(batch_size, "batch_size", 32)
         verbose = data_mod.check_verbose(verbose)
         steps = data_mod.positive_int(steps, "steps")
-        if keras_loop.needed(self, x, None, for_predict=True):
-            return keras_loop.predict(self, x, batch_size, verbose, steps, callbacks)
-        return trainer.predict(self, x, batch_size=batch_size, verbose=verbose, steps=steps, callbacks=callbacks)
+        with interrupts.watch():
+            if keras_loop.needed(self, x, None, for_predict=True):
+                return keras_loop.predict(self, x, batch_size, verbose, steps, callbacks)
+            return trainer.predict(self, x, batch_size=batch_size, verbose=verbose, steps=steps, callbacks=callbacks)
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         return trainer.train_on_batch(self, x, y, sample_weight, class_weight, return_dict)

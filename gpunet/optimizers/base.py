@@ -342,8 +342,8 @@ class Optimizer:
     def _tracks_lr(self):
         return not callable(self._learning_rate)
 
-    def load_own_variables(self, arrays):
-        """Sets iteration, learning rate and slots from arrays in `variables` order (a Keras file)."""
+    def check_own_variables(self, arrays):
+        """Raises ValueError unless arrays (a Keras file's, in `variables` order) fit this optimizer."""
         want = self.variables
         if len(arrays) != len(want):
             raise ValueError("Optimizer %r has %d variables but the saved state has %d (saved with another optimizer "
@@ -352,6 +352,11 @@ class Optimizer:
             if tuple(np.shape(a)) != tuple(w.shape):
                 raise ValueError("Optimizer %r: saved variable of shape %s does not match %s"
                                  % (self.name, tuple(np.shape(a)), tuple(w.shape)))
+
+    def load_own_variables(self, arrays):
+        """Sets iteration, learning rate and slots from arrays in `variables` order (a Keras file). An unbuilt
+        optimizer takes the first two only (what Keras saves for a compiled model that never trained)."""
+        self.check_own_variables(arrays)
         xp = backend.get_xp()
         self.iterations.assign(np.asarray(arrays[0], dtype=np.int32))
         self._host_step = int(arrays[0])
@@ -359,6 +364,8 @@ class Optimizer:
         if self._tracks_lr():
             self._learning_rate = float(arrays[1])
             j = 2
+        if self._vars is None:
+            return
         for extra in (self._ema, self._acc):
             if extra is not None:
                 for i in range(len(self._vars)):

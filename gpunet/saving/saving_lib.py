@@ -3,6 +3,7 @@ legacy Keras 2 .h5 files — laid out exactly as Keras 3 lays them out, so each 
 other's files. Every write goes to a temporary file that is renamed into place (atomic); every read
 checks the whole file against the model before assigning anything (no half-loaded model)."""
 import datetime
+import errno
 import io
 import json
 import os
@@ -12,6 +13,7 @@ import zipfile
 import numpy as np
 
 from .. import backend
+from ..utils import interrupts
 from ..utils.naming import to_snake_case
 from . import serialization
 
@@ -83,6 +85,17 @@ def _collect(layer, prefix, out):
     return out
 
 
+def _dataset(group, name, array):
+    """One variable, with HDF5's Fletcher-32 checksum: a flipped bit in the file fails the read instead of
+    loading a wrong weight. The filter needs a chunked layout, which a scalar or an empty array cannot
+    have; h5py (so Keras) reads checksummed datasets transparently."""
+    a = backend.to_numpy(array)
+    if a.ndim and a.size:
+        group.create_dataset(name, data=a, fletcher32=True, chunks=a.shape if a.nbytes <= (4 << 20) else True)
+    else:
+        group.create_dataset(name, data=a)
+
+
 def _write_h5(fobj, model, include_optimizer=True):
     h5py = _h5py()
     with h5py.File(fobj, "w") as f:
@@ -90,17 +103,17 @@ def _write_h5(fobj, model, include_optimizer=True):
             g = f.require_group(path)
             g.attrs["name"] = layer.name
             for i, v in enumerate(vs):
-                g.create_dataset(str(i), data=backend.to_numpy(v.data))
+                _dataset(g, str(i), v.data)
         top = f.require_group("vars")
         top.attrs["name"] = model.name
         for i, v in enumerate(_own_vars(model)):
-            top.create_dataset(str(i), data=backend.to_numpy(v.data))
+            _dataset(top, str(i), v.data)
         opt = getattr(model, "optimizer", None)
         if include_optimizer and opt is not None and getattr(opt, "built", False):
             g = f.require_group("optimizer/vars")
             g.attrs["name"] = opt.name
             for i, v in enumerate(opt.variables):
-                g.create_dataset(str(i), data=backend.to_numpy(v.data))
+                _dataset(g, str(i), v.data)
 
 
 def _open_h5(fobj, source):
@@ -141,28 +154,49 @@ def _read_h5(fobj, model, source, load_optimizer=True):
                 raise SavingError("%s does not match layer %r: it holds %d variables, the layer has %d"
                                   % (source, layer.name, len(g), len(vs)))
             for i, v in enumerate(vs):
-                try:
-                    a = np.asarray(g[str(i)])
-                except Exception as e:
-                    raise SavingError("%s: cannot read %s/%d (corrupt file?): %s" % (source, path, i, e)) from None
+                a = _read_array(g, str(i), source, "%s/%d" % (path, i))
                 if a.shape != tuple(v.shape):
                     raise SavingError("%s does not match layer %r: variable %d has shape %s in the file, %s in the "
                                       "model" % (source, layer.name, i, a.shape, tuple(v.shape)))
-                plan.append((v, a))
+                plan.append((v, _converted(a, v.dtype, source, "%s/%d (layer %r)" % (path, i, layer.name))))
         opt_arrays = None
         opt = getattr(model, "optimizer", None)
         if load_optimizer and opt is not None and "optimizer/vars" in f:
             g = f["optimizer/vars"]
-            opt_arrays = [np.asarray(g[str(i)]) for i in range(len(g))]
+            opt_arrays = [_converted(_read_array(g, str(i), source, "optimizer/vars/%d" % i), None, source,
+                                     "optimizer/vars/%d" % i) for i in range(len(g))]
     if opt_arrays is not None:
-        if not getattr(opt, "built", False):
+        # Keras saves a compiled, never-trained model's optimizer unbuilt: its iteration and learning rate only
+        unbuilt = len(opt_arrays) == 1 + int(opt._tracks_lr())
+        if not getattr(opt, "built", False) and not unbuilt:
             opt.build(model.trainable_weights)
         try:
-            opt.load_own_variables(opt_arrays)
+            opt.check_own_variables(opt_arrays)
         except ValueError as e:
             raise SavingError("%s: %s" % (source, e)) from None
+    # everything is read, converted and checked: only now does the model change
+    if opt_arrays is not None:
+        opt.load_own_variables(opt_arrays)
     for v, a in plan:
-        v.assign(a.astype(v.dtype, copy=False))
+        v.assign(a)
+
+
+def _read_array(group, key, source, where):
+    try:
+        return np.asarray(group[key])
+    except KeyError:
+        raise SavingError("%s: %s is missing (the file does not match the model)" % (source, where)) from None
+    except Exception as e:  # h5py's OSError for a failed Fletcher-32 checksum, a truncated chunk, ...
+        raise SavingError("%s: cannot read %s: the file is corrupt (%s)" % (source, where, e)) from None
+
+
+def _converted(a, dtype, source, where):
+    """A numeric copy in the variable's dtype; strings, objects or non-numbers in a weight are refused."""
+    if a.dtype.kind not in "biuf":
+        raise SavingError("%s: %s holds %s data, not numbers (dtype %s)"
+                          % (source, where, {"S": "string", "U": "string", "O": "object"}.get(a.dtype.kind, "non-numeric"),
+                             a.dtype))
+    return a if dtype is None else a.astype(dtype, copy=False)
 
 
 def _read_legacy(f, model, source):
@@ -191,12 +225,12 @@ def _read_legacy(f, model, source):
         if len(wnames) != len(vs):
             raise SavingError("%s: layer %r has %d weights in the file, %d in the model" % (source, name, len(wnames), len(vs)))
         for w, v in zip(wnames, vs):
-            a = np.asarray(g[w])
+            a = _read_array(g, w, source, "%s/%s" % (name, w))
             if a.shape != tuple(v.shape):
                 raise SavingError("%s: weight %s has shape %s, layer %r expects %s" % (source, w, a.shape, layer.name,
                                                                                     tuple(v.shape)))
-            plan.append((v, a))
-    for v, a in plan:
+            plan.append((v, _converted(a, v.dtype, source, "%s/%s" % (name, w))))
+    for v, a in plan:  # assigned only once every weight has been read and checked
         v.assign(a)
 
 
@@ -212,17 +246,109 @@ def _flat_layers(model):
 
 # ---- atomic files ----
 
+def _target(path):
+    """Where a save really writes: through a symlink to its target (as open() would), and never over a
+    directory or a read-only file (checked by its mode bits too, so running as root does not override it)."""
+    real = os.path.realpath(path)
+    if os.path.isdir(real):
+        raise SavingError("%s is a directory: cannot save a file there (choose a file name such as %s)"
+                          % (path, os.path.join(path, "model.keras")))
+    if os.path.exists(real):
+        mode = os.stat(real).st_mode
+        if not os.access(real, os.W_OK) or not mode & 0o222:
+            raise PermissionError(errno.EACCES, "Permission denied: %s is read-only; not overwriting it" % path, path)
+    return real
+
+
+def check_save_path(path, extension=".keras"):
+    """What a save to `path` would refuse, found before hours of training (the `gpunet train --save` check):
+    the extension, a directory or read-only file in the way, a folder that cannot be created or written."""
+    path = os.fspath(path)
+    if not path.endswith(extension):
+        raise SavingError("Invalid filepath extension for saving %r: use a %r extension" % (path, extension))
+    real = _target(path)
+    d = os.path.dirname(real)
+    while not os.path.isdir(d):  # the nearest folder that exists must let us create the rest
+        if os.path.exists(d):
+            raise SavingError("%s: %s is a file, not a folder" % (path, d))
+        d = os.path.dirname(d)
+    if not os.access(d, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, "Permission denied: cannot create files in %s" % d, path)
+    return real
+
+
+def _temp_prefix(real):
+    return "." + os.path.basename(real) + ".tmp-"
+
+
+def _remove_stale_temps(real):
+    """Temp files of this target left by a process that died mid-save (SIGKILL, power cut): the writer's pid
+    is in the name, so only those of processes no longer alive are removed."""
+    d, prefix = os.path.dirname(real), _temp_prefix(real)
+    try:
+        names = [n for n in os.listdir(d) if n.startswith(prefix) and n.endswith(".tmp")]
+    except OSError:
+        return
+    for n in names:
+        pid = n[len(prefix):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        try:
+            os.remove(os.path.join(d, n))
+        except OSError:
+            pass
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_write(path, write):
-    d = os.path.dirname(os.path.abspath(path))
+    """Writes through a temp file in the target's directory: fsync'd, given the mode a plain open() would
+    (the old file's, else 0666 & ~umask), renamed over the target, and the directory fsync'd, so a crash or
+    power cut leaves the old file or the new one, never an empty or partial one."""
+    real = _target(path)
+    d = os.path.dirname(real)
     os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=d)
+    _remove_stale_temps(real)
+    mode = os.stat(real).st_mode & 0o7777 if os.path.exists(real) else 0o666 & ~_umask()
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(real) + "%d-" % os.getpid(), suffix=".tmp", dir=d)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
-        os.replace(tmp, path)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, real)
+        _fsync_dir(d)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _fsync_dir(d):
+    try:
+        fd = os.open(d, os.O_RDONLY)
+    except OSError:  # platforms without directory handles
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 # ---- public API ----
@@ -265,15 +391,17 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
         meta["gpunet_seed"] = model._seed  # resuming fit replays the same epoch streams (Keras ignores it)
         meta["gpunet_epochs_trained"] = int(getattr(model, "_epochs_trained", 0))
     meta = json.dumps(meta)
-    weights = io.BytesIO()
-    _write_h5(weights, model, include_optimizer)
+    _target(path)  # a directory or a read-only file is refused before any work
+    with interrupts.deferred():  # Ctrl-C stops the program after the file is whole, never half-way
+        weights = io.BytesIO()
+        _write_h5(weights, model, include_optimizer)
 
-    def write(f):
-        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as z:
-            z.writestr("metadata.json", meta)
-            z.writestr("config.json", config)
-            z.writestr("model.weights.h5", weights.getvalue())
-    _atomic_write(path, write)
+        def write(f):
+            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as z:
+                z.writestr("metadata.json", meta)
+                z.writestr("config.json", config)
+                z.writestr("model.weights.h5", weights.getvalue())
+        _atomic_write(path, write)
 
 
 def _json_default(o):
@@ -291,8 +419,19 @@ def _version():
     return __version__
 
 
+_CUSTOM_HINT = ("If it names your own class or function, pass it in `custom_objects={name: object}` or decorate it "
+                "with `@gpunet.saving.register_keras_serializable()`")
+
+
+def _check_custom_objects(custom_objects):
+    if custom_objects is not None and not isinstance(custom_objects, dict):
+        raise TypeError("custom_objects must be a dict {name: class or function}, received %r (%s)"
+                        % (custom_objects, type(custom_objects).__name__))
+
+
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     path = os.fspath(filepath)
+    _check_custom_objects(custom_objects)
     if not os.path.isfile(path):
         raise SavingError("No file found at %r" % path)
     if path.endswith((".h5", ".hdf5")):
@@ -310,9 +449,9 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
         raise SavingError("%s is not a valid .keras file (corrupt or truncated): %s" % (path, e)) from None
     except zipfile.LargeZipFile as e:  # pragma: no cover
         raise SavingError(str(e)) from None
-    model = model_from_config(config, custom_objects)
+    model = model_from_config(config, custom_objects, path)
     if compile and config.get("compile_config"):
-        model.compile_from_config(config["compile_config"], custom_objects)
+        _compile_from_config(model, config["compile_config"], custom_objects, path)
     _read_h5(weights, model, path, load_optimizer=compile)
     if isinstance(meta.get("gpunet_seed"), int):
         model._seed = meta["gpunet_seed"]
@@ -321,14 +460,25 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     return model
 
 
-def model_from_config(config, custom_objects=None):
+def model_from_config(config, custom_objects=None, source="The saved model"):
+    _check_custom_objects(custom_objects)
     if not isinstance(config, dict) or "class_name" not in config:
         raise SavingError("Not a model config: expected a dict with 'class_name' and 'config'")
     try:
         model = serialization.deserialize_layer(config, custom_objects)
-    except (KeyError, TypeError) as e:
-        raise SavingError("The saved model config cannot be rebuilt: %s: %s" % (type(e).__name__, e)) from None
+    except SavingError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as e:  # a bad value in config.json
+        raise SavingError("%s: its config cannot be rebuilt: %s: %s" % (source, type(e).__name__, e)) from None
     return model
+
+
+def _compile_from_config(model, compile_config, custom_objects, source):
+    try:
+        model.compile_from_config(compile_config, custom_objects)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise SavingError("%s: the saved compile() arguments cannot be restored: %s. %s, or load with compile=False "
+                          "and compile the model yourself." % (source, e, _CUSTOM_HINT)) from None
 
 
 def _load_legacy_model(path, custom_objects, compile):
@@ -338,14 +488,18 @@ def _load_legacy_model(path, custom_objects, compile):
             raise SavingError("%s has no model_config: it is a weights-only file; build the model and call "
                               "load_weights" % path)
         config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-        model = model_from_config(config, custom_objects)
+        model = model_from_config(config, custom_objects, path)
         _read_legacy(f, model, path)
         training = f.attrs.get("training_config")
     if compile and training is not None:
         tc = json.loads(training.decode() if isinstance(training, bytes) else training)
         opt = tc.get("optimizer_config")
-        model.compile(optimizer=opt if opt else "rmsprop", loss=tc.get("loss"), metrics=tc.get("metrics"),
-                      weighted_metrics=tc.get("weighted_metrics"))
+        try:
+            model.compile(optimizer=opt if opt else "rmsprop", loss=tc.get("loss"), metrics=tc.get("metrics"),
+                          weighted_metrics=tc.get("weighted_metrics"))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise SavingError("%s: the saved training config cannot be restored: %s. %s, or load with compile=False."
+                              % (path, e, _CUSTOM_HINT)) from None
     return model
 
 
@@ -355,7 +509,8 @@ def save_weights(model, filepath, overwrite=True):
         raise SavingError("The filename must end in `.weights.h5`, received %r" % path)
     if os.path.exists(path) and not overwrite:
         raise SavingError("%s exists and overwrite=False" % path)
-    _atomic_write(path, lambda f: _write_h5(f, model, include_optimizer=True))
+    with interrupts.deferred():
+        _atomic_write(path, lambda f: _write_h5(f, model, include_optimizer=True))
 
 
 def load_weights(model, filepath, skip_mismatch=False):
