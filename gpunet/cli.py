@@ -43,6 +43,13 @@ def cmd_train(args):
     _set_backend(args.backend)
     import gpunet as keras
     from .datasets import DatasetError
+    from .saving.saving_lib import check_save_path
+    if args.save:  # a path the save would refuse fails now, not after the whole run
+        try:
+            check_save_path(args.save)
+        except (ValueError, OSError) as e:
+            print("gpunet train: --save %s: %s" % (args.save, e), file=sys.stderr)
+            return EXIT_USAGE
     if args.seed is not None:
         keras.utils.set_random_seed(args.seed)
     loader = {"mnist": keras.datasets.mnist, "fashion_mnist": keras.datasets.fashion_mnist}[args.dataset]
@@ -91,6 +98,17 @@ def cmd_bench(args):
     return EXIT_OK
 
 
+def _positive(text):
+    """argparse type: an integer >= 1 (a bad one is a usage error, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a positive integer, received %r" % text) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("expected a positive integer, received %r" % text)
+    return value
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="gpunet", description="gpunet: Keras on NumPy or NVIDIA GPUs")
     sub = p.add_subparsers(dest="command")
@@ -99,8 +117,8 @@ def main(argv=None):
     pi.add_argument("--json", action="store_true")
     pt = sub.add_parser("train", help="train the classic 784-128-10 MLP and print test accuracy")
     pt.add_argument("dataset", choices=["mnist", "fashion_mnist"])
-    pt.add_argument("--epochs", type=int, default=5)
-    pt.add_argument("--batch-size", type=int, default=32)
+    pt.add_argument("--epochs", type=_positive, default=5)
+    pt.add_argument("--batch-size", type=_positive, default=32)
     pt.add_argument("--backend", choices=["numpy", "cupy"])
     pt.add_argument("--data", help="directory with the dataset's IDX .gz files (or an .npz)")
     pt.add_argument("--seed", type=int)
@@ -108,14 +126,11 @@ def main(argv=None):
     pt.add_argument("--save", help="save the trained model to this .keras file")
     pb = sub.add_parser("bench", help="a quick training-speed check on random data")
     pb.add_argument("--backend", choices=["numpy", "cupy"])
-    pb.add_argument("--batch-size", type=int, default=32)
-    pb.add_argument("--samples", type=int, default=20000)
+    pb.add_argument("--batch-size", type=_positive, default=32)
+    pb.add_argument("--samples", type=_positive, default=20000)
     args = p.parse_args(argv)
     if args.command is None:
         p.print_help()
-        return EXIT_USAGE
-    if getattr(args, "epochs", 1) < 1 or getattr(args, "batch_size", 1) < 1:
-        print("gpunet: --epochs and --batch-size must be positive", file=sys.stderr)
         return EXIT_USAGE
     try:
         return {"info": cmd_info, "train": cmd_train, "bench": cmd_bench}[args.command](args)
