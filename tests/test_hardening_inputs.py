@@ -300,3 +300,12 @@ def test_peak_memory_of_predict_evaluate_fit_on_a_large_uint8_input():
     # float64 data become float32 (half their size) chunk by chunk: no full-size temporaries beside it
     xf = x[:20000].astype("float64")
     assert _peak_above(lambda: m.predict(xf, batch_size=1024, verbose=0)) < 0.5 * xf.nbytes + (40 << 20)
+
+
+def test_callbacks_that_are_not_callbacks_are_refused_before_training():
+    m = model()
+    before = weights_of(m)
+    with pytest.raises(TypeError, match=r"callbacks must be gpunet\.callbacks\.Callback instances, received <object "
+                                        r".*\(of type object\)"):
+        m.fit(X, Y, callbacks=[object()], verbose=0)
+    assert unchanged(m, before)
