@@ -131,3 +131,23 @@ def data_dir():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def isolated(monkeypatch, tmp_path):
+    """No local copies anywhere but what a test puts there."""
+    monkeypatch.delenv("GPUNET_DATA_DIR", raising=False)
+    monkeypatch.setenv("GPUNET_HOME", str(tmp_path / "gpunet_home"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    monkeypatch.setattr("gpunet.datasets._files.search_dirs",
+                        _without_debian(_dataset_files().search_dirs))
+    return tmp_path
+
+
+def _without_debian(fn):
+    return lambda folder: [d for d in fn(folder) if not d[1].startswith("/usr/share/datasets")]
+
+
+def _dataset_files():
+    from gpunet.datasets import _files
+    return _files

@@ -14,21 +14,6 @@ FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-image
          "t10k-labels-idx1-ubyte.gz"]
 
 
-@pytest.fixture
-def isolated(monkeypatch, tmp_path):
-    """No local copies anywhere but what a test puts there."""
-    monkeypatch.delenv("GPUNET_DATA_DIR", raising=False)
-    monkeypatch.setenv("GPUNET_HOME", str(tmp_path / "gpunet_home"))
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
-    monkeypatch.setattr("gpunet.datasets._files.search_dirs",
-                        _without_debian(__import__("gpunet.datasets._files", fromlist=["x"]).search_dirs))
-    return tmp_path
-
-
-def _without_debian(fn):
-    return lambda folder: [d for d in fn(folder) if not d[1].startswith("/usr/share/datasets")]
-
-
 def test_fashion_mnist_from_data_dir(data_dir, monkeypatch):
     monkeypatch.setenv("GPUNET_DATA_DIR", data_dir)
     (xt, yt), (xs, ys) = fashion_mnist.load_data()
@@ -75,9 +60,12 @@ def test_truncated_local_file_is_refused(data_dir, isolated):
 
 
 class _Server:
-    def __init__(self, root):
-        handler = functools.partial(_QuietHandler, directory=str(root))
+    """Serves root's files on 127.0.0.1 (or answers with `handler`, a request handler class)."""
+
+    def __init__(self, root=None, handler=None):
+        handler = handler or functools.partial(_QuietHandler, directory=str(root))
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
         self.url = "http://127.0.0.1:%d/" % self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

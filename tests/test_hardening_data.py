@@ -5,26 +5,14 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 
 from gpunet.datasets import DatasetError, fashion_mnist, mnist
-from gpunet.datasets import _files
+from test_datasets import _Server
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-@pytest.fixture
-def isolated(monkeypatch, tmp_path):
-    monkeypatch.delenv("GPUNET_DATA_DIR", raising=False)
-    monkeypatch.setenv("GPUNET_HOME", str(tmp_path / "gpunet_home"))
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
-    real = _files.search_dirs
-    monkeypatch.setattr(_files, "search_dirs",
-                        lambda folder: [d for d in real(folder) if not d[1].startswith("/usr/share/datasets")])
-    return tmp_path
 
 
 def test_every_file_of_both_datasets_has_a_hash():
@@ -85,30 +73,6 @@ def _serving(tmp_path, data_dir):
     if not served.exists():
         shutil.copytree(os.path.join(data_dir, "fashion-mnist"), served)
     return served
-
-
-class _Server:
-    def __init__(self, root=None, handler=None):
-        if handler is None:
-            class Quiet(http.server.SimpleHTTPRequestHandler):
-                def __init__(self, *a, **k):
-                    super().__init__(*a, directory=str(root), **k)
-
-                def log_message(self, *args):
-                    pass
-            handler = Quiet
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.httpd.daemon_threads = True
-        self.url = "http://127.0.0.1:%d/" % self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 class _Trickle(http.server.BaseHTTPRequestHandler):

@@ -48,16 +48,21 @@ def _flip_in_dataset(path, name):
     open(path, "wb").write(bytes(raw))
 
 
-def test_a_flipped_bit_in_a_kernel_is_refused(tmp_path):
-    m = trained()
+def _damaged_load_changes_nothing(tmp_path, damage, match):
+    """A trained model's weights file, damaged, loaded into a fresh model: SavingError, the model as it was."""
     p = tmp_path / "m.weights.h5"
-    m.save_weights(p)
-    _flip_in_dataset(p, "layers/dense/vars/0")
+    trained().save_weights(p)
+    damage(p)
     fresh = model()
     before = fresh.get_weights()
-    with pytest.raises(SavingError, match=r"cannot read layers/dense/vars/0: the file is corrupt"):
+    with pytest.raises(SavingError, match=match):
         fresh.load_weights(p)
     assert same(before, fresh.get_weights())
+
+
+def test_a_flipped_bit_in_a_kernel_is_refused(tmp_path):
+    _damaged_load_changes_nothing(tmp_path, lambda p: _flip_in_dataset(p, "layers/dense/vars/0"),
+                                  r"cannot read layers/dense/vars/0: the file is corrupt")
 
 
 def test_checksummed_files_still_load_in_keras(tmp_path):
@@ -88,15 +93,8 @@ def _replace_with_strings(path, name):
 
 
 def test_strings_in_the_last_bias_leave_the_model_untouched(tmp_path):
-    m = trained()
-    p = tmp_path / "m.weights.h5"
-    m.save_weights(p)
-    _replace_with_strings(p, "layers/dense_1/vars/1")
-    fresh = model()
-    before = fresh.get_weights()
-    with pytest.raises(SavingError, match=r"layers/dense_1/vars/1 \(layer 'dense_\d+'\) holds string data, not numbers"):
-        fresh.load_weights(p)
-    assert same(before, fresh.get_weights())
+    _damaged_load_changes_nothing(tmp_path, lambda p: _replace_with_strings(p, "layers/dense_1/vars/1"),
+                                  r"layers/dense_1/vars/1 \(layer 'dense_\d+'\) holds string data, not numbers")
 
 
 def test_strings_in_a_legacy_h5_leave_the_model_untouched(tmp_path):
