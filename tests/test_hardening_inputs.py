@@ -235,6 +235,17 @@ def test_integer_inputs_cast_per_batch_equal_a_float_copy():
     assert ha == hb
     np.testing.assert_array_equal(a.predict(xi, verbose=0), b.predict(xi.astype("float32"), verbose=0))
     assert a.evaluate(xi, Y[:50], verbose=0) == b.evaluate(xi.astype("float32"), Y[:50], verbose=0)
+    # the eager path (the tape) takes the same per-batch cast as the compiled CPU step
+    a, c = model(), model()
+    c.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"], run_eagerly=True)
+    c.set_weights(a.get_weights())
+    keras.utils.set_random_seed(4)
+    ha = a.fit(xi, Y[:50], batch_size=7, epochs=2, verbose=0).history
+    keras.utils.set_random_seed(4)
+    hc = c.fit(xi, Y[:50], batch_size=7, epochs=2, verbose=0).history
+    assert ha["loss"] == pytest.approx(hc["loss"], rel=1e-5)
+    for u, v in zip(a.get_weights(), c.get_weights()):
+        np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6)
 
 
 # ---- compile and optimizers: refused when given, not at the first step ----

@@ -296,8 +296,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     if y is None:
         raise ValueError("fit() needs targets y (datasets and generators are not supported yet)")
     batch_size = data_mod.positive_int(batch_size, "batch_size", 32)
-    verbose = data_mod.check_verbose(verbose)
-    data_mod.check_fit_args(epochs, initial_epoch, validation_split, validation_freq, shuffle)
+    verbose = data_mod.check_verbose(verbose)  # the other arguments: checked by Model.fit
     x, y, sw = _prepare(model, x, y, sample_weight)
     sw = _class_weights(class_weight, y, sw)
     val = None

@@ -7,7 +7,7 @@ import errno
 import io
 import json
 import os
-import tempfile
+import secrets
 import zipfile
 
 import numpy as np
@@ -309,12 +309,6 @@ def _alive(pid):
     return True
 
 
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _atomic_write(path, write):
     """Writes through a temp file in the target's directory: fsync'd, given the mode a plain open() would
     (the old file's, else 0666 & ~umask), renamed over the target, and the directory fsync'd, so a crash or
@@ -323,14 +317,15 @@ def _atomic_write(path, write):
     d = os.path.dirname(real)
     os.makedirs(d, exist_ok=True)
     _remove_stale_temps(real)
-    mode = os.stat(real).st_mode & 0o7777 if os.path.exists(real) else 0o666 & ~_umask()
-    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(real) + "%d-" % os.getpid(), suffix=".tmp", dir=d)
+    tmp = os.path.join(d, "%s%d-%s.tmp" % (_temp_prefix(real), os.getpid(), secrets.token_hex(6)))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for open()
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, mode)
+        if os.path.exists(real):  # a replaced file keeps its mode, as open(path, "w") leaves it
+            os.chmod(tmp, os.stat(real).st_mode & 0o7777)
         os.replace(tmp, real)
         _fsync_dir(d)
     finally:
