@@ -652,3 +652,33 @@ def test_training_passed_positionally_and_model_init_arguments_checked():
         Outer(nmae="typo")
     with pytest.raises(TypeError, match="positional"):
         keras.Model("just one")
+
+
+def test_a_short_last_batch_updates_the_same_compiled_metrics():
+    """The per-batch loop resolved compiled metrics per batch *shape*: a shorter last batch got fresh metric
+    objects, so the epoch's accuracy was the last batch's alone."""
+    model = dense_model(out=3, activation="softmax")
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    n = 150
+
+    def batches():
+        for lo in range(0, n, 64):  # 64, 64, 22
+            yield X[lo:min(n, lo + 64)], YC[lo:min(n, lo + 64)]
+    streamed = model.evaluate(batches(), verbose=0, return_dict=True)
+    arrays = model.evaluate(X[:n], YC[:n], batch_size=64, verbose=0, return_dict=True)
+    expected = float((model.predict(X[:n], verbose=0).argmax(1) == YC[:n]).mean())
+    assert streamed["accuracy"] == pytest.approx(expected) and arrays["accuracy"] == pytest.approx(expected)
+    assert streamed["loss"] == pytest.approx(arrays["loss"], rel=1e-6)
+
+
+def test_a_per_class_metric_object_in_compile_logs_an_array_and_shows_its_mean(capsys):
+    """compile(metrics=[keras.metrics.F1Score()]) (average=None: one value per class) on the array loop: the
+    logs hold the array, as Keras's do; the progress bar shows its mean."""
+    model = dense_model(out=3, activation="softmax")
+    f1 = keras.metrics.F1Score()
+    model.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=[f1])
+    h = model.fit(X, np.eye(3, dtype="float32")[YC], batch_size=64, epochs=1, verbose=2)
+    values = h.history["f1_score"][0]
+    assert values.shape == (3,)
+    np.testing.assert_allclose(values, f1.result())
+    assert "f1_score: %.4f" % values.mean() in capsys.readouterr().out

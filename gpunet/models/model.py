@@ -131,7 +131,8 @@ class Model(Layer):
                              % (self.name, where))
 
     def _resolve_metrics(self, y_shape, pred_shape, weighted=False):
-        key = (None if y_shape is None else len(y_shape), pred_shape)
+        # keyed without the batch size: a short last batch must update the same metrics, not fresh ones
+        key = (None if y_shape is None else len(y_shape), None if pred_shape is None else tuple(pred_shape)[1:])
         if self._metrics_cache is None or self._metrics_cache[0] != key:
             objs = [metrics_mod.get(m, y_shape, pred_shape) for m in self._metric_ids]
             names = {m.name for m in objs}
@@ -154,7 +155,7 @@ class Model(Layer):
             ids = spec[i]
         else:
             ids = spec
-        key = ("out", i, len(y_shape), tuple(pred_shape))
+        key = ("out", i, len(y_shape), tuple(pred_shape)[1:])
         cache = self.__dict__.setdefault("_out_metric_cache", {})
         if key not in cache:
             objs = [metrics_mod.get(m, y_shape, pred_shape) for m in (ids if isinstance(ids, (list, tuple)) else [ids])]
@@ -202,7 +203,14 @@ class Model(Layer):
         from ..metrics import Metric
         # compiled metrics live in caches (a tuple, dicts), which Layer.metrics does not scan; the loss
         # tracker and the compile_metrics container are the model's own, not a layer's
-        own = (self._loss_tracker, self.__dict__.get("_compile_metrics_obj"))
+        # gpunet's own metric objects given to compile() (metrics=[keras.metrics.AUC()]) are compiled ones too:
+        # they used to send fit to the per-batch loop as if a layer owned them. A user's Metric subclass still
+        # takes that loop, which hands it the targets exactly as given (the array loop squeezes sparse labels)
+        own = [self._loss_tracker, self.__dict__.get("_compile_metrics_obj")]
+        for ids in (self.__dict__.get("_metric_ids"), self.__dict__.get("_weighted_metric_ids")):
+            for entry in (ids.values() if isinstance(ids, dict) else ids or []):
+                own += [m for m in (entry if isinstance(entry, (list, tuple)) else [entry])
+                        if type(m).__module__.startswith("gpunet.metrics")]
         return [m for m in Layer.metrics.fget(self) if isinstance(m, Metric) and all(m is not o for o in own)]
 
     def reset_metrics(self):
@@ -377,7 +385,7 @@ class Model(Layer):
         return trainer.test_on_batch(self, x, y, sample_weight, return_dict)
 
     def predict_on_batch(self, x):
-        return trainer.predict(self, x, batch_size=max(1, len(x)), verbose=0)
+        return trainer.predict(self, x, batch_size=max(1, len(x)), verbose=0, local=True)
 
     # ---- hooks the trainer uses; Sequential/Functional refine them ----
     def _forward(self, x, training, fast=False):

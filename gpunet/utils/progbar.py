@@ -11,6 +11,8 @@ import time
 def _fmt_value(v):
     if isinstance(v, str):
         return v
+    if getattr(v, "ndim", 0):  # a per-class result (F1Score(average=None)): shown as its mean, as Keras shows it
+        v = float(sum(float(e) for e in v.reshape(-1)) / max(1, v.size))
     return "%.4f" % v if abs(v) > 1e-3 else "%.4e" % v
 
 
