@@ -20,7 +20,7 @@ from .regularizers import Regularizer  # noqa: F401
 def version():
     return __version__
 
-_LAZY = {"datasets", "saving", "kernels"}
+_LAZY = {"datasets", "saving", "kernels", "distribution"}
 
 
 def __getattr__(name):  # datasets pull in urllib/gzip/hashlib; load them only when used

@@ -42,10 +42,50 @@ def _probe_cupy():
         count = cupy.cuda.runtime.getDeviceCount()
         if count < 1:
             return None, "CuPy is installed but no CUDA device is visible"
+        index = device_index(count)
+        cupy.cuda.Device(index).use()  # one process per GPU: this process's, before anything touches device 0
         cupy.zeros(1, dtype=cupy.float32) + 1  # a device that cannot run a kernel is no device
-        return cupy, "CuPy with %d CUDA device(s)" % count
+        return cupy, "CuPy with %d CUDA device(s), using device %d" % (count, index)
+    except BackendError:
+        raise
     except Exception as e:  # CUDARuntimeError (insufficient driver), ImportError of libs, ...
         return None, "CuPy is installed but unusable: %s: %s" % (type(e).__name__, e)
+
+
+# the launchers' variables for this process's rank among the processes of its machine
+_LOCAL_RANK_VARS = ("OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "PMIX_LOCAL_RANK", "LOCAL_RANK", "SLURM_LOCALID")
+
+
+def device_index(count, env=None):
+    """Which of the `count` visible GPUs this process drives. GPUNET_DEVICE: an index, or a comma-separated
+    rank-to-device map indexed by the local rank ("0,2,4,6"); else the launcher's local rank (mpirun, srun,
+    torchrun) modulo the visible devices, so one process per GPU needs no setting (CUDA_VISIBLE_DEVICES that
+    shows each process one GPU works too); else 0."""
+    env = os.environ if env is None else env
+    local = next((env[v] for v in _LOCAL_RANK_VARS if env.get(v, "").strip()), None)
+    try:
+        local = None if local is None else int(local)
+    except ValueError:
+        raise BackendError("the local rank variable holds %r, not an integer" % local) from None
+    spec = env.get("GPUNET_DEVICE", "").strip()
+    if spec:
+        entries = [e.strip() for e in spec.split(",")]
+        if len(entries) > 1 and local is None:
+            raise BackendError("GPUNET_DEVICE=%r maps local ranks to devices, but no launcher set a local rank "
+                               "(OMPI_COMM_WORLD_LOCAL_RANK, LOCAL_RANK, ...)" % spec)
+        pick = entries[0] if len(entries) == 1 else (entries[local] if local < len(entries) else None)
+        if pick is None:
+            raise BackendError("GPUNET_DEVICE=%r has %d entries, but this process's local rank is %d"
+                               % (spec, len(entries), local))
+        try:
+            index = int(pick)
+        except ValueError:
+            index = -1
+        if not 0 <= index < count:
+            raise BackendError("GPUNET_DEVICE=%r names device %r, but %d CUDA device(s) are visible (0..%d)"
+                               % (spec, pick, count, count - 1))
+        return index
+    return 0 if local is None else local % count
 
 
 def _select():

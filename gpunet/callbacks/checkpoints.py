@@ -11,6 +11,7 @@ class ModelCheckpoint(MonitorCallback):
     """Saves the model (a .keras file) or its weights (a .weights.h5 file) every epoch or every
     `save_freq` batches; the path may hold format fields, e.g. "ckpt-{epoch:02d}-{val_loss:.2f}.keras"
     (epoch counted from 1, as Keras does)."""
+    _rank_zero_only = True  # under DataParallel only process 0 writes or prints (models/parallel.py)
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
                  mode="auto", save_freq="epoch", initial_value_threshold=None):
@@ -133,6 +134,7 @@ class BackupAndRestore(Callback):
     complete one, with the same seed, so the result equals an uninterrupted run's. The backup is
     deleted when training ends (delete_checkpoint=True). double_checkpoint keeps the previous backup
     and falls back to it when the latest one cannot be read."""
+    _rank_zero_only = True  # under DataParallel only process 0 writes or prints (models/parallel.py)
 
     def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False, delete_checkpoint=True):
         super().__init__()

@@ -29,6 +29,8 @@ class Metric:
         v = Variable(initializers.get(initializer), shape=tuple(shape), dtype=dtype or self.dtype,
                      trainable=False, name=name or "variable")
         v.path = "%s/%s" % (self.name, v.name)
+        # how DataParallel combines it across processes (Keras's meaning; Variable has fixed slots)
+        self.__dict__.setdefault("_aggregations", {})[id(v)] = aggregation
         self._variables.append(v)
         return v
 
@@ -68,6 +70,7 @@ def _snake(name):
 
 class Mean(Metric):
     """Weighted running mean of the values given to update_state."""
+    _sum_state = ("total", "count")  # additive: summed across processes under DataParallel
 
     def __init__(self, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
@@ -123,6 +126,7 @@ class MeanMetricWrapper(Mean):
 
 
 class Sum(Metric):
+    _sum_state = ("total",)
     def __init__(self, name="sum", dtype=None):
         super().__init__(name=name, dtype=dtype)
         self.reset_state()

@@ -10,6 +10,7 @@ class _Confusion(Metric):
     """True/false positive/negative counts at fixed thresholds over all elements (Keras's
     confusion metrics): a prediction is positive when it is strictly above the threshold."""
     direction = "up"
+    _sum_state = ("tp", "fp", "tn", "fn")
 
     def __init__(self, thresholds, name=None, dtype=None):
         xp = backend.get_xp()
@@ -129,6 +130,7 @@ class FBetaScore(Metric):
     """Per-class F-beta over everything seen; average None (per class), "micro", "macro" or "weighted".
     threshold None: the largest prediction of each sample counts as the positive one."""
     direction = "up"
+    _sum_state = ("tp", "fp", "fn", "support")  # 0.0 until the first batch, then one entry per class
 
     def __init__(self, average=None, beta=1.0, threshold=None, name="fbeta_score", dtype=None):
         super().__init__(name=name, dtype=dtype)

@@ -89,6 +89,7 @@ class RootMeanSquaredError(Mean):
 class R2Score(Metric):
     """Coefficient of determination over everything seen (class_aggregation="uniform_average")."""
     direction = "up"
+    _sum_state = ("n", "s", "s2", "sse")
 
     def __init__(self, class_aggregation="uniform_average", num_regressors=0, name="r2_score", dtype=None):
         super().__init__(name=name, dtype=dtype)

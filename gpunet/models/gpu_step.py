@@ -227,13 +227,14 @@ class _Forward:
     """The shared forward half: step_begin, gather, the layers; `self.h` is the logits buffer after it."""
 
     def _build_forward(self, model, layers, x, y, batch, n, sparse, perm, count, training):
+        """n: the rows the steps walk (len(x), or under DataParallel this process's rows, read through perm)."""
         A = self.arena
         self.ctl = A.empty(4, np.int32, fill=0)
         self.cur = A.empty(K, np.float32, fill=0)
         self.table = A.empty((max(1, self.steps), K), np.float32, fill=0)
         self.acc = A.empty(2, np.float64, fill=0)
         self.batch, self.n = batch, n
-        x2 = _flat_rows(x, n)
+        x2 = _flat_rows(x, len(x))
         if x2.dtype != np.float32 or not x2.flags.c_contiguous:
             return False
         F0 = x2.shape[1]
@@ -241,12 +242,12 @@ class _Forward:
         if y is None:
             self.yb = None
         elif sparse:
-            y = y.reshape(n)
+            y = y.reshape(len(y))
             if y.dtype != np.int32:
                 return False
             self.yb = A.empty(batch, np.int32)
         else:
-            y = y.reshape(n, -1)
+            y = y.reshape(len(y), -1)
             if y.dtype != np.float32:
                 y = y.astype(np.float32)  # once per program, not per step
             self.yb = A.empty((batch, y.shape[1]))
@@ -282,8 +283,8 @@ class _Forward:
     def begin(self, table=None, key=(0, 0), perm_host=None):
         """Outside any step: the epoch's permutation, scalar table and control block."""
         self.runner.follow_default_stream()
-        if perm_host is not None:
-            self.runner.upload(self.perm, perm_host.astype(np.int32))
+        if perm_host is not None and len(perm_host):
+            self.runner.upload(self.perm[:len(perm_host)], perm_host.astype(np.int32))
         if table is not None:
             self.runner.upload(self.table[:len(table)], table)
         k0, k1 = (np.array([key[0], key[1]], dtype=np.uint32)).view(np.int32)
@@ -298,9 +299,12 @@ def _valid_rows(n, batch, t):
 
 class TrainProgram(_Forward):
     """fit's step for an eligible model on the kernel backend; None from build() when it is not."""
+    shard = None
 
     @staticmethod
-    def build(model, plan, xd, yd, batch_size, steps, shuffle, capture=True):
+    def build(model, plan, xd, yd, batch_size, steps, shuffle, capture=True, shard=None):
+        """shard (models/parallel.py): under DataParallel, this process's rows of each batch, read through the
+        permutation buffer, and one all-reduce of the flat gradient buffer (NCCL, inside the graph) per step."""
         if not backend.uses_kernels() or plan.multi or not plan.fused or plan.has_extra_losses or plan.weighted_metrics:
             return None
         if any(type(m) not in _ARGMAX_COUNTERS for m in plan.metrics):
@@ -311,21 +315,23 @@ class TrainProgram(_Forward):
         layers = _layer_program(model, training=True, head="logits" if plan.from_logits else "softmax")
         if layers is None:
             return None
-        prog = TrainProgram(model, plan, steps)
+        prog = TrainProgram(model, plan, steps, shard)
         if not prog._build(layers, xd, yd, batch_size, shuffle, capture):
             return None
         return prog
 
-    def __init__(self, model, plan, steps):
+    def __init__(self, model, plan, steps, shard=None):
         self.model, self.plan, self.opt = model, plan, model.optimizer
-        self.steps = steps
+        self.steps, self.shard = steps, shard
         self.arena = _Arena()
         self.follow_callbacks = False  # set by fit when callbacks have batch hooks (they may touch weights)
 
     def _build(self, layers, xd, yd, batch, shuffle, capture):
         A, n, plan = self.arena, len(xd), self.plan
+        if self.shard is not None:  # this process's rows, in an order only the permutation buffer knows
+            n, batch, shuffle = self.shard.n_local, self.shard.local_batch, True
         self.iterations = self.opt.iterations.data.reshape(1)
-        self.perm = A.empty(n, np.int32, fill=0) if shuffle else None
+        self.perm = A.empty(max(1, n), np.int32, fill=0) if shuffle else None
         if not self._build_forward(self.model, layers, xd, yd, batch, n, plan.sparse, self.perm, True, True):
             return False
         L = self.launches
@@ -359,6 +365,8 @@ class TrainProgram(_Forward):
             gx = A.empty(h_in.shape)
             L.append(kernels.dense_backward_data_launch(g, Y, Z, layer.kernel.data, gx, act))
             g = gx
+        if self.shard is not None:  # each process's gradient is its rows' share already (the table's scale)
+            L.append(self.shard.comm.allreduce_launch(self.opt._grad, lambda: self.runner.stream))
         # the rest of Optimizer._step in its order: unscale, accumulate, clip, decay + update, moving average
         # (on a step that only accumulates, the clipped gradient is dead and the update kernel returns)
         if self.opt.loss_scale_factor is not None:
@@ -395,6 +403,8 @@ class TrainProgram(_Forward):
         out = np.zeros((len(t), K), np.float32)
         out[:, 0] = opt._alpha(lr, updates + 1) if isinstance(opt, Adam) else lr
         out[:, 1] = (opt.weight_decay or 0.0) * lr
+        if self.shard is not None:                    # rows of the global batch: the all-reduce sums the shares
+            n, batch = self.shard.n, self.shard.batch
         valid = np.clip(n - t * batch, 1, batch)
         inv = (1.0 / valid).astype(np.float32)        # d(mean)/d(row), as the NumPy step forms it
         out[:, 2] = inv if opt.loss_scale_factor is None else np.float32(opt.loss_scale_factor) * inv

@@ -185,6 +185,19 @@ class Batches:
 
 # ---- loops ----
 
+def _not_distributed(what):
+    """This loop calls the model's own steps on whatever batches it is given: it has no notion of this
+    process's rows, so under DataParallel it would train each process on its own. Refused, clearly."""
+    from . import parallel
+    if parallel.comm() is not None:
+        raise NotImplementedError(
+            "%s under a DataParallel distribution runs on arrays through the built-in steps; this model or data "
+            "needs the per-batch loop (an overridden train_step/test_step/predict_step, compute_loss or metrics, no "
+            "compiled loss, a generator or a PyDataset), which gpunet does not distribute. Pass arrays to a model "
+            "with the built-in steps, or use a custom loop: optimizer.apply() averages the gradients of every "
+            "process under DataParallel" % what)
+
+
 def _lazy(logs_box):
     return lambda: pythonify_logs(logs_box[0])
 
@@ -194,6 +207,7 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
         validation_freq):
     if not model.compiled:
         raise RuntimeError("You must call `compile()` before calling `fit()` on model %r." % model.name)
+    _not_distributed("fit()")
     val = None
     if validation_data is not None:
         if is_stream(validation_data):
@@ -283,6 +297,7 @@ def _evaluate(model, batches, cbs):
 def evaluate(model, x, y, batch_size, verbose, sample_weight, steps, callbacks, return_dict):
     if not model.compiled:
         raise RuntimeError("You must call `compile()` before calling `evaluate()` on model %r." % model.name)
+    _not_distributed("evaluate()")
     batches = Batches(x, y, sample_weight, 32 if batch_size is None else batch_size, steps)
     cbs = CallbackList(callbacks, model=model, add_progbar=verbose != 0, verbose=verbose, epochs=1,
                        steps=batches.steps)
@@ -291,6 +306,7 @@ def evaluate(model, x, y, batch_size, verbose, sample_weight, steps, callbacks, 
 
 
 def predict(model, x, batch_size, verbose, steps, callbacks):
+    _not_distributed("predict()")
     batches = Batches(x, None, None, 32 if batch_size is None else batch_size, steps)
     cbs = CallbackList(callbacks, model=model, add_progbar=verbose != 0, verbose=verbose, epochs=1,
                        steps=batches.steps)

@@ -13,7 +13,7 @@ from .. import backend, losses as losses_mod, metrics as metrics_mod, ops, rando
 from ..callbacks import CallbackList
 from ..layers.base import has_pending_losses
 from ..ops.tape import GradientTape, Tensor, stop_recording
-from . import data as data_mod
+from . import data as data_mod, parallel
 from .gpu_step import EvalProgram, PredictProgram, TrainProgram
 from .step_plan import StepPlan
 
@@ -165,8 +165,15 @@ def train_step(model, plan, xb, yb, swb):
 def _logs(model, plan, prefix=""):
     out = {prefix + "loss": float(model._loss_tracker.result())}
     for m in plan.metrics + plan.weighted_metrics:
-        out[prefix + m.name] = float(m.result())
+        out[prefix + m.name] = _log_value(m.result())
     return out
+
+
+def _log_value(value):
+    """A metric's result as the logs hold it: a float, or an array for a per-class result (F1Score(average=None)),
+    as Keras logs it."""
+    size = getattr(value, "size", 1)
+    return float(value) if size == 1 else backend.to_numpy(value)
 
 
 def _class_weights(class_weight, y, sw):
@@ -309,21 +316,43 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     _check_sample_weight(model, sw, y)
     plan = _Plan(model, y, model._output_shape())
     y = _labels_for(plan, model, y)
+    dp = parallel.comm()  # a DataParallel job of several processes: this process's rows of every batch
+    vbatch = validation_batch_size or batch_size
+    val_steps, val_reduce = validation_steps, None
+    if dp is not None:
+        parallel.check_divisible(batch_size, dp.size)
     if val is not None:
-        _check_sample_weight(model, val[2], val[1], "validation sample_weight")  # moved to the device once, not once per validation pass
+        _check_sample_weight(model, val[2], val[1], "validation sample_weight")
+        nval = len(val[0])
+        part = dp and parallel.eval_part(dp, nval, vbatch, validation_steps, "validation_batch_size")
+        if part:  # this process validates its contiguous part of the rows; the sums are reduced
+            lo, hi, vbatch = part
+            val, val_steps, val_reduce = [None if a is None else a[lo:hi] for a in val], None, dp
+        # moved to the device once, not once per validation pass
         val = tuple(_to_device(val[0], _labels_for(plan, model, val[1]), val[2]))
     n = len(x)
     steps = max(1, math.ceil(n / batch_size))
     if steps_per_epoch is not None:
         steps = max(1, min(steps, int(steps_per_epoch)))
+    shard = None
+    if dp is not None:
+        shard = parallel.Shard(dp, n, batch_size, steps)
+        shard.batch_consensus = parallel.stops_in_batches(callbacks)
+        parallel.agree(dp, [("the number of training samples", n), ("batch_size", batch_size), ("epochs", epochs),
+                            ("initial_epoch", initial_epoch), ("steps per epoch", steps), ("shuffle", int(shuffle)),
+                            ("the number of validation samples", 0 if val is None else nval),
+                            ("the validation batch size", vbatch), ("validation_freq", validation_freq),
+                            ("the model (weights and config)", parallel.model_fingerprint(model)),
+                            ("the optimizer", parallel.fingerprint(type(model.optimizer).__name__)),
+                            ("callbacks with batch hooks", int(shard.batch_consensus))])
     xd, yd, swd = _to_device(x, y, sw)
     if not getattr(model.optimizer, "built", False):
         model.optimizer.build(plan.variables)
     eager = sw is not None or getattr(model, "run_eagerly", False)
     fast = None if eager else StepPlan.build(model, plan)
     program = None
-    cbs = CallbackList(callbacks, model=model, add_history=True, add_progbar=verbose != 0,
-                       verbose=verbose, epochs=epochs, steps=steps)
+    cbs = CallbackList(parallel.for_rank(callbacks, dp), model=model, add_history=True,
+                       add_progbar=verbose != 0 and parallel.rank(dp) == 0, verbose=verbose, epochs=epochs, steps=steps)
     model.stop_training = False
     model._in_fit = True
     logs_fn = lambda: _logs(model, plan)  # noqa: E731
@@ -332,8 +361,10 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     epoch_logs = {}
     try:
         initial_epoch = begin_training(model, cbs, initial_epoch)
+        if dp is not None:  # rank 0's weights, optimizer state, seed and starting epoch (a restored backup's)
+            initial_epoch = parallel.sync_start(dp, model, initial_epoch)
         if not eager:  # on the kernel backend: the static launch program (a CUDA graph on a GPU)
-            program = TrainProgram.build(model, plan, xd, yd, batch_size, steps, shuffle)
+            program = TrainProgram.build(model, plan, xd, yd, batch_size, steps, shuffle, shard=shard)
         if program is not None:  # the progress bar reads without stopping the stream; batch callbacks wait
             sync = cbs.wants_batch_logs("on_train_batch_end") or cbs.wants_batch_logs("on_train_batch_begin")
             program.follow_callbacks = sync
@@ -344,13 +375,19 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
             index = stream_index(model, epoch)
             stream = _random.epoch_stream(model._seed, index)
             order = stream.permutation(n) if shuffle else None
-            _random.set_epoch_stream(stream, _random.dropout_key(model._seed, index))
+            key = _random.dropout_key(model._seed, index)
+            if shard is not None:
+                order, key = shard.order(order), parallel.dropout_key(key, dp.rank)
+            _random.set_epoch_stream(stream, key)
             if program is not None:
-                _program_epoch(model, program, cbs, order, _random.dropout_key(model._seed, index), steps, spe, logs_fn)
+                _program_epoch(model, program, cbs, order, key, steps, spe, logs_fn, shard)
             else:
-                _array_epoch(model, plan, fast, cbs, (xd, yd, swd), order, batch_size, steps, spe, logs_fn)
+                _array_epoch(model, plan, fast, cbs, (xd, yd, swd), order, batch_size, steps, spe, logs_fn, shard)
             _random.set_epoch_stream(None)
             end_epoch(model)
+            if dp is not None:  # the epoch's sums over every process's rows; rank 0's weights everywhere
+                parallel.reduce_metrics(dp, _trackers(model, plan))
+                parallel.end_epoch_sync(dp, model)
             epoch_logs = _logs(model, plan)
             if not math.isfinite(epoch_logs["loss"]):
                 warnings.warn("gpunet: the training loss is %s after epoch %d: the weights have diverged "
@@ -360,17 +397,18 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
                 model._in_fit_validation = True
                 try:  # Keras runs fit's validation as an evaluate(): the on_test_* hooks fire
                     cbs.on_test_begin()
-                    vbatch = validation_batch_size or batch_size
                     if val_program is None:  # built once per fit (False: this model or data cannot have one)
                         val_program = val[2] is None and EvalProgram.build(
-                            model, plan, val[0], val[1], vbatch, _n_steps(len(val[0]), vbatch, validation_steps)) or False
+                            model, plan, val[0], val[1], vbatch, _n_steps(len(val[0]), vbatch, val_steps)) or False
                     vlogs = _evaluate_arrays(model, plan, val[0], val[1], val[2], vbatch, cbs=cbs,
-                                             max_steps=validation_steps, program=val_program)
+                                             max_steps=val_steps, program=val_program, reduce_with=val_reduce)
                     cbs.on_test_end(dict(vlogs))
                     epoch_logs.update({"val_" + k: v for k, v in vlogs.items()})
                 finally:
                     model._in_fit_validation = False
             cbs.on_epoch_end(epoch, epoch_logs)
+            if dp is not None:  # a callback that stopped one process stops them all
+                parallel.agree_stop(dp, model)
             if model.stop_training:
                 break
         if epochs > 0:  # Keras: with use_ema the weights become their moving averages
@@ -378,10 +416,15 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         cbs.on_train_end(epoch_logs)
     finally:
         model._in_fit = False
+        model.optimizer._dp_scale = None
         _random.set_epoch_stream(None)
         if program is not None:
             program.finish()  # the weights are read on the default stream from here on
     return cbs.history
+
+
+def _trackers(model, plan):
+    return [model._loss_tracker] + plan.metrics + plan.weighted_metrics
 
 
 def _steps_per_execution(model):
@@ -393,14 +436,19 @@ def _steps_per_execution(model):
     return int(spe)
 
 
-def _array_epoch(model, plan, fast, cbs, data, order, batch_size, steps, spe, logs_fn):
+def _array_epoch(model, plan, fast, cbs, data, order, batch_size, steps, spe, logs_fn, shard=None):
     """One epoch one batch at a time: the compiled CPU step (`fast`) or the tape; batch hooks once per
-    `steps_per_execution` steps, as Keras calls them."""
+    `steps_per_execution` steps, as Keras calls them. With a shard (DataParallel), `order` holds this process's
+    rows, batch_size / processes of each batch, and each step's gradient is scaled by the rows' share."""
     xd, yd, swd = data
     n = len(xd)
+    if shard is not None:
+        n, batch_size = shard.n_local, shard.local_batch
     order_d = None if order is None else backend.to_device(order)
     for step in range(steps):
         lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
+        if shard is not None:
+            model.optimizer._dp_scale = shard.scale(step)
         if order_d is None:
             xb, yb, swb = data_mod.dense(xd[lo:hi]), yd[lo:hi], None if swd is None else swd[lo:hi]
         else:
@@ -408,17 +456,34 @@ def _array_epoch(model, plan, fast, cbs, data, order, batch_size, steps, spe, lo
             xb, yb, swb = data_mod.dense(xd[idx]), yd[idx], None if swd is None else swd[idx]
         if step % spe == 0:
             cbs.on_train_batch_begin(step)
-        if fast is not None:
+        if hi == lo:  # DataParallel: a short last batch left this process no rows; it joins the all-reduce with 0
+            _null_step(model, plan, fast, data)
+        elif fast is not None:
             fast.train_step(xb, yb)
         else:
             train_step(model, plan, xb, yb, swb)
         if (step + 1) % spe == 0 or step == steps - 1:
             cbs.on_train_batch_end(step, logs_fn)
+            if shard is not None and shard.batch_consensus:
+                parallel.agree_stop(shard.comm, model)
             if model.stop_training:
                 break
 
 
-def _program_epoch(model, program, cbs, order, key, steps, spe, logs_fn):
+def _null_step(model, plan, fast, data):
+    """A step on one row whose gradient counts 0 (the optimizer's scale is 0), its loss and metrics undone: the
+    same launches, collectives and updates as the other processes' step, with nothing of its own."""
+    xd, yd, swd = data
+    saved = parallel.snapshot(_trackers(model, plan))
+    xb, yb, swb = data_mod.dense(xd[0:1]), yd[0:1], None if swd is None else swd[0:1]
+    if fast is not None:
+        fast.train_step(xb, yb)
+    else:
+        train_step(model, plan, xb, yb, swb)
+    parallel.restore(saved)
+
+
+def _program_epoch(model, program, cbs, order, key, steps, spe, logs_fn, shard=None):
     """One epoch of the launch program: `steps_per_execution` steps per replay, the batch hooks called
     around each replay with its first and last step (as Keras does), one sync at the end."""
     program.begin_epoch(order, key)
@@ -429,6 +494,8 @@ def _program_epoch(model, program, cbs, order, key, steps, spe, logs_fn):
         program.run(k)
         step += k
         cbs.on_train_batch_end(step - 1, logs_fn)
+        if shard is not None and shard.batch_consensus:
+            parallel.agree_stop(shard.comm, model)
         if model.stop_training:
             break
     program.end_epoch()
@@ -465,8 +532,11 @@ def end_epoch(model):
     model._epochs_trained = getattr(model, "_epochs_trained", 0) + 1
 
 
-def _evaluate_arrays(model, plan, x, y, sw, batch_size, prefix="", cbs=None, max_steps=None, program=None):
-    """program: a built EvalProgram, None to build one if the model is eligible, False for none."""
+def _evaluate_arrays(model, plan, x, y, sw, batch_size, prefix="", cbs=None, max_steps=None, program=None,
+                     reduce_with=None):
+    """program: a built EvalProgram, None to build one if the model is eligible, False for none.
+    reduce_with: a DataParallel communicator when x holds this process's part of the rows (the sums are
+    added across processes before the logs are read)."""
     model._reset_metrics(plan)
     xd, yd, swd = _to_device(x, y, sw)
     n = len(x)
@@ -475,6 +545,8 @@ def _evaluate_arrays(model, plan, x, y, sw, batch_size, prefix="", cbs=None, max
         program = EvalProgram.build(model, plan, xd, yd, batch_size, steps)
     if program:  # the forward-only launch program: the sums stay on the device until the end
         program.run_all(cbs)
+        if reduce_with is not None:
+            parallel.reduce_metrics(reduce_with, _trackers(model, plan))
         return _logs(model, plan, prefix)
     with stop_recording():
         for step in range(steps):
@@ -490,6 +562,8 @@ def _evaluate_arrays(model, plan, x, y, sw, batch_size, prefix="", cbs=None, max
             _update_metrics(plan, yd[lo:hi], preds, swb, _softmax_logits(plan))
             if cbs is not None:
                 cbs.on_test_batch_end(step, lambda: _logs(model, plan))
+    if reduce_with is not None:
+        parallel.reduce_metrics(reduce_with, _trackers(model, plan))
     return _logs(model, plan, prefix)
 
 
@@ -507,16 +581,35 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
     _check_sample_weight(model, sw, y)
     plan = _Plan(model, y, model._output_shape())
     y = _labels_for(plan, model, y)
+    dp, part = _eval_shard(model, len(x), batch_size, steps)
+    if part:  # DataParallel: this process's contiguous part of the rows; the sums are added up after
+        lo, hi, batch_size = part
+        x, y, sw, steps = x[lo:hi], y[lo:hi], None if sw is None else sw[lo:hi], None
     nsteps = _n_steps(len(x), batch_size, steps)
-    cbs = CallbackList(callbacks, model=model, add_progbar=verbose != 0, verbose=verbose, epochs=1,
-                       steps=nsteps)
+    cbs = CallbackList(parallel.for_rank(callbacks, dp), model=model,
+                       add_progbar=verbose != 0 and parallel.rank(dp) == 0, verbose=verbose, epochs=1, steps=nsteps)
     cbs.on_test_begin()
-    logs = _evaluate_arrays(model, plan, x, y, sw, batch_size, cbs=cbs, max_steps=steps)
+    logs = _evaluate_arrays(model, plan, x, y, sw, batch_size, cbs=cbs, max_steps=steps,
+                            reduce_with=dp if part else None)
     cbs.on_test_end(logs)
     if return_dict:
         return logs
     values = [logs["loss"]] + [logs[m.name] for m in plan.metrics + plan.weighted_metrics]
     return values[0] if len(values) == 1 else values
+
+
+def _eval_shard(model, n, batch_size, steps):
+    """(communicator, part) for evaluate/predict: part is (lo, hi, local batch) of this process under
+    DataParallel, None when not sharded; the processes first agree on the data and model, and take rank 0's
+    weights."""
+    dp = parallel.comm()
+    if dp is None:
+        return None, None
+    parallel.check_divisible(batch_size, dp.size)
+    parallel.agree(dp, [("the number of samples", n), ("batch_size", batch_size), ("steps", steps or 0),
+                        ("the model (weights and config)", parallel.model_fingerprint(model))])
+    parallel.broadcast_model(dp, model)
+    return dp, parallel.eval_part(dp, n, batch_size, steps)
 
 
 def _batch_plan(model, x, y, sample_weight, class_weight=None):
@@ -556,7 +649,8 @@ def test_on_batch(model, x, y=None, sample_weight=None, return_dict=False):
     return _batch_result(model, plan, return_dict)
 
 
-def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=None, local=False):
+    """local: this process's own batch even under DataParallel (predict_on_batch)."""
     batch_size = data_mod.positive_int(batch_size, "batch_size", 32)
     verbose = data_mod.check_verbose(verbose)
     steps = data_mod.positive_int(steps, "steps")
@@ -564,15 +658,20 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
     if steps is not None and steps * batch_size < len(x):  # Keras: predict(steps=k) reads the first k batches
         x = x[:steps * batch_size]
     model._ensure_built(x.shape)
+    dp, part = (None, None) if local else _eval_shard(model, len(x), batch_size, None)
+    if part:  # DataParallel: each process predicts its part; the parts are gathered on every process
+        lo, hi, batch_size = part
+        x = x[lo:hi]
     xd = _to_device(x)[0]
     n = len(x)
     nsteps = _n_steps(n, batch_size)
-    cbs = CallbackList(callbacks, model=model, add_progbar=verbose != 0, verbose=verbose, epochs=1,
-                       steps=nsteps)
+    cbs = CallbackList(parallel.for_rank(callbacks, dp), model=model,
+                       add_progbar=verbose != 0 and parallel.rank(dp) == 0, verbose=verbose, epochs=1, steps=nsteps)
     cbs.on_predict_begin()
     program = None if cbs.wants_batch_logs("on_predict_batch_end") else PredictProgram.build(model, xd, batch_size, nsteps)
     if program is not None:  # the launch program writes every batch into one device buffer
-        out = backend.to_numpy(program.run_all(cbs))
+        out = program.run_all(cbs)
+        out = backend.to_numpy(parallel.gather_rows(dp, out) if part else out)
         cbs.on_predict_end()
         return out
     outs = []
@@ -585,6 +684,7 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
             cbs.on_predict_batch_end(step, lambda: {"outputs": outs[-1]})
     cbs.on_predict_end()
     xp = backend.get_xp()
+    gather = (lambda a: parallel.gather_rows(dp, a)) if part else (lambda a: a)
     if isinstance(outs[0], list):  # several outputs: a list of arrays, as Keras returns
-        return [backend.to_numpy(xp.concatenate([o[i] for o in outs], axis=0)) for i in range(len(outs[0]))]
-    return backend.to_numpy(xp.concatenate(outs, axis=0))
+        return [backend.to_numpy(gather(xp.concatenate([o[i] for o in outs], axis=0))) for i in range(len(outs[0]))]
+    return backend.to_numpy(gather(xp.concatenate(outs, axis=0)))

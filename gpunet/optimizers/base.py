@@ -58,6 +58,7 @@ class Optimizer:
                 raise ValueError("`%s` must be a non-negative number or None. Received: %s=%r" % (arg, arg, value))
         self.iterations = Variable(np.array(0, dtype=np.int32), dtype="int32", trainable=False, name="iteration")
         self._host_step = 0  # reading `iterations` back from a GPU every step would be a host sync
+        self._dp_scale = None  # fit's factor on this process's gradient under DataParallel (models/parallel.py)
         self._vars = None
         self._ema = self._acc = None
         self._constrained = []
@@ -161,6 +162,19 @@ class Optimizer:
         self._step(sl, whole)
         return self.iterations
 
+    def _all_reduce_gradients(self):
+        """Under DataParallel in a job of several processes: this process's gradients times its share of the
+        batch (fit sets it each step; 1 / processes elsewhere, so a custom loop averages as DDP does), summed
+        over the processes by one all-reduce over the whole flat gradient buffer."""
+        from ..distribution import data_parallel_comm
+        comm = data_parallel_comm()
+        if comm is None:
+            return
+        scale = self._dp_scale if self._dp_scale is not None else 1.0 / comm.size
+        if scale != 1.0:
+            self._grad *= scale
+        comm.allreduce(self._grad)
+
     def apply_flat(self):
         """The compiled step's update: every gradient is already in the flat gradient buffer."""
         self._step([self._all], True)
@@ -170,6 +184,7 @@ class Optimizer:
         accumulate (Keras updates only every `gradient_accumulation_steps` calls, with the mean),
         clip, decay + update, constraints, moving average."""
         grad = self._grad
+        self._all_reduce_gradients()
         if self.loss_scale_factor is not None:
             for s in slices:
                 grad[s] /= self.loss_scale_factor
