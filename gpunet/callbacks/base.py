@@ -71,6 +71,7 @@ class History(Callback):
 
 class ProgbarLogger(Callback):
     _rank_zero_only = True  # under DataParallel only process 0 writes or prints (models/parallel.py)
+
     def __init__(self, stream=None):
         super().__init__()
         self.stream = stream

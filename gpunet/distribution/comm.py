@@ -3,11 +3,13 @@ processes, NCCL (CuPy's bindings) between GPUs. gpunet has no transport of its o
 moves itself are NCCL's 128-byte unique id, over one TCP connection per rank at start-up, when the
 processes were not started by an MPI launcher (torchrun-style variables).
 
-Every collective is bounded in time: a peer that died or hangs makes the others raise DistributedError
-after GPUNET_DISTRIBUTED_TIMEOUT_S seconds (default 300) instead of waiting forever. MPI collectives are
-posted non-blocking and polled; NCCL work is enqueued on a stream and its completion event polled. In a
-world of more than one process, an uncaught exception aborts the whole job (MPI_Abort / ncclCommAbort),
-as `python -m mpi4py` does, so no rank is left waiting in MPI_Finalize."""
+Every collective is bounded in time: a peer that died or hangs ends the job with a DistributedError message
+after GPUNET_DISTRIBUTED_TIMEOUT_S seconds (default 300) instead of leaving the others waiting forever. MPI
+collectives are the blocking calls (Open MPI's tuned blocking all-reduce is about twice as fast as a polled
+non-blocking one: 82 vs 159 us for 407 KB on two local processes) watched by a thread that aborts the job when
+one overstays; NCCL work is enqueued on a stream and its completion event polled (DistributedError raised,
+ncclCommAbort). In a world of more than one process, an uncaught exception aborts the whole job (MPI_Abort /
+ncclCommAbort), as `python -m mpi4py` does, so no rank is left waiting in MPI_Finalize."""
 import logging
 import os
 import socket
@@ -148,9 +150,7 @@ def _poll(done, what, timeout, on_timeout=None):
         if time.monotonic() > deadline:
             if on_timeout is not None:
                 on_timeout()
-            raise DistributedError("%s did not complete within %.0f s: another process died, hangs, or is not "
-                                   "running the same fit/evaluate/predict (GPUNET_DISTRIBUTED_TIMEOUT_S sets the "
-                                   "limit)" % (what, timeout))
+            raise DistributedError(_timeout_message(what, timeout))
         time.sleep(nap)
         nap = min(nap * 2, 2e-3)
 
@@ -175,9 +175,46 @@ class LocalComm:
         os._exit(code)
 
 
+class _Watchdog:
+    """While a blocking collective runs, a deadline; a daemon thread that finds it passed calls expired(what).
+    (A blocked MPI call cannot be interrupted from Python; mpi4py releases the GIL inside it, so the thread runs.)"""
+
+    def __init__(self, timeout, expired):
+        self.timeout, self.expired = timeout, expired
+        self.deadline, self.what = None, ""
+        self.thread = None
+
+    def __call__(self, what):
+        self.what = what
+        return self
+
+    def __enter__(self):
+        if self.thread is None:
+            import threading
+            self.thread = threading.Thread(target=self._run, name="gpunet-collective-watchdog", daemon=True)
+            self.thread.start()
+        self.deadline = time.monotonic() + self.timeout
+
+    def __exit__(self, *exc):
+        self.deadline = None
+
+    def _run(self):
+        nap = min(0.5, self.timeout / 10)
+        while True:
+            time.sleep(nap)
+            deadline = self.deadline
+            if deadline is not None and time.monotonic() > deadline:
+                self.expired(self.what)
+
+
+def _timeout_message(what, timeout):
+    return ("%s did not complete within %.0f s: another process died, hangs, or is not running the same "
+            "fit/evaluate/predict (GPUNET_DISTRIBUTED_TIMEOUT_S sets the limit)" % (what, timeout))
+
+
 class MPIComm:
-    """Collectives on NumPy arrays (in place) over MPI_COMM_WORLD, each posted non-blocking and polled
-    against the deadline."""
+    """Collectives on NumPy arrays (in place) over MPI_COMM_WORLD: the blocking calls, under a watchdog that
+    aborts the job when one runs past the deadline."""
 
     def __init__(self, world, timeout):
         from mpi4py import MPI
@@ -185,6 +222,7 @@ class MPIComm:
         self.comm = MPI.COMM_WORLD
         self.size, self.rank = self.comm.Get_size(), self.comm.Get_rank()
         self.timeout = timeout
+        self._watch = _Watchdog(timeout, self._expired)
         if (self.size, self.rank) != (world.size, world.rank):
             raise DistributedError("MPI says this is rank %d of %d, the environment said rank %d of %d"
                                    % (self.rank, self.size, world.rank, world.size))
@@ -196,21 +234,27 @@ class MPIComm:
             raise TypeError("MPI collectives need a contiguous NumPy array, received %r" % (type(a),))
         return a.reshape(-1)
 
-    def _wait(self, req, what):
-        _poll(req.Test, "%s on rank %d of %d" % (what, self.rank, self.size), self.timeout)
+    def _expired(self, what):
+        sys.stderr.write("gpunet: DistributedError: %s; aborting the job\n"
+                         % _timeout_message("%s on rank %d of %d" % (what, self.rank, self.size), self.timeout))
+        sys.stderr.flush()
+        self.comm.Abort(1)
 
     def allreduce(self, a, op="sum"):
-        self._wait(self.comm.Iallreduce(self.MPI.IN_PLACE, self._flat(a), op=self._ops[op]), "MPI all-reduce")
+        with self._watch("MPI all-reduce"):
+            self.comm.Allreduce(self.MPI.IN_PLACE, self._flat(a), op=self._ops[op])
         return a
 
     def broadcast(self, a, root=0):
-        self._wait(self.comm.Ibcast(self._flat(a), root=root), "MPI broadcast")
+        with self._watch("MPI broadcast"):
+            self.comm.Bcast(self._flat(a), root=root)
         return a
 
     def allgather(self, a):
         a = np.ascontiguousarray(a)
         out = np.empty((self.size,) + a.shape, dtype=a.dtype)
-        self._wait(self.comm.Iallgather(a.reshape(-1), out.reshape(-1)), "MPI all-gather")
+        with self._watch("MPI all-gather"):
+            self.comm.Allgather(a.reshape(-1), out.reshape(-1))
         return out
 
     def allreduce_launch(self, a, stream_of=None):

@@ -127,6 +127,7 @@ class MeanMetricWrapper(Mean):
 
 class Sum(Metric):
     _sum_state = ("total",)
+
     def __init__(self, name="sum", dtype=None):
         super().__init__(name=name, dtype=dtype)
         self.reset_state()

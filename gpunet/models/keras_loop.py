@@ -189,7 +189,7 @@ def _not_distributed(what):
     """This loop calls the model's own steps on whatever batches it is given: it has no notion of this
     process's rows, so under DataParallel it would train each process on its own. Refused, clearly."""
     from . import parallel
-    if parallel.comm() is not None:
+    if parallel.active() is not None:
         raise NotImplementedError(
             "%s under a DataParallel distribution runs on arrays through the built-in steps; this model or data "
             "needs the per-batch loop (an overridden train_step/test_step/predict_step, compute_loss or metrics, no "

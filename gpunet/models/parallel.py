@@ -22,7 +22,8 @@ import numpy as np
 from .. import backend
 
 
-def comm():
+def active():
+    """The communicator to shard over, or None (no DataParallel, or a job of one process)."""
     from ..distribution import data_parallel_comm
     return data_parallel_comm()
 

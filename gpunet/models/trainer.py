@@ -316,7 +316,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     _check_sample_weight(model, sw, y)
     plan = _Plan(model, y, model._output_shape())
     y = _labels_for(plan, model, y)
-    dp = parallel.comm()  # a DataParallel job of several processes: this process's rows of every batch
+    dp = parallel.active()  # a DataParallel job of several processes: this process's rows of every batch
     vbatch = validation_batch_size or batch_size
     val_steps, val_reduce = validation_steps, None
     if dp is not None:
@@ -602,7 +602,7 @@ def _eval_shard(model, n, batch_size, steps):
     """(communicator, part) for evaluate/predict: part is (lo, hi, local batch) of this process under
     DataParallel, None when not sharded; the processes first agree on the data and model, and take rank 0's
     weights."""
-    dp = parallel.comm()
+    dp = parallel.active()
     if dp is None:
         return None, None
     parallel.check_divisible(batch_size, dp.size)
