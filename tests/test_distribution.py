@@ -327,6 +327,7 @@ def test_a_process_that_dies_or_hangs_ends_the_job_with_an_error(mpi, tmp_path, 
 
 @pytest.mark.parametrize("mode, expect", [
     ("disagree", "the processes disagree on the number of training samples (rank 0: 512, rank 1: 511)"),
+    ("model", "the processes disagree on the model (weights and config) (rank 0: "),
     ("indivisible", "batch_size=63 is not divisible by the 2 processes of the DataParallel distribution"),
     ("custom", "fit() under a DataParallel distribution runs on arrays through the built-in steps"),
 ])
