@@ -7,6 +7,7 @@ a kernel launched on a capturing stream is recorded, not run, and a synchronisin
 copy while capturing raises, as CuPy does. It counts host syncs. Arrays are NumPy arrays (a subclass with
 set/get), kernels the emulated ones; what it cannot tell is anything about real GPU timing or memory."""
 import contextlib
+import ctypes
 import types
 
 import numpy as np
@@ -28,7 +29,11 @@ class Counters:
 
 
 class Array(np.ndarray):
-    """A device array: NumPy memory, with CuPy's host-copy methods."""
+    """A device array: NumPy memory, with CuPy's host-copy methods and its `data.ptr` (the memory's address)."""
+
+    @property
+    def data(self):
+        return types.SimpleNamespace(ptr=self.ctypes.data)
 
     def set(self, arr, stream=None):
         _refuse_while_capturing("ndarray.set (a host-to-device copy)")
@@ -83,11 +88,13 @@ class Graph:
 
 class Stream:
     null = None
+    by_ptr = {}
 
     def __init__(self, non_blocking=False, null=False):
         self.non_blocking, self.is_null = non_blocking, null
         self.capturing, self.captured = False, None
         self.ptr = 0 if null else id(self)
+        Stream.by_ptr[self.ptr] = self  # NCCL calls name their stream by its pointer
 
     def __enter__(self):
         STATE.stack.append(self)
@@ -190,7 +197,7 @@ class FakeCupy(types.ModuleType):
                      "ascontiguousarray", "array"):
             setattr(self, name, _device(getattr(np, name)))
         self.cuda = types.SimpleNamespace(Stream=Stream, MemoryPool=MemoryPool, using_allocator=using_allocator,
-                                          Device=Device, Event=Event,
+                                          Device=Device, Event=Event, get_current_stream=_current,
                                           compiler=types.SimpleNamespace(CompileException=RuntimeError))
         self.RawModule = RawModule
         self.ndarray = Array
@@ -218,3 +225,60 @@ def installed(monkeypatch):
         yield STATE.counters
     finally:
         backend._set_state(saved)
+
+
+class FakeNccl:
+    """`cupy.cuda.nccl` for the stand-in, between real processes (started by mpirun): each collective runs over
+    MPI on the arrays' memory. On a capturing stream it is recorded into the graph and runs when the graph is
+    replayed (NCCL's own stream-capture support), so the data-parallel launch program is tested with its
+    all-reduce inside the captured step. `counts`: collectives run eagerly, captured, and run by replays."""
+    available = True
+    NCCL_FLOAT32, NCCL_FLOAT64, NCCL_INT32, NCCL_INT64, NCCL_INT8, NCCL_UINT8 = range(6)
+    NCCL_SUM, NCCL_MAX, NCCL_MIN = range(3)
+    DTYPES = (np.float32, np.float64, np.int32, np.int64, np.int8, np.uint8)
+    counts = {"eager": 0, "captured": 0, "replayed": 0}
+
+    @staticmethod
+    def get_unique_id():
+        return tuple(range(-64, 64))
+
+    class NcclCommunicator:
+        def __init__(self, ndev, comm_id, rank):
+            from mpi4py import MPI
+            self.MPI, self.comm = MPI, MPI.COMM_WORLD
+            assert (self.comm.size, self.comm.rank) == (ndev, rank) and tuple(comm_id) == tuple(range(-64, 64))
+
+        @staticmethod
+        def _array(ptr, count, dt):
+            dtype = np.dtype(FakeNccl.DTYPES[dt])
+            return np.frombuffer((ctypes.c_byte * (count * dtype.itemsize)).from_address(ptr), dtype=dtype)
+
+        def _on(self, stream_ptr, fn):
+            stream = Stream.by_ptr[stream_ptr]
+            if stream.capturing:
+                FakeNccl.counts["captured"] += 1
+
+                def replay(*_):
+                    FakeNccl.counts["replayed"] += 1
+                    fn()
+                stream.captured.append((replay, None, None, None, None))
+                return
+            FakeNccl.counts["eager"] += 1
+            fn()
+
+        def allReduce(self, send, recv, count, dt, op, stream):
+            assert send == recv, "gpunet all-reduces in place"
+            a = self._array(recv, count, dt)
+            mpi_op = (self.MPI.SUM, self.MPI.MAX, self.MPI.MIN)[op]
+            self._on(stream, lambda: self.comm.Allreduce(self.MPI.IN_PLACE, a, op=mpi_op))
+
+        def bcast(self, buff, count, dt, root, stream):
+            a = self._array(buff, count, dt)
+            self._on(stream, lambda: self.comm.Bcast(a, root=root))
+
+        def allGather(self, send, recv, count, dt, stream):
+            s, r = self._array(send, count, dt), self._array(recv, count * self.comm.size, dt)
+            self._on(stream, lambda: self.comm.Allgather(s, r))
+
+        def abort(self):
+            self.comm.Abort(1)

@@ -179,9 +179,44 @@ def run_emulated(out, dist):
              val_loss=np.array(h.history["val_loss"]))
 
 
+class _Patch:
+    """monkeypatch.setattr for a script (cupy_standin.installed takes one)."""
+
+    def setattr(self, obj, name, value):
+        setattr(obj, name, value)
+
+
+def run_nccl_standin(out, dist):
+    """The GPU path without a GPU: the CuPy stand-in (tests/cupy_standin.py: CuPy's streams and capture rules,
+    kernels emulated) and a stand-in NCCL whose collectives run over MPI. So fit takes the "cuda" kernels, the
+    NCCL communicator and the captured launch program with its all-reduce recorded into the graph."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import cupy_standin
+    from gpunet.distribution import comm
+    comm._nccl_module = lambda: cupy_standin.FakeNccl
+    with cupy_standin.installed(_Patch()) as counters:
+        if dist:  # inside: the backend is "cuda" now, so the job connects over (stand-in) NCCL
+            keras.distribution.set_distribution(keras.distribution.DataParallel())
+            assert keras.distribution.list_devices() == ["gpu:0", "gpu:1"]
+            assert type(keras.distribution.communicator()).__name__ == "NCCLComm"
+        rank = keras.distribution.process_id() if dist else 0
+        x, y = data(1025 + 300, seed=9)
+        m = model_fast()
+        h = m.fit(x, y, batch_size=BATCH, epochs=2, validation_split=0.2, verbose=0)
+        ev = m.evaluate(x, y, batch_size=BATCH, verbose=0)
+        pred = m.predict(x[:77], verbose=0)
+        weights = [np.asarray(w) for w in m.get_weights()]
+    np.savez(os.path.join(out, "rank-%d-nccl-%s.npz" % (rank, "dp" if dist else "single")), *weights,
+             loss=np.array(h.history["loss"]), val_loss=np.array(h.history["val_loss"]), evaluate=np.array(ev),
+             pred=np.asarray(pred), captures=np.array(counters.captures), replays=np.array(counters.replays),
+             **{"nccl_" + k: np.array(v) for k, v in cupy_standin.FakeNccl.counts.items()})
+
+
 def main():
     scenario, out, how = sys.argv[1], sys.argv[2], sys.argv[3]
     dist = how == "dp"
+    if scenario == "nccl":
+        return run_nccl_standin(out, dist)
     if dist:
         keras.distribution.set_distribution(keras.distribution.DataParallel())
     if scenario == "equal":

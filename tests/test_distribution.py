@@ -457,3 +457,25 @@ def test_builtin_metric_objects_in_compile_take_the_array_loop_with_the_per_batc
         np.testing.assert_allclose(ha.history[k], hb.history[k], rtol=1e-5, err_msg=k)
     for u, v in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6)
+
+
+def test_the_gpu_path_with_nccl_inside_the_captured_step_on_the_cupy_standin(mpi, tmp_path):
+    """No GPU here: tests/cupy_standin.py (CuPy's streams and capture rules over the emulated kernels) and a
+    stand-in NCCL whose collectives run over MPI between the two processes. fit takes the "cuda" path: the NCCL
+    communicator, the launch program captured as a graph with the all-reduce recorded inside it and replayed;
+    two processes equal one."""
+    from conftest import require_emulation
+    require_emulation()
+    _ok(run_single(["nccl", str(tmp_path), "single"]))
+    _ok(run_mpi(mpi, ["nccl", str(tmp_path), "dp"]))
+    ref, zr = _weights(tmp_path / "rank-0-nccl-single.npz")
+    assert int(zr["captures"]) > 0 and int(zr["nccl_eager"]) == 0  # one process: no collective at all
+    for rank in (0, 1):
+        got, zg = _weights(tmp_path / ("rank-%d-nccl-dp.npz" % rank))
+        for a, b in zip(ref, got):
+            np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+        for k in ("loss", "val_loss", "evaluate", "pred"):
+            np.testing.assert_allclose(zg[k], zr[k], rtol=1e-5, atol=1e-6, err_msg=k)
+        # 17 steps an epoch: 2 eager warm-up steps, one captured, replayed for the other 32 of the 34
+        assert int(zg["nccl_captured"]) == 1 and int(zg["nccl_replayed"]) == 32
+        assert int(zg["captures"]) == int(zr["captures"])

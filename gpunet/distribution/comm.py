@@ -265,6 +265,12 @@ class MPIComm:
         self.comm.Abort(code)
 
 
+def _nccl_module():
+    """CuPy's NCCL bindings (one place, so the tests can put a stand-in here: tests/cupy_standin.py)."""
+    from cupy.cuda import nccl
+    return nccl
+
+
 _NCCL_TYPES = {"float32": "NCCL_FLOAT32", "float64": "NCCL_FLOAT64", "int32": "NCCL_INT32",
                "int64": "NCCL_INT64", "int8": "NCCL_INT8", "uint8": "NCCL_UINT8"}
 _NCCL_OPS = {"sum": "NCCL_SUM", "max": "NCCL_MAX", "min": "NCCL_MIN"}
@@ -276,7 +282,7 @@ class NCCLComm:
     program's stream without waiting, so it can sit inside a captured CUDA graph."""
 
     def __init__(self, world, unique_id, timeout):
-        from cupy.cuda import nccl
+        nccl = _nccl_module()
         if not getattr(nccl, "available", True):
             raise DistributedError("NCCL is not available to CuPy: install the NCCL wheel that matches CuPy's CUDA "
                                    "(pip install nvidia-nccl-cu12 / nvidia-nccl-cu13)")
@@ -288,10 +294,12 @@ class NCCLComm:
             self.comm = nccl.NcclCommunicator(world.size, bytes(np.array(uid, np.int8).view(np.uint8)), world.rank)
 
     def _args(self, a, op=None):
+        """(device pointer, NCCL dtype, NCCL op) of an array the collective works on in place."""
         dt = _NCCL_TYPES.get(str(a.dtype))
         if dt is None or not a.flags.c_contiguous:
             raise TypeError("NCCL collectives need a contiguous array of %s, received %s" % (sorted(_NCCL_TYPES), a.dtype))
-        return getattr(self.nccl, dt), (getattr(self.nccl, _NCCL_OPS[op]) if op else None)
+        ptr = backend.get_xp().ascontiguousarray(a).data.ptr  # contiguous already: the same memory, no copy
+        return ptr, getattr(self.nccl, dt), (getattr(self.nccl, _NCCL_OPS[op]) if op else None)
 
     def _wait(self, stream, what):
         event = stream.record()
@@ -299,8 +307,8 @@ class NCCLComm:
               on_timeout=self.comm.abort)
 
     def _enqueue_allreduce(self, a, op, stream):
-        dt, nop = self._args(a, op)
-        self.comm.allReduce(a.data.ptr, a.data.ptr, a.size, dt, nop, stream.ptr)
+        ptr, dt, nop = self._args(a, op)
+        self.comm.allReduce(ptr, ptr, a.size, dt, nop, stream.ptr)
 
     def allreduce(self, a, op="sum"):
         stream = backend.get_xp().cuda.get_current_stream()
@@ -309,9 +317,9 @@ class NCCLComm:
         return a
 
     def broadcast(self, a, root=0):
-        dt, _ = self._args(a)
+        ptr, dt, _ = self._args(a)
         stream = backend.get_xp().cuda.get_current_stream()
-        self.comm.bcast(a.data.ptr, a.size, dt, root, stream.ptr)
+        self.comm.bcast(ptr, a.size, dt, root, stream.ptr)
         self._wait(stream, "NCCL broadcast")
         return a
 
@@ -319,9 +327,9 @@ class NCCLComm:
         xp = backend.get_xp()
         a = xp.ascontiguousarray(a)
         out = xp.empty((self.size,) + a.shape, dtype=a.dtype)
-        dt, _ = self._args(a)
+        ptr, dt, _ = self._args(a)
         stream = xp.cuda.get_current_stream()
-        self.comm.allGather(a.data.ptr, out.data.ptr, a.size, dt, stream.ptr)
+        self.comm.allGather(ptr, self._args(out)[0], a.size, dt, stream.ptr)
         self._wait(stream, "NCCL all-gather")
         return out
 
@@ -384,7 +392,7 @@ def connect(world, kernels):
         return LocalComm()
     timeout = timeout_s()
     if kernels == "cuda":
-        from cupy.cuda import nccl
+        nccl = _nccl_module()
         if world.launcher == "mpi":
             mpi = MPIComm(world, timeout)
             uid = np.zeros(128, np.int8)
