@@ -116,7 +116,7 @@ class Batches:
             self._exhausted = False
         else:
             self.kind = "arrays"
-            from . import trainer
+            from . import targets
             leaves = _leaves(x)
             if not leaves:
                 raise ValueError("%s is required" % name)
@@ -129,7 +129,7 @@ class Batches:
             if class_weight is not None:
                 if y is None or isinstance(y, (dict, list, tuple)):
                     raise ValueError("class_weight needs a single array of targets y")
-                sample_weight = trainer._class_weights(class_weight, np.asarray(backend.to_numpy(y)),
+                sample_weight = targets.class_weights(class_weight, np.asarray(backend.to_numpy(y)),
                                                        None if sample_weight is None else np.asarray(sample_weight))
             self.x = _map(lambda a: _to_backend(a, name), x)
             self.y = _map(lambda a: _to_backend(a, "y"), y)
@@ -176,8 +176,8 @@ class Batches:
     def _convert(self, data):
         x, y, sw = unpack(data)
         if self.class_weight is not None and y is not None:
-            from . import trainer
-            sw = trainer._class_weights(self.class_weight, np.asarray(backend.to_numpy(y)),
+            from . import targets
+            sw = targets.class_weights(self.class_weight, np.asarray(backend.to_numpy(y)),
                                         None if sw is None else np.asarray(backend.to_numpy(sw)))
         return pack(_map(lambda a: _to_backend(a, "x"), x), _map(lambda a: _to_backend(a, "y"), y),
                     None if sw is None else _to_backend(sw, "sample_weight"))

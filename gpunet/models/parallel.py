@@ -102,6 +102,20 @@ def eval_part(comm, n, batch_size, max_steps, name="batch_size"):
     return lo, hi, batch_size // comm.size
 
 
+def eval_shard(model, n, batch_size, steps):
+    """(communicator, part) for evaluate/predict: part is (lo, hi, local batch) of this process under
+    DataParallel, None when not sharded; the processes first agree on the data and model, and take rank 0's
+    weights."""
+    dp = active()
+    if dp is None:
+        return None, None
+    check_divisible(batch_size, dp.size)
+    agree(dp, [("the number of samples", n), ("batch_size", batch_size), ("steps", steps or 0),
+               ("the model (weights and config)", model_fingerprint(model))])
+    broadcast_model(dp, model)
+    return dp, eval_part(dp, n, batch_size, steps)
+
+
 # ---- agreement ----
 
 def fingerprint(text):

@@ -14,6 +14,7 @@ from ..callbacks import CallbackList
 from ..layers.base import has_pending_losses
 from ..ops.tape import GradientTape, Tensor, stop_recording
 from . import data as data_mod, parallel
+from .targets import check_sample_weight, class_weights, labels_for
 from .gpu_step import EvalProgram, PredictProgram, TrainProgram
 from .step_plan import StepPlan
 
@@ -176,93 +177,12 @@ def _log_value(value):
     return float(value) if size == 1 else backend.to_numpy(value)
 
 
-def _class_weights(class_weight, y, sw):
-    """Keras: class_weight becomes a per-sample weight (times any sample_weight given); classes it does not
-    name weigh 1. Keys must be class indices: a negative one used to index the table from its end."""
-    if class_weight is None:
-        return sw
-    if not isinstance(class_weight, dict):
-        raise TypeError("class_weight must be a dict {class index: weight}, received %r" % (type(class_weight),))
-    if isinstance(y, data_mod.Multi):
-        raise ValueError("class_weight is only supported for models with a single output; pass sample_weight "
-                         "for a model with several")
-    for k, v in class_weight.items():
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-            raise TypeError("class_weight keys must be integer class indices, received %r (%s)" % (k, type(k).__name__))
-        if k < 0:
-            raise ValueError("class_weight keys must be class indices >= 0, received %r" % (k,))
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
-                or not math.isfinite(v) or v < 0:
-            raise ValueError("class_weight[%r] must be a finite number >= 0, received %r" % (k, v))
-    if y.ndim > 1 and y.shape[-1] > 1:
-        labels = y.argmax(axis=-1)
-    else:
-        labels = np.round(y.reshape(y.shape[:-1]) if y.ndim > 1 else y).astype(np.int64)
-    table = np.ones(int(max(max(class_weight, default=0), labels.max(initial=0))) + 1, dtype=np.float32)
-    for k, v in class_weight.items():
-        table[int(k)] = v
-    # a negative label is refused by the label checks later: weigh it 1 here rather than index from the end
-    cw = np.where(labels >= 0, table[np.clip(labels, 0, None)], np.float32(1.0))
-    return cw if sw is None else sw.astype(np.float32) * cw
-
-
-def _check_sample_weight(model, sw, y, name="sample_weight"):
-    """Keras takes one weight per sample, or for sequence outputs one per sample and timestep."""
-    if sw is None:
-        return
-    n = len(sw)
-    ok = [(n,), (n, 1)]
-    if not isinstance(y, data_mod.Multi):
-        ok.append((n,) + tuple(model._output_shape())[1:-1])
-    if tuple(sw.shape) not in ok:
-        raise ValueError("%s has shape %s; expected %s (one weight per sample%s)"
-                         % (name, tuple(sw.shape), " or ".join(str(s) for s in dict.fromkeys(ok)),
-                            ", or per sample and timestep" if len(ok) > 2 and len(ok[2]) > 1 else ""))
-
-
 def _prepare(model, x, y, sample_weight, name="x"):
     x = data_mod.prepare_inputs(model, x, name)
     y = data_mod.prepare_targets(model, y, len(x), "y" if name == "x" else "y_" + name.split("_", 1)[-1])
     sw = None if sample_weight is None else data_mod.prepare_y(
         sample_weight, len(x), "sample_weight" if name == "x" else "validation sample_weight")
     return x, y, sw
-
-
-def _sparse_targets(y, out_shape, where):
-    """Keras's rule for sparse_categorical_crossentropy: targets shaped as the output without its class
-    axis (a trailing axis of 1 is squeezed), integer labels in range. One-hot targets fail here, up front."""
-    y2 = y.reshape(y.shape[:-1]) if y.ndim == len(out_shape) and y.shape[-1] == 1 else y
-    expected = (len(y),) + tuple(out_shape[1:-1])
-    if tuple(y2.shape) != expected:
-        raise ValueError("%s: arguments `target` and `output` must have the same shape up until the last dimension: "
-                         "target.shape=%s, output.shape=%s (one-hot targets need categorical_crossentropy)"
-                         % (where, tuple(y.shape), (None,) + tuple(out_shape[1:])))
-    losses_mod.check_sparse_labels(y2, out_shape[-1], where)
-    return y2
-
-
-def _labels_for(plan, model, y):
-    if y is None:
-        return y
-    if plan.multi:  # every output's targets checked now, not when its batch comes up mid-epoch
-        for i, (lf, t, o, n) in enumerate(zip(plan.out_losses, y.arrays, model.outputs, model.output_names)):
-            fn = getattr(lf, "fn", None)
-            if fn is losses_mod.sparse_categorical_crossentropy:
-                _sparse_targets(t, tuple(o.shape), "output %r (sparse_categorical_crossentropy)" % n)
-            elif fn is losses_mod.categorical_crossentropy and tuple(t.shape[1:]) != tuple(o.shape[1:]):
-                raise ValueError("output %r (categorical_crossentropy) expects one-hot targets of shape %s, received "
-                                 "%s" % (n, (None,) + tuple(o.shape[1:]), tuple(t.shape)))
-        return y
-    out_shape = tuple(model._output_shape())
-    if plan.sparse:
-        y2 = _sparse_targets(y, out_shape, "sparse_categorical_crossentropy")
-        return y2.astype(np.int32) if plan.fused else y2
-    if plan.fused:
-        expected = (len(y),) + out_shape[1:]
-        if len(y.shape) != len(expected) or any(e is not None and e != g for e, g in zip(expected, y.shape)):
-            raise ValueError("categorical_crossentropy expects one-hot targets of shape %s, received %s "
-                             "(integer labels need sparse_categorical_crossentropy)" % (expected, y.shape))
-    return y
 
 
 def _labels_checked_on_the_host(fn):
@@ -305,7 +225,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     batch_size = data_mod.positive_int(batch_size, "batch_size", 32)
     verbose = data_mod.check_verbose(verbose)  # the other arguments: checked by Model.fit
     x, y, sw = _prepare(model, x, y, sample_weight)
-    sw = _class_weights(class_weight, y, sw)
+    sw = class_weights(class_weight, y, sw)
     val = None
     if validation_data is not None:
         vx, vy, vsw = data_mod.unpack_validation_data(validation_data)
@@ -313,23 +233,23 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     elif validation_split:
         (x, y, sw), val = data_mod.split_validation([x, y, sw], validation_split)
     model._ensure_built(x.shape)
-    _check_sample_weight(model, sw, y)
+    check_sample_weight(model, sw, y)
     plan = _Plan(model, y, model._output_shape())
-    y = _labels_for(plan, model, y)
+    y = labels_for(plan, model, y)
     dp = parallel.active()  # a DataParallel job of several processes: this process's rows of every batch
     vbatch = validation_batch_size or batch_size
     val_steps, val_reduce = validation_steps, None
     if dp is not None:
         parallel.check_divisible(batch_size, dp.size)
     if val is not None:
-        _check_sample_weight(model, val[2], val[1], "validation sample_weight")
+        check_sample_weight(model, val[2], val[1], "validation sample_weight")
         nval = len(val[0])
         part = dp and parallel.eval_part(dp, nval, vbatch, validation_steps, "validation_batch_size")
         if part:  # this process validates its contiguous part of the rows; the sums are reduced
             lo, hi, vbatch = part
             val, val_steps, val_reduce = [None if a is None else a[lo:hi] for a in val], None, dp
         # moved to the device once, not once per validation pass
-        val = tuple(_to_device(val[0], _labels_for(plan, model, val[1]), val[2]))
+        val = tuple(_to_device(val[0], labels_for(plan, model, val[1]), val[2]))
     n = len(x)
     steps = max(1, math.ceil(n / batch_size))
     if steps_per_epoch is not None:
@@ -578,10 +498,10 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
     steps = data_mod.positive_int(steps, "steps")
     x, y, sw = _prepare(model, x, y, sample_weight)
     model._ensure_built(x.shape)
-    _check_sample_weight(model, sw, y)
+    check_sample_weight(model, sw, y)
     plan = _Plan(model, y, model._output_shape())
-    y = _labels_for(plan, model, y)
-    dp, part = _eval_shard(model, len(x), batch_size, steps)
+    y = labels_for(plan, model, y)
+    dp, part = parallel.eval_shard(model, len(x), batch_size, steps)
     if part:  # DataParallel: this process's contiguous part of the rows; the sums are added up after
         lo, hi, batch_size = part
         x, y, sw, steps = x[lo:hi], y[lo:hi], None if sw is None else sw[lo:hi], None
@@ -598,27 +518,13 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
     return values[0] if len(values) == 1 else values
 
 
-def _eval_shard(model, n, batch_size, steps):
-    """(communicator, part) for evaluate/predict: part is (lo, hi, local batch) of this process under
-    DataParallel, None when not sharded; the processes first agree on the data and model, and take rank 0's
-    weights."""
-    dp = parallel.active()
-    if dp is None:
-        return None, None
-    parallel.check_divisible(batch_size, dp.size)
-    parallel.agree(dp, [("the number of samples", n), ("batch_size", batch_size), ("steps", steps or 0),
-                        ("the model (weights and config)", parallel.model_fingerprint(model))])
-    parallel.broadcast_model(dp, model)
-    return dp, parallel.eval_part(dp, n, batch_size, steps)
-
-
 def _batch_plan(model, x, y, sample_weight, class_weight=None):
     x, y, sw = _prepare(model, x, y, sample_weight)
-    sw = _class_weights(class_weight, y, sw)
+    sw = class_weights(class_weight, y, sw)
     model._ensure_built(x.shape)
-    _check_sample_weight(model, sw, y)
+    check_sample_weight(model, sw, y)
     plan = _Plan(model, y, model._output_shape())
-    return plan, x, _labels_for(plan, model, y), sw
+    return plan, x, labels_for(plan, model, y), sw
 
 
 def _batch_result(model, plan, return_dict):
@@ -658,7 +564,7 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
     if steps is not None and steps * batch_size < len(x):  # Keras: predict(steps=k) reads the first k batches
         x = x[:steps * batch_size]
     model._ensure_built(x.shape)
-    dp, part = (None, None) if local else _eval_shard(model, len(x), batch_size, None)
+    dp, part = (None, None) if local else parallel.eval_shard(model, len(x), batch_size, None)
     if part:  # DataParallel: each process predicts its part; the parts are gathered on every process
         lo, hi, batch_size = part
         x = x[lo:hi]
