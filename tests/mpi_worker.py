@@ -68,6 +68,11 @@ def run_equal(out, dist):
     m = model_fast()
     h = m.fit(x, y, batch_size=BATCH, epochs=3, validation_split=0.2, verbose=0)
     results["fast"] = (m, h, m.evaluate(x, y, batch_size=BATCH, verbose=0, return_dict=True), m.predict(x[:77], verbose=0))
+    # the same with run_eagerly=True: the tape instead of the compiled step, the same numbers
+    m = model_fast()
+    m.run_eagerly = True
+    h = m.fit(x, y, batch_size=BATCH, epochs=3, validation_split=0.2, verbose=0)
+    results["eager"] = (m, h, m.evaluate(x, y, batch_size=BATCH, verbose=0, return_dict=True), m.predict(x[:77], verbose=0))
     # tape: 999 rows (last batch 39: 19 + 20), sample weights, one-hot targets
     x, y = data(999, seed=1)
     sw = np.linspace(0.5, 1.5, len(x)).astype("float32")
