@@ -202,7 +202,8 @@ def run_nccl_standin(out, dist):
     with cupy_standin.installed(_Patch()) as counters:
         if dist:  # inside: the backend is "cuda" now, so the job connects over (stand-in) NCCL
             keras.distribution.set_distribution(keras.distribution.DataParallel())
-            assert keras.distribution.list_devices() == ["gpu:0", "gpu:1"]
+            assert keras.distribution.list_devices() == ["gpu:0", "gpu:1"] == keras.distribution.list_devices("GPU")
+            assert keras.distribution.list_devices("cpu") == []  # a process drives its GPU, not a CPU device
             assert type(keras.distribution.communicator()).__name__ == "NCCLComm"
         rank = keras.distribution.process_id() if dist else 0
         x, y = data(1025 + 300, seed=9)

@@ -125,7 +125,8 @@ def test_cpu_processes_without_an_mpi_launcher_are_refused_clearly():
 
 def test_keras_distribution_api_in_one_process():
     assert keras.distribution.list_devices() == ["cpu:0"]
-    assert dist.list_devices("gpu") == [] and dist.get_device_count() == 1 and dist.get_device_count("cpu") == 1
+    assert dist.list_devices("gpu") == [] and dist.list_devices("cpu") == ["cpu:0"]
+    assert dist.get_device_count() == 1 and dist.get_device_count("cpu") == 1
     with pytest.raises(ValueError, match="device_type must be"):
         dist.list_devices("npu")
     mesh = dist.DeviceMesh((1,), ["batch"], ["cpu:0"])

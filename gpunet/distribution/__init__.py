@@ -83,13 +83,14 @@ def _backend_device_type():
 
 
 def list_devices(device_type=None):
-    """The job's devices, one per process: ["gpu:0", "gpu:1", ...] on GPUs, ["cpu:0", ...] on the CPU."""
+    """The job's devices, one per process: ["gpu:0", "gpu:1", ...] on GPUs, ["cpu:0", ...] on the CPU. A type
+    other than the backend's gives [] (a process drives one device: its GPU, or its CPU without one)."""
     if device_type is not None:
         if not isinstance(device_type, str) or device_type.lower() not in ("cpu", "gpu", "tpu"):
             raise ValueError("device_type must be 'cpu', 'gpu' or 'tpu', received %r" % (device_type,))
         device_type = device_type.lower()
     kind = _backend_device_type()
-    if device_type in ("gpu", "tpu") and device_type != kind:
+    if device_type is not None and device_type != kind:
         return []
     return ["%s:%d" % (kind, r) for r in range(world().size)]
 
