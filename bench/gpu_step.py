@@ -1,17 +1,24 @@
-"""Question: what does one training step of the classic MLP (784-128-10, Adam) cost on a GPU, by gpunet's
-captured launch program, the same program uncaptured, the tape path, PyTorch eager and
-torch.compile(mode="reduce-overhead"), side by side in one run?
+"""Question: what does one training step of an MLP cost on a GPU, by gpunet's captured launch program, the
+same program uncaptured, the tape path, PyTorch eager and PyTorch's whole step captured as a CUDA graph,
+side by side in one run?
 
-    python bench/gpu_step.py [--out DIR] [--batches 32 128 1024] [--steps 300] [--epochs 3]
+    python bench/gpu_step.py [--out DIR] [--models classic wide] [--batches 32 128 1024] [--steps 300] [--epochs 3]
+                             [--torch-compile]
 
-Each row is microseconds per step in steady state: data resident on the device, the epoch's shuffle
-included, the first epoch (compilation, capture, warm-up) excluded; the median of the later epochs,
-each ended by a device sync. Ratios are against PyTorch eager in the same run. Synthetic data (the
-step's cost does not depend on the values). The floor printed beside each batch: FLOPs and the
-launches of gpunet's program (tests/test_gpu_step.py counts them), and the bytes the step must move.
-`--smoke` runs a few steps of the gpunet rows through the emulated kernel tier (GPUNET_KERNELS=emulate)
-to check the script where there is no GPU; those numbers mean nothing. Writes DIR/gpu_step.json
-(default bench/results/).
+Models: classic 784-128-10 at each of --batches; wide 784-4096-4096-10 at batch 1024 (--wide-steps per
+epoch). Both Adam, sparse categorical cross-entropy, accuracy. Each row is microseconds per step in steady
+state: data resident on the device, the epoch's shuffle included, the first epoch (compilation, capture,
+warm-up) excluded; the median of the later epochs, each ended by a device sync. PyTorch rows: eager
+(idiomatic: data on the GPU, zero_grad(set_to_none=True)) in FP32 (allow_tf32=False, as gpunet computes),
+for the wide model also with TF32; "torch graph": the whole step (forward, backward, capturable Adam)
+captured once with torch.cuda.graph and replayed, the batch copied into its static inputs each step;
+--torch-compile adds torch.compile(mode="reduce-overhead") (compiling costs tens of seconds per shape).
+Ratios: vs_torch_eager (µs / PyTorch eager FP32 µs) and vs_torch_graph, same model, batch and run. Synthetic
+data (a step's cost does not depend on the values). The floor printed beside each batch: FLOPs, the bytes the
+step must move, and the launches of gpunet's program (tests/test_gpu_step.py counts them).
+`--smoke` runs a few steps of the gpunet rows through the emulated kernel tier (GPUNET_KERNELS=emulate),
+the wide model shrunk to 784-64-64-10, to check the script where there is no GPU; those numbers mean
+nothing. Writes DIR/gpu_step.json (default bench/results/).
 """
 import argparse
 import json
@@ -26,12 +33,18 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
 
-def floor(batch, hidden=128, inputs=784, classes=10):
-    """FLOPs of forward + backward (2 GEMMs forward, 2 weight gradients, 1 data gradient) and the bytes
-    a step must at least move: the batch, the weights read three times, Adam's four flat buffers."""
-    params = inputs * hidden + hidden + hidden * classes + classes
-    flops = 2 * batch * (inputs * hidden + hidden * classes) * 3 - 2 * batch * inputs * hidden
-    bytes_ = 4 * (batch * inputs + 3 * params + 4 * params * 2)
+MODELS = {"classic": (784, 128, 10), "wide": (784, 4096, 4096, 10)}
+SMOKE_MODELS = {"classic": (784, 128, 10), "wide": (784, 64, 64, 10)}
+
+
+def floor(batch, dims=MODELS["classic"]):
+    """FLOPs of forward + backward (each layer's GEMM forward and weight gradient, every data gradient but the
+    first layer's) and the bytes a step must at least move: the batch, the weights read three times, Adam's
+    four flat buffers read and written."""
+    pairs = list(zip(dims[:-1], dims[1:]))
+    params = sum(k * n + n for k, n in pairs)
+    flops = sum(2 * batch * k * n * 3 for k, n in pairs) - 2 * batch * dims[0] * dims[1]
+    bytes_ = 4 * (batch * dims[0] + 3 * params + 4 * params * 2)
     return {"params": params, "gflop": flops / 1e9, "mbytes": bytes_ / 1e6}
 
 
@@ -41,14 +54,14 @@ def _data(n, inputs=784, classes=10):
     return rng.random((n, inputs), dtype=np.float32), rng.integers(0, classes, n)
 
 
-def run_gpunet(batch, steps, epochs, mode):
+def run_gpunet(dims, batch, steps, epochs, mode):
     """mode: graph (the captured program), nograph (the same launches, uncaptured), tape (run_eagerly)."""
     os.environ["GPUNET_CUDA_GRAPHS"] = "0" if mode == "nograph" else "1"
     import gpunet as keras
-    x, y = _data(batch * steps)
+    x, y = _data(batch * steps, dims[0], dims[-1])
     keras.utils.set_random_seed(0)
-    m = keras.Sequential([keras.Input((784,)), keras.layers.Dense(128, activation="relu"),
-                          keras.layers.Dense(10, activation="softmax")])
+    m = keras.Sequential([keras.Input((dims[0],))] + [keras.layers.Dense(n, activation="relu") for n in dims[1:-1]]
+                         + [keras.layers.Dense(dims[-1], activation="softmax")])
     m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
               run_eagerly=mode == "tape")
     times = []
@@ -78,15 +91,21 @@ def run_gpunet(batch, steps, epochs, mode):
             "launches_per_step": len(program.launches) if program is not None else None}
 
 
-def run_torch(batch, steps, epochs, compiled):
+def run_torch(dims, batch, steps, epochs, mode, tf32=False, device="cuda"):
+    """mode: eager, graph (the whole step captured once with torch.cuda.graph, capturable Adam), compile."""
     import torch
-    torch.backends.cuda.matmul.allow_tf32 = False  # float32, as gpunet computes
-    dev = torch.device("cuda")
-    x, y = _data(batch * steps)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    torch.backends.cuda.matmul.allow_tf32 = tf32  # False: float32, as gpunet computes
+    torch.backends.cudnn.allow_tf32 = tf32
+    dev = torch.device(device)
+    x, y = _data(batch * steps, dims[0], dims[-1])
     xd, yd = torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(784, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10)).to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+    layers = []
+    for k, n in zip(dims[:-2], dims[1:-1]):
+        layers += [torch.nn.Linear(k, n), torch.nn.ReLU()]
+    model = torch.nn.Sequential(*layers, torch.nn.Linear(dims[-2], dims[-1])).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7, capturable=mode == "graph")
     lossf = torch.nn.CrossEntropyLoss()
 
     def step(xb, yb):
@@ -96,10 +115,31 @@ def run_torch(batch, steps, epochs, compiled):
         opt.step()
         return loss.detach()
 
-    fn = torch.compile(step, mode="reduce-overhead") if compiled else step
+    if mode == "graph":  # PyTorch's documented whole-network capture: warm up on a side stream, then capture
+        sx, sy = xd[:batch].clone(), yd[:batch].clone()
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                step(sx, sy)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        opt.zero_grad(set_to_none=True)
+        with torch.cuda.graph(graph):
+            static_loss = lossf(model(sx), sy)
+            static_loss.backward()
+            opt.step()
+
+        def fn(xb, yb):
+            sx.copy_(xb)
+            sy.copy_(yb)
+            graph.replay()
+            return static_loss.detach()
+    else:
+        fn = torch.compile(step, mode="reduce-overhead") if mode == "compile" else step
     times = []
     for _ in range(epochs):
-        torch.cuda.synchronize()
+        sync()
         t = time.perf_counter()
         order = torch.randperm(len(xd), device=dev)
         total = torch.zeros((), device=dev)
@@ -123,14 +163,19 @@ def _row(name, fn, *args):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
-    ap.add_argument("--batches", type=int, nargs="+", default=[32, 128, 1024])
-    ap.add_argument("--steps", type=int, default=300, help="steps per epoch")
+    ap.add_argument("--models", nargs="+", choices=sorted(MODELS), default=["classic", "wide"])
+    ap.add_argument("--batches", type=int, nargs="+", default=[32, 128, 1024], help="the classic model's batches")
+    ap.add_argument("--steps", type=int, default=300, help="steps per epoch (classic)")
+    ap.add_argument("--wide-steps", type=int, default=40, help="steps per epoch (wide, batch 1024)")
     ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--torch-compile", action="store_true", help="add torch.compile(mode='reduce-overhead') rows")
     ap.add_argument("--smoke", action="store_true", help="a few emulated gpunet steps, no GPU (numbers mean nothing)")
+    ap.add_argument("--torch-device", default="cuda", help="cpu: check the PyTorch rows' code where there is no GPU")
     a = ap.parse_args()
+    models = MODELS
     if a.smoke:
         os.environ["GPUNET_KERNELS"] = "emulate"
-        a.batches, a.steps, a.epochs = [32], 3, 2
+        models, a.batches, a.steps, a.wide_steps, a.epochs = SMOKE_MODELS, [32], 3, 2, 2
     import gpunet
     env = {"device": gpunet.backend.info().get("device"), "backend": gpunet.backend.name(),
            "kernels": gpunet.backend.kernels(), "python": platform.python_version(), "argv": sys.argv[1:]}
@@ -146,20 +191,29 @@ def main():
     except Exception:
         env["torch"] = None
     print(json.dumps({"env": env}), flush=True)
+    runs = [("classic", b, a.steps) for b in a.batches] if "classic" in a.models else []
+    runs += [("wide", 1024, a.wide_steps)] if "wide" in a.models else []
     rows = []
-    for b in a.batches:
-        f = floor(b)
-        rs = [_row("gpunet graph", run_gpunet, b, a.steps, a.epochs, "graph"),
-              _row("gpunet no graph", run_gpunet, b, a.steps, a.epochs, "nograph"),
-              _row("gpunet tape", run_gpunet, b, a.steps, a.epochs, "tape")]
-        if not a.smoke:
-            rs += [_row("torch eager", run_torch, b, a.steps, a.epochs, False),
-                   _row("torch.compile reduce-overhead", run_torch, b, a.steps, a.epochs, True)]
-        ref = next((r["us_per_step"] for r in rs if r["name"] == "torch eager" and "us_per_step" in r), None)
+    for model, b, steps in runs:
+        dims = models[model]
+        f = floor(b, dims)
+        rs = [_row(name, run_gpunet, dims, b, steps, a.epochs, mode)
+              for name, mode in (("gpunet graph", "graph"), ("gpunet no graph", "nograph"), ("gpunet tape", "tape"))]
+        if not a.smoke or a.torch_device != "cuda":
+            td = a.torch_device
+            rs += [_row("torch eager", run_torch, dims, b, steps, a.epochs, "eager", False, td),
+                   _row("torch graph", run_torch, dims, b, steps, a.epochs, "graph", False, td)]
+            if model == "wide":
+                rs += [_row("torch eager tf32", run_torch, dims, b, steps, a.epochs, "eager", True, td)]
+            if a.torch_compile:
+                rs += [_row("torch.compile reduce-overhead", run_torch, dims, b, steps, a.epochs, "compile", False, td)]
+        ref = {n: next((r["us_per_step"] for r in rs if r["name"] == n and "us_per_step" in r), None)
+               for n in ("torch eager", "torch graph")}
         for r in rs:
-            r.update(batch=b, floor=f)
-            if ref and "us_per_step" in r:
-                r["vs_torch_eager"] = round(r["us_per_step"] / ref, 3)
+            r.update(model=model, dims=list(dims), batch=b, floor=f)
+            for n, key in (("torch eager", "vs_torch_eager"), ("torch graph", "vs_torch_graph")):
+                if ref[n] and "us_per_step" in r:
+                    r[key] = round(r["us_per_step"] / ref[n], 3)
             print(json.dumps(r), flush=True)
         rows += rs
     os.makedirs(a.out, exist_ok=True)

@@ -8,6 +8,7 @@ copy while capturing raises, as CuPy does. It counts host syncs. Arrays are NumP
 set/get), kernels the emulated ones; what it cannot tell is anything about real GPU timing or memory."""
 import contextlib
 import ctypes
+import time
 import types
 
 import numpy as np
@@ -70,6 +71,11 @@ def _refuse_while_capturing(what):
 
 class Event:
     done = True
+    t = 0.0
+
+    def record(self, stream=None):
+        self.t = time.perf_counter()  # host time: the stand-in runs every launch at once
+        return self
 
     def synchronize(self):
         _refuse_while_capturing("Event.synchronize")
@@ -118,7 +124,7 @@ class Stream:
         STATE.counters.syncs += 1
 
     def record(self, event=None):
-        return event or Event()
+        return (event or Event()).record(self)
 
     def wait_event(self, event):
         pass
@@ -198,6 +204,7 @@ class FakeCupy(types.ModuleType):
             setattr(self, name, _device(getattr(np, name)))
         self.cuda = types.SimpleNamespace(Stream=Stream, MemoryPool=MemoryPool, using_allocator=using_allocator,
                                           Device=Device, Event=Event, get_current_stream=_current,
+                                          get_elapsed_time=lambda start, end: (end.t - start.t) * 1e3,
                                           compiler=types.SimpleNamespace(CompileException=RuntimeError))
         self.RawModule = RawModule
         self.ndarray = Array
