@@ -12,6 +12,9 @@ pool and batch-norm kernels in GB/s. The recurrent family (kernels/rnn.cu, atten
 cell kernels in GB/s, a whole LSTM(128) sequence op (length 100, batch 64, forward and backward) next to
 cuDNN's LSTM through PyTorch, and the masked softmax in GB/s. Each number is the median of CUDA-event-timed repeats.
 Needs a CUDA device (the `device` tool's H100/H200); without one it says so and exits 2.
+Each sample here is one call between two events, so at small shapes it measures the host's launch cost as
+much as the kernel: bench/gpu_probe.py's kernels section times the dense, softmax-xent and Adam kernels with
+the launch overhead removed (calls captured in one CUDA graph, replayed); this script covers the rest.
 """
 import argparse
 import json
@@ -47,6 +50,7 @@ def main():
         print("no CUDA device: %s" % backend.info()["reason"], file=sys.stderr)
         return 2
     import cupy as cp
+    kernels.CHECK_LABELS = False  # the label-range readback is a host sync: not part of a kernel's time
     info = backend.info()
     rows = []
     for batch in (32, 128, 1024):
