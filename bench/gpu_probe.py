@@ -36,6 +36,7 @@ Without a device the GPU sections say "skipped: no device" and env still compile
 test in tests/test_gpu_probe.py runs it so). `--quick` shrinks shapes and steps (a check of the script).
 """
 import argparse
+import functools
 import json
 import math
 import os
@@ -93,6 +94,15 @@ def _device_or_reason():
         return "no device: %s" % backend.info().get("reason", backend.name())
     except Exception as e:
         return "no device: %s: %s" % (type(e).__name__, e)
+
+
+def needs_device(section):
+    """A section that needs a GPU reports "skipped" with the reason there is none, instead of running."""
+    @functools.wraps(section)
+    def run(out, quick, budget):
+        why = _device_or_reason()
+        return {"status": "skipped", "reason": why} if why else section(out, quick, budget)
+    return run
 
 
 def graph_time(xp, fn, calls=20, replays=10):
@@ -338,11 +348,9 @@ def _ceilings(quick):
             "sgemm_%d_tflops" % m: round(2 * m ** 3 / tm / 1e12, 2), "sgemm_timed_by": how_m}
 
 
+@needs_device
 def section_capture(out, quick, budget):
     """Which calls this stack can capture in a CUDA graph, and whether the replay equals the eager result."""
-    why = _device_or_reason()
-    if why:
-        return {"status": "skipped", "reason": why}
     import numpy as np
     from gpunet import backend, kernels
     cp = backend.get_xp()
@@ -392,10 +400,8 @@ def section_capture(out, quick, budget):
     return r
 
 
+@needs_device
 def section_gpu_tests(out, quick, budget):
-    why = _device_or_reason()
-    if why:
-        return {"status": "skipped", "reason": why}
     args = ["-m", "gpu", "tests/"]
     if _has_module("xdist") and not quick:
         args += ["-n", "4"]
@@ -418,11 +424,9 @@ def _act(xp, z, act):
     return xp.maximum(z, 0, out=z) if act == "relu" else z
 
 
+@needs_device
 def section_kernels(out, quick, budget):
     """Our kernels against cuBLAS at the MLPs' shapes, graph-timed; every output checked after the timing."""
-    why = _device_or_reason()
-    if why:
-        return {"status": "skipped", "reason": why}
     import numpy as np
     from gpunet import backend, kernels
     xp = backend.get_xp()
@@ -500,11 +504,9 @@ def section_kernels(out, quick, budget):
             "dense": dense, "softmax_xent": xent, "adam": adam}
 
 
+@needs_device
 def section_tf32(out, quick, budget):
     """cuBLAS with TF32 allowed (CUPY_TF32=1, set by the orchestrator before CuPy's import) at the dense shapes."""
-    why = _device_or_reason()
-    if why:
-        return {"status": "skipped", "reason": why}
     import numpy as np
     from gpunet import backend
     cp = backend.get_xp()
@@ -549,10 +551,8 @@ def section_step(out, quick, budget):
     return res
 
 
+@needs_device
 def section_sanitize(out, quick, budget):
-    why = _device_or_reason()
-    if why:
-        return {"status": "skipped", "reason": why}
     cmd = [sys.executable, os.path.join(HERE, "gpu_sanitize.py"), out, "--budget", str(int(budget) - 5)]
     rc, so, se = run_killing_group(cmd, budget, cwd=ROOT, env=_test_env(True), stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True)
@@ -562,10 +562,8 @@ def section_sanitize(out, quick, budget):
     return {"status": status, "runs": lines, "returncode": rc}
 
 
+@needs_device
 def section_suite(out, quick, budget):
-    why = _device_or_reason()
-    if why:
-        return {"status": "skipped", "reason": why}
     args = ["tests/", "-m", "not gpu"]  # the gpu-marked ones ran in gpu_tests
     if _has_module("xdist"):
         args += ["-n", "8"]

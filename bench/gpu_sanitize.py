@@ -23,6 +23,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from gpu_probe import run_killing_group  # noqa: E402  (a timeout kills the sanitizer and the Python it watches)
 
 TESTS = [
     # dense.cu
@@ -61,19 +63,6 @@ ERROR_EXIT = 86
 # pytest in a process whose CuPy allocates each array on its own (no pool)
 RUNNER = ("import sys, cupy; cupy.cuda.set_allocator(None); cupy.cuda.set_pinned_memory_allocator(None); "
           "import pytest; sys.exit(pytest.main(sys.argv[1:]))")
-
-
-def run_killing_group(cmd, timeout, **kw):
-    """subprocess.run whose timeout kills the whole process group (the sanitizer and the Python it watches)."""
-    import signal
-    p = subprocess.Popen(cmd, start_new_session=True, **kw)
-    try:
-        out, err = p.communicate(timeout=timeout)
-        return p.returncode, out, err
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        out, err = p.communicate()
-        return None, out, err
 
 
 def find_sanitizer():
