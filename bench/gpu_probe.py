@@ -430,7 +430,6 @@ def section_kernels(out, quick, budget):
     import numpy as np
     from gpunet import backend, kernels
     xp = backend.get_xp()
-    kernels.CHECK_LABELS = False  # the label-range readback is a sync: not part of a kernel's time
     rng = np.random.default_rng(0)
     calls, replays = (2, 2) if quick else (20, 10)
 
