@@ -323,9 +323,10 @@ def _ptxas_report(kernels, arch):
                 m = re.search(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads", line)
                 if m and name:
                     rep[name] = {"stack": int(m.group(1)), "spill_stores": int(m.group(2)), "spill_loads": int(m.group(3))}
-                m = re.search(r"Used (\d+) registers.*?(\d+) bytes smem", line)
+                m = re.search(r"Used (\d+) registers", line)
                 if m and name and isinstance(rep.get(name), dict):
-                    rep[name].update(registers=int(m.group(1)), smem=int(m.group(2)))
+                    smem = re.search(r"(\d+) bytes smem", line)  # absent for a kernel with no shared memory
+                    rep[name].update(registers=int(m.group(1)), smem=int(smem.group(1)) if smem else 0)
     return rep
 
 

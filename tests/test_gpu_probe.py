@@ -52,6 +52,9 @@ def test_without_a_device_the_probe_compiles_every_kernel_and_skips_the_gpu_sect
         want = {"%s sm_%d" % (f.name, a) for f in kernels.kernel_files() for a in kernels.ARCHS}
         assert set(env_r["nvrtc_compile"]) == want
         assert all(v.startswith("ok") for v in env_r["nvrtc_compile"].values()), env_r["nvrtc_compile"]
+    if env_r["tools"]["nvcc"]:  # ptxas's resource report: every kernel, registers always, smem 0 where none
+        assert "dense_forward" in env_r["ptxas"] and "sgd_update" in env_r["ptxas"]
+        assert all({"registers", "smem", "spill_stores"} <= set(v) for v in env_r["ptxas"].values()), env_r["ptxas"]
     for name in ("capture", "kernels", "step"):
         assert results[name]["status"] == "skipped" and results[name]["reason"].startswith("no device"), results[name]
     text = (tmp_path / "summary.md").read_text()
