@@ -110,3 +110,10 @@ def set_max_steps_per_epoch(max_steps_per_epoch):
 
 def max_steps_per_epoch():
     return _MAX_STEPS_PER_EPOCH
+
+
+def enable_unsafe_deserialization():
+    """Lets every later load run Python lambdas saved as bytecode in a file (a `Lambda` layer's function), as
+    `safe_mode=False` does for one load. Only for files you trust: bytecode is code (Keras's switch)."""
+    from .saving import safety
+    safety.enable_unsafe_deserialization()

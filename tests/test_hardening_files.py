@@ -62,7 +62,7 @@ def _damaged_load_changes_nothing(tmp_path, damage, match):
 
 def test_a_flipped_bit_in_a_kernel_is_refused(tmp_path):
     _damaged_load_changes_nothing(tmp_path, lambda p: _flip_in_dataset(p, "layers/dense/vars/0"),
-                                  r"cannot read layers/dense/vars/0: the file is corrupt")
+                                  r"cannot read layers/dense/vars/0 \(layer 'dense_\d+'\): the file is corrupt")
 
 
 def test_checksummed_files_still_load_in_keras(tmp_path):

@@ -15,6 +15,47 @@ _call_context = []  # the `training` value of each Layer.__call__ in progress, o
 _pending_losses = weakref.WeakSet()  # layers holding add_loss() terms: clearing costs nothing when empty
 
 
+class WeightBudgetExceeded(ValueError):
+    """A layer built from a loaded config asked for more weight elements than the weights file holds."""
+
+
+_weight_budget = []  # [remaining elements] while a model is built from a file (saving_lib), else empty
+
+
+class weight_budget:
+    """`with weight_budget(n):` — bounds the weights created inside by n, the element count of the weights file
+    a loaded config comes with: every weight must be found in that file, so one weight larger than the whole
+    file (a Dense with units=10**12) is refused before anything is allocated, not with a MemoryError after.
+    Layers may create their weights more than once while a model is rebuilt (a cell built by its RNN and again
+    when the model is built), so all creations together may reach a few times n."""
+    REBUILDS = 4
+
+    def __init__(self, elements):
+        self.elements = elements
+
+    def __enter__(self):
+        _weight_budget.append([self.elements, self.REBUILDS * self.elements + (1 << 20)])
+        return self
+
+    def __exit__(self, *exc):
+        _weight_budget.pop()
+        return False
+
+
+def _charge_weight(layer, shape):
+    if not _weight_budget:
+        return
+    n = 1
+    for s in shape:
+        n *= s
+    total, left = _weight_budget[-1]
+    if n > total or n > left:
+        raise WeightBudgetExceeded(
+            "layer %r (%s) asks for a weight of shape %s (%d elements), but the weights file holds %d elements in all: "
+            "the config and the weights disagree" % (layer.name, type(layer).__name__, shape, n, total))
+    _weight_budget[-1][1] -= n
+
+
 def has_pending_losses():
     return bool(_pending_losses)
 
@@ -94,7 +135,52 @@ def _accepts(fn, arg):
     return arg in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
 
 
+def _user_init(cls):
+    """True when cls's __init__ is the user's own (not gpunet's) and cls has no get_config of its own anywhere:
+    its config is then made from the arguments it was created with (Keras's auto config)."""
+    for klass in cls.__mro__:
+        if "get_config" in vars(klass):
+            return klass is Layer and _defines_init_outside_gpunet(cls)
+    return False
+
+
+def _defines_init_outside_gpunet(cls):
+    for klass in cls.__mro__:
+        if "__init__" in vars(klass):
+            return not (klass.__module__ or "").startswith("gpunet.")
+    return False
+
+
+_AUTO_TYPES = (str, int, float, bool, type(None))
+
+
+def _auto_config(cls, args, kwargs):
+    """Keras's Operation.__new__ rule: the arguments a user class was created with, when every leaf is a str,
+    number, bool or None (lists, tuples and dicts of them too); otherwise None (then get_config must exist)."""
+    try:
+        names = list(inspect.signature(cls.__init__).parameters)[1:]
+    except (TypeError, ValueError):
+        return None
+    config = dict(kwargs)
+    config.update(zip(names, args))
+    stack = list(config.values())
+    while stack:
+        v = stack.pop()
+        if isinstance(v, (list, tuple)):
+            stack.extend(v)
+        elif isinstance(v, dict):
+            stack.extend(v.values())
+        elif not isinstance(v, _AUTO_TYPES):
+            return None
+    return config
+
+
 class Layer(Operation):
+    def __new__(cls, *args, **kwargs):
+        obj = super().__new__(cls)
+        obj._auto_config = _auto_config(cls, args, kwargs) if _user_init(cls) else None
+        return obj
+
     def __init__(self, **kwargs):
         unknown = set(kwargs) - _KNOWN_KWARGS
         if unknown:
@@ -139,6 +225,9 @@ class Layer(Operation):
             initializer = "glorot_uniform" if "float" in str(dtype) else "zeros"
         init = initializers.get(initializer)
         shape = () if shape is None else tuple(int(s) for s in shape)
+        if any(s < 0 for s in shape):
+            raise ValueError("layer %r: a weight's shape must not be negative, received %s" % (self.name, shape))
+        _charge_weight(self, shape)
         v = Variable(init, shape=shape, dtype=dtype, trainable=trainable, name=name or "variable")
         v.path = "%s/%s" % (_scope_path(self), v.name)
         v._constraint = constraints.get(constraint)
@@ -294,16 +383,21 @@ class Layer(Operation):
     def _check_input(self, x):
         if x.dtype.kind not in "biuf":
             raise TypeError('Layer "%s" expects numeric input, but received dtype %s' % (self.name, x.dtype))
+        if self.input_spec:
+            self._check_input_shape(x.shape)
+
+    def _check_input_shape(self, shape):
+        """The input spec against a shape: a built layer handed an input of another size (a loaded config whose
+        Input disagrees with the layers' build configs) is refused here, as Keras refuses it at load."""
         spec = self.input_spec
         if not spec:
             return
-        shape = x.shape
         if len(shape) < spec.get("min_ndim", 0):
             raise ValueError('Input 0 of layer "%s" is incompatible with the layer: expected min_ndim=%d, '
                              'found ndim=%d. Full shape received: %s'
                              % (self.name, spec["min_ndim"], len(shape), (None,) + tuple(shape[1:])))
         for axis, size in spec.get("axes", {}).items():
-            if shape[axis] != size:
+            if shape[axis] is not None and shape[axis] != size:
                 raise ValueError('Input 0 of layer "%s" is incompatible with the layer: expected axis %d of '
                                  'input shape to have value %d, but received input with shape %s'
                                  % (self.name, axis, size, (None,) + tuple(shape[1:])))
@@ -470,11 +564,33 @@ class Layer(Operation):
                          "registered_name": None}}
         if self._batch_input_shape is not None:
             cfg["batch_input_shape"] = list(self._batch_input_shape)
+        if type(self).get_config is Layer.get_config and _user_init(type(self)):
+            cfg = self._auto_get_config(cfg)
+        return cfg
+
+    def _auto_get_config(self, base):
+        """The config of a user class without get_config: the arguments it was created with (Keras's rule), plus
+        the base keys its __init__ accepts. Refused, as Keras refuses it, when an argument is not plain data."""
+        auto = self.__dict__.get("_auto_config")
+        if auto is None:
+            raise NotImplementedError(
+                "Object %s was created by passing non-serializable argument values in `__init__()`, and therefore "
+                "the object must override `get_config()` in order to be serializable. Please implement "
+                "`get_config()`." % type(self).__name__)
+        params = inspect.signature(type(self).__init__).parameters
+        takes_all = any(p.kind == p.VAR_KEYWORD for p in params.values())
+        cfg = {k: v for k, v in base.items() if takes_all or k in params}
+        cfg.update(auto)
         return cfg
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        try:
+            return cls(**config)
+        except TypeError as e:
+            raise TypeError("Error when deserializing class %r using config=%r: %s. Its config must hold exactly "
+                            "what %s.__init__ takes: implement get_config() (and from_config() if __init__ needs "
+                            "objects rebuilt from it)." % (cls.__name__, config, e, cls.__name__)) from None
 
     def get_build_config(self):
         return None if self._build_shape is None else {"input_shape": self._build_shape}

@@ -8,7 +8,9 @@ from .core import _ser
 
 
 class Lambda(Layer):
-    """Wraps a function of tensors as a layer. Saving one is refused (its code is not data)."""
+    """Wraps a function of tensors as a layer. Saved as Keras saves it: a named function by name (found again
+    through custom_objects or registration), a Python lambda as marshalled bytecode, which loads only with
+    `safe_mode=False` (or after `gpunet.config.enable_unsafe_deserialization()`): bytecode is code."""
 
     def __init__(self, function, output_shape=None, mask=None, arguments=None, **kwargs):
         super().__init__(**kwargs)
@@ -34,8 +36,93 @@ class Lambda(Layer):
         return (input_shape[0] if not isinstance(input_shape, list) else input_shape[0][0],) + tuple(self._output_shape)
 
     def get_config(self):
-        raise ValueError('Lambda layer "%s" cannot be saved: its function is Python code, which gpunet never '
-                         "serialises (a loaded file could run anything). Subclass Layer instead." % self.name)
+        cfg = {"function": _function_config(self.function)}
+        if self._output_shape is not None:
+            cfg["output_shape"] = (_function_config(self._output_shape) if callable(self._output_shape)
+                                   else list(self._output_shape))
+        if self.mask is not None:
+            cfg["mask"] = _function_config(self.mask) if callable(self.mask) else self.mask
+        cfg["arguments"] = dict(self.arguments)
+        return {**super().get_config(), **cfg}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        config["function"] = _function_from_config(config["function"], custom_objects, "function")
+        if isinstance(config.get("output_shape"), dict):
+            config["output_shape"] = _function_from_config(config["output_shape"], custom_objects, "output_shape")
+        elif isinstance(config.get("output_shape"), list):
+            config["output_shape"] = tuple(config["output_shape"])
+        if isinstance(config.get("mask"), dict):
+            config["mask"] = _function_from_config(config["mask"], custom_objects, "mask")
+        if not isinstance(config.get("arguments") or {}, dict):
+            raise ValueError("Lambda's `arguments` must be a dict, received %r" % (config["arguments"],))
+        return cls(**config)
+
+
+def _function_config(fn):
+    """Keras's serialisation of a Lambda's function: bytecode for a Python lambda, else its name."""
+    import types
+    if isinstance(fn, types.LambdaType) and fn.__name__ == "<lambda>":
+        import base64
+        import marshal
+        closure = tuple(c.cell_contents for c in fn.__closure__) if fn.__closure__ else None
+        return {"class_name": "__lambda__", "config": {"code": base64.encodebytes(marshal.dumps(fn.__code__)).decode(
+            "ascii"), "defaults": fn.__defaults__, "closure": closure}}
+    from ..saving.serialization import get_registered_name
+    return {"module": "builtins", "class_name": "function",
+            "config": get_registered_name(fn) or getattr(fn, "__name__", type(fn).__name__),
+            "registered_name": "function"}
+
+
+def _function_from_config(cfg, custom_objects, what):
+    """A Lambda's function back from its config: a name through custom_objects, registration or the built-in
+    activations and losses; bytecode only outside safe mode (saving/safety.py), as Keras's func_load."""
+    from ..saving import safety, serialization
+    if not isinstance(cfg, dict):
+        raise ValueError("Lambda's %s config must be a dict, received %r" % (what, cfg))
+    if cfg.get("class_name") == "__lambda__":
+        safety.refuse_lambda_in_safe_mode("Lambda %s" % what)
+        return _func_load(cfg.get("config") or {})
+    name = cfg.get("config")
+    found = serialization.get_registered_object(name, custom_objects) if isinstance(name, str) else None
+    if found is None and isinstance(name, str):
+        found = serialization.builtin_functions().get(name)
+    if not callable(found):
+        raise ValueError("Lambda's %s %r is unknown. %s" % (what, name, serialization.CUSTOM_HINT))
+    return found
+
+
+def _lambda_globals():
+    """The globals a loaded lambda runs with: gpunet under the names a script imports it as."""
+    import builtins
+    import gpunet
+    return {"__builtins__": builtins, "gpunet": gpunet, "keras": gpunet, "ops": gpunet.ops, "np": np}
+
+
+def _func_load(cfg):
+    """Keras's python_utils.func_load: a function from marshalled bytecode (trusted files only)."""
+    import base64
+    import binascii
+    import marshal
+    import types
+
+    def cell(value):
+        return (lambda: value).__closure__[0]
+    try:
+        code = marshal.loads(base64.decodebytes(str(cfg["code"]).encode("ascii")))
+    except (KeyError, ValueError, EOFError, TypeError, binascii.Error, UnicodeEncodeError) as e:
+        raise ValueError("the Lambda's bytecode cannot be read (saved by another Python version, or damaged): %s"
+                         % e) from None
+    if not isinstance(code, types.CodeType):
+        raise ValueError("the Lambda's bytecode does not hold a function")
+    defaults, closure = cfg.get("defaults"), cfg.get("closure")
+    closure = tuple(cell(c) for c in closure) if closure is not None else None
+    try:
+        return types.FunctionType(code, _lambda_globals(), name=code.co_name,
+                                  argdefs=tuple(defaults) if defaults is not None else None, closure=closure)
+    except (TypeError, ValueError) as e:
+        raise ValueError("the Lambda's bytecode does not match its saved closure: %s" % e) from None
 
 
 class Identity(Layer):

@@ -45,7 +45,8 @@ def clone_model(model, input_tensors=None, clone_function=None, call_function=No
         cloned = {}
         for op, _, (args, kw), outs in model._nodes:
             if id(op) not in cloned:
-                cloned[id(op)] = FunctionOp(op.fn_name, op.static) if isinstance(op, FunctionOp) else clone_layer(op)
+                cloned[id(op)] = (FunctionOp(op.fn_name, op._callable, op.static) if isinstance(op, FunctionOp)
+                                  else clone_layer(op))
             new_op = cloned[id(op)]
             a = map_structure(lambda kt: values[id(kt)], args)
             k = map_structure(lambda kt: values[id(kt)], kw)

@@ -226,7 +226,11 @@ class Functional(Model):
                 entry = {"module": "keras.layers", "class_name": "InputLayer", "config": layer.get_config(),
                          "registered_name": None}
             elif isinstance(layer, FunctionOp):  # a keras.ops call on symbolic tensors, saved as Keras saves ops
-                entry = {"module": "keras.src.ops.numpy", "class_name": layer.class_name,
+                if layer.keras_module is None:
+                    raise ValueError("The model uses gpunet.ops.%s on symbolic tensors; Keras has no operation class "
+                                     "for it, so the model cannot be saved in Keras's format. Wrap it in a Layer "
+                                     "subclass with get_config()." % layer.fn_name)
+                entry = {"module": layer.keras_module, "class_name": layer.class_name,
                          "config": layer.get_config(), "registered_name": layer.class_name}
             else:
                 entry = serialize_layer(layer)
@@ -294,7 +298,11 @@ class Functional(Model):
             for item in list(pending):
                 name, i, node = item
                 if all(r in outputs for r in refs([node.get("args", []), node.get("kwargs", {})], [])):
-                    res = created[name](*fill(node.get("args", [])), **fill(node.get("kwargs", {})))
+                    args, kwargs = fill(node.get("args", [])), fill(node.get("kwargs", {}))
+                    if not is_symbolic((args, kwargs)):  # a graph node always has a tensor input; without one the
+                        raise ValueError(              # call would run eagerly on the file's data
+                            "node %d of %r has no tensor inputs (its arguments are %r)" % (i, name, (args, kwargs)))
+                    res = created[name](*args, **kwargs)
                     for j, kt in enumerate(res if isinstance(res, list) else [res]):
                         outputs[(name, i, j)] = kt
                     pending.remove(item)
@@ -320,12 +328,33 @@ def _class_name(op):
 
 
 def _function_op(entry):
-    """A saved keras.ops node ("Add", "Concatenate" with axis=-1) back as the gpunet op it names."""
-    from .. import ops
-    import re
-    fn_name = re.sub(r"(?<!^)(?=[A-Z])", "_", entry["class_name"]).lower()
-    if not callable(getattr(ops, fn_name, None)):
-        raise ValueError("The saved model uses the op %r (keras.ops.%s), which gpunet does not have"
-                         % (entry["class_name"], fn_name))
-    cfg = dict(entry.get("config") or {})
-    return FunctionOp(fn_name, {k: v for k, v in cfg.items() if k != "name"}, name=cfg.get("name", entry["name"]))
+    """A saved keras.ops node ("Add", "Concatenate" with axis=-1) back as the gpunet op it names. The class name
+    is looked up in Keras's table of saved op classes and nowhere else (ops/op_classes.py)."""
+    from ..ops import op_classes
+    name = entry.get("class_name")
+    try:
+        fn_name = op_classes.function_for_class(name)
+    except (KeyError, TypeError):
+        raise ValueError("%r (module %r) is not one of Keras's saved operation classes" % (name, entry.get("module"))) \
+            from None
+    fn = _loadable_ops().get(fn_name)
+    if fn is None:
+        raise ValueError("The saved model uses the op %r (keras.ops.%s), which gpunet does not have" % (name, fn_name))
+    cfg = entry.get("config") or {}
+    if not isinstance(cfg, dict):
+        raise ValueError("the config of op %r must be a dict, received %r" % (name, cfg))
+    return FunctionOp(fn_name, fn, {k: v for k, v in cfg.items() if k != "name"}, name=cfg.get("name", entry["name"]))
+
+
+_LOADABLE = {}
+
+
+def _loadable_ops():
+    """{keras.ops name: gpunet op} for the names in Keras's op-class table that gpunet implements."""
+    if not _LOADABLE:
+        from .. import ops
+        from ..ops import op_classes
+        namespace = vars(ops)
+        _LOADABLE.update({fn: namespace[fn] for fn in set(op_classes.FUNCTION_OF.values())
+                          if callable(namespace.get(fn))})
+    return _LOADABLE

@@ -35,7 +35,7 @@ class Model(Layer):
         if cls is Model and _functional_args(args, kwargs):
             from .functional import Functional
             return Functional(*args, **kwargs)
-        return super().__new__(cls)
+        return super().__new__(cls, *args, **kwargs)
 
     def __init__(self, *args, **kwargs):
         if _functional_args(args, kwargs):
@@ -447,8 +447,14 @@ class Model(Layer):
         from .. import losses as L, metrics as M, optimizers as O
 
         def ser_metric(m):
-            return m if isinstance(m, str) else {"module": "keras.metrics", "class_name": type(m).__name__,
-                                                 "config": m.get_config(), "registered_name": None}
+            if isinstance(m, str):
+                return m
+            if not isinstance(m, M.Metric) and callable(m):  # a metric function: saved by name, as Keras does
+                return {"module": "builtins", "class_name": "function", "registered_name": "function",
+                        "config": get_registered_name(m) or getattr(m, "__name__", type(m).__name__)}
+            return {"module": "keras.metrics", "class_name": type(m).__name__, "config": m.get_config(),
+                    "registered_name": get_registered_name(m)}
+        from ..saving.serialization import get_registered_name
         loss = self.loss
         if loss is not None and not isinstance(loss, str):
             loss = L.serialize(self._loss_obj) if type(self._loss_obj) is not L.LossFunctionWrapper else \
@@ -468,6 +474,8 @@ class Model(Layer):
             if isinstance(x, str):
                 found = get_registered_object(x, custom_objects)
                 return found if found is not None else x
+            if isinstance(x, dict) and x.get("class_name") == "function":  # a function saved by name
+                return obj(x.get("config"), getter)
             if isinstance(x, dict):
                 found = get_registered_object(x.get("registered_name") or x.get("class_name"), custom_objects)
                 if found is not None:
@@ -492,6 +500,17 @@ class Model(Layer):
     def get_build_config(self):
         shape = getattr(self, "_build_shape", None)
         return None if shape is None else {"input_shape": shape}
+
+    def build_from_config(self, cfg):
+        """A loaded subclassed model: call() runs once on zeros of the saved input shape, so every layer it uses
+        creates its weights before they are read from the file (Keras's Model.build does the same)."""
+        shape = (cfg or {}).get("input_shape")
+        if shape is None or self.built:
+            return
+        shape = [tuple(s) for s in shape] if isinstance(shape[0], (list, tuple)) else tuple(shape)
+        Layer.compute_output_shape(self, shape)
+        self._build_shape = shape
+        self.built = True
 
     # ---- inspection ----
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,

@@ -70,6 +70,7 @@ class Sequential(Model):
         for layer in self._layers:
             try:
                 layer._maybe_build(shape)
+                layer._check_input_shape(shape)
                 shape = tuple(layer.compute_output_shape(shape))
             except (ValueError, TypeError) as e:
                 msg = str(e)
@@ -218,7 +219,14 @@ class Sequential(Model):
         from ..layers.core import Input
         from ..saving.serialization import deserialize_layer
         model = cls(name=config.get("name"), trainable=config.get("trainable", True))
-        for lc in config.get("layers", []):
+        layer_configs = config.get("layers", [])
+        if not isinstance(layer_configs, list) or not all(isinstance(lc, dict) for lc in layer_configs):
+            raise ValueError("a Sequential config's `layers` must be a list of layer configs, received %r"
+                             % (layer_configs,))
+        for i, lc in enumerate(layer_configs):
+            if lc.get("class_name") == "InputLayer" and i > 0:
+                raise ValueError("a Sequential config has an InputLayer at position %d (%r): an InputLayer may only "
+                                 "come first" % (i, (lc.get("config") or {}).get("name")))
             if lc.get("class_name") == "InputLayer":
                 c = lc.get("config", {})
                 shape = c.get("batch_shape") or c.get("batch_input_shape")

@@ -124,8 +124,9 @@ class FunctionOp(Operation):
     """A `keras.ops` function applied to KerasTensors: a node with no weights. Its config is its
     name and the function's non-tensor arguments, as Keras saves ops ("Add", "Concatenate" axis=-1)."""
 
-    def __init__(self, fn_name, static=None, name=None):
+    def __init__(self, fn_name, fn, static=None, name=None):
         self.fn_name = fn_name
+        self._callable = fn  # the op itself; never looked up by name (a loaded name goes through op_classes)
         self.static = dict(static or {})
         self.name = name or uniquify(fn_name)
         self.trainable = True
@@ -133,8 +134,7 @@ class FunctionOp(Operation):
         self.weights = self.trainable_weights = self.non_trainable_weights = []
 
     def _fn(self):
-        from .. import ops
-        return getattr(ops, self.fn_name)
+        return self._callable
 
     def __call__(self, *args, **kwargs):
         kwargs.pop("training", None)
@@ -161,7 +161,17 @@ class FunctionOp(Operation):
 
     @property
     def class_name(self):
-        return "".join(p.capitalize() for p in self.fn_name.split("_"))
+        """Keras's operation class for this op ("Add", "GetItem", "HSVToRGB")."""
+        from .op_classes import class_for_function
+        known = class_for_function(self.fn_name)
+        return known[0] if known else "".join(p.capitalize() for p in self.fn_name.split("_"))
+
+    @property
+    def keras_module(self):
+        """The module Keras saves the class under; None for a gpunet op Keras does not have."""
+        from .op_classes import class_for_function
+        known = class_for_function(self.fn_name)
+        return known[1] if known else None
 
     def count_params(self):
         return 0
@@ -185,7 +195,8 @@ def symbolic_op(fn_name, fn, args, kwargs):
             static[params[i]] = a
     tensor_kw = {k: v for k, v in kwargs.items() if is_symbolic(v)}
     static.update({k: v for k, v in kwargs.items() if not is_symbolic(v)})
-    return FunctionOp(fn_name, static, name=uniquify(to_snake_case(fn_name)))._symbolic_call(tuple(tensors), tensor_kw)
+    return FunctionOp(fn_name, fn, static, name=uniquify(to_snake_case(fn_name)))._symbolic_call(tuple(tensors),
+                                                                                                 tensor_kw)
 
 
 _BINARY = {"__add__": "add", "__sub__": "subtract", "__mul__": "multiply", "__truediv__": "divide",

@@ -4,8 +4,8 @@ from .serialization import get_registered_name, get_registered_object, register_
 
 
 def model_from_json(json_string, custom_objects=None):
-    import json
-    return model_from_config(json.loads(json_string), custom_objects)
+    from .safety import parse_json
+    return model_from_config(parse_json(json_string, "The model JSON", "the JSON"), custom_objects)
 
 
 def _utils():

@@ -9,13 +9,14 @@ import json
 import os
 import secrets
 import zipfile
+import zlib
 
 import numpy as np
 
 from .. import backend
 from ..utils import interrupts
 from ..utils.naming import to_snake_case
-from . import serialization
+from . import hdf5, safety, serialization
 
 KERAS_FORMAT_VERSION = "3.15.1"  # the Keras release whose file layout these files follow
 
@@ -96,9 +97,14 @@ def _dataset(group, name, array):
         group.create_dataset(name, data=a)
 
 
-def _write_h5(fobj, model, include_optimizer=True):
+def _write_h5(target, model, include_optimizer=True, attrs=None):
+    """Writes the weights file by name (`target` a path), or into memory when target is None (returns the file's
+    bytes). h5py is never given a Python file object to write: when such a write fails (disk full, a file-size
+    limit), h5py raises, then retries the write from a destructor at interpreter exit and crashes it. `attrs`
+    are written on the file's root group."""
     h5py = _h5py()
-    with h5py.File(fobj, "w") as f:
+    kwargs = {"driver": "core", "backing_store": False} if target is None else {}
+    with h5py.File("weights-in-memory.h5" if target is None else target, "w", **kwargs) as f:
         for path, (layer, vs) in _collect(model, "", {}).items():
             g = f.require_group(path)
             g.attrs["name"] = layer.name
@@ -114,13 +120,52 @@ def _write_h5(fobj, model, include_optimizer=True):
             g.attrs["name"] = opt.name
             for i, v in enumerate(opt.variables):
                 _dataset(g, str(i), v.data)
+        for k, v in (attrs or {}).items():  # e.g. BackupAndRestore's resume point, inside the one file
+            f.attrs[k] = v
+        if target is None:
+            f.flush()
+            return f.id.get_file_image()
+    return None
 
 
 def _open_h5(fobj, source):
+    """An HDF5 file opened for reading, after every link and dataset in it was checked (saving/hdf5.py)."""
     try:
-        return _h5py().File(fobj, "r")
+        f = _h5py().File(fobj, "r")
     except OSError as e:
         raise SavingError("%s is not a readable HDF5 file (corrupt or truncated): %s" % (source, e)) from None
+    try:
+        hdf5.check_file(f, source, skip=_OPTIMIZER_GROUPS)
+    except SavingError:
+        f.close()
+        raise
+    except Exception as e:  # h5py's errors for a damaged object header or B-tree met on the walk
+        f.close()
+        raise SavingError("%s is not a readable HDF5 file (corrupt): %s: %s" % (source, type(e).__name__, e)) from None
+    return f
+
+
+_OPTIMIZER_GROUPS = ("optimizer", "optimizer_weights")
+
+
+def _weight_elements(fobj, source):
+    """How many weight elements (optimizer state aside) a weights file holds: what a config may allocate."""
+    with _open_h5(fobj, source) as f:
+        return hdf5.check_file(f, source, skip=_OPTIMIZER_GROUPS)
+
+
+def _group(parent, path, source):
+    """parent[path] when it is a group; a relative path only (an absolute one would leave the parent)."""
+    h5py = _h5py()
+    if not isinstance(path, str) or not path or path.startswith("/") or "" in path.split("/"):
+        raise SavingError("%s: invalid group name %r in the file" % (source, path))
+    try:
+        g = parent[path]
+    except (KeyError, ValueError):
+        raise SavingError("%s: %s is missing (the file does not match the model)" % (source, path)) from None
+    if not isinstance(g, h5py.Group):
+        raise SavingError("%s: %s is a %s, expected a group" % (source, path, type(g).__name__))
+    return g
 
 
 def _read_h5(fobj, model, source, load_optimizer=True):
@@ -145,24 +190,26 @@ def _read_h5(fobj, model, source, load_optimizer=True):
                               % (source, extra))
         for path, (layer, vs) in expected.items():
             if not vs:
+                if path in f and isinstance(f[path], h5py.Group) and len(f[path]):
+                    raise SavingError("%s does not match layer %r: the file holds %d variables for it, the layer has "
+                                      "none%s" % (source, layer.name, len(f[path]), "" if layer.built else
+                                                  " (it is not built yet: build the model first)"))
                 continue
             if path not in f:
                 raise SavingError("%s does not match the model: no weights for layer %r (expected at %s; the file has "
                                   "%s)" % (source, layer.name, path, sorted(f["layers"]) if "layers" in f else []))
-            g = f[path]
+            g = _group(f, path, source)
             if len(g) != len(vs):
                 raise SavingError("%s does not match layer %r: it holds %d variables, the layer has %d"
                                   % (source, layer.name, len(g), len(vs)))
             for i, v in enumerate(vs):
-                a = _read_array(g, str(i), source, "%s/%d" % (path, i))
-                if a.shape != tuple(v.shape):
-                    raise SavingError("%s does not match layer %r: variable %d has shape %s in the file, %s in the "
-                                      "model" % (source, layer.name, i, a.shape, tuple(v.shape)))
+                a = _read_array(g, str(i), source, "%s/%d (layer %r)" % (path, i, layer.name), tuple(v.shape),
+                                "layer %r: variable %d" % (layer.name, i))
                 plan.append((v, _converted(a, v.dtype, source, "%s/%d (layer %r)" % (path, i, layer.name))))
         opt_arrays = None
         opt = getattr(model, "optimizer", None)
         if load_optimizer and opt is not None and "optimizer/vars" in f:
-            g = f["optimizer/vars"]
+            g = _group(f, "optimizer/vars", source)
             opt_arrays = [_converted(_read_array(g, str(i), source, "optimizer/vars/%d" % i), None, source,
                                      "optimizer/vars/%d" % i) for i in range(len(g))]
     if opt_arrays is not None:
@@ -181,11 +228,26 @@ def _read_h5(fobj, model, source, load_optimizer=True):
         v.assign(a)
 
 
-def _read_array(group, key, source, where):
+def _read_array(group, key, source, where, expect_shape=None, owner=None):
+    """One dataset as a NumPy array; its shape and type are checked before its data is read."""
+    h5py = _h5py()
+    if not isinstance(key, str) or not key or key.startswith("/") or "" in key.split("/"):
+        raise SavingError("%s: invalid dataset name %r in %s" % (source, key, where))
     try:
-        return np.asarray(group[key])
-    except KeyError:
+        ds = group[key]
+    except (KeyError, ValueError):
         raise SavingError("%s: %s is missing (the file does not match the model)" % (source, where)) from None
+    if not isinstance(ds, h5py.Dataset):
+        raise SavingError("%s: %s is a %s, expected a dataset" % (source, where, type(ds).__name__))
+    if expect_shape is not None and tuple(ds.shape or ()) != expect_shape:
+        raise SavingError("%s does not match %s has shape %s in the file, %s in the model"
+                          % (source, owner or where, tuple(ds.shape or ()), expect_shape))
+    if ds.dtype.kind not in "biuf":
+        raise SavingError("%s: %s holds %s data, not numbers (dtype %s)"
+                          % (source, where, {"S": "string", "U": "string", "O": "object"}.get(ds.dtype.kind,
+                                                                                              "non-numeric"), ds.dtype))
+    try:
+        return np.asarray(ds[()])
     except Exception as e:  # h5py's OSError for a failed Fletcher-32 checksum, a truncated chunk, ...
         raise SavingError("%s: cannot read %s: the file is corrupt (%s)" % (source, where, e)) from None
 
@@ -199,16 +261,29 @@ def _converted(a, dtype, source, where):
     return a if dtype is None else a.astype(dtype, copy=False)
 
 
+def _names_attr(group, key, source):
+    """A list-of-names attribute of a legacy file (layer_names, weight_names) as Python strings."""
+    raw = group.attrs.get(key, [])
+    try:
+        names = [n.decode() if isinstance(n, bytes) else n for n in np.asarray(raw).reshape(-1).tolist()]
+    except (TypeError, ValueError, UnicodeDecodeError) as e:
+        raise SavingError("%s: the %r attribute of %s is not a list of names: %s" % (source, key, group.name, e)) \
+            from None
+    if not all(isinstance(n, str) for n in names):
+        raise SavingError("%s: the %r attribute of %s is not a list of names" % (source, key, group.name))
+    return names
+
+
 def _read_legacy(f, model, source):
     """Keras 2 / tf.keras .h5: model_weights/<layer name> with a weight_names attribute."""
-    root = f["model_weights"] if "model_weights" in f else f
-    names = [n.decode() if isinstance(n, bytes) else n for n in root.attrs.get("layer_names", [])]
-    with_weights = [n for n in names if len(root[n].attrs.get("weight_names", [])) > 0]
+    root = _group(f, "model_weights", source) if "model_weights" in f else f
+    names = _names_attr(root, "layer_names", source)
+    with_weights = [n for n in names if len(_names_attr(_group(root, n, source), "weight_names", source)) > 0]
     # Keras writes one group per top-level layer holding all its weights (an LSTM's cell, a Bidirectional's
     # two halves): trainable ones first, as its _legacy_weights lists them
     top = [kid for _, kid in _children(model) if kid.weights]
     if len(top) == len(with_weights) and all(
-            len(root[n].attrs["weight_names"]) == len(l.weights) for n, l in zip(with_weights, top)):
+            len(_names_attr(root[n], "weight_names", source)) == len(l.weights) for n, l in zip(with_weights, top)):
         layers = top
         weights_of = (lambda l: l.trainable_weights + l.non_trainable_weights)  # noqa: E731
     else:  # files that list nested layers one by one
@@ -220,15 +295,12 @@ def _read_legacy(f, model, source):
     plan = []
     for name, layer in zip(with_weights, layers):
         g = root[name]
-        wnames = [w.decode() if isinstance(w, bytes) else w for w in g.attrs["weight_names"]]
+        wnames = _names_attr(g, "weight_names", source)
         vs = weights_of(layer)
         if len(wnames) != len(vs):
             raise SavingError("%s: layer %r has %d weights in the file, %d in the model" % (source, name, len(wnames), len(vs)))
         for w, v in zip(wnames, vs):
-            a = _read_array(g, w, source, "%s/%s" % (name, w))
-            if a.shape != tuple(v.shape):
-                raise SavingError("%s: weight %s has shape %s, layer %r expects %s" % (source, w, a.shape, layer.name,
-                                                                                    tuple(v.shape)))
+            a = _read_array(g, w, source, "%s/%s" % (name, w), tuple(v.shape), "layer %r: weight %s" % (layer.name, w))
             plan.append((v, _converted(a, v.dtype, source, "%s/%s" % (name, w))))
     for v, a in plan:  # assigned only once every weight has been read and checked
         v.assign(a)
@@ -310,20 +382,28 @@ def _alive(pid):
 
 
 def _atomic_write(path, write):
-    """Writes through a temp file in the target's directory: fsync'd, given the mode a plain open() would
-    (the old file's, else 0666 & ~umask), renamed over the target, and the directory fsync'd, so a crash or
-    power cut leaves the old file or the new one, never an empty or partial one."""
+    """Writes through a temp file in the target's directory: `write(temp_path)` writes it by name, then it is
+    fsync'd, given the mode a plain open() would (the old file's, else 0666 & ~umask), renamed over the target,
+    and the directory fsync'd, so a crash or power cut leaves the old file or the new one, never an empty or
+    partial one. A full disk or exhausted memory is reported as such, and the old file is left as it was."""
     real = _target(path)
     d = os.path.dirname(real)
     os.makedirs(d, exist_ok=True)
     _remove_stale_temps(real)
     tmp = os.path.join(d, "%s%d-%s.tmp" % (_temp_prefix(real), os.getpid(), secrets.token_hex(6)))
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for open()
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the umask applies, as for open()
     try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            write(tmp)
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except MemoryError:
+            raise MemoryError("out of memory while saving %s; %s was left as it was" % (path, path)) from None
+        except OSError as e:
+            raise _write_error(e, path) from None
         if os.path.exists(real):  # a replaced file keeps its mode, as open(path, "w") leaves it
             os.chmod(tmp, os.stat(real).st_mode & 0o7777)
         os.replace(tmp, real)
@@ -331,6 +411,26 @@ def _atomic_write(path, write):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+_FULL = {errno.ENOSPC: "no space left on the device", errno.EFBIG: "the file exceeds the size limit",
+         errno.EDQUOT: "the disk quota is exceeded"}
+
+
+def _write_error(e, path):
+    """The OSError a failed save raises: the cause in words (h5py's errors carry the errno in their text only)."""
+    code = e.errno
+    if code is None:
+        import re
+        m = re.search(r"errno = (\d+)", str(e))
+        code = int(m.group(1)) if m else None
+    if code == errno.ENOMEM:
+        return MemoryError("out of memory while saving %s; %s was left as it was" % (path, path))
+    why = _FULL.get(code)
+    if why is None:
+        return OSError(code, "could not write %s: %s; %s was left as it was" % (path, e, path), path)
+    return OSError(code, "%s while saving %s (%s); %s was left as it was" % (why.capitalize(), path, os.strerror(code),
+                                                                           path), path)
 
 
 def _fsync_dir(d):
@@ -388,14 +488,12 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
     meta = json.dumps(meta)
     _target(path)  # a directory or a read-only file is refused before any work
     with interrupts.deferred():  # Ctrl-C stops the program after the file is whole, never half-way
-        weights = io.BytesIO()
-        _write_h5(weights, model, include_optimizer)
-
-        def write(f):
-            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as z:
+        def write(tmp):
+            weights = _write_h5(None, model, include_optimizer)  # an in-memory HDF5 image (h5py's core driver)
+            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as z:
                 z.writestr("metadata.json", meta)
                 z.writestr("config.json", config)
-                z.writestr("model.weights.h5", weights.getvalue())
+                z.writestr("model.weights.h5", weights)
         _atomic_write(path, write)
 
 
@@ -416,6 +514,8 @@ def _version():
 
 _CUSTOM_HINT = ("If it names your own class or function, pass it in `custom_objects={name: object}` or decorate it "
                 "with `@gpunet.saving.register_keras_serializable()`")
+_ZIP_ERRORS = (zipfile.BadZipFile, EOFError, OSError, zlib.error, NotImplementedError, RuntimeError)  # RuntimeError:
+# an encrypted member; NotImplementedError: a compression method zipfile lacks; zlib.error: a damaged deflate stream
 
 
 def _check_custom_objects(custom_objects):
@@ -424,27 +524,38 @@ def _check_custom_objects(custom_objects):
                         % (custom_objects, type(custom_objects).__name__))
 
 
+def _member(z, name, source, limit=None):
+    """A member of a .keras archive, its declared size and inflation checked before it is decompressed."""
+    safety.check_zip_member(z.getinfo(name), source, limit)
+    return z.read(name)
+
+
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
+    """Keras's load_model. Nothing in the file runs: every name in its config is checked against gpunet's
+    tables (saving/safety.py) and every link and dataset of its weights (saving/hdf5.py) before the model is
+    built; a Python lambda loads only with safe_mode=False."""
     path = os.fspath(filepath)
     _check_custom_objects(custom_objects)
     if not os.path.isfile(path):
         raise SavingError("No file found at %r" % path)
     if path.endswith((".h5", ".hdf5")):
-        return _load_legacy_model(path, custom_objects, compile)
+        return _load_legacy_model(path, custom_objects, compile, safe_mode)
     try:
         with zipfile.ZipFile(path, "r") as z:
             names = set(z.namelist())
             missing = {"config.json", "model.weights.h5"} - names
             if missing:
                 raise SavingError("%s is not a .keras model file: missing %s" % (path, sorted(missing)))
-            config = json.loads(z.read("config.json"))
-            weights = io.BytesIO(z.read("model.weights.h5"))
-            meta = json.loads(z.read("metadata.json")) if "metadata.json" in names else {}
-    except (zipfile.BadZipFile, EOFError, OSError, json.JSONDecodeError) as e:
+            config = safety.parse_json(_member(z, "config.json", path, safety.MAX_CONFIG_BYTES), path)
+            meta = (safety.parse_json(_member(z, "metadata.json", path, 1 << 20), path, "metadata.json")
+                    if "metadata.json" in names else {})
+            weights = io.BytesIO(_member(z, "model.weights.h5", path))
+    except _ZIP_ERRORS as e:
         raise SavingError("%s is not a valid .keras file (corrupt or truncated): %s" % (path, e)) from None
-    except zipfile.LargeZipFile as e:  # pragma: no cover
-        raise SavingError(str(e)) from None
-    model = model_from_config(config, custom_objects, path)
+    if not isinstance(meta, dict):
+        raise SavingError("%s: metadata.json must hold a JSON object, found %s" % (path, type(meta).__name__))
+    budget = _weight_elements(weights, path)  # links, datasets and sizes checked before anything is built
+    model = model_from_config(config, custom_objects, path, safe_mode=safe_mode, compile=compile, weight_budget=budget)
     if compile and config.get("compile_config"):
         _compile_from_config(model, config["compile_config"], custom_objects, path)
     _read_h5(weights, model, path, load_optimizer=compile)
@@ -455,17 +566,31 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     return model
 
 
-def model_from_config(config, custom_objects=None, source="The saved model"):
+def model_from_config(config, custom_objects=None, source="The saved model", safe_mode=True, compile=True,
+                      weight_budget=None):
+    """A model from its config (Keras's model_from_config). Every class the config names is checked against the
+    tables first (SavingError naming the first unknown one); `weight_budget`, the element count of the weights
+    file beside the config, bounds what its layers may allocate."""
+    from ..layers.base import weight_budget as budget_scope
     _check_custom_objects(custom_objects)
     if not isinstance(config, dict) or "class_name" not in config:
         raise SavingError("Not a model config: expected a dict with 'class_name' and 'config'")
-    try:
-        model = serialization.deserialize_layer(config, custom_objects)
-    except SavingError:
-        raise
-    except (KeyError, TypeError, ValueError, AttributeError) as e:  # a bad value in config.json
-        raise SavingError("%s: its config cannot be rebuilt: %s: %s" % (source, type(e).__name__, e)) from None
-    return model
+    with safety.SafeModeScope(safe_mode):
+        safety.check_config(config, custom_objects, source, compile=compile)
+        try:
+            if weight_budget is None:
+                return serialization.deserialize_layer(config, custom_objects)
+            with budget_scope(weight_budget):
+                return serialization.deserialize_layer(config, custom_objects)
+        except SavingError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:  # a bad value in config.json
+            raise SavingError("%s: its config cannot be rebuilt: %s: %s" % (source, type(e).__name__, e)) from None
+        except MemoryError:
+            raise SavingError("%s: building the model its config describes ran out of memory: a layer asks for more "
+                              "than this machine has (check sizes such as `units` in the config)" % source) from None
+        except RecursionError:
+            raise SavingError("%s: its config nests models too deeply to rebuild" % source) from None
 
 
 def _compile_from_config(model, compile_config, custom_objects, source):
@@ -476,47 +601,68 @@ def _compile_from_config(model, compile_config, custom_objects, source):
                           "and compile the model yourself." % (source, e, _CUSTOM_HINT)) from None
 
 
-def _load_legacy_model(path, custom_objects, compile):
+def _json_attr(f, key, path):
+    raw = f.attrs.get(key)
+    if raw is None:
+        return None
+    if isinstance(raw, np.ndarray) and raw.shape == ():
+        raw = raw[()]
+    if not isinstance(raw, (bytes, str)):
+        raise SavingError("%s: the %r attribute is not text" % (path, key))
+    return safety.parse_json(raw, path, key)
+
+
+def _load_legacy_model(path, custom_objects, compile, safe_mode=True):
     with _open_h5(path, path) as f:
-        raw = f.attrs.get("model_config")
-        if raw is None:
+        config = _json_attr(f, "model_config", path)
+        if config is None:
             raise SavingError("%s has no model_config: it is a weights-only file; build the model and call "
                               "load_weights" % path)
-        config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-        model = model_from_config(config, custom_objects, path)
+        training = _json_attr(f, "training_config", path) if compile else None
+        if training is not None:
+            if not isinstance(training, dict):
+                raise SavingError("%s: training_config must be a JSON object" % path)
+            with safety.SafeModeScope(safe_mode):
+                safety.check_config(training, custom_objects, path)
+        budget = hdf5.check_file(f, path, skip=_OPTIMIZER_GROUPS)
+        model = model_from_config(config, custom_objects, path, safe_mode=safe_mode, weight_budget=budget)
         _read_legacy(f, model, path)
-        training = f.attrs.get("training_config")
-    if compile and training is not None:
-        tc = json.loads(training.decode() if isinstance(training, bytes) else training)
-        opt = tc.get("optimizer_config")
+    if training is not None:
+        opt = training.get("optimizer_config")
         try:
-            model.compile(optimizer=opt if opt else "rmsprop", loss=tc.get("loss"), metrics=tc.get("metrics"),
-                          weighted_metrics=tc.get("weighted_metrics"))
+            model.compile(optimizer=opt if opt else "rmsprop", loss=training.get("loss"),
+                          metrics=training.get("metrics"), weighted_metrics=training.get("weighted_metrics"))
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise SavingError("%s: the saved training config cannot be restored: %s. %s, or load with compile=False."
                               % (path, e, _CUSTOM_HINT)) from None
     return model
 
 
-def save_weights(model, filepath, overwrite=True):
+def save_weights(model, filepath, overwrite=True, _attrs=None):
     path = os.fspath(filepath)
     if not path.endswith(".weights.h5"):
         raise SavingError("The filename must end in `.weights.h5`, received %r" % path)
     if os.path.exists(path) and not overwrite:
         raise SavingError("%s exists and overwrite=False" % path)
     with interrupts.deferred():
-        _atomic_write(path, lambda f: _write_h5(f, model, include_optimizer=True))
+        _atomic_write(path, lambda tmp: _write_h5(tmp, model, include_optimizer=True, attrs=_attrs))
+
+
+_UNBUILT = ("You are loading weights into a model that has not yet been built. Try building the model first by "
+            "calling it on some data or by using `build()`.")
 
 
 def load_weights(model, filepath, skip_mismatch=False):
     path = os.fspath(filepath)
     if not os.path.isfile(path):
         raise SavingError("No file found at %r" % path)
+    if not model.built:  # Keras's refusal: an unbuilt model has no variables, so nothing would be loaded
+        raise SavingError("%s (loading %s into %r)" % (_UNBUILT, path, model.name))
     if path.endswith(".keras"):
         try:
             with zipfile.ZipFile(path) as z:
-                data = io.BytesIO(z.read("model.weights.h5"))
-        except (zipfile.BadZipFile, KeyError, OSError) as e:
+                data = io.BytesIO(_member(z, "model.weights.h5", path))
+        except (KeyError,) + _ZIP_ERRORS as e:
             raise SavingError("%s is not a valid .keras file (corrupt or truncated): %s" % (path, e)) from None
         return _read_h5(data, model, path)
     _read_h5(path, model, path)

@@ -42,6 +42,38 @@ def _builtin_layers():
     return table
 
 
+CUSTOM_HINT = ("If it is your own class or function, pass it in `custom_objects={name: object}` or decorate it "
+               "with `@gpunet.saving.register_keras_serializable()`.")
+
+
+def builtin_classes():
+    """{class name: class} for every built-in a config may name, by kind; the only place a class named in a file
+    is looked up (besides registered classes and custom_objects)."""
+    if not _BUILTINS:
+        from .. import constraints, initializers, losses, metrics, optimizers, regularizers
+        from ..optimizers import schedules
+        table = {}
+        for kind in (dict(constraints._TABLE), dict(initializers._TABLE), {"L1": regularizers.L1, "L2": regularizers.L2,
+                     "L1L2": regularizers.L1L2}, dict(losses._CLASSES), dict(metrics._CLASSES),
+                     {c.__name__: c for c in optimizers._TABLE.values()}, dict(schedules.SCHEDULES), _builtin_layers()):
+            table.update({k: v for k, v in kind.items() if isinstance(v, type) and k[:1].isupper()})
+        _BUILTINS.update(table)
+    return _BUILTINS
+
+
+def builtin_functions():
+    """{name: object} of the built-in functions a config may name by "function" ("relu", "mse", "auc")."""
+    if not _FUNCTIONS:
+        from .. import activations, losses, metrics
+        _FUNCTIONS.update(activations._TABLE)
+        _FUNCTIONS.update(losses._FUNCTIONS)
+        _FUNCTIONS.update(metrics._STRINGS)
+    return _FUNCTIONS
+
+
+_BUILTINS, _FUNCTIONS = {}, {}
+
+
 def serialize_layer(layer):
     reg = get_registered_name(layer)
     out = {"module": "keras.layers" if reg is None else None, "class_name": type(layer).__name__,

@@ -147,33 +147,45 @@ def serialize_keras_object(obj):
 
 
 def deserialize_keras_object(config, custom_objects=None, safe_mode=True, **kwargs):
-    """The object a serialize_keras_object dict (or a name) describes: registered, custom or built in."""
+    """The object a serialize_keras_object dict (or a name) describes: registered, custom or built in. Names are
+    looked up in gpunet's tables only (saving/serialization.py), never as attributes of a module; a Python
+    lambda is refused unless safe_mode=False, as in Keras."""
     if config is None or isinstance(config, (bool, int, float)):
         return config
-    from .. import activations, constraints, initializers, layers, losses, metrics, optimizers, regularizers
-    from ..saving.serialization import get_registered_object
+    from ..saving import safety, serialization
     if isinstance(config, str):
-        found = get_registered_object(config, custom_objects)
-        if found is not None:
-            return found
-        for mod in (activations, losses, metrics):
-            if hasattr(mod, config):
-                return getattr(mod, config)
-        raise ValueError("Could not interpret serialized object %r" % (config,))
-    name = config.get("registered_name") or config.get("class_name")
-    cls = get_registered_object(name, custom_objects) or get_registered_object(config.get("class_name"),
-                                                                               custom_objects)
-    if cls is None:
-        for mod in (layers, losses, metrics, optimizers, initializers, regularizers, constraints):
-            cls = getattr(mod, config.get("class_name", ""), None)
-            if isinstance(cls, type):
-                break
-            cls = None
-    if cls is None:
-        raise ValueError("Could not locate class %r. Make sure custom classes are decorated with "
-                         "`@gpunet.saving.register_keras_serializable()` or passed in custom_objects."
-                         % config.get("class_name"))
-    return cls.from_config(config.get("config", {}))
+        found = serialization.get_registered_object(config, custom_objects)
+        if found is None:
+            found = serialization.builtin_functions().get(config)
+        if found is None:
+            raise ValueError("Could not interpret serialized object %r" % (config,))
+        return found
+    if isinstance(config, (list, tuple)):
+        return [deserialize_keras_object(c, custom_objects, safe_mode) for c in config]
+    if not isinstance(config, dict):
+        raise TypeError("Could not parse config: %r" % (config,))
+    from ..saving.saving_lib import SavingError
+    with safety.SafeModeScope(safe_mode):
+        problem = safety._check_object(config, custom_objects) if "class_name" in config else None
+        if problem:
+            raise SavingError("Could not deserialize %s: %s" % (safety._describe(config), problem))
+        name = config.get("class_name")
+        if name == "__lambda__":
+            from ..layers.misc import _func_load
+            value = (config.get("config") or {}).get("value")  # Keras's func_dump triple: code, defaults, closure
+            if not (isinstance(value, (list, tuple)) and len(value) == 3):
+                raise SavingError("a serialized lambda must hold [code, defaults, closure], received %r" % (value,))
+            return _func_load({"code": value[0], "defaults": value[1], "closure": value[2]})
+        if name == "function":
+            fn = config.get("config")
+            return serialization.get_registered_object(fn, custom_objects) or serialization.builtin_functions()[fn]
+        cls = (serialization.get_registered_object(config.get("registered_name") or name, custom_objects)
+               or serialization.get_registered_object(name, custom_objects)
+               or serialization.builtin_classes().get(name))
+        if cls is None:
+            raise ValueError("Could not locate class %r. Make sure custom classes are decorated with "
+                             "`@gpunet.saving.register_keras_serializable()` or passed in custom_objects." % (name,))
+        return cls.from_config(config.get("config", {}))
 
 
 def split_dataset(dataset, left_size=None, right_size=None, shuffle=False, seed=None):
