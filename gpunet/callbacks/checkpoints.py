@@ -3,6 +3,8 @@ optimizer's moving averages)."""
 import os
 import warnings
 
+import numpy as np
+
 from .base import Callback, _print
 from .monitor import MonitorCallback
 
@@ -30,6 +32,14 @@ class ModelCheckpoint(MonitorCallback):
         if not save_weights_only and not self.filepath.endswith(".keras"):
             raise ValueError("The filepath provided must end in `.keras` (Keras model format). Received: "
                              "filepath=%s" % self.filepath)
+
+    def on_train_begin(self, logs=None):
+        """A folder that cannot be written is found now, not after the first epoch's work."""
+        from ..saving import saving_lib
+        if "{" in self.filepath:  # formatted per save: the folders before the first field must be writable
+            saving_lib.check_folder(os.path.dirname(self.filepath.split("{", 1)[0]) or ".", self.filepath)
+        else:
+            saving_lib.check_save_path(self.filepath, ".weights.h5" if self.save_weights_only else ".keras")
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -133,8 +143,13 @@ class BackupAndRestore(Callback):
     `save_freq` batches); a fit() that finds a backup resumes from it — at the epoch after the last
     complete one, with the same seed, so the result equals an uninterrupted run's. The backup is
     deleted when training ends (delete_checkpoint=True). double_checkpoint keeps the previous backup
-    and falls back to it when the latest one cannot be read."""
+    and falls back to it when the latest one cannot be read.
+
+    A backup is one file, `latest.weights.h5`, holding the resume point (epoch, seed) as attributes beside the
+    weights, written to a temp file and renamed into place: a crash at any point leaves a whole backup of
+    one epoch or of the next, never the weights of one with the epoch of another."""
     _rank_zero_only = True  # under DataParallel only process 0 writes or prints (models/parallel.py)
+    _EPOCH, _SEED = "gpunet_resume_epoch", "gpunet_seed"
 
     def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False, delete_checkpoint=True):
         super().__init__()
@@ -146,32 +161,69 @@ class BackupAndRestore(Callback):
         self.backup_dir = os.fspath(backup_dir)
         self.save_freq, self.double_checkpoint, self.delete_checkpoint = save_freq, double_checkpoint, delete_checkpoint
         self._weights_path = os.path.join(self.backup_dir, "latest.weights.h5")
-        self._meta_path = os.path.join(self.backup_dir, "training_metadata.json")
+        self._meta_path = os.path.join(self.backup_dir, "training_metadata.json")  # earlier gpunet backups only
         self._prev_weights_path = self._weights_path + ".bkp"
-        self._prev_meta_path = self._meta_path + ".bkp"
         self._batches_seen = 0
         self._current_epoch = 0
 
     def on_train_begin(self, logs=None):
-        import json
+        from ..saving import saving_lib
         if not self.model.built:
             raise ValueError("To use the BackupAndRestore callback, your model must be built before you call `fit()`.")
-        for weights, meta in ((self._weights_path, self._meta_path), (self._prev_weights_path, self._prev_meta_path)):
-            if not (os.path.exists(weights) and os.path.exists(meta)):
+        saving_lib.check_save_path(self._weights_path, ".weights.h5")  # a folder that cannot be written: now
+        for path in (self._weights_path, self._prev_weights_path):
+            if not os.path.exists(path):
                 continue
             try:
-                with open(meta) as f:
-                    info = json.load(f)
-                self.model.load_weights(weights)
-            except Exception:
-                if self.double_checkpoint and weights == self._weights_path:
+                epoch, seed = self._resume_point(path)
+                self.model.load_weights(path)
+            except (ValueError, OSError):
+                if self.double_checkpoint and path == self._weights_path:
                     continue  # the latest backup is unreadable: the previous one
                 raise
-            self._current_epoch = int(info["epoch"])
-            self.model._initial_epoch = self._current_epoch
-            if info.get("seed") is not None:
-                self.model._seed = int(info["seed"])
+            self._current_epoch = epoch
+            self.model._initial_epoch = epoch
+            if seed is not None:
+                self.model._seed = seed
             return
+
+    def _resume_point(self, path):
+        """(epoch to resume at, seed) of a backup: its attributes, or an earlier gpunet's training_metadata.json."""
+        import h5py
+        from ..saving.saving_lib import SavingError
+        try:
+            with h5py.File(path, "r") as f:
+                attrs = {k: f.attrs[k] for k in (self._EPOCH, self._SEED) if k in f.attrs}
+        except OSError as e:
+            raise SavingError("BackupAndRestore: the backup %s cannot be read (%s); delete %s to start over"
+                              % (path, e, self.backup_dir)) from None
+        if self._EPOCH in attrs:
+            epoch, seed = attrs[self._EPOCH], attrs.get(self._SEED)
+            where = path
+        else:
+            epoch, seed, where = self._legacy_metadata(path)
+        if not (isinstance(epoch, (int, np.integer)) and epoch >= 0) or not (
+                seed is None or isinstance(seed, (int, np.integer))):
+            raise SavingError("BackupAndRestore: the resume point in %s is damaged (epoch %r, seed %r); delete %s to "
+                              "start over" % (where, epoch, seed, self.backup_dir))
+        return int(epoch), (None if seed is None else int(seed))
+
+    def _legacy_metadata(self, path):
+        import json
+        from ..saving.saving_lib import SavingError
+        try:
+            with open(self._meta_path) as f:
+                info = json.load(f)
+        except FileNotFoundError:
+            raise SavingError("BackupAndRestore: %s holds no resume point and there is no %s: not a backup written "
+                              "by gpunet; delete %s to start over" % (path, self._meta_path, self.backup_dir)) from None
+        except (OSError, ValueError) as e:
+            raise SavingError("BackupAndRestore: %s is damaged (%s); delete %s to start over"
+                              % (self._meta_path, e, self.backup_dir)) from None
+        if not isinstance(info, dict) or "epoch" not in info:
+            raise SavingError("BackupAndRestore: %s is damaged: expected {\"epoch\": N, ...}, found %r; delete %s "
+                              "to start over" % (self._meta_path, info, self.backup_dir))
+        return info["epoch"], info.get("seed"), self._meta_path
 
     def on_epoch_begin(self, epoch, logs=None):
         self._current_epoch = epoch
@@ -192,21 +244,20 @@ class BackupAndRestore(Callback):
             self._save(epoch + 1)
 
     def _save(self, resume_epoch):
-        import json
+        from ..saving import saving_lib
         os.makedirs(self.backup_dir, exist_ok=True)
         if self.double_checkpoint and os.path.exists(self._weights_path):
-            os.replace(self._weights_path, self._prev_weights_path)
-            if os.path.exists(self._meta_path):
-                os.replace(self._meta_path, self._prev_meta_path)
-        self.model.save_weights(self._weights_path, overwrite=True)
-        tmp = self._meta_path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump({"epoch": resume_epoch, "seed": getattr(self.model, "_seed", None)}, f)
-        os.replace(tmp, self._meta_path)
+            os.replace(self._weights_path, self._prev_weights_path)  # each file is a whole backup on its own
+        attrs = {self._EPOCH: int(resume_epoch)}
+        if getattr(self.model, "_seed", None) is not None:
+            attrs[self._SEED] = int(self.model._seed)
+        saving_lib.save_weights(self.model, self._weights_path, overwrite=True, _attrs=attrs)
+        if os.path.exists(self._meta_path):  # an earlier gpunet's metadata would now describe another epoch
+            os.remove(self._meta_path)
 
     def on_train_end(self, logs=None):
         if self.delete_checkpoint:
-            for p in (self._weights_path, self._meta_path, self._prev_weights_path, self._prev_meta_path):
+            for p in (self._weights_path, self._meta_path, self._prev_weights_path, self._meta_path + ".bkp"):
                 if os.path.exists(p):
                     os.remove(p)
             try:

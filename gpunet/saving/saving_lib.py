@@ -28,7 +28,7 @@ class SavingError(ValueError):
 def _h5py():
     try:
         import h5py
-    except ImportError:  # pragma: no cover - h5py is a dependency
+    except ModuleNotFoundError:  # pragma: no cover - h5py is a dependency
         raise ImportError("Saving and loading Keras files needs h5py: pip install h5py") from None
     return h5py
 
@@ -97,14 +97,41 @@ def _dataset(group, name, array):
         group.create_dataset(name, data=a)
 
 
+def _h5_size_bound(model, include_optimizer=True):
+    """An upper bound of the bytes _write_h5 writes: every array, plus HDF5's headers, B-trees and checksums."""
+    arrays = [v.data for _, vs in _collect(model, "", {}).values() for v in vs] + [v.data for v in _own_vars(model)]
+    opt = getattr(model, "optimizer", None)
+    if include_optimizer and opt is not None and getattr(opt, "built", False):
+        arrays += [v.data for v in opt.variables]
+    return sum(int(a.nbytes) for a in arrays) + 8192 * (len(arrays) + 8) + (1 << 20)
+
+
+def _reserve(tmp, nbytes):
+    """Proves nbytes can be written beside the temp file `tmp` now (free space, quota, the file-size limit) by
+    allocating them in a probe file, then frees them for the write that follows. HDF5 must never meet a failed
+    write: h5py then keeps the file open and crashes the interpreter when it retries the write at exit. The probe
+    is named after tmp, so a process killed meanwhile leaves nothing the next save does not remove."""
+    if not hasattr(os, "posix_fallocate"):
+        return
+    probe = tmp[:-len(".tmp")] + "-space.tmp"
+    fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.posix_fallocate(fd, 0, max(int(nbytes), 1))
+    except OSError as e:
+        if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):  # a filesystem without fallocate: go on
+            raise
+    finally:
+        os.close(fd)
+        os.remove(probe)
+
+
 def _write_h5(target, model, include_optimizer=True, attrs=None):
-    """Writes the weights file by name (`target` a path), or into memory when target is None (returns the file's
-    bytes). h5py is never given a Python file object to write: when such a write fails (disk full, a file-size
-    limit), h5py raises, then retries the write from a destructor at interpreter exit and crashes it. `attrs`
-    are written on the file's root group."""
+    """Writes the weights file to the path `target`, by name. h5py is never given a Python file object or an
+    in-memory image to write: when such a write fails (disk full, a file-size limit, memory), h5py raises, then
+    retries it from a destructor at interpreter exit and crashes the process (callers _reserve the space
+    first). `attrs` go on the root group."""
     h5py = _h5py()
-    kwargs = {"driver": "core", "backing_store": False} if target is None else {}
-    with h5py.File("weights-in-memory.h5" if target is None else target, "w", **kwargs) as f:
+    with h5py.File(target, "w") as f:
         for path, (layer, vs) in _collect(model, "", {}).items():
             g = f.require_group(path)
             g.attrs["name"] = layer.name
@@ -122,10 +149,6 @@ def _write_h5(target, model, include_optimizer=True, attrs=None):
                 _dataset(g, str(i), v.data)
         for k, v in (attrs or {}).items():  # e.g. BackupAndRestore's resume point, inside the one file
             f.attrs[k] = v
-        if target is None:
-            f.flush()
-            return f.id.get_file_image()
-    return None
 
 
 def _open_h5(fobj, source):
@@ -339,14 +362,28 @@ def check_save_path(path, extension=".keras"):
     if not path.endswith(extension):
         raise SavingError("Invalid filepath extension for saving %r: use a %r extension" % (path, extension))
     real = _target(path)
-    d = os.path.dirname(real)
+    check_folder(os.path.dirname(real), path)
+    return real
+
+
+def check_folder(folder, path):
+    """That files can be created in `folder` (or the folders leading to it can), for a save to `path`."""
+    d = os.path.abspath(folder or ".")
     while not os.path.isdir(d):  # the nearest folder that exists must let us create the rest
         if os.path.exists(d):
             raise SavingError("%s: %s is a file, not a folder" % (path, d))
         d = os.path.dirname(d)
-    if not os.access(d, os.W_OK | os.X_OK):
+    if not os.access(d, os.W_OK | os.X_OK) or (os.geteuid() == 0 and not os.stat(d).st_mode & 0o222) or \
+            _read_only_mount(d):
         raise PermissionError(errno.EACCES, "Permission denied: cannot create files in %s" % d, path)
-    return real
+
+
+def _read_only_mount(d):
+    """True on a read-only filesystem (root's os.access says yes there: /proc, a ro bind mount)."""
+    try:
+        return bool(os.statvfs(d).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        return False
 
 
 def _temp_prefix(real):
@@ -401,7 +438,7 @@ def _atomic_write(path, write):
             finally:
                 os.close(fd)
         except MemoryError:
-            raise MemoryError("out of memory while saving %s; %s was left as it was" % (path, path)) from None
+            raise _write_error(OSError(errno.ENOMEM, "out of memory"), path) from None
         except OSError as e:
             raise _write_error(e, path) from None
         if os.path.exists(real):  # a replaced file keeps its mode, as open(path, "w") leaves it
@@ -418,19 +455,20 @@ _FULL = {errno.ENOSPC: "no space left on the device", errno.EFBIG: "the file exc
 
 
 def _write_error(e, path):
-    """The OSError a failed save raises: the cause in words (h5py's errors carry the errno in their text only)."""
+    """The error a failed save raises: the cause in words (h5py's errors carry the errno in their text only), and
+    what became of the file."""
     code = e.errno
     if code is None:
         import re
         m = re.search(r"errno = (\d+)", str(e))
-        code = int(m.group(1)) if m else None
+        code = int(m.group(1)) if m else (errno.ENOMEM if "unable to allocate" in str(e) else None)
+    after = ("%s was left as it was" % path) if os.path.exists(path) else "nothing was written"
     if code == errno.ENOMEM:
-        return MemoryError("out of memory while saving %s; %s was left as it was" % (path, path))
+        return MemoryError("out of memory while saving %s; %s" % (path, after))
     why = _FULL.get(code)
     if why is None:
-        return OSError(code, "could not write %s: %s; %s was left as it was" % (path, e, path), path)
-    return OSError(code, "%s while saving %s (%s); %s was left as it was" % (why.capitalize(), path, os.strerror(code),
-                                                                           path), path)
+        return OSError(code, "could not write %s: %s; %s" % (path, e, after))
+    return OSError(code, "%s while saving %s (%s); %s" % (why.capitalize(), path, os.strerror(code), after))
 
 
 def _fsync_dir(d):
@@ -489,11 +527,17 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
     _target(path)  # a directory or a read-only file is refused before any work
     with interrupts.deferred():  # Ctrl-C stops the program after the file is whole, never half-way
         def write(tmp):
-            weights = _write_h5(None, model, include_optimizer)  # an in-memory HDF5 image (h5py's core driver)
-            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as z:
-                z.writestr("metadata.json", meta)
-                z.writestr("config.json", config)
-                z.writestr("model.weights.h5", weights)
+            h5 = tmp[:-len(".tmp")] + "-weights.tmp"  # beside it, removed with it if the process dies
+            _reserve(tmp, 2 * _h5_size_bound(model, include_optimizer) + len(config) + len(meta))
+            try:
+                _write_h5(h5, model, include_optimizer)
+                with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as z:
+                    z.writestr("metadata.json", meta)
+                    z.writestr("config.json", config)
+                    z.write(h5, "model.weights.h5")
+            finally:
+                if os.path.exists(h5):
+                    os.remove(h5)
         _atomic_write(path, write)
 
 
@@ -645,7 +689,10 @@ def save_weights(model, filepath, overwrite=True, _attrs=None):
     if os.path.exists(path) and not overwrite:
         raise SavingError("%s exists and overwrite=False" % path)
     with interrupts.deferred():
-        _atomic_write(path, lambda tmp: _write_h5(tmp, model, include_optimizer=True, attrs=_attrs))
+        def write(tmp):
+            _reserve(tmp, _h5_size_bound(model))
+            _write_h5(tmp, model, include_optimizer=True, attrs=_attrs)
+        _atomic_write(path, write)
 
 
 _UNBUILT = ("You are loading weights into a model that has not yet been built. Try building the model first by "
