@@ -9,13 +9,11 @@ import gzip
 import hashlib
 import http.client
 import os
-import sys
-import tempfile
-import time
 import urllib.parse
-import urllib.request
 
 import numpy as np
+
+from ..utils import downloads
 
 KERAS_BASE_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 
@@ -59,92 +57,39 @@ def check_hash(path, expected):
                            "the copy) and load again." % (path, got, expected))
 
 
-# a download slower than this over a whole window is given up (curl's --speed-limit/--speed-time idea): a server
-# that trickles would otherwise hold the program for hours with nothing shown
-MIN_BYTES_PER_S = 10 * 1024
-
-
 def _stall_window():
-    """Seconds over which the speed is judged, and the longest wait for any byte ($GPUNET_DOWNLOAD_STALL_S)."""
-    raw = os.environ.get("GPUNET_DOWNLOAD_STALL_S", "60")
     try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise DatasetError("GPUNET_DOWNLOAD_STALL_S must be a positive number of seconds, received %r" % raw)
-    return value
-
-
-class _Progress:
-    """"Downloading <url>: 12.3/26.4 MB, 3.1 MB/s" on stderr: redrawn in place on a terminal (at most 4 times a
-    second), else one line per quarter of the file."""
-
-    def __init__(self, url, total):
-        self.url, self.total, self.t0 = url, total, time.monotonic()
-        self.tty = sys.stderr.isatty()
-        self.last, self.quarter = 0.0, 0
-        sys.stderr.write("Downloading %s%s\n" % (url, " (%.1f MB)" % (total / 1e6) if total else ""))
-
-    def update(self, done, final=False):
-        now = time.monotonic()
-        rate = done / max(now - self.t0, 1e-9)
-        line = "  %.1f%s MB, %s/s" % (done / 1e6, "/%.1f" % (self.total / 1e6) if self.total else "", _size(rate))
-        if self.tty:
-            if final or now - self.last >= 0.25:
-                self.last = now
-                sys.stderr.write("\r" + line + ("\n" if final else ""))
-        elif self.total and (final or done * 4 // self.total > self.quarter):
-            self.quarter = done * 4 // self.total
-            sys.stderr.write(line + "\n")
-        sys.stderr.flush()
-
-
-def _size(n):
-    return "%.1f MB" % (n / 1e6) if n >= 1e5 else "%.1f KB" % (n / 1e3)
+        return downloads.stall_window()
+    except ValueError as e:
+        raise DatasetError(str(e)) from None
 
 
 def download(url, dest, expected_sha256):
     """Fetches url to dest through a temporary file; dest appears only if the hash matches. Progress is shown;
-    a download that stays below MIN_BYTES_PER_S for a whole stall window (or sends nothing for that long) is
-    abandoned with a DatasetError."""
+    a download that stays below MIN_BYTES_PER_S for a whole stall window (or sends nothing for that long), or ends
+    short of its announced length, is abandoned with a DatasetError. The temporary file carries this process's
+    pid: one left by a killed process is removed by the next download into the folder."""
     directory = os.path.dirname(dest)
+    prefix = "." + os.path.basename(dest) + ".download-"
     try:
         os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".download-", dir=directory)
+        downloads.remove_stale(directory, prefix)
+        tmp = downloads.temp_path(directory, prefix)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except OSError as e:
         raise DatasetError("cannot write to the dataset cache %s (%s): set GPUNET_HOME to a writable directory, or "
                            "pass path= to a local copy" % (directory, e.strerror or e)) from e
     window = _stall_window()
     try:
         with os.fdopen(fd, "wb") as out:
-            with urllib.request.urlopen(url, timeout=window) as resp:
-                total = int(resp.headers.get("Content-Length") or 0)
-                progress = _Progress(url, total)
-                done, mark_t, mark_bytes = 0, time.monotonic(), 0
-                while True:
-                    chunk = resp.read1(1 << 20)  # what has arrived, without waiting for a full buffer
-                    if not chunk:
-                        break
-                    out.write(chunk)
-                    done += len(chunk)
-                    progress.update(done)
-                    now = time.monotonic()
-                    if now - mark_t >= window:
-                        if (done - mark_bytes) / (now - mark_t) < MIN_BYTES_PER_S:
-                            raise DatasetError("Download of %s stalled: %s in the last %.0f s, below %s/s; nothing "
-                                               "was cached (GPUNET_DOWNLOAD_STALL_S sets the window)"
-                                               % (url, _size(done - mark_bytes), now - mark_t,
-                                                  _size(MIN_BYTES_PER_S)))
-                        mark_t, mark_bytes = now, done
-                progress.update(done, final=True)
+            downloads.fetch(url, out, window)
         got = sha256(tmp)
         if got != expected_sha256:
             raise DatasetError("Downloaded %s is corrupt or truncated: SHA-256 %s, expected %s; nothing was cached."
-                               % (url, got, expected_sha256))
+                               % (downloads.redact(url), got, expected_sha256))
         os.replace(tmp, dest)
     except (OSError, http.client.HTTPException) as e:  # socket.timeout is an OSError: nothing came for a window
-        raise DatasetError("Could not download %s: %s" % (url, e)) from e
+        raise DatasetError("Could not download %s: %s" % (downloads.redact(url), e)) from e
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -157,7 +102,7 @@ def base_url():
     parts = urllib.parse.urlparse(base)
     if parts.scheme not in ("http", "https", "ftp", "file") or (parts.scheme != "file" and not parts.netloc):
         raise DatasetError("GPUNET_DATASETS_URL=%r is not a URL: expected http://host/path/ (or https://, ftp://, "
-                           "file:///path/)" % base)
+                           "file:///path/)" % downloads.redact(base))
     return base if base.endswith("/") else base + "/"
 
 

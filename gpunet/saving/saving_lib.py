@@ -14,7 +14,7 @@ import zlib
 import numpy as np
 
 from .. import backend
-from ..utils import interrupts
+from ..utils import downloads, interrupts
 from ..utils.naming import to_snake_case
 from . import hdf5, safety, serialization
 
@@ -393,29 +393,7 @@ def _temp_prefix(real):
 def _remove_stale_temps(real):
     """Temp files of this target left by a process that died mid-save (SIGKILL, power cut): the writer's pid
     is in the name, so only those of processes no longer alive are removed."""
-    d, prefix = os.path.dirname(real), _temp_prefix(real)
-    try:
-        names = [n for n in os.listdir(d) if n.startswith(prefix) and n.endswith(".tmp")]
-    except OSError:
-        return
-    for n in names:
-        pid = n[len(prefix):].split("-", 1)[0]
-        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
-            continue
-        try:
-            os.remove(os.path.join(d, n))
-        except OSError:
-            pass
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists, owned by someone else
-        return True
-    return True
+    downloads.remove_stale(os.path.dirname(real), _temp_prefix(real))
 
 
 def _atomic_write(path, write):
