@@ -73,7 +73,7 @@ def cmd_train(args, argv=None):
               "processes rows of every batch)" % (args.batch_size, args.processes), file=sys.stderr)
         return EXIT_USAGE
     if args.processes > 1 and not _in_mpi_job():
-        if args.save:  # checked here too: a bad path fails before N processes start
+        if args.save is not None:  # checked here too: a bad path fails before N processes start
             from .saving.saving_lib import check_save_path
             try:
                 check_save_path(args.save)
@@ -94,7 +94,7 @@ def cmd_train(args, argv=None):
         dist.set_distribution(dist.DataParallel())
         rank = dist.process_id()
     say = print if rank == 0 else (lambda *a, **k: None)
-    if args.save:  # a path the save would refuse fails now, not after the whole run
+    if args.save is not None:  # a path the save would refuse fails now, not after the whole run
         try:
             check_save_path(args.save)
         except (ValueError, OSError) as e:
@@ -123,7 +123,7 @@ def cmd_train(args, argv=None):
     loss, acc = model.evaluate(x_test, y_test, verbose=0)
     say("test accuracy: %.4f  test loss: %.4f  (training %.1f s, %.2f s/epoch)"
         % (acc, loss, train_s, train_s / args.epochs))
-    if args.save and rank == 0:  # the processes hold the same weights: one writes
+    if args.save is not None and rank == 0:  # the processes hold the same weights: one writes
         model.save(args.save)
         say("saved model to %s" % args.save)
     return EXIT_OK
@@ -154,6 +154,13 @@ def cmd_bench(args):
     return EXIT_OK
 
 
+def _save_path(text):
+    """argparse type for --save: an empty path would train and save nothing (a usage error, exit 2)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a file name such as model.keras, received %r" % text)
+    return text
+
+
 def _positive(text):
     """argparse type: an integer >= 1 (a bad one is a usage error, exit 2)."""
     try:
@@ -179,7 +186,7 @@ def main(argv=None):
     pt.add_argument("--data", help="directory with the dataset's IDX .gz files (or an .npz)")
     pt.add_argument("--seed", type=int)
     pt.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
-    pt.add_argument("--save", help="save the trained model to this .keras file")
+    pt.add_argument("--save", type=_save_path, help="save the trained model to this .keras file")
     pt.add_argument("--processes", type=_positive, default=1,
                     help="data-parallel over N processes (one per GPU, or CPU processes) started with mpirun")
     pb = sub.add_parser("bench", help="a quick training-speed check on random data")

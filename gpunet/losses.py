@@ -49,8 +49,18 @@ def kl_divergence(y_true, y_pred):
     return ops.sum(ops.multiply(t, ops.log(ops.divide(t, p))), axis=-1)
 
 
+def check_label_smoothing(value):
+    """label_smoothing mixes the targets with the uniform distribution: a weight outside [0, 1] (or NaN) makes
+    targets that are not probabilities, and training can only diverge."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not 0.0 <= float(value) <= 1.0:
+        raise ValueError("label_smoothing must be a number in [0, 1], received %r" % (value,))
+    return value
+
+
 def _binary_inputs(y_true, y_pred, from_logits, label_smoothing):
     """Probabilities and targets of the binary losses: targets smoothed towards 0.5, logits squashed."""
+    check_label_smoothing(label_smoothing)
     y_pred = _pred(y_pred)
     t = _true(y_true, y_pred)
     if label_smoothing:
@@ -67,6 +77,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
 
 
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    check_label_smoothing(label_smoothing)
     y_pred = _pred(y_pred)
     t = _true(y_true, y_pred)
     if tuple(t.shape) != tuple(y_pred.shape):
@@ -207,6 +218,8 @@ def _loss_class(cls_name, fn, default_name, params):
             if k not in params:
                 raise TypeError("%s got an unexpected keyword argument %r" % (cls_name, k))
             opts[k] = v
+        if "label_smoothing" in opts:  # refused when the loss is made, not at the first batch
+            check_label_smoothing(opts["label_smoothing"])
         LossFunctionWrapper.__init__(self, fn, reduction=reduction, name=name, dtype=dtype, **opts)
 
     @classmethod
@@ -287,6 +300,7 @@ def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha
 
 def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0,
                                    axis=-1):
+    check_label_smoothing(label_smoothing)
     y_pred = _pred(y_pred)
     t = _true(y_true, y_pred)
     if label_smoothing:

@@ -214,3 +214,14 @@ def test_a_read_only_filesystem_is_refused_at_train_begin():
         pytest.skip("no /proc")
     with pytest.raises(PermissionError, match="cannot create files in /proc"):
         _model().fit(X5, Y2, epochs=1, verbose=0, callbacks=[callbacks.ModelCheckpoint("/proc/x.keras")])
+
+
+@pytest.mark.parametrize("save,match", [("", "--save: expected a file name such as model.keras, received ''"),
+                                        ("/proc/x.keras", "cannot create files in /proc")], ids=["empty", "proc"])
+def test_train_refuses_a_save_path_that_saves_nothing_before_training(save, match, tmp_path):
+    root = os.path.dirname(HERE)
+    env = dict(os.environ, PYTHONPATH=root, GPUNET_DATA_DIR=str(tmp_path / "no-data"), GPUNET_HOME=str(tmp_path),
+               GPUNET_DATASETS_URL="http://127.0.0.1:9/")
+    r = subprocess.run([sys.executable, "-m", "gpunet", "train", "fashion_mnist", "--save", save], capture_output=True,
+                       text=True, env=env, timeout=300)
+    assert r.returncode == 2 and match in r.stderr, (r.returncode, r.stderr)  # a usage error, before any data

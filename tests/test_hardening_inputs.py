@@ -320,3 +320,68 @@ def test_callbacks_that_are_not_callbacks_are_refused_before_training():
                                         r".*\(of type object\)"):
         m.fit(X, Y, callbacks=[object()], verbose=0)
     assert unchanged(m, before)
+
+
+# ---- numbers that can only destroy training, and API edges (issue 29, items 14 and 15) ----
+
+@pytest.mark.parametrize("value", [-0.1, 1.5, float("nan"), "0.1"])
+@pytest.mark.parametrize("loss", ["CategoricalCrossentropy", "BinaryCrossentropy", "BinaryFocalCrossentropy",
+                                  "CategoricalFocalCrossentropy"])
+def test_label_smoothing_outside_zero_one_is_refused_when_the_loss_is_made(loss, value):
+    with pytest.raises(ValueError, match=r"label_smoothing must be a number in \[0, 1\], received"):
+        getattr(keras.losses, loss)(label_smoothing=value)
+    with pytest.raises(ValueError, match="label_smoothing must be a number in"):
+        keras.losses.categorical_crossentropy(np.eye(3, dtype="float32"), np.full((3, 3), 1 / 3, "float32"),
+                                              label_smoothing=value)
+    for ok in (0.0, 0.1, 1.0):
+        getattr(keras.losses, loss)(label_smoothing=ok)
+
+
+def test_adam_epsilon_zero_warns_with_the_real_cause_and_negative_is_refused():
+    with pytest.warns(RuntimeWarning, match=r"Adam\(epsilon=0\): .*0/0 = NaN.*Keras's default is 1e-7"):
+        keras.optimizers.Adam(epsilon=0)
+    for bad in (-1e-7, float("nan"), float("inf"), "small"):
+        with pytest.raises(ValueError, match=r"Adam: `epsilon` must be a finite number >= 0. Received: epsilon="):
+            keras.optimizers.Adam(epsilon=bad)
+    with pytest.raises(ValueError, match="RMSprop: `epsilon` must be"):
+        keras.optimizers.RMSprop(epsilon=-1.0)
+    m = keras.Sequential([keras.Input((4,)), layers.Dense(8, activation="relu", kernel_initializer="zeros"),
+                          layers.Dense(3, activation="softmax")])
+    with pytest.warns(RuntimeWarning):
+        m.compile(keras.optimizers.Adam(epsilon=0), "sparse_categorical_crossentropy")
+    with pytest.warns(RuntimeWarning, match="the optimizer's epsilon is 0"):  # dead units: 0/0 in the first step
+        m.fit(X, Y, epochs=1, verbose=0)
+
+
+def test_a_class_weight_that_overflows_float32_is_refused():
+    m = model()
+    before = weights_of(m)
+    with pytest.raises(ValueError, match=r"class_weight\[1\] = 1e\+39 overflows float32"):
+        m.fit(X, Y, class_weight={0: 1.0, 1: 1e39}, epochs=1, verbose=0)
+    assert unchanged(m, before)
+
+
+def test_a_pydataset_of_length_zero_is_refused():
+    class Empty(keras.utils.PyDataset):
+        def __len__(self):
+            return 0
+
+        def __getitem__(self, i):
+            raise IndexError(i)
+    m = model()
+    with pytest.raises(ValueError, match="The PyDataset has length 0"):
+        m.fit(Empty(), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="The PyDataset has length 0"):
+        m.evaluate(Empty(), verbose=0)
+
+
+def test_sample_weight_with_a_generator_is_named_in_the_error():
+    def gen():
+        while True:
+            yield X[:8], Y[:8]
+    m = model()
+    with pytest.raises(ValueError, match=r"When providing `x` as a Python generator or iterator, `sample_weight` "
+                                         r"should not be passed"):
+        m.fit(gen(), sample_weight=np.ones(8), steps_per_epoch=2, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"`y` should not be passed"):
+        m.fit(gen(), Y, steps_per_epoch=2, epochs=1, verbose=0)

@@ -93,6 +93,15 @@ def unpack(data):
                      "found a tuple of %d elements" % len(data))
 
 
+def _unsupported(y, sample_weight, input_type):
+    """Keras's message for an argument the data `x` must carry itself, naming that argument."""
+    for arg, value, what in (("y", y, "the targets"), ("sample_weight", sample_weight, "the sample weights")):
+        if value is not None:
+            raise ValueError("When providing `x` as a %s, `%s` should not be passed. Instead, %s should be included "
+                             "as part of the %s (received %s=%s)." % (input_type, arg, what, input_type, arg,
+                                                                      type(value).__name__))
+
+
 class Batches:
     """The batches of one fit/evaluate/predict call, epoch after epoch."""
 
@@ -102,16 +111,14 @@ class Batches:
         self.shuffle = shuffle
         if isinstance(x, PyDataset):
             self.kind, self.ds = "pydataset", x
-            if y is not None or sample_weight is not None:
-                raise ValueError("When x is a PyDataset, y and sample_weight must be None (the dataset yields "
-                                 "them), received y of type %s" % type(y).__name__)
+            _unsupported(y, sample_weight, "PyDataset")
             n = x.num_batches
+            if n == 0:  # Keras's refusal: an epoch of it would train (or evaluate) nothing, silently
+                raise ValueError("The PyDataset has length 0")
             self.steps = n if steps is None else (min(n, int(steps)) if n is not None else int(steps))
         elif is_stream(x):
             self.kind, self.it = "stream", x
-            if y is not None or sample_weight is not None:
-                raise ValueError("When x is a generator or iterator, y and sample_weight must be None (it yields "
-                                 "them), received y of type %s" % type(y).__name__)
+            _unsupported(y, sample_weight, "Python generator or iterator")
             self.steps = None if steps is None else int(steps)
             self._exhausted = False
         else:

@@ -26,6 +26,9 @@ def class_weights(class_weight, y, sw):
         if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
                 or not math.isfinite(v) or v < 0:
             raise ValueError("class_weight[%r] must be a finite number >= 0, received %r" % (k, v))
+        if v > np.finfo(np.float32).max:  # the weights are float32: it would become inf, and the loss NaN
+            raise ValueError("class_weight[%r] = %r overflows float32 (largest %.4g): the loss would be inf"
+                             % (k, v, np.finfo(np.float32).max))
     if y.ndim > 1 and y.shape[-1] > 1:
         labels = y.argmax(axis=-1)
     else:

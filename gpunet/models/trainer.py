@@ -310,9 +310,11 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
                 parallel.end_epoch_sync(dp, model)
             epoch_logs = _logs(model, plan)
             if not math.isfinite(epoch_logs["loss"]):
-                warnings.warn("gpunet: the training loss is %s after epoch %d: the weights have diverged "
-                              "(lower the learning rate, check the inputs for outliers)"
-                              % (epoch_logs["loss"], epoch + 1), RuntimeWarning, stacklevel=3)
+                cause = ("the optimizer's epsilon is 0: an update divides by zero wherever a gradient is 0; give "
+                         "epsilon a small positive value such as 1e-7" if getattr(model.optimizer, "epsilon", None) == 0
+                         else "lower the learning rate, check the inputs for outliers")
+                warnings.warn("gpunet: the training loss is %s after epoch %d: the weights have diverged (%s)"
+                              % (epoch_logs["loss"], epoch + 1, cause), RuntimeWarning, stacklevel=3)
             if val is not None and (epoch + 1) % validation_freq == 0:
                 model._in_fit_validation = True
                 try:  # Keras runs fit's validation as an evaluate(): the on_test_* hooks fire

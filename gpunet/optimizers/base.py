@@ -9,6 +9,7 @@ Loss scaling, gradient accumulation, clipping, weight decay, the update, constra
 moving average (EMA) run in Keras's order in one place, `_step`, which both the general path
 (`apply`) and fit's compiled step (`apply_flat`) go through: the fast path cannot skip an option."""
 import math
+import warnings
 
 import numpy as np
 
@@ -18,6 +19,11 @@ from ..ops.tape import Tensor, Variable
 
 class Optimizer:
     _per_variable = False  # True: the rule needs each variable on its own (a per-variable norm, as Lamb's)
+
+    def __setattr__(self, name, value):
+        if name == "epsilon":  # every optimizer with an epsilon checks it when it is set
+            value = _check_epsilon(type(self).__name__, value)
+        object.__setattr__(self, name, value)
 
     def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
                  global_clipnorm=None, use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None,
@@ -415,6 +421,23 @@ class Optimizer:
 def _snake(name):
     import re
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _check_epsilon(owner, value):
+    """epsilon keeps an update's denominator away from zero: negative or non-finite values are refused; 0 is
+    allowed (Keras allows it) with a warning naming what it does."""
+    try:
+        ok = not isinstance(value, (bool, str, bytes)) and math.isfinite(float(value)) and float(value) >= 0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError("%s: `epsilon` must be a finite number >= 0. Received: epsilon=%r" % (owner, value))
+    if float(value) == 0:
+        warnings.warn("%s(epsilon=0): each update is divided by a root of the gradients' moving average plus "
+                      "epsilon, so a weight whose gradient stays exactly 0 (a dead ReLU unit, an unused embedding "
+                      "row) becomes 0/0 = NaN. Use a small positive epsilon (Keras's default is 1e-7)." % owner,
+                      RuntimeWarning, stacklevel=4)
+    return value
 
 
 def _check_learning_rate(value):

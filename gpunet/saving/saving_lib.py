@@ -374,16 +374,19 @@ def check_folder(folder, path):
             raise SavingError("%s: %s is a file, not a folder" % (path, d))
         d = os.path.dirname(d)
     if not os.access(d, os.W_OK | os.X_OK) or (os.geteuid() == 0 and not os.stat(d).st_mode & 0o222) or \
-            _read_only_mount(d):
+            not _can_create(d):
         raise PermissionError(errno.EACCES, "Permission denied: cannot create files in %s" % d, path)
 
 
-def _read_only_mount(d):
-    """True on a read-only filesystem (root's os.access says yes there: /proc, a ro bind mount)."""
+def _can_create(d):
+    """Whether a file can really be created in d: root's os.access says yes on read-only mounts, /proc and /sys."""
+    probe = os.path.join(d, ".gpunet-probe-%d-%s.tmp" % (os.getpid(), secrets.token_hex(4)))
     try:
-        return bool(os.statvfs(d).f_flag & os.ST_RDONLY)
-    except (OSError, AttributeError):
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError:
         return False
+    os.remove(probe)
+    return True
 
 
 def _temp_prefix(real):
