@@ -171,6 +171,23 @@ def _open_h5(fobj, source):
 _OPTIMIZER_GROUPS = ("optimizer", "optimizer_weights")
 
 
+class _h5_damage:
+    """Around reads of an HDF5 file that passed the structure checks: h5py's errors there (a damaged attribute,
+    heap or chunk: OSError, RuntimeError, KeyError, TypeError from its converters) mean a corrupt file."""
+
+    def __init__(self, source):
+        self.source = source
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, e, tb):
+        if kind is not None and issubclass(kind, (OSError, RuntimeError, KeyError, TypeError, IndexError,
+                                                  AttributeError, UnicodeDecodeError)):
+            raise SavingError("%s is corrupt: %s: %s" % (self.source, kind.__name__, e)) from None
+        return False
+
+
 def _weight_elements(fobj, source):
     """How many weight elements (optimizer state aside) a weights file holds: what a config may allocate."""
     with _open_h5(fobj, source) as f:
@@ -194,7 +211,7 @@ def _group(parent, path, source):
 def _read_h5(fobj, model, source, load_optimizer=True):
     """Reads every array, checks it against the model, and only then assigns."""
     h5py = _h5py()
-    with _open_h5(fobj, source) as f:
+    with _open_h5(fobj, source) as f, _h5_damage(source):
         if "layers" not in f and "vars" not in f:
             if "model_weights" in f or "layer_names" in f.attrs:
                 return _read_legacy(f, model, source)
@@ -599,7 +616,8 @@ def model_from_config(config, custom_objects=None, source="The saved model", saf
     from ..layers.base import weight_budget as budget_scope
     _check_custom_objects(custom_objects)
     if not isinstance(config, dict) or "class_name" not in config:
-        raise SavingError("Not a model config: expected a dict with 'class_name' and 'config'")
+        raise SavingError("%s: not a model config: expected a JSON object with 'class_name' and 'config', found %s"
+                          % (source, type(config).__name__))
     with safety.SafeModeScope(safe_mode):
         safety.check_config(config, custom_objects, source, compile=compile)
         try:
@@ -611,6 +629,8 @@ def model_from_config(config, custom_objects=None, source="The saved model", saf
             raise
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:  # a bad value in config.json
             raise SavingError("%s: its config cannot be rebuilt: %s: %s" % (source, type(e).__name__, e)) from None
+        except NotImplementedError as e:  # a Keras option gpunet does not implement (BatchNormalization renorm)
+            raise SavingError("%s: the model uses what gpunet does not support: %s" % (source, e)) from None
         except MemoryError:
             raise SavingError("%s: building the model its config describes ran out of memory: a layer asks for more "
                               "than this machine has (check sizes such as `units` in the config)" % source) from None
@@ -638,7 +658,7 @@ def _json_attr(f, key, path):
 
 
 def _load_legacy_model(path, custom_objects, compile, safe_mode=True):
-    with _open_h5(path, path) as f:
+    with _open_h5(path, path) as f, _h5_damage(path):
         config = _json_attr(f, "model_config", path)
         if config is None:
             raise SavingError("%s has no model_config: it is a weights-only file; build the model and call "

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import stat
+import zlib
 
 from . import downloads
 
@@ -209,7 +210,11 @@ def _extract(path, dest, archive_format):
     import tarfile
     import zipfile
     for fmt in _formats(archive_format):
-        if fmt == "tar" and tarfile.is_tarfile(path):
+        try:
+            is_tar = fmt == "tar" and tarfile.is_tarfile(path)
+        except (EOFError, OSError, zlib.error):  # a damaged gzip stream: tarfile reads past the header to decide
+            is_tar = True  # and _extract_tar names the damage
+        if is_tar:
             return _extract_tar(path, dest)
         if fmt == "zip" and zipfile.is_zipfile(path):
             return _extract_zip(path, dest)
@@ -232,7 +237,7 @@ def _extract_tar(path, dest):
     except tarfile.FilterError as e:
         raise ValueError("%s: %s: refused (only regular files, folders and links inside the archive are "
                          "extracted); nothing was extracted" % (path, e)) from None
-    except (tarfile.TarError, EOFError) as e:
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
         raise ValueError("%s is not a readable tar archive (corrupt or truncated): %s" % (path, e)) from None
 
 
@@ -254,5 +259,5 @@ def _extract_zip(path, dest):
                     raise ValueError("%s: member %r would be written outside the folder: refused; nothing was "
                                      "extracted" % (path, info.filename))
             z.extractall(dest)  # zipfile applies no stored modes or owners: files get what open() gives
-    except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError) as e:
+    except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError, OSError, zlib.error) as e:
         raise ValueError("%s is not a readable zip archive: %s" % (path, e)) from None
