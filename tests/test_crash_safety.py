@@ -146,18 +146,23 @@ def test_a_damaged_resume_point_is_a_clear_error(tmp_path):
 # ---- item 9: a full disk or a file-size limit while saving ----
 
 SAVE = textwrap.dedent("""
-    import resource, sys
+    import os, resource, sys
     import numpy as np, h5py, gpunet
     from gpunet import layers
-    path = sys.argv[1]
-    m = gpunet.Sequential([gpunet.Input((200,)), layers.Dense(2000), layers.Dense(10)])
+    path, limit = sys.argv[1], sys.argv[2]
+    m = gpunet.Sequential([gpunet.Input((1000,)), layers.Dense(4000), layers.Dense(10)])  # 16 MB of weights
     m.compile("adam", "mse")
-    m.fit(np.zeros((4, 200), "float32"), np.zeros((4, 10), "float32"), verbose=0)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.RLIM_INFINITY))  # `ulimit -f 1024`
+    m.fit(np.zeros((4, 1000), "float32"), np.zeros((4, 10), "float32"), verbose=0)  # + 32 MB of Adam state
+    if limit == "fsize":
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.RLIM_INFINITY))  # `ulimit -f 1024`
+    else:  # `ulimit -v`: 24 MiB more address space than the process has now, less than the weights + Adam state
+        with open("/proc/self/statm") as f:
+            size = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        resource.setrlimit(resource.RLIMIT_AS, (size + (24 << 20), resource.RLIM_INFINITY))
     try:
         m.save(path) if path.endswith(".keras") else m.save_weights(path)
         print("SAVED")
-    except OSError as e:
+    except (OSError, MemoryError) as e:
         print("ERROR", e)
 """)
 
@@ -166,12 +171,28 @@ SAVE = textwrap.dedent("""
 def test_a_file_size_limit_during_save_is_an_error_and_the_process_exits_normally(tmp_path, name):
     old = tmp_path / name
     old.write_bytes(b"the previous save")
-    r = subprocess.run([sys.executable, "-c", SAVE, str(old)], capture_output=True, text=True, timeout=300)
+    r = subprocess.run([sys.executable, "-c", SAVE, str(old), "fsize"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, "exit status %d (a crash at exit): %s" % (r.returncode, r.stderr[-2000:])
     assert "ERROR [Errno 27] The file exceeds the size limit while saving %s (File too large); %s was left as it " \
            "was" % (old, old) in r.stdout, r.stdout
     assert old.read_bytes() == b"the previous save"
     assert sorted(os.listdir(tmp_path)) == [name]  # no temp file left behind
+
+
+@pytest.mark.parametrize("name", ["m.keras", "m.weights.h5"])
+def test_a_memory_limit_during_save_never_crashes_the_process(tmp_path, name):
+    """Under `ulimit -v` the save needs little memory now (HDF5 written by name, not built in memory): it saves, or
+    says it ran out of memory; either way the process exits normally and a saved file loads."""
+    path = tmp_path / name
+    r = subprocess.run([sys.executable, "-c", SAVE, str(path), "memory"], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, "exit status %d (a crash at exit): %s" % (r.returncode, r.stderr[-2000:])
+    if "SAVED" in r.stdout:
+        m = gpunet.Sequential([gpunet.Input((1000,)), layers.Dense(4000), layers.Dense(10)])
+        m.compile("adam", "mse")
+        gpunet.models.load_model(path) if name.endswith(".keras") else m.load_weights(path)
+    else:
+        assert "ERROR out of memory while saving %s" % path in r.stdout, r.stdout
 
 
 def test_a_full_disk_is_said_in_words(tmp_path, monkeypatch):

@@ -11,7 +11,6 @@ import shutil
 import sys
 import time
 import urllib.parse
-import urllib.request
 
 # a download slower than this over a whole window is given up (curl's --speed-limit/--speed-time idea): a server
 # that trickles would otherwise hold the program for hours with nothing shown
@@ -82,6 +81,7 @@ def fetch(url, out, window, what="nothing was cached"):
     """Streams url into the open binary file `out`; returns the byte count. Raises DownloadError when the transfer
     stalls or ends short of its Content-Length; network errors (OSError, http.client.HTTPException) pass through.
     `what` ends the error messages (what became of the destination)."""
+    import urllib.request  # here: `import gpunet` stays light
     with urllib.request.urlopen(url, timeout=window) as resp:
         announced = resp.headers.get("Content-Length")
         total = int(announced) if announced and announced.strip().isdigit() else None
