@@ -138,6 +138,14 @@ def _truncate(raw, rng):
     return raw[:int(rng.integers(len(raw)))]
 
 
+def _rewrite(src, dst, mutate, rng):
+    """dst = mutate(the bytes of src)."""
+    with open(src, "rb") as f:
+        raw = mutate(f.read(), rng)
+    with open(dst, "wb") as f:
+        f.write(raw)
+
+
 def _zip_members(path):
     with zipfile.ZipFile(path) as z:
         return [(i, z.read(i.filename)) for i in z.infolist()]
@@ -290,17 +298,11 @@ def case_keras(bases, rng, work):
     may_differ = False
     if choice == 0:
         label = "bit flip"
-        with open(bases.keras, "rb") as f:
-            raw = _flip(f.read(), rng)
-        with open(path, "wb") as f:
-            f.write(raw)
+        _rewrite(bases.keras, path, _flip, rng)
         may_differ = True  # a flip inside config.json may make another valid config (the zip has CRCs: rarely)
     elif choice == 1:
         label = "truncate"
-        with open(bases.keras, "rb") as f:
-            raw = _truncate(f.read(), rng)
-        with open(path, "wb") as f:
-            f.write(raw)
+        _rewrite(bases.keras, path, _truncate, rng)
     elif choice == 2:
         members = _zip_members(bases.keras)
         op = int(rng.integers(4))
@@ -352,17 +354,11 @@ def case_weights(bases, rng, work):
     choice = int(rng.integers(3))
     may_differ = False
     if choice == 0:
-        with open(bases.h5, "rb") as f:
-            raw = _flip(f.read(), rng)
-        with open(path, "wb") as f:
-            f.write(raw)
+        _rewrite(bases.h5, path, _flip, rng)
         label = "bit flip"
         may_differ = True  # HDF5 metadata has no checksum: a flip in an attribute's text changes nothing checked
     elif choice == 1:
-        with open(bases.h5, "rb") as f:
-            raw = _truncate(f.read(), rng)
-        with open(path, "wb") as f:
-            f.write(raw)
+        _rewrite(bases.h5, path, _truncate, rng)
         label = "truncate"
     else:
         label = "hdf5 " + _h5_edit(bases.h5, rng, bases, path)
@@ -390,16 +386,10 @@ def case_legacy(bases, rng, work):
     choice = int(rng.integers(4))
     may_differ = True  # a Keras 2 file has no checksums: a flipped bit in a weight is undetectable
     if choice == 0:
-        with open(bases.legacy, "rb") as f:
-            raw = _flip(f.read(), rng)
-        with open(path, "wb") as f:
-            f.write(raw)
+        _rewrite(bases.legacy, path, _flip, rng)
         label = "bit flip"
     elif choice == 1:
-        with open(bases.legacy, "rb") as f:
-            raw = _truncate(f.read(), rng)
-        with open(path, "wb") as f:
-            f.write(raw)
+        _rewrite(bases.legacy, path, _truncate, rng)
         label, may_differ = "truncate", False
     elif choice == 2:
         label = "hdf5 " + _h5_edit(bases.legacy, rng, bases, path)

@@ -167,21 +167,7 @@ def test_concurrent_extractions_each_see_one_complete_folder(tmp_path):
 # ---- item 7 ----
 
 def test_a_killed_download_leaves_nothing_behind(tmp_path):
-    class Slow(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Length", str(10 << 20))
-            self.end_headers()
-            try:
-                for _ in range(200):
-                    self.wfile.write(b"x" * 65536)
-                    self.wfile.flush()
-                    time.sleep(0.05)
-            except OSError:
-                pass
-
-        def log_message(self, *args):
-            pass
+    from test_hardening_data import _Trickle as Slow  # 2 KB/s of a 1 MB file: still downloading when killed
     cache = tmp_path / "c"
     datadir = cache / "datasets"
     code = "import gpunet, sys; gpunet.utils.get_file('big.bin', sys.argv[1], cache_dir=sys.argv[2])"

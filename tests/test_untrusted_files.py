@@ -53,6 +53,20 @@ def members(path):
         return {n: z.read(n) for n in z.namelist()}
 
 
+def saved(tmp_path, m=None):
+    """(config, weights bytes) of a model saved as .keras: to edit the config and write it back."""
+    m.save(tmp_path / "good.keras") if m is not None else model().save(tmp_path / "good.keras")
+    parts = members(tmp_path / "good.keras")
+    return json.loads(parts["config.json"]), parts["model.weights.h5"]
+
+
+def saved_op_node(tmp_path, op, cls):
+    """The config of Input(4) -> op -> Dense(2), its weights, and the config entry of the op's node (class cls)."""
+    i = gpunet.Input((4,))
+    cfg, weights = saved(tmp_path, gpunet.Model(i, layers.Dense(2)(op(i))))
+    return cfg, weights, next(e for e in cfg["config"]["layers"] if e["class_name"] == cls)
+
+
 # ---- item 1: a config names only what the tables hold ----
 
 def _op(name, cls, args):
@@ -119,12 +133,10 @@ def test_model_from_json_config_and_a_legacy_h5_take_the_same_tables(tmp_path):
 
 def test_nothing_is_built_before_an_unknown_name_is_refused(tmp_path, monkeypatch):
     """A Dense first, then a class from another module: refused before the Dense is even constructed."""
-    m = model()
-    m.save(tmp_path / "m.keras")
-    cfg = json.loads(members(tmp_path / "m.keras")["config.json"])
+    cfg, weights = saved(tmp_path)
     cfg["config"]["layers"].append({"module": "os", "class_name": "system", "config": {"command": "true"},
                                     "registered_name": None})
-    write_keras(tmp_path / "bad.keras", cfg, members(tmp_path / "m.keras")["model.weights.h5"])
+    write_keras(tmp_path / "bad.keras", cfg, weights)
     built = []
     real = layers.Dense.__init__
     monkeypatch.setattr(layers.Dense, "__init__", lambda self, *a, **k: (built.append(1), real(self, *a, **k))[1])
@@ -146,14 +158,9 @@ def test_deserialize_keras_object_looks_names_up_in_tables_only(name):
 
 
 def test_ops_that_take_python_functions_never_load(tmp_path):
-    i = gpunet.Input((4,))
-    m = gpunet.Model(i, layers.Dense(2)(gpunet.ops.relu(i)))
-    m.save(tmp_path / "m.keras")
-    parts = members(tmp_path / "m.keras")
-    cfg = json.loads(parts["config.json"])
-    node = next(e for e in cfg["config"]["layers"] if e["class_name"] == "Relu")
+    cfg, weights, node = saved_op_node(tmp_path, gpunet.ops.relu, "Relu")
     node["class_name"] = "Cond"
-    write_keras(tmp_path / "cond.keras", cfg, parts["model.weights.h5"])
+    write_keras(tmp_path / "cond.keras", cfg, weights)
     with pytest.raises(SavingError, match=r"class 'Cond' .*takes Python functions as arguments"):
         gpunet.models.load_model(tmp_path / "cond.keras")
 
@@ -161,14 +168,9 @@ def test_ops_that_take_python_functions_never_load(tmp_path):
 def test_a_graph_node_without_tensor_inputs_is_refused(tmp_path):
     """A loaded node is only ever called on the graph's tensors: one whose arguments are all data from the file
     would run eagerly at load (here ones((10**6, 10**6)))."""
-    i = gpunet.Input((4,))
-    m = gpunet.Model(i, layers.Dense(2)(gpunet.ops.abs(i)))
-    m.save(tmp_path / "m.keras")
-    parts = members(tmp_path / "m.keras")
-    cfg = json.loads(parts["config.json"])
-    node = next(e for e in cfg["config"]["layers"] if e["class_name"] == "Abs")
+    cfg, weights, node = saved_op_node(tmp_path, gpunet.ops.abs, "Abs")
     node["class_name"], node["inbound_nodes"] = "OnesLike", [{"args": [[10 ** 6, 10 ** 6]], "kwargs": {}}]
-    write_keras(tmp_path / "eager.keras", cfg, parts["model.weights.h5"])
+    write_keras(tmp_path / "eager.keras", cfg, weights)
     with pytest.raises(SavingError, match="has no tensor inputs"):
         gpunet.models.load_model(tmp_path / "eager.keras")
 
@@ -434,13 +436,10 @@ def test_a_dataset_declaring_gigabytes_it_does_not_store_is_refused_before_readi
 
 
 def test_a_config_asking_for_more_weights_than_the_file_holds_is_refused_before_allocating(tmp_path):
-    good = tmp_path / "good.keras"
-    model().save(good)
-    parts = members(good)
-    cfg = json.loads(parts["config.json"])
+    cfg, weights = saved(tmp_path)
     cfg["config"]["layers"][1]["config"]["units"] = 10 ** 12
     cfg["config"]["layers"][1].pop("build_config", None)
-    write_keras(tmp_path / "huge.keras", cfg, parts["model.weights.h5"])
+    write_keras(tmp_path / "huge.keras", cfg, weights)
     with pytest.raises(SavingError, match=r"layer 'dense.*' \(Dense\) asks for a weight of shape \(6, 1000000000000\).*"
                                           r"the weights file holds 83 elements"):
         gpunet.models.load_model(tmp_path / "huge.keras")
@@ -469,24 +468,18 @@ def test_limits_do_not_refuse_real_models(tmp_path):
 # ---- item 12: inconsistent files are refused at load ----
 
 def test_an_input_shape_that_disagrees_with_the_weights_is_refused_at_load(tmp_path):
-    good = tmp_path / "good.keras"
-    model().save(good)
-    parts = members(good)
-    cfg = json.loads(parts["config.json"])
+    cfg, weights = saved(tmp_path)
     cfg["config"]["layers"][0]["config"]["batch_shape"] = [None, 7]
-    write_keras(tmp_path / "m.keras", cfg, parts["model.weights.h5"])
+    write_keras(tmp_path / "m.keras", cfg, weights)
     with pytest.raises(SavingError, match=r'layer "dense.*" is incompatible with the layer: expected axis -1 of input '
                                           r"shape to have value 6, but received input with shape \(None, 7\)"):
         gpunet.models.load_model(tmp_path / "m.keras")
 
 
 def test_an_input_layer_in_the_middle_of_a_sequential_config_is_named(tmp_path):
-    good = tmp_path / "good.keras"
-    model().save(good)
-    parts = members(good)
-    cfg = json.loads(parts["config.json"])
+    cfg, weights = saved(tmp_path)
     cfg["config"]["layers"].insert(2, cfg["config"]["layers"][0])
-    write_keras(tmp_path / "m.keras", cfg, parts["model.weights.h5"])
+    write_keras(tmp_path / "m.keras", cfg, weights)
     with pytest.raises(SavingError, match="an InputLayer at position 2 .*an InputLayer may only come first"):
         gpunet.models.load_model(tmp_path / "m.keras")
 

@@ -196,16 +196,20 @@ def _weight_elements(fobj, source):
 
 def _group(parent, path, source):
     """parent[path] when it is a group; a relative path only (an absolute one would leave the parent)."""
-    h5py = _h5py()
+    return _child(parent, path, _h5py().Group, source, path)
+
+
+def _child(parent, path, kind, source, where):
+    """parent[path] when it is a `kind` (h5py.Group or h5py.Dataset), by a relative path only."""
     if not isinstance(path, str) or not path or path.startswith("/") or "" in path.split("/"):
-        raise SavingError("%s: invalid group name %r in the file" % (source, path))
+        raise SavingError("%s: invalid name %r in the file (%s)" % (source, path, where))
     try:
-        g = parent[path]
+        obj = parent[path]
     except (KeyError, ValueError):
-        raise SavingError("%s: %s is missing (the file does not match the model)" % (source, path)) from None
-    if not isinstance(g, h5py.Group):
-        raise SavingError("%s: %s is a %s, expected a group" % (source, path, type(g).__name__))
-    return g
+        raise SavingError("%s: %s is missing (the file does not match the model)" % (source, where)) from None
+    if not isinstance(obj, kind):
+        raise SavingError("%s: %s is a %s, expected a %s" % (source, where, type(obj).__name__, kind.__name__.lower()))
+    return obj
 
 
 def _read_h5(fobj, model, source, load_optimizer=True):
@@ -270,15 +274,7 @@ def _read_h5(fobj, model, source, load_optimizer=True):
 
 def _read_array(group, key, source, where, expect_shape=None, owner=None):
     """One dataset as a NumPy array; its shape and type are checked before its data is read."""
-    h5py = _h5py()
-    if not isinstance(key, str) or not key or key.startswith("/") or "" in key.split("/"):
-        raise SavingError("%s: invalid dataset name %r in %s" % (source, key, where))
-    try:
-        ds = group[key]
-    except (KeyError, ValueError):
-        raise SavingError("%s: %s is missing (the file does not match the model)" % (source, where)) from None
-    if not isinstance(ds, h5py.Dataset):
-        raise SavingError("%s: %s is a %s, expected a dataset" % (source, where, type(ds).__name__))
+    ds = _child(group, key, _h5py().Dataset, source, where)
     if expect_shape is not None and tuple(ds.shape or ()) != expect_shape:
         raise SavingError("%s does not match %s has shape %s in the file, %s in the model"
                           % (source, owner or where, tuple(ds.shape or ()), expect_shape))
