@@ -61,10 +61,14 @@ class Adam(Optimizer):
         return ("momentum", "velocity", "velocity_hat") if self.amsgrad else ("momentum", "velocity")
 
     def _alpha(self, lr, step):
-        """lr * sqrt(1 - b2^t) / (1 - b1^t), in float32 scalar arithmetic as Keras computes it."""
+        """lr * sqrt(1 - b2^t) / (1 - b1^t), in float32 arithmetic as Keras computes it. The powers are taken on
+        arrays even for one step: NumPy's float32 power for a scalar is another routine than for an array (SVML
+        on AVX-512 machines differs in the last bit), and the GPU step's per-epoch table of these values
+        (models/gpu_step.py) must equal the eager update bit for bit."""
         f = np.float32
-        t = f(step)
-        return f(f(lr) * np.sqrt(f(1) - f(self.beta_2) ** t) / (f(1) - f(self.beta_1) ** t))
+        t = np.asarray(step, dtype=f).reshape(-1)
+        out = f(lr) * np.sqrt(f(1) - f(self.beta_2) ** t) / (f(1) - f(self.beta_1) ** t)
+        return out.astype(f) if np.ndim(step) or np.ndim(lr) else f(out[0])
 
     def update(self, p, g, state, tmp, tmp2, lr, step):
         xp = backend.get_xp()
