@@ -20,10 +20,6 @@ MAX_MEMBER_RATIO = 100          # a zip member that inflates more than this (def
 RATIO_FLOOR_BYTES = 16 << 20    # ... and past this size is a zip bomb; float weights compress ~1.1x
 
 
-class UnsafeDeserializationError(ValueError):
-    pass
-
-
 # ---- safe mode: Keras's global switch and per-load scope ----
 
 _SAFE_MODE = [None]  # None: no scope and no global setting (safe); False: unsafe allowed; True: safe
