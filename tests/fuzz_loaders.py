@@ -506,7 +506,6 @@ def run(seed, cases, targets=TARGETS, deadline_s=30, verbose=False):
     import warnings
     warnings.simplefilter("ignore")
     logging.getLogger("gpunet").setLevel(logging.ERROR)
-    rng = np.random.default_rng(seed)
     top = tempfile.mkdtemp(prefix="gpunet-fuzz-")
     try:
         bases = Bases(top)

@@ -1,10 +1,8 @@
 """Crashes and full disks while saving (issue 29, items 8, 9, 13): a backup is one atomic unit, so a process
 killed at any point of a save resumes exactly like an uninterrupted run; a full disk or a file-size limit is a
 clear error and the process exits normally; a folder that cannot be written is found before training."""
-import hashlib
 import json
 import os
-import resource
 import signal
 import subprocess
 import sys

@@ -4,7 +4,6 @@ file would carry it."""
 import io
 import json
 import os
-import resource
 import subprocess
 import sys
 import textwrap
