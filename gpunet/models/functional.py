@@ -301,7 +301,7 @@ class Functional(Model):
                     args, kwargs = fill(node.get("args", [])), fill(node.get("kwargs", {}))
                     if not is_symbolic((args, kwargs)):  # a graph node always has a tensor input; without one the
                         raise ValueError(              # call would run eagerly on the file's data
-                            "node %d of %r has no tensor inputs (its arguments are %r)" % (i, name, (args, kwargs)))
+                            "node %d of %r has no tensor inputs (its arguments are %.200r)" % (i, name, (args, kwargs)))
                     res = created[name](*args, **kwargs)
                     for j, kt in enumerate(res if isinstance(res, list) else [res]):
                         outputs[(name, i, j)] = kt

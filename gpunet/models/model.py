@@ -445,6 +445,7 @@ class Model(Layer):
 
     def get_compile_config(self):
         from .. import losses as L, metrics as M, optimizers as O
+        from ..saving.serialization import get_registered_name
 
         def ser_metric(m):
             if isinstance(m, str):
@@ -454,7 +455,6 @@ class Model(Layer):
                         "config": get_registered_name(m) or getattr(m, "__name__", type(m).__name__)}
             return {"module": "keras.metrics", "class_name": type(m).__name__, "config": m.get_config(),
                     "registered_name": get_registered_name(m)}
-        from ..saving.serialization import get_registered_name
         loss = self.loss
         if loss is not None and not isinstance(loss, str):
             loss = L.serialize(self._loss_obj) if type(self._loss_obj) is not L.LossFunctionWrapper else \

@@ -15,7 +15,8 @@ from .. import backend
 from ..utils import interrupts
 from ..utils.naming import to_snake_case
 from . import hdf5, safety, serialization
-from .files import _atomic_write, _reserve, _target, check_folder, check_save_path  # noqa: F401 (the public checks live on here too)
+# check_folder and check_save_path stay importable from here (the CLI and the callbacks use them)
+from .files import _atomic_write, _reserve, _target, check_folder, check_save_path  # noqa: F401
 
 KERAS_FORMAT_VERSION = "3.15.1"  # the Keras release whose file layout these files follow
 
