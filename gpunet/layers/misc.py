@@ -89,7 +89,7 @@ def _function_from_config(cfg, custom_objects, what):
     if found is None and isinstance(name, str):
         found = serialization.builtin_functions().get(name)
     if not callable(found):
-        raise ValueError("Lambda's %s %r is unknown. %s" % (what, name, serialization.CUSTOM_HINT))
+        raise ValueError("Lambda's %s %r is unknown. %s." % (what, name, serialization.CUSTOM_HINT))
     return found
 
 

@@ -138,7 +138,7 @@ def _is_keras_module(module):
     return module in (None, "", "keras", "builtins") or (isinstance(module, str) and module.startswith("keras."))
 
 
-def _describe(d):
+def describe(d):
     return "class %r (module %r)" % (d.get("class_name"), d.get("module"))
 
 
@@ -160,9 +160,9 @@ def check_config(config, custom_objects=None, source="The saved model", compile=
             name = obj.get("name") or (inner.get("name") if isinstance(inner, dict) else None)
             if isinstance(name, str):
                 where = "%r" % name
-            problem = _check_object(obj, custom_objects)
+            problem = check_object(obj, custom_objects)
             if problem:
-                raise SavingError("%s: %s in %s: %s" % (source, _describe(obj), where, problem))
+                raise SavingError("%s: %s in %s: %s" % (source, describe(obj), where, problem))
         for k, v in reversed(list(obj.items())):
             if k == "compile_config" and not compile:
                 continue
@@ -170,7 +170,7 @@ def check_config(config, custom_objects=None, source="The saved model", compile=
                 stack.append((v, where if k in ("config", "layers") else "%s (%s)" % (where, k)))
 
 
-def _check_object(d, custom_objects):
+def check_object(d, custom_objects):
     """None when the serialized object `d` can be loaded, else why not."""
     name, module, reg = d.get("class_name"), d.get("module"), d.get("registered_name")
     if not isinstance(name, str):
@@ -192,7 +192,7 @@ def _check_object(d, custom_objects):
             return None
         if isinstance(fn, str) and serialization.get_registered_object(fn, custom_objects) is not None:
             return None
-        return ("the function %r is neither a Keras built-in nor registered. %s" % (fn, serialization.CUSTOM_HINT))
+        return "the function %r is neither a Keras built-in nor registered. %s." % (fn, serialization.CUSTOM_HINT)
     if isinstance(module, str) and (module.startswith("keras.src.ops.") or module == "keras.ops"):
         from ..ops import op_classes
         try:
@@ -203,7 +203,7 @@ def _check_object(d, custom_objects):
             return "not one of Keras's saved operation classes"
         return None
     if not _is_keras_module(module):
-        return "not a Keras built-in and not registered. %s" % serialization.CUSTOM_HINT
+        return "not a Keras built-in and not registered. %s." % serialization.CUSTOM_HINT
     if name in serialization.builtin_classes():
         return None
-    return "unknown class. %s" % serialization.CUSTOM_HINT
+    return "unknown class. %s." % serialization.CUSTOM_HINT

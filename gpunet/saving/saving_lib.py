@@ -405,8 +405,6 @@ def _version():
     return __version__
 
 
-_CUSTOM_HINT = ("If it names your own class or function, pass it in `custom_objects={name: object}` or decorate it "
-                "with `@gpunet.saving.register_keras_serializable()`")
 _ZIP_ERRORS = (zipfile.BadZipFile, EOFError, OSError, zlib.error, NotImplementedError, RuntimeError)  # RuntimeError:
 # an encrypted member; NotImplementedError: a compression method zipfile lacks; zlib.error: a damaged deflate stream
 
@@ -494,7 +492,7 @@ def _compile_from_config(model, compile_config, custom_objects, source):
         model.compile_from_config(compile_config, custom_objects)
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise SavingError("%s: the saved compile() arguments cannot be restored: %s. %s, or load with compile=False "
-                          "and compile the model yourself." % (source, e, _CUSTOM_HINT)) from None
+                          "and compile the model yourself." % (source, e, serialization.CUSTOM_HINT)) from None
 
 
 def _json_attr(f, key, path):
@@ -530,7 +528,7 @@ def _load_legacy_model(path, custom_objects, compile, safe_mode=True):
                           metrics=training.get("metrics"), weighted_metrics=training.get("weighted_metrics"))
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise SavingError("%s: the saved training config cannot be restored: %s. %s, or load with compile=False."
-                              % (path, e, _CUSTOM_HINT)) from None
+                              % (path, e, serialization.CUSTOM_HINT)) from None
     return model
 
 

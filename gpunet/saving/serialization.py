@@ -43,7 +43,7 @@ def _builtin_layers():
 
 
 CUSTOM_HINT = ("If it is your own class or function, pass it in `custom_objects={name: object}` or decorate it "
-               "with `@gpunet.saving.register_keras_serializable()`.")
+               "with `@gpunet.saving.register_keras_serializable()`")  # the one hint every loading error gives
 
 
 def builtin_classes():

@@ -166,9 +166,9 @@ def deserialize_keras_object(config, custom_objects=None, safe_mode=True, **kwar
         raise TypeError("Could not parse config: %r" % (config,))
     from ..saving.saving_lib import SavingError
     with safety.SafeModeScope(safe_mode):
-        problem = safety._check_object(config, custom_objects) if "class_name" in config else None
+        problem = safety.check_object(config, custom_objects) if "class_name" in config else None
         if problem:
-            raise SavingError("Could not deserialize %s: %s" % (safety._describe(config), problem))
+            raise SavingError("Could not deserialize %s: %s" % (safety.describe(config), problem))
         name = config.get("class_name")
         if name == "__lambda__":
             from ..layers.misc import _func_load
