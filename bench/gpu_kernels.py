@@ -45,12 +45,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(HERE, "results", "gpu_kernels.json"))
     a = ap.parse_args()
-    from gpunet import backend, kernels
+    from gpunet import backend
+    from gpunet.kernels import dense, softmax_xent
     if backend.name() != "cupy":
         print("no CUDA device: %s" % backend.info()["reason"], file=sys.stderr)
         return 2
     import cupy as cp
-    kernels.CHECK_LABELS = False  # the label-range readback is a host sync: not part of a kernel's time
+    softmax_xent.CHECK_LABELS = False  # the label-range readback is a host sync: not part of a kernel's time
     info = backend.info()
     rows = []
     for batch in (32, 128, 1024):
@@ -60,11 +61,11 @@ def main():
             b = cp.zeros(n, dtype=cp.float32)
             dy = cp.random.standard_normal((batch, n), dtype=cp.float32)
             flops = 2.0 * batch * k * n
-            y, z = kernels.dense_forward(x, w, b, "relu")
-            t_fwd = timed(cp, lambda: kernels.dense_forward(x, w, b, "relu"))
+            y, z = dense.dense_forward(x, w, b, "relu")
+            t_fwd = timed(cp, lambda: dense.dense_forward(x, w, b, "relu"))
             t_ref = timed(cp, lambda: cp.maximum(cp.matmul(x, w) + b, 0))
-            t_bd = timed(cp, lambda: kernels.dense_backward(x, w, y, z, dy, "relu", True, False, False))
-            t_bw = timed(cp, lambda: kernels.dense_backward(x, w, y, z, dy, "relu", False, True, True))
+            t_bd = timed(cp, lambda: dense.dense_backward(x, w, y, z, dy, "relu", True, False, False))
+            t_bw = timed(cp, lambda: dense.dense_backward(x, w, y, z, dy, "relu", False, True, True))
             dz = dy * (y > 0)
             t_bref = timed(cp, lambda: (cp.matmul(dz, w.T), cp.matmul(x.T, dz), dz.sum(0)))
             rows.append({"batch": batch, "in": k, "out": n,
@@ -80,9 +81,9 @@ def main():
     for R, C in ((32, 10), (1024, 10), (1024, 1000)):
         z = cp.random.standard_normal((R, C), dtype=cp.float32)
         lab = cp.random.randint(0, C, R).astype(cp.int32)
-        t = timed(cp, lambda: kernels.softmax_xent_forward(z, lab, True, 0.0))
+        t = timed(cp, lambda: softmax_xent.softmax_xent_forward(z, lab, True, 0.0))
         xent.append({"rows": R, "classes": C, "fwd_us": t * 1e6, "fwd_gbs": (R * C * 4 + R * 16) / t / 1e9})
-    conv = conv_rows(cp, kernels)
+    conv = conv_rows(cp)
     rnn = rnn_rows(cp)
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     with open(a.out, "w") as f:
@@ -92,8 +93,9 @@ def main():
     return 0
 
 
-def conv_rows(cp, kernels):
+def conv_rows(cp):
     """Implicit-GEMM convolution against cuDNN (torch), max pool and batch norm against bytes moved."""
+    from gpunet.kernels import conv, norm, pool
     try:
         import torch
         torch.backends.cudnn.benchmark = True
@@ -107,11 +109,11 @@ def conv_rows(cp, kernels):
         b = cp.zeros(F, dtype=cp.float32)
         outs, lo = (H - k + 1, W - k + 1), (0, 0)
         flops = 2.0 * N * outs[0] * outs[1] * F * k * k * C
-        y, z = kernels.conv_forward(x, w, b, "relu", (1, 1), (1, 1), lo, outs, 1)
+        y, z = conv.conv_forward(x, w, b, "relu", (1, 1), (1, 1), lo, outs, 1)
         dy = cp.random.standard_normal(y.shape, dtype=cp.float32).reshape(-1, F)
-        t_f = timed(cp, lambda: kernels.conv_forward(x, w, b, "relu", (1, 1), (1, 1), lo, outs, 1))
-        t_d = timed(cp, lambda: kernels.conv_backward_data(dy, w, x.shape, (1, 1), (1, 1), lo, outs, 1, y, None, "relu"))
-        t_w = timed(cp, lambda: kernels.conv_backward_weight(x, dy, w.shape, (1, 1), (1, 1), lo, outs, 1, True, y,
+        t_f = timed(cp, lambda: conv.conv_forward(x, w, b, "relu", (1, 1), (1, 1), lo, outs, 1))
+        t_d = timed(cp, lambda: conv.conv_backward_data(dy, w, x.shape, (1, 1), (1, 1), lo, outs, 1, y, None, "relu"))
+        t_w = timed(cp, lambda: conv.conv_backward_weight(x, dy, w.shape, (1, 1), (1, 1), lo, outs, 1, True, y,
                                                              None, "relu"))
         row = {"shape": [N, H, W, C, F, k], "fwd_tflops": flops / t_f / 1e12, "bwd_data_tflops": flops / t_d / 1e12,
                "bwd_weight_tflops": flops / t_w / 1e12}
@@ -127,11 +129,11 @@ def conv_rows(cp, kernels):
             row["shape"], row["fwd_tflops"], row["bwd_data_tflops"], row["bwd_weight_tflops"],
             "%.2f" % row["cudnn_fwd_tflops"] if "cudnn_fwd_tflops" in row else "n/a"))
     x = cp.random.standard_normal((128, 26, 26, 32), dtype=cp.float32)
-    t = timed(cp, lambda: kernels.max_pool_op(None, x, (2, 2), (2, 2), (0, 0), (13, 13), "channels_last",
+    t = timed(cp, lambda: pool.max_pool_op(None, x, (2, 2), (2, 2), (0, 0), (13, 13), "channels_last",
                                               lambda y, i, f: y))
     out.append({"op": "max_pool 2x2 (128,26,26,32)", "us": t * 1e6, "gbs": x.nbytes * 1.5 / t / 1e9})
     xb = cp.random.standard_normal((128 * 32 * 32, 64), dtype=cp.float32)
-    t = timed(cp, lambda: kernels.batch_norm_train_op(None, None, None, xb, None, None, 1, 1e-3, lambda y, i, f: y))
+    t = timed(cp, lambda: norm.batch_norm_train_op(None, None, None, xb, None, None, 1, 1e-3, lambda y, i, f: y))
     out.append({"op": "batch_norm train (131072, 64)", "us": t * 1e6, "gbs": xb.nbytes * 4 / t / 1e9})
     for r in out[-2:]:
         print("%-32s %8.1f us  %6.1f GB/s" % (r["op"], r["us"], r["gbs"]))
@@ -142,7 +144,7 @@ def rnn_rows(cp):
     """The cell kernels against the bytes they move, the whole sequence op against cuDNN, the masked softmax."""
     import numpy as np
     from gpunet import ops
-    from gpunet.kernels_rnn import CudaCells
+    from gpunet.kernels.rnn import CudaCells
     from gpunet.ops import rnn as rnn_ops
     from gpunet.ops.attention import masked_softmax
     from gpunet.ops.tape import GradientTape, Variable

@@ -243,7 +243,8 @@ def _test_env(cupy):
 
 def section_env(out, quick, budget):
     import numpy as np
-    from gpunet import backend, kernels
+    from gpunet import backend
+    from gpunet.kernels import build
     r = {"python": platform.python_version(), "numpy": np.__version__, "platform": platform.platform(),
          "cpus": os.cpu_count()}
     try:
@@ -251,7 +252,7 @@ def section_env(out, quick, budget):
     except Exception as e:
         r["backend"] = "%s: %s" % (type(e).__name__, e)
     why = _device_or_reason()
-    archs = kernels.ARCHS
+    archs = build.ARCHS
     try:
         import cupy
         r["cupy"] = cupy.__version__
@@ -285,30 +286,30 @@ def section_env(out, quick, budget):
         r["nvidia_smi"] = (q.stdout or q.stderr).strip().splitlines()
     r["tools"] = {t: shutil.which(t) for t in ("nvcc", "compute-sanitizer", "ncu", "cuobjdump", "mpirun")}
     compiled = {}
-    for f in kernels.kernel_files():
+    for f in build.kernel_files():
         for arch in archs:
             t0 = time.monotonic()
             try:
-                kernels.nvrtc_compile(f, arch)
+                build.nvrtc_compile(f, arch)
                 compiled["%s sm_%d" % (f.name, arch)] = "ok %.1f s" % (time.monotonic() - t0)
             except Exception as e:
                 compiled["%s sm_%d" % (f.name, arch)] = "%s: %s" % (type(e).__name__, str(e)[:300])
     r["nvrtc_compile"] = compiled
     bad = [k for k, v in compiled.items() if not v.startswith("ok")]
     if r["tools"]["nvcc"]:
-        r["ptxas"] = _ptxas_report(kernels, max(archs))
+        r["ptxas"] = _ptxas_report(build, max(archs))
     if why is None:
         r["ceilings"] = _ceilings(quick)
     r["status"] = "failed" if bad else "ok"
     return r
 
 
-def _ptxas_report(kernels, arch):
+def _ptxas_report(build, arch):
     """{kernel: "R regs, S B smem, F B stack, spills"} from nvcc -Xptxas -v (registers decide occupancy)."""
     import tempfile
     rep = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for f in kernels.kernel_files():
+        for f in build.kernel_files():
             p = subprocess.run(["nvcc", "-cubin", "-arch=sm_%d" % arch, "-std=c++17", "-Xptxas", "-v",
                                 "-I%s" % f.parent, "-o", os.path.join(tmp, "k.cubin"), str(f)],
                                capture_output=True, text=True, timeout=120)
@@ -353,7 +354,8 @@ def _ceilings(quick):
 def section_capture(out, quick, budget):
     """Which calls this stack can capture in a CUDA graph, and whether the replay equals the eager result."""
     import numpy as np
-    from gpunet import backend, kernels
+    from gpunet import backend
+    from gpunet.kernels import dense
     cp = backend.get_xp()
     rng = np.random.default_rng(0)
     x = cp.asarray(rng.standard_normal((1024, 784), dtype=np.float32))
@@ -362,7 +364,7 @@ def section_capture(out, quick, budget):
     cases = {
         "cupy.matmul (cuBLAS)": lambda o: cp.matmul(x, w, out=o),
         "cupy elementwise (add, maximum)": lambda o: cp.maximum(cp.add(o, b, out=o), 0, out=o),
-        "gpunet dense_forward (RawKernel)": lambda o: kernels.dense_forward_launch(x, w, b, o, None, "relu")(),
+        "gpunet dense_forward (RawKernel)": lambda o: dense.dense_forward_launch(x, w, b, o, None, "relu")(),
     }
     r = {}
     for name, f in cases.items():
@@ -429,7 +431,8 @@ def _act(xp, z, act):
 def section_kernels(out, quick, budget):
     """Our kernels against cuBLAS at the MLPs' shapes, graph-timed; every output checked after the timing."""
     import numpy as np
-    from gpunet import backend, kernels
+    from gpunet import backend
+    from gpunet.kernels import dense, optim, softmax_xent
     xp = backend.get_xp()
     rng = np.random.default_rng(0)
     calls, replays = (2, 2) if quick else (20, 10)
@@ -440,17 +443,17 @@ def section_kernels(out, quick, budget):
     def poisoned(shape):
         return xp.asarray(np.full(shape, np.nan, np.float32))
 
-    dense, worst = [], 0.0
+    dense_rows, worst = [], 0.0
     for name, M, K, N, act in _dense_shapes(quick):
         x, W, b, dY = dev((M, K)), dev((K, N), K ** -0.5), dev(N, 0.1), dev((M, N))
         Y, gx, gW, gb = poisoned((M, N)), poisoned((M, K)), poisoned((K, N)), poisoned(N)
-        fwd = kernels.dense_forward_launch(x, W, b, Y, None, act)
+        fwd = dense.dense_forward_launch(x, W, b, Y, None, act)
         t_f, how = graph_time(xp, fwd, calls, replays)
         x64, W64, dY64 = (a.astype(np.float64) for a in (x, W, dY))
         Y64 = _act(xp, x64 @ W64 + b.astype(np.float64), act)
         dz64 = dY64 * (Y > 0) if act == "relu" else dY64  # the kernel's own Y decides ReLU's derivative
-        t_d, _ = graph_time(xp, kernels.dense_backward_data_launch(dY, Y, None, W, gx, act), calls, replays)
-        t_w, _ = graph_time(xp, kernels.dense_backward_weight_launch(x, dY, Y, None, gW, gb, act), calls, replays)
+        t_d, _ = graph_time(xp, dense.dense_backward_data_launch(dY, Y, None, W, gx, act), calls, replays)
+        t_w, _ = graph_time(xp, dense.dense_backward_weight_launch(x, dY, Y, None, gW, gb, act), calls, replays)
         errs = {"fwd": _rel_err(xp, Y, Y64), "dx": _rel_err(xp, gx, dz64 @ W64.T),
                 "dw": _rel_err(xp, gW, x64.T @ dz64), "db": _rel_err(xp, gb, dz64.sum(0))}
         # cuBLAS FP32 for the same three products, and the unfused forward a framework without fusion runs
@@ -468,7 +471,7 @@ def section_kernels(out, quick, budget):
                                         "dw_db": c_w / t_w},
                "rel_err": errs}
         worst = max([worst] + [e if e == e else math.inf for e in errs.values()])
-        dense.append(row)
+        dense_rows.append(row)
         print("%-16s fwd %8.1f us (cuBLAS %8.1f)  dX %8.1f (%8.1f)  dW %8.1f (%8.1f)  err %.1e" % (
             name, t_f * 1e6, c_f * 1e6, t_d * 1e6, c_d * 1e6, t_w * 1e6, c_w * 1e6, max(errs.values())), flush=True)
     xent = []
@@ -476,10 +479,10 @@ def section_kernels(out, quick, budget):
         z = dev((R, C))
         lab = xp.asarray(rng.integers(0, C, R).astype(np.int32))
         loss, correct, rows = poisoned(R), poisoned(R), tuple(poisoned(R) for _ in range(3))
-        bad, nvalid = xp.zeros(1, np.int32), kernels.all_rows()
-        f = kernels.xent_forward_launch(z, lab, z, loss, rows, correct, bad, nvalid, True, 0.0)
+        bad, nvalid = xp.zeros(1, np.int32), softmax_xent.all_rows()
+        f = softmax_xent.xent_forward_launch(z, lab, z, loss, rows, correct, bad, nvalid, True, 0.0)
         g, d = xp.asarray(np.full(1, 1.0 / R, np.float32)), poisoned((R, C))
-        bwd = kernels.xent_backward_launch(z, lab, z, rows, g, 0, nvalid, d, True, 0.0)
+        bwd = softmax_xent.xent_backward_launch(z, lab, z, rows, g, 0, nvalid, d, True, 0.0)
         t_fx, _ = graph_time(xp, f, calls, replays)
         t_bx, _ = graph_time(xp, bwd, calls, replays)
         z64 = z.astype(np.float64)
@@ -494,14 +497,14 @@ def section_kernels(out, quick, budget):
     for n in ((1000,) if quick else (101770, 20037642)):
         p_, g_, m_, v_ = dev(n), dev(n), xp.zeros(n, np.float32), xp.zeros(n, np.float32)
         cur = xp.asarray(np.array([1e-3, 0.0], np.float32))
-        t_a, _ = graph_time(xp, kernels.adam_update_ctl_launch(p_, g_, m_, v_, None, cur, 0.9, 0.999, 1e-7),
+        t_a, _ = graph_time(xp, optim.adam_update_ctl_launch(p_, g_, m_, v_, None, cur, 0.9, 0.999, 1e-7),
                             calls, replays)
         finite = bool(xp.isfinite(p_).all())
         adam.append({"params": n, "us": t_a * 1e6, "gbs": 28.0 * n / t_a / 1e9, "finite": finite})  # 16 B in, 12 out
         worst = max(worst, 0.0 if finite else math.inf)
     ok = worst < 1e-4
     return {"status": "ok" if ok else "failed", "worst_rel_err": worst, "calls_per_graph": calls, "replays": replays,
-            "dense": dense, "softmax_xent": xent, "adam": adam}
+            "dense": dense_rows, "softmax_xent": xent, "adam": adam}
 
 
 @needs_device

@@ -6,13 +6,14 @@ device is an error rather than a silent fallback.
 
 Which kernels the ops use is decided here too (`kernels()`): "cuda" (our kernels/*.cu through CuPy)
 on the CuPy backend; "emulate" (the same kernels executed on the CPU through HIP-CPU, see
-gpunet/emulated.py) when ``GPUNET_KERNELS=emulate``, which also selects NumPy arrays; None (NumPy/
+gpunet/kernels/emulated.py) when ``GPUNET_KERNELS=emulate``, which also selects NumPy arrays; None (NumPy/
 BLAS array ops) otherwise. The ops ask `uses_kernels()`, so their kernel branch runs in both tiers.
 """
 import ctypes
 import importlib.util
 import logging
 import os
+import platform
 
 import numpy
 
@@ -126,8 +127,7 @@ def get_xp():
     if _xp is None:
         _select()
         if _xp is numpy:
-            from . import native
-            native.tune_malloc()
+            tune_malloc()
     return _xp
 
 
@@ -289,3 +289,30 @@ def get_uid(prefix=""):
     """1, 2, 3, ... per prefix (Keras's layer-name counter)."""
     _uids[prefix] = _uids.get(prefix, 0) + 1
     return _uids[prefix]
+
+
+_malloc_tuned = []
+
+
+def tune_malloc():
+    """Keeps freed memory in the process for the next training step instead of returning it to the OS.
+
+    A CPU training step allocates and frees ~100 MB of activations, patches and gradients. glibc hands
+    blocks of that size back to the kernel at every free (mmap, or a trimmed heap), so every step
+    page-faults them in again: about a third of a convnet step on the 2-core CI machine (measured:
+    README's convolution section). Raising the mmap and trim thresholds keeps them in the
+    heap, as PyTorch's CPU caching allocator does for its tensors. glibc only; GPUNET_MALLOC_TUNING=0
+    leaves malloc alone. Returns whether the settings took."""
+    if _malloc_tuned:
+        return _malloc_tuned[0]
+    ok = False
+    if os.environ.get("GPUNET_MALLOC_TUNING", "1") != "0" and platform.system() == "Linux":
+        try:
+            libc = ctypes.CDLL("libc.so.6")
+            M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
+            ok = bool(libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)  # glibc's maximum on 64-bit
+                      and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30) and libc.mallopt(M_TOP_PAD, 64 << 20))
+        except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to tune
+            ok = False
+    _malloc_tuned.append(ok)
+    return ok

@@ -14,15 +14,16 @@ def _set_backend(name):
 
 
 def cmd_info(args):
-    from . import backend, kernels
+    from . import backend
+    from .kernels import build
     _set_backend(args.backend)
     info = backend.info()
     info["gpunet"] = __import__("gpunet").__version__
     info["python"] = sys.version.split()[0]
-    info["kernel_dir"] = str(kernels.kernel_dir())
-    info["kernel_files"] = sorted(p.name for p in kernels.kernel_files())
-    info["kernel_cache"] = kernels.cache_dir()
-    info["kernels_compile"] = kernels.compile_check()
+    info["kernel_dir"] = str(build.kernel_dir())
+    info["kernel_files"] = sorted(p.name for p in build.kernel_files())
+    info["kernel_cache"] = build.cache_dir()
+    info["kernels_compile"] = build.compile_check()
     if args.json:
         print(json.dumps(info, indent=2, default=str))
     else:

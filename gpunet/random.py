@@ -85,10 +85,10 @@ def dropout_mask(shape, rate, dtype):
         k0, k1, call = _epoch_dropout
         _epoch_dropout[2] += 1
         if backend.uses_kernels() and np.dtype(dtype) == np.float32:
-            from . import kernels
-            return kernels.dropout_mask(tuple(shape), call, (k0, k1), rate)
+            from .kernels import step
+            return step.dropout_mask(tuple(shape), call, (k0, k1), rate)
         if xp is np and np.dtype(dtype) == np.float32:
-            from . import cpu_kernels
+            from .kernels import cpu as cpu_kernels, step
             lib = cpu_kernels.library()
             if lib is not None:  # the same stream in C (kernels/cpu_optim.c)
                 mask = np.empty(shape, np.float32)
@@ -99,9 +99,9 @@ def dropout_mask(shape, rate, dtype):
         return backend.to_device(kept.astype(dtype) * scale)
     rng = _rng
     if backend.uses_kernels() and np.dtype(dtype) == np.float32:  # a fresh Philox key from the global stream:
-        from . import kernels                                       # no cuRAND generator per call
+        from .kernels import step                                       # no cuRAND generator per call
         k = rng.integers(2**32, size=2)
-        return kernels.dropout_mask(tuple(shape), 0, (int(k[0]), int(k[1])), rate)
+        return step.dropout_mask(tuple(shape), 0, (int(k[0]), int(k[1])), rate)
     if xp is np:
         u = rng.random(shape, dtype=np.float32)
     else:

@@ -30,11 +30,11 @@ _emulation = []  # [] not checked yet, [None] ready, [reason] unavailable
 def emulation_unavailable():
     """None when the emulated kernel tier can run here (every kernel library built), else why not."""
     if not _emulation:
-        from gpunet import emulated, kernels
+        from gpunet.kernels import build, emulated
         why = emulated.check_available()
         if why is None:
             try:
-                emulated.prebuild(kernels.kernel_files())
+                emulated.prebuild(build.kernel_files())
             except emulated.EmulationUnavailable as e:
                 why = str(e)
         _emulation.append(why)
@@ -65,7 +65,7 @@ class KernelTier:
         return backend.to_numpy(a)
 
     def launches(self):
-        from gpunet import emulated
+        from gpunet.kernels import emulated
         return dict(emulated.launch_counts) if self.name == "emulate" else None
 
     def assert_launched(self, before, *names):

@@ -13,7 +13,7 @@ import types
 
 import numpy as np
 
-from gpunet import emulated, kernels
+from gpunet.kernels import build, emulated, softmax_xent
 
 
 class CaptureError(RuntimeError):
@@ -173,8 +173,8 @@ class RawKernel:
 
 class RawModule:
     def __init__(self, code=None, options=()):
-        # gpunet hands CuPy each source with its shared header pasted in (kernels._inline_headers)
-        path = next((f for f in kernels.kernel_files() if kernels._inline_headers(f.read_text()) == code), None)
+        # gpunet hands CuPy each source with its shared header pasted in (build._inline_headers)
+        path = next((f for f in build.kernel_files() if build._inline_headers(f.read_text()) == code), None)
         assert path is not None, "RawModule: source not among kernels/*.cu"
         self.mod = emulated.module(path)
 
@@ -195,7 +195,7 @@ def _device(fn):
 
 
 class FakeCupy(types.ModuleType):
-    """`cupy` as gpu_step.py and kernels.py use it; every other attribute is NumPy's."""
+    """`cupy` as gpu_step.py and gpunet/kernels/ use it; every other attribute is NumPy's."""
 
     def __init__(self):
         super().__init__("cupy_standin")
@@ -222,9 +222,9 @@ def installed(monkeypatch):
     require_emulation()
     global STATE
     STATE = _State()
-    monkeypatch.setattr(kernels, "_modules", {})
-    monkeypatch.setattr(kernels, "_functions", {})
-    monkeypatch.setattr(kernels, "_all_rows", {})
+    monkeypatch.setattr(build, "_modules", {})
+    monkeypatch.setattr(build, "_functions", {})
+    monkeypatch.setattr(softmax_xent, "_all_rows", {})
     monkeypatch.setattr(backend, "pinned_empty", lambda shape, dtype: np.zeros(shape, dtype))
     saved = backend._state()
     backend._set_state((FakeCupy(), "cupy", "CuPy stand-in over the emulated tier (tests)", "cuda"))

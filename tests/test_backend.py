@@ -94,13 +94,12 @@ def test_numpy_backend_keeps_freed_blocks_for_the_next_step():
     temporaries are reused instead of page-faulted in again; GPUNET_MALLOC_TUNING=0 leaves malloc alone."""
     code = ("import resource, numpy as np, gpunet\n"
             "gpunet.backend.get_xp()\n"
-            "from gpunet import native\n"
             "sizes = [(m << 20) for m in (3, 11, 18, 25)]  # a step's temporaries, alive together\n"
             "held = [np.ones(n, np.uint8) for n in sizes]; del held  # first touch\n"
             "f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
             "for _ in range(10):\n"
             "    held = [np.ones(n, np.uint8) for n in sizes]; del held\n"
-            "print(native.tune_malloc(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)")
+            "print(gpunet.backend.tune_malloc(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)")
     tuned = run_py(code, GPUNET_BACKEND="numpy")
     plain = run_py(code, GPUNET_BACKEND="numpy", GPUNET_MALLOC_TUNING="0")
     assert tuned.returncode == 0 and plain.returncode == 0, tuned.stderr + plain.stderr

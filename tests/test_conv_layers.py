@@ -408,7 +408,7 @@ CPU_CONV_CASES = [((3, 9, 8, 4), (2, 2), None, "valid", 1), ((2, 7, 6, 3), (3, 2
 def test_cpu_conv_kernels_equal_the_array_code(monkeypatch, shape, pool, strides, pad, dil):
     """Inference and training (forward, then the gradients) with kernels/cpu_conv.c and without: the
     same bits. Shapes with more than 4 channels take the C im2col; overlapping windows sum gradients."""
-    from gpunet import cpu_kernels
+    from gpunet.kernels import cpu as cpu_kernels
     if cpu_kernels.conv_library() is None:
         pytest.skip("no C compiler here: the array code is the only path")
     x = rnd(*shape)
@@ -455,8 +455,8 @@ def test_build_then_set_weights_keeps_them():
 
 def test_cupy_source_carries_the_shared_header():
     """CuPy caches compiled kernels by their source text: the header must be pasted into it."""
-    from gpunet import kernels
-    code = kernels._inline_headers(kernels.source("conv.cu"))
+    from gpunet.kernels import build
+    code = build._inline_headers(build.source("conv.cu"))
     assert '#include "gemm_tile.cuh"' not in code and "gemm_tile(" in code and "struct RowMajor" in code
 
 
@@ -692,7 +692,7 @@ def _conv_direct_reference(x, W, b, relu, strides, dilation, padding):
     ((4, 19, 2), (4,), (2,), (1,), "same", 32, True, True),
 ])
 def test_conv_direct_kernel_equals_its_reference(shape, k, s, d, pad, F, relu, bias):
-    from gpunet import cpu_kernels
+    from gpunet.kernels import cpu as cpu_kernels
     if cpu_kernels.conv_library() is None:
         pytest.skip("no C compiler here: the array code is the only path")
     x = rnd(*shape)
@@ -724,7 +724,7 @@ def test_conv_direct_kernel_equals_its_reference(shape, k, s, d, pad, F, relu, b
 def test_conv_direct_max_pool2_equals_conv_direct_then_max_pool(shape, k, s, d, pad, F, relu, bias):
     """kernels/cpu_conv.c conv_direct_max_pool2: the values and argmax of conv_direct then max_pool_forward,
     bit for bit, ties (zeros after relu, equal inputs), NaN and the padding included."""
-    from gpunet import cpu_kernels
+    from gpunet.kernels import cpu as cpu_kernels
     from gpunet.ops import pooling as Pl
     lib = cpu_kernels.conv_library()
     if lib is None:

@@ -1,4 +1,4 @@
-"""gpunet/cpu_parallel.py: batch chunks on all cores, the same results as one after another."""
+"""gpunet/kernels/cpu_parallel.py: batch chunks on all cores, the same results as one after another."""
 import multiprocessing
 import threading
 
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import gpunet
-from gpunet import cpu_parallel, ops
+from gpunet import ops
+from gpunet.kernels import cpu_parallel
 from gpunet.ops import convolution as C
 
 

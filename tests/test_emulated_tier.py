@@ -1,4 +1,4 @@
-"""The emulated tier's own checks (gpunet/emulated.py), on purpose-made kernels: a tier that let a
+"""The emulated tier's own checks (gpunet/kernels/emulated.py), on purpose-made kernels: a tier that let a
 bad launch through would let the real kernels' bugs through too."""
 import os
 import shutil
@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from gpunet import emulated, kernels
-from gpunet.emulated import KernelLaunchError
+from gpunet.kernels import build, emulated
+from gpunet.kernels.emulated import KernelLaunchError
 
 pytestmark = pytest.mark.emulated
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -54,7 +54,7 @@ def probe(tmp_path_factory):
     from conftest import require_emulation
     require_emulation()
     d = tmp_path_factory.mktemp("probe")
-    shutil.copy(os.path.join(kernels.kernel_dir(), emulated.COMPAT_HEADER), d)
+    shutil.copy(os.path.join(build.kernel_dir(), emulated.COMPAT_HEADER), d)
     (d / "probe.cu").write_text(PROBE)
     return emulated.module(d / "probe.cu")
 
@@ -176,7 +176,7 @@ def test_unknown_kernel_and_parse_errors(probe):
 def test_a_kernel_that_does_not_compile_names_file_and_error(tmp_path):
     from conftest import require_emulation
     require_emulation()
-    shutil.copy(os.path.join(kernels.kernel_dir(), emulated.COMPAT_HEADER), tmp_path)
+    shutil.copy(os.path.join(build.kernel_dir(), emulated.COMPAT_HEADER), tmp_path)
     (tmp_path / "broken.cu").write_text('extern "C" __global__ void k(float* x) {\n  x[0] = undefined_name;\n}\n')
     with pytest.raises(emulated.EmulationUnavailable, match=r"emulated build of broken.cu failed: .*broken.cu:2:.*"
                                                             r"undefined_name"):
@@ -205,7 +205,7 @@ def test_gpunet_kernels_emulate_runs_fit_through_the_kernels():
     from conftest import require_emulation
     require_emulation()
     code = ("import numpy as np, gpunet\n"
-            "from gpunet import emulated\n"
+            "from gpunet.kernels import emulated\n"
             "m = gpunet.Sequential([gpunet.Input((5,)), gpunet.layers.Dense(4, activation='relu'),"
             " gpunet.layers.Dense(3, activation='softmax')])\n"
             "m.compile(optimizer='adam', loss='sparse_categorical_crossentropy')\n"

@@ -12,7 +12,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from gpunet import kernels
+from gpunet.kernels import build, dense
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
@@ -49,7 +49,7 @@ def test_without_a_device_the_probe_compiles_every_kernel_and_skips_the_gpu_sect
     env_r = results["env"]
     assert env_r["status"] == "ok", env_r
     if not str(env_r.get("nvrtc", "unavailable")).startswith("unavailable"):  # every kernel file, both architectures
-        want = {"%s sm_%d" % (f.name, a) for f in kernels.kernel_files() for a in kernels.ARCHS}
+        want = {"%s sm_%d" % (f.name, a) for f in build.kernel_files() for a in build.ARCHS}
         assert set(env_r["nvrtc_compile"]) == want
         assert all(v.startswith("ok") for v in env_r["nvrtc_compile"].values()), env_r["nvrtc_compile"]
     if env_r["tools"]["nvcc"]:  # ptxas's resource report: every kernel, registers always, smem 0 where none
@@ -138,8 +138,8 @@ def test_the_kernel_timing_sections_on_the_cupy_standin_capture_and_check_every_
 def test_the_kernels_section_fails_when_a_timed_graph_leaves_its_output_unwritten(standin, tmp_path, monkeypatch):
     """The check after the timed replays is what makes the times mean something: a launch that does nothing
     (here the forward kernel swapped for an empty one) must fail the section, not report a fast kernel."""
-    real = kernels.dense_forward_launch
-    monkeypatch.setattr(kernels, "dense_forward_launch", lambda *a, **k: (lambda: None) if real(*a, **k) else None)
+    real = dense.dense_forward_launch
+    monkeypatch.setattr(dense, "dense_forward_launch", lambda *a, **k: (lambda: None) if real(*a, **k) else None)
     k = probe.section_kernels(str(tmp_path), True, 60)
     assert k["status"] == "failed" and k["worst_rel_err"] == float("inf")
     assert all(np.isnan(d["rel_err"]["fwd"]) for d in k["dense"])

@@ -9,7 +9,8 @@ import pytest
 from conftest import in_tier
 
 import gpunet
-from gpunet import backend, emulated
+from gpunet import backend
+from gpunet.kernels import emulated
 from gpunet.models import gpu_step
 from gpunet.models.trainer import _Plan
 
@@ -556,10 +557,10 @@ def test_labels_checked_on_the_host_are_not_read_back_per_batch(monkeypatch):
     """fit, evaluate, train_on_batch and test_on_batch check labels once on the host; on their tape path
     (sample weights here) the kernels then skip the per-batch readback of their range flag (A4), and the
     setting is restored afterwards."""
-    from gpunet import kernels
+    from gpunet.kernels import softmax_xent
     seen = []
-    real = kernels.softmax_xent_forward
-    monkeypatch.setattr(kernels, "softmax_xent_forward", lambda *a: seen.append(kernels.CHECK_LABELS) or real(*a))
+    real = softmax_xent.softmax_xent_forward
+    monkeypatch.setattr(softmax_xent, "softmax_xent_forward", lambda *a: seen.append(softmax_xent.CHECK_LABELS) or real(*a))
     x, y = _data(20, inputs=13, classes=5)
     sw = np.ones(20, np.float32)
     with in_tier("emulate"):
@@ -572,4 +573,4 @@ def test_labels_checked_on_the_host_are_not_read_back_per_batch(monkeypatch):
         with pytest.raises(ValueError, match="outside|label"):
             m.evaluate(x, np.full(20, 7), verbose=0)  # still refused: on the host, before any kernel
     assert len(seen) >= 4 and not any(seen)
-    assert kernels.CHECK_LABELS is True
+    assert softmax_xent.CHECK_LABELS is True

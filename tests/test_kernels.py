@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from conftest import in_tier
 
-from gpunet import emulated, kernels, ops, optimizers
+from gpunet import ops, optimizers
+from gpunet.kernels import build, dense, emulated, launch, optim, softmax_xent, step
 from gpunet.ops.tape import GradientTape, Variable
 
 ACTS = ["linear", "relu", "sigmoid", "tanh", "gelu", "gelu_approximate"]
@@ -50,7 +51,7 @@ COVERS = {
 @pytest.mark.emulated
 def test_every_kernel_has_an_emulated_test():
     found = {}
-    for f in kernels.kernel_files():
+    for f in build.kernel_files():
         for name in emulated.kernel_names(f.read_text()):
             found[name] = f.name
     import test_conv_kernels  # the convolution and recurrent families keep their own lists beside their tests
@@ -110,14 +111,14 @@ def check_dense(tier, shape, act, bias, need=(True, True, True), seed=0):
         b = np.zeros(N)
     before = tier.launches()
     X, W = tier.dev(x), tier.dev(w)
-    Y, Z = kernels.dense_forward(X, W, tier.dev(b) if bias else None, act)
+    Y, Z = dense.dense_forward(X, W, tier.dev(b) if bias else None, act)
     y, dact = ref_act(x @ w + b, act)
     Yh = tier.host(Y)
     assert rel_err(Yh, y) < 2e-5, ("forward", shape, act, bias)
     if act == "relu":  # the derivative from the kernel's own output: a z within rounding of 0 may flip
         dact = (Yh > 0).astype(np.float64)
     dz = dy * dact
-    gx, gW, gb = kernels.dense_backward(X, W, Y, Z, tier.dev(dy), act, need[0], need[1], bias and need[2])
+    gx, gW, gb = dense.dense_backward(X, W, Y, Z, tier.dev(dy), act, need[0], need[1], bias and need[2])
     for got, want, on in ((gx, dz @ w.T, need[0]), (gW, x.T @ dz, need[1]), (gb, dz.sum(0), bias and need[2])):
         if on:
             assert rel_err(tier.host(got), want) < 2e-5, ("backward", shape, act, bias)
@@ -161,9 +162,9 @@ def ref_xent(z, lab, C, sparse, smoothing):
 
 def run_xent(tier, z, lab, sparse, smoothing, g):
     labels = tier.dev(lab, np.int64) if sparse else tier.dev(lab)
-    loss, rows, lab_d, targets = kernels.softmax_xent_forward(tier.dev(z), labels, sparse, smoothing)
-    stats = tier.host(kernels.last_xent_stats)
-    d = kernels.softmax_xent_backward(tier.dev(z), lab_d, targets, rows, tier.dev(g), sparse, smoothing)
+    loss, rows, lab_d, targets = softmax_xent.softmax_xent_forward(tier.dev(z), labels, sparse, smoothing)
+    stats = tier.host(softmax_xent.last_xent_stats)
+    d = softmax_xent.softmax_xent_backward(tier.dev(z), lab_d, targets, rows, tier.dev(g), sparse, smoothing)
     return tier.host(loss), stats, tier.host(d)
 
 
@@ -214,12 +215,12 @@ def test_softmax_xent_label_out_of_range(kernel_tier):
     lab = np.array([0, 4, 2, -1, 3])
     before = kernel_tier.launches()
     with pytest.raises(ValueError, match=r"a label is outside \[0, 4\)"):
-        kernels.softmax_xent_forward(kernel_tier.dev(z), kernel_tier.dev(lab, np.int64), True, 0.0)
-    kernels.CHECK_LABELS = False  # what fit does after checking labels on the host: no readback
+        softmax_xent.softmax_xent_forward(kernel_tier.dev(z), kernel_tier.dev(lab, np.int64), True, 0.0)
+    softmax_xent.CHECK_LABELS = False  # what fit does after checking labels on the host: no readback
     try:
-        out = kernels.softmax_xent_forward(kernel_tier.dev(z), kernel_tier.dev(lab, np.int64), True, 0.0)
+        out = softmax_xent.softmax_xent_forward(kernel_tier.dev(z), kernel_tier.dev(lab, np.int64), True, 0.0)
     finally:
-        kernels.CHECK_LABELS = True
+        softmax_xent.CHECK_LABELS = True
     loss = kernel_tier.host(out[0])
     want, _ = ref_xent(z[[0, 2, 4]], lab[[0, 2, 4]], 4, True, 0.0)
     assert np.isnan(loss[[1, 3]]).all()
@@ -385,17 +386,17 @@ def test_dense_launches_past_65535_row_tiles(emulated_tier, monkeypatch):
     Every launch the dense launchers make is checked against CUDA's limits and the kernels' signatures
     without running it (emulating 65,536 blocks would take most of a minute)."""
     checked = []
-    real_fn = kernels.fn
+    real_fn = build.fn
 
     def validate_only(file, name):
         k = real_fn(file, name)
         return lambda grid, block, args, shared_mem=0, stream=None: checked.append(
             (name, k.validate(grid, block, args, shared_mem)[0]))
-    monkeypatch.setattr(kernels, "fn", validate_only)
+    monkeypatch.setattr(launch, "fn", validate_only)  # every Launch looks its kernel up here
     M = 65535 * 64 + 1
     x = np.ones((M, 1), dtype=np.float32)
-    Y, Z = kernels.dense_forward(x, np.ones((1, 3), dtype=np.float32), np.zeros(3, dtype=np.float32), "relu")
-    kernels.dense_backward(x, np.ones((1, 3), dtype=np.float32), Y, Z, np.ones((M, 3), dtype=np.float32), "relu",
+    Y, Z = dense.dense_forward(x, np.ones((1, 3), dtype=np.float32), np.zeros(3, dtype=np.float32), "relu")
+    dense.dense_backward(x, np.ones((1, 3), dtype=np.float32), Y, Z, np.ones((M, 3), dtype=np.float32), "relu",
                            True, True, True)
     assert [c[0] for c in checked] == ["dense_forward", "dense_backward_data", "dense_backward_weight"]
     assert checked[0][1] == [65536, 1, 1] and checked[1][1] == [65536, 1, 1]
@@ -404,8 +405,8 @@ def test_dense_launches_past_65535_row_tiles(emulated_tier, monkeypatch):
 def test_dense_wider_than_the_grid_takes_the_array_path(emulated_tier):
     """A layer with more than 65535·64 units cannot be tiled on gridDim.y: the op computes it with array
     ops instead (the same numbers), and a direct launch is refused as a GPU would refuse it."""
-    from gpunet.emulated import KernelLaunchError
-    N = kernels.MAX_COLS + 1
+    from gpunet.kernels.emulated import KernelLaunchError
+    N = launch.MAX_COLS + 1
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal((2, 3)).astype(np.float32), rng.standard_normal((3, N)).astype(np.float32)
     before = emulated_tier.launches()
@@ -413,14 +414,15 @@ def test_dense_wider_than_the_grid_takes_the_array_path(emulated_tier):
     assert emulated_tier.launches().get("dense_forward", 0) == before.get("dense_forward", 0)
     np.testing.assert_allclose(y, np.maximum(x @ w, 0), rtol=1e-6)
     with pytest.raises(KernelLaunchError, match=r"gridDim.y = 65536 is outside \[1, 65535\]"):
-        kernels.fn("dense.cu", "dense_forward")((1, 65536), (256,), (
+        build.fn("dense.cu", "dense_forward")((1, 65536), (256,), (
             x, w, w, y, y, np.int32(2), np.int32(3), np.int32(N), np.int32(1), np.int32(0), np.int32(0)))
 
 
 def test_sizes_past_int32_take_the_array_path(emulated_tier, monkeypatch):
     """Kernels take sizes as `int`: past 2^31 - 1 rows, logits or weights the ops, the loss and the
     optimizer use array ops instead of a launch. INT_MAX is lowered here to make that testable."""
-    monkeypatch.setattr(kernels, "INT_MAX", 100)
+    for family in (dense, softmax_xent, optim):  # each family checks its sizes against the limit
+        monkeypatch.setattr(family, "INT_MAX", 100)
     rng = np.random.default_rng(2)
     x, w = rng.standard_normal((101, 3)).astype(np.float32), rng.standard_normal((3, 4)).astype(np.float32)
     z, lab = rng.standard_normal((101, 4)).astype(np.float32), rng.integers(0, 4, 101)
@@ -478,12 +480,12 @@ def test_optimizer_ctl_kernels_equal_by_value_kernels(kernel_tier, name):
                 continue
             cur[...] = kernel_tier.dev(np.array([a, decay, 0, 0, 0, 1]))  # cur[5] = 1: an update step
             if isinstance(opt, Adam):
-                kernels.adam_update_ctl_launch(p, g, st["momentum"], st["velocity"], st.get("velocity_hat"), cur,
+                optim.adam_update_ctl_launch(p, g, st["momentum"], st["velocity"], st.get("velocity_hat"), cur,
                                                opt.beta_1, opt.beta_2, opt.epsilon)()
             elif isinstance(opt, SGD):
-                kernels.sgd_update_ctl_launch(p, g, st.get("momentum"), cur, opt.momentum, opt.nesterov)()
+                optim.sgd_update_ctl_launch(p, g, st.get("momentum"), cur, opt.momentum, opt.nesterov)()
             else:
-                kernels.rmsprop_update_ctl_launch(p, g, st["velocity"], st.get("momentum"),
+                optim.rmsprop_update_ctl_launch(p, g, st["velocity"], st.get("momentum"),
                                                   st.get("average_gradient"), cur, opt.rho, opt.momentum,
                                                   opt.epsilon)()
         out.append([kernel_tier.host(p)] + [kernel_tier.host(st[k]) for k in names])
@@ -505,17 +507,17 @@ def test_xent_padding_rows_accumulate_and_scalar_gradient(kernel_tier, R, valid,
     z_d = kernel_tier.dev(z)
     labels = kernel_tier.dev(lab, np.int32) if sparse else kernel_tier.dev(np.zeros(1), np.int32)
     targets = z_d if sparse else kernel_tier.dev(np.eye(C)[lab])
-    loss, correct, d = (kernels._empty(R) for _ in range(3))
-    d = kernels._empty((R, C))
-    rows = tuple(kernels._empty(R) for _ in range(3))
+    loss, correct, d = (launch._empty(R) for _ in range(3))
+    d = launch._empty((R, C))
+    rows = tuple(launch._empty(R) for _ in range(3))
     nvalid = kernel_tier.dev([valid], np.int32)
     acc = kernel_tier.dev([0.5, 2.0], np.float64)
     scale = kernel_tier.dev([0.25])
-    kernels.xent_forward_launch(z_d, labels, targets, loss, rows, correct, kernel_tier.dev([0], np.int32), nvalid,
+    softmax_xent.xent_forward_launch(z_d, labels, targets, loss, rows, correct, kernel_tier.dev([0], np.int32), nvalid,
                                 sparse, 0.0)()
     for _ in range(2):
-        kernels.xent_accumulate_launch(loss, correct, acc)()
-    kernels.xent_backward_launch(z_d, labels, targets, rows, scale, 0, nvalid, d, sparse, 0.0)()
+        softmax_xent.xent_accumulate_launch(loss, correct, acc)()
+    softmax_xent.xent_backward_launch(z_d, labels, targets, rows, scale, 0, nvalid, d, sparse, 0.0)()
     want, dz = ref_xent(z, lab if sparse else np.eye(C)[lab], C, sparse, 0.0)
     want[valid:] = 0
     dz[valid:] = 0
@@ -536,7 +538,7 @@ def test_step_begin_advances_the_control_block(kernel_tier):
     ctl = kernel_tier.dev([-1, 0, 7, 9], np.int32)
     it = kernel_tier.dev([41], np.int32)
     tab, cur = kernel_tier.dev(table), kernel_tier.dev(np.full(4, np.nan))
-    launch = kernels.step_begin_launch(ctl, it, tab, cur, 70, 32, True)  # 70 rows: 32, 32, 6
+    launch = step.step_begin_launch(ctl, it, tab, cur, 70, 32, True)  # 70 rows: 32, 32, 6
     for t, valid in enumerate([32, 32, 6]):
         launch()
         np.testing.assert_array_equal(kernel_tier.host(ctl), [t, valid, 7, 9])
@@ -546,14 +548,14 @@ def test_step_begin_advances_the_control_block(kernel_tier):
     np.testing.assert_array_equal(kernel_tier.host(ctl), [3, 0, 7, 9])
     np.testing.assert_array_equal(kernel_tier.host(cur), 0)
     ctl2 = kernel_tier.dev([-1, 0, 0, 0], np.int32)
-    kernels.step_begin_launch(ctl2, it, kernel_tier.dev(np.zeros((1, 1))), kernel_tier.dev([0]), 5, 32, False)()
+    step.step_begin_launch(ctl2, it, kernel_tier.dev(np.zeros((1, 1))), kernel_tier.dev([0]), 5, 32, False)()
     np.testing.assert_array_equal(kernel_tier.host(ctl2)[:2], [0, 5])
     assert int(kernel_tier.host(it)[0]) == 45  # count=False: evaluate and predict leave iterations alone
 
 
 def _begin(tier, ctl, n, batch):
     """step_begin as evaluate's program makes it: no counting, an 8-row table of one unused scalar."""
-    return kernels.step_begin_launch(ctl, tier.dev([0], np.int32), tier.dev(np.zeros((8, 1))), tier.dev([0]), n,
+    return step.step_begin_launch(ctl, tier.dev([0], np.int32), tier.dev(np.zeros((8, 1))), tier.dev([0]), n,
                                      batch, False)
 
 
@@ -569,13 +571,13 @@ def test_gather_batch(kernel_tier, targets, shuffled):
     perm = rng.permutation(n).astype(np.int32)
     xd = kernel_tier.dev(x)
     y = {"sparse": kernel_tier.dev(lab, np.int32), "onehot": kernel_tier.dev(onehot), "none": None}[targets]
-    xb = kernels._empty((batch, F))
-    yb = None if y is None else kernels._empty((batch,) if targets == "sparse" else (batch, C),
+    xb = launch._empty((batch, F))
+    yb = None if y is None else launch._empty((batch,) if targets == "sparse" else (batch, C),
                                                 np.int32 if targets == "sparse" else np.float32)
     ctl = kernel_tier.dev([-1, 0, 0, 0], np.int32)
     pd = kernel_tier.dev(perm, np.int32) if shuffled else None
     begin = _begin(kernel_tier, ctl, n, batch)
-    gather = kernels.gather_batch_launch(xd, pd, ctl, xb, y, yb, targets == "sparse", kernel_tier.dev([0], np.int32),
+    gather = step.gather_batch_launch(xd, pd, ctl, xb, y, yb, targets == "sparse", kernel_tier.dev([0], np.int32),
                                          kernel_tier.dev([0]))
     order = perm if shuffled else np.arange(n)
     for t in range(3):  # 17, 17, 11 rows
@@ -609,7 +611,8 @@ def test_philox_matches_random123_known_answers():
 def test_cpu_dropout_mask_is_the_philox_reference(size):
     """fit's dropout on the CPU (kernels/cpu_optim.c philox_dropout_mask) draws the NumPy reference's
     masks bit for bit, so the CPU, emulated and GPU paths train alike."""
-    from gpunet import cpu_kernels, random as R
+    from gpunet import random as R
+    from gpunet.kernels import cpu as cpu_kernels
     lib = cpu_kernels.library()
     if lib is None:
         pytest.skip("no C compiler: the NumPy reference itself runs")
@@ -630,11 +633,11 @@ def test_dropout_kernels_draw_the_philox_reference_masks(kernel_tier, F, rate):
     batch, n, key, calls, j = 9, 23, (12345, 3), 2, 1  # 23 rows: 9, 9, 5
     keep, scale = 1.0 - rate, np.float32(1.0 / (1.0 - rate))
     x = rng.standard_normal((batch, F)).astype(np.float32)
-    xd, y, mask = kernel_tier.dev(x), kernels._empty((batch, F)), kernels._empty((batch, F))
+    xd, y, mask = kernel_tier.dev(x), launch._empty((batch, F)), launch._empty((batch, F))
     k0, k1 = np.array(key, dtype=np.uint32).view(np.int32)
     ctl = kernel_tier.dev([-1, 0, k0, k1], np.int32)
     begin = _begin(kernel_tier, ctl, n, batch)
-    fwd = kernels.dropout_forward_launch(xd, y, mask, ctl, j, calls, rate)
+    fwd = step.dropout_forward_launch(xd, y, mask, ctl, j, calls, rate)
     for t, valid in enumerate([9, 9, 5]):
         begin()
         fwd()
@@ -642,11 +645,11 @@ def test_dropout_kernels_draw_the_philox_reference_masks(kernel_tier, F, rate):
         want.reshape(-1)[:valid * F] = philox_keep_mask(valid * F, t * calls + j, key, keep) * scale
         np.testing.assert_array_equal(kernel_tier.host(mask), want)
         np.testing.assert_array_equal(kernel_tier.host(y), x * want)
-    alone = kernels.dropout_mask((batch, F), 77, key, rate)
+    alone = step.dropout_mask((batch, F), 77, key, rate)
     want = (philox_keep_mask(batch * F, 77, key, keep) * scale).reshape(batch, F).astype(np.float32)
     np.testing.assert_array_equal(kernel_tier.host(alone), want)
     g = kernel_tier.dev(x.copy())  # mask_multiply works in place
-    kernels.mask_multiply_launch(g, alone)()
+    step.mask_multiply_launch(g, alone)()
     np.testing.assert_array_equal(kernel_tier.host(g), x * want)
     kept = philox_keep_mask(200000, 0, key, keep).mean()
     assert abs(kept - keep) < 0.01  # the stream keeps the right fraction
@@ -658,17 +661,17 @@ def test_rows_out(kernel_tier, C, softmax):
     """The valid rows of each step's output go to out[t·batch + r] (softmax applied or not); nothing else."""
     rng = np.random.default_rng(C)
     n, batch = 20, 8
-    out = kernels._empty((n, C))
+    out = launch._empty((n, C))
     ctl = kernel_tier.dev([-1, 0, 0, 0], np.int32)
     begin = _begin(kernel_tier, ctl, n, batch)
     src = kernel_tier.dev(np.zeros((batch, C)))
-    launch = kernels.rows_out_launch(src, out, ctl, softmax)
+    rows_out = step.rows_out_launch(src, out, ctl, softmax)
     want = np.zeros((n, C))
     for t in range(3):
         z = rng.standard_normal((batch, C)) * 4
         src[...] = kernel_tier.dev(z)
         begin()
-        launch()
+        rows_out()
         v = min(batch, n - t * batch)
         e = np.exp(z - z.max(1, keepdims=True))
         want[t * batch:t * batch + v] = (e / e.sum(1, keepdims=True) if softmax else z)[:v]
@@ -740,14 +743,14 @@ def test_unscale_and_moving_average_kernels(kernel_tier):
     n = 1031
     g0 = rng.standard_normal(n).astype(np.float32)
     g = kernel_tier.dev(g0.copy())  # in place
-    kernels.grad_unscale_launch(g, 8.0)()
+    optim.grad_unscale_launch(g, 8.0)()
     want = g0.copy()
     want /= 8.0
     np.testing.assert_array_equal(kernel_tier.host(g), want)
     p0, e0 = rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32)
     for m, overwrite in ((0.0, 0.0), (0.99, 0.0), (0.9, 1.0)):
         p, e = kernel_tier.dev(p0.copy()), kernel_tier.dev(e0.copy())
-        kernels.ema_update_ctl_launch(p, e, kernel_tier.dev([0, 0, 0, m, overwrite, 0]))()
+        optim.ema_update_ctl_launch(p, e, kernel_tier.dev([0, 0, 0, m, overwrite, 0]))()
         f = np.float32
         want_e = e0 * f(m) + p0 * (f(1) - f(m))
         tol = dict(rtol=0, atol=0) if kernel_tier.name == "emulate" else dict(rtol=1e-6, atol=1e-7)
@@ -757,7 +760,7 @@ def test_unscale_and_moving_average_kernels(kernel_tier):
     for update in (0.0, 1.0):
         g, acc = kernel_tier.dev(g0.copy()), kernel_tier.dev(acc0.copy())
         cur = kernel_tier.dev([0.1, 0, 0, 0, 0, update])
-        kernels.grad_accumulate_ctl_launch(g, acc, 3, cur)()
+        optim.grad_accumulate_ctl_launch(g, acc, 3, cur)()
         if update:
             want_g, want_acc = g0 + acc0, np.zeros(n, np.float32)
             want_g /= np.float32(3)
@@ -766,5 +769,5 @@ def test_unscale_and_moving_average_kernels(kernel_tier):
         np.testing.assert_allclose(kernel_tier.host(g), want_g, rtol=1e-7 if kernel_tier.name == "cuda" else 0)
         np.testing.assert_allclose(kernel_tier.host(acc), want_acc, rtol=1e-7 if kernel_tier.name == "cuda" else 0)
         p = kernel_tier.dev(p0.copy())
-        kernels.sgd_update_ctl_launch(p, g, None, cur, 0.0, False)()
+        optim.sgd_update_ctl_launch(p, g, None, cur, 0.0, False)()
         np.testing.assert_array_equal(kernel_tier.host(p) == p0, not update)

@@ -1,21 +1,21 @@
 """CI has no GPU: every kernels/*.cu must still compile with NVRTC for sm_80 and sm_90."""
 import pytest
 
-from gpunet import kernels
+from gpunet.kernels import build
 
 nvrtc = pytest.importorskip("cupy_backends.cuda.libs.nvrtc", reason="pip install cupy-cuda12x nvidia-cuda-nvrtc-cu12")
 
-FILES = kernels.kernel_files()
+FILES = build.kernel_files()
 
 
 def test_kernel_files_present():
     assert {f.name for f in FILES} >= {"dense.cu", "softmax_xent.cu", "optim.cu"}
 
 
-@pytest.mark.parametrize("arch", kernels.ARCHS)
+@pytest.mark.parametrize("arch", build.ARCHS)
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_compiles(path, arch):
-    ptx = kernels.nvrtc_compile(path, arch)
+    ptx = build.nvrtc_compile(path, arch)
     text = ptx.decode() if isinstance(ptx, bytes) else ptx
     assert ".target sm_%d" % arch in text
     for name in {"dense.cu": ["dense_forward", "dense_backward_data", "dense_backward_weight"],
@@ -27,8 +27,8 @@ def test_compiles(path, arch):
 def test_compile_error_names_file_and_line(tmp_path):
     bad = tmp_path / "bad.cu"
     bad.write_text('extern "C" __global__ void k(float* x) {\n  x[0] = undefined_name;\n}\n')
-    with pytest.raises(kernels.KernelCompileError, match=r"bad.cu line 2: error: identifier \"undefined_name\""):
-        kernels.nvrtc_compile(bad, 80)
+    with pytest.raises(build.KernelCompileError, match=r"bad.cu line 2: error: identifier \"undefined_name\""):
+        build.nvrtc_compile(bad, 80)
 
 
 def test_each_kernel_file_states_its_reference():

@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from gpunet import native
+from gpunet.kernels import native
 
 PLANT = r"""
 #include <stdio.h>
@@ -25,7 +25,7 @@ __attribute__((constructor)) static void planted(void) {
 LOAD = textwrap.dedent("""
     import logging, sys
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    from gpunet import cpu_kernels
+    from gpunet.kernels import build, cpu as cpu_kernels
     lib = cpu_kernels.library()
     print("LIB", lib._name if lib is not None else None)
 """)
@@ -130,11 +130,11 @@ def test_the_emulated_tier_builds_through_the_same_rule(tmp_path, monkeypatch):
     import ctypes
     assert rebuilt == path and ctypes.CDLL(rebuilt).answer() == 42
     assert not (tmp_path / "PWNED").exists()
-    from gpunet import emulated
+    from gpunet.kernels import build, emulated
     calls = []
     monkeypatch.setattr(native, "build", lambda kind, *a, **k: calls.append(kind) or "x.so")
     monkeypatch.setattr(emulated, "hip_cpu_dir", lambda: tmp_path)
     monkeypatch.setattr(emulated, "compiler", lambda: cc)
-    from gpunet import kernels
-    emulated.build(kernels.kernel_dir() / "dense.cu")
+    from gpunet.kernels import build
+    emulated.build(build.kernel_dir() / "dense.cu")
     assert calls == ["emulated"]

@@ -167,7 +167,7 @@ def test_compile_accepts_instances_and_strings():
 @pytest.mark.parametrize("case", range(len(CASES)))
 def test_cpu_kernel_bit_identical_to_array_ops(case, monkeypatch):
     """kernels/cpu_optim.c (one pass) against the NumPy array-op reference: the same bits."""
-    from gpunet import cpu_kernels
+    from gpunet.kernels import cpu as cpu_kernels
     if cpu_kernels.library() is None:
         pytest.skip("no C compiler: the CPU kernel is not built here")
     make = CASES[case][0]

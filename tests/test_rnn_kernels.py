@@ -99,7 +99,7 @@ def _run32(fn, arrays, w):
 @pytest.mark.parametrize("kind,use_mask,gb,act,ract,bias", CELL_CASES + [("lstm", True, True, "sigmoid", "relu", True)])
 @pytest.mark.parametrize("H", [13, 64])
 def test_cpu_cell_kernels_equal_the_numpy_cells(kind, use_mask, gb, act, ract, bias, H):
-    from gpunet.cpu_kernels import rnn_library
+    from gpunet.kernels.cpu import rnn_library
     from gpunet.ops.rnn_native import NativeCells
     lib = rnn_library()
     if lib is None:
@@ -117,7 +117,7 @@ def test_cpu_cell_kernels_equal_the_numpy_cells(kind, use_mask, gb, act, ract, b
 
 def test_the_fast_exp_and_tanh_of_the_cpu_kernels_stay_within_float32_rounding():
     """The C cells' polynomial exp/tanh (vectorised) against float64 libm over the whole range, extremes too."""
-    from gpunet.cpu_kernels import rnn_library
+    from gpunet.kernels.cpu import rnn_library
     lib = rnn_library()
     if lib is None:
         pytest.skip("no C compiler")
@@ -158,7 +158,7 @@ def _seq_fit(tier_name):
 def test_a_masked_recurrent_attention_model_trains_alike_through_the_kernels():
     """A whole fit through rnn.cu and attention.cu (emulated) against the NumPy reference path."""
     from conftest import require_emulation
-    from gpunet import emulated
+    from gpunet.kernels import emulated
     require_emulation()
     before = dict(emulated.launch_counts)
     got_loss, got_w = _seq_fit("emulate")

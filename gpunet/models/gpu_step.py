@@ -28,7 +28,9 @@ import os
 
 import numpy as np
 
-from .. import backend, kernels
+from .. import backend
+from ..kernels import dense, optim, softmax_xent, step
+from ..kernels.launch import ACT_CODES, stores_z
 from ..metrics import CategoricalAccuracy, SparseCategoricalAccuracy
 from ..optimizers.rules import SGD, Adam, AdamW, RMSprop
 from .step_plan import plan_layers
@@ -175,18 +177,18 @@ class _Readback:
 def _optimizer_ok(opt):
     """The optimizers and options the program's fused update honours; anything else: the tape path."""
     return (type(opt) in (Adam, AdamW, SGD, RMSprop) and opt.built and opt._flat.dtype == np.float32
-            and kernels.optim_supported(opt._flat.size) and not opt._exclude_from_wd and not opt._constrained
+            and optim.optim_supported(opt._flat.size) and not opt._exclude_from_wd and not opt._constrained
             and len(opt._vars) <= 65535)
 
 
 def _optimizer_launch(opt, cur):
     p, g, st = opt._flat, opt._grad, opt._state
     if isinstance(opt, Adam):
-        return kernels.adam_update_ctl_launch(p, g, st["momentum"], st["velocity"], st.get("velocity_hat"), cur,
+        return optim.adam_update_ctl_launch(p, g, st["momentum"], st["velocity"], st.get("velocity_hat"), cur,
                                               opt.beta_1, opt.beta_2, opt.epsilon)
     if isinstance(opt, SGD):
-        return kernels.sgd_update_ctl_launch(p, g, st.get("momentum"), cur, opt.momentum, opt.nesterov)
-    return kernels.rmsprop_update_ctl_launch(p, g, st["velocity"], st.get("momentum"), st.get("average_gradient"),
+        return optim.sgd_update_ctl_launch(p, g, st.get("momentum"), cur, opt.momentum, opt.nesterov)
+    return optim.rmsprop_update_ctl_launch(p, g, st["velocity"], st.get("momentum"), st.get("average_gradient"),
                                              cur, opt.rho, opt.momentum, opt.epsilon)
 
 
@@ -213,7 +215,7 @@ def _layer_program(model, training, head="softmax"):
             out[-1][2] = st[2]
         elif layer.rate > 0:
             out.append(["dropout", layer])
-    if not out or out[-1][0] != "dense" or any(s[0] == "dense" and s[2] not in kernels.ACT_CODES for s in out):
+    if not out or out[-1][0] != "dense" or any(s[0] == "dense" and s[2] not in ACT_CODES for s in out):
         return None
     return out
 
@@ -252,8 +254,8 @@ class _Forward:
                 y = y.astype(np.float32)  # once per program, not per step
             self.yb = A.empty((batch, y.shape[1]))
         self._hold = (x2, y, perm)  # the graph reads them: keep them alive with the program
-        L = [kernels.step_begin_launch(self.ctl, self.iterations, self.table, self.cur, n, batch, count),
-             kernels.gather_batch_launch(x2, perm, self.ctl, self.xb, y, self.yb, sparse, A.empty(1, np.int32, fill=0),
+        L = [step.step_begin_launch(self.ctl, self.iterations, self.table, self.cur, n, batch, count),
+             step.gather_batch_launch(x2, perm, self.ctl, self.xb, y, self.yb, sparse, A.empty(1, np.int32, fill=0),
                                          A.empty(1, fill=0))]
         h = self.xb
         self.saved = []
@@ -266,13 +268,13 @@ class _Forward:
                 if W.shape[0] != h.shape[1]:
                     return False
                 Y = A.empty((batch, W.shape[1]))
-                Z = A.empty((batch, W.shape[1])) if kernels.stores_z(act) else None
-                L.append(kernels.dense_forward_launch(h, W, b, Y, Z, act))
+                Z = A.empty((batch, W.shape[1])) if stores_z(act) else None
+                L.append(dense.dense_forward_launch(h, W, b, Y, Z, act))
                 self.saved.append(("dense", layer, act, h, Y, Z))
                 h = Y
             elif training:
                 y_out, mask = A.empty(h.shape), A.empty(h.shape)
-                L.append(kernels.dropout_forward_launch(h, y_out, mask, self.ctl, j, n_drop, layer.rate))
+                L.append(step.dropout_forward_launch(h, y_out, mask, self.ctl, j, n_drop, layer.rate))
                 self.saved.append(("dropout", mask))
                 h = y_out
                 j += 1
@@ -344,44 +346,44 @@ class TrainProgram(_Forward):
         labels = self.yb if plan.sparse else A.empty(1, np.int32, fill=0)
         targets = self.h if plan.sparse else self.yb
         bad = A.empty(1, np.int32, fill=0)  # the labels were checked on the host once per fit
-        L.append(kernels.xent_forward_launch(self.h, labels, targets, loss, rows, correct, bad, self.nvalid,
+        L.append(softmax_xent.xent_forward_launch(self.h, labels, targets, loss, rows, correct, bad, self.nvalid,
                                              plan.sparse, plan.label_smoothing))
-        L.append(kernels.xent_accumulate_launch(loss, correct, self.acc))
-        L.append(kernels.xent_backward_launch(self.h, labels, targets, rows, self.cur[2:3], 0, self.nvalid, dlogits,
+        L.append(softmax_xent.xent_accumulate_launch(loss, correct, self.acc))
+        L.append(softmax_xent.xent_backward_launch(self.h, labels, targets, rows, self.cur[2:3], 0, self.nvalid, dlogits,
                                               plan.sparse, plan.label_smoothing))
         g = dlogits
         first_dense = next(i for i, s in enumerate(self.saved) if s[0] == "dense")
         for i in range(len(self.saved) - 1, -1, -1):
             s = self.saved[i]
             if s[0] == "dropout":
-                L.append(kernels.mask_multiply_launch(g, s[1]))
+                L.append(step.mask_multiply_launch(g, s[1]))
                 continue
             _, layer, act, h_in, Y, Z = s
             if layer.trainable:
                 gb = layer.bias._grad_sink if layer.bias is not None else None
-                L.append(kernels.dense_backward_weight_launch(h_in, g, Y, Z, layer.kernel._grad_sink, gb, act))
+                L.append(dense.dense_backward_weight_launch(h_in, g, Y, Z, layer.kernel._grad_sink, gb, act))
             if i == first_dense:
                 break
             gx = A.empty(h_in.shape)
-            L.append(kernels.dense_backward_data_launch(g, Y, Z, layer.kernel.data, gx, act))
+            L.append(dense.dense_backward_data_launch(g, Y, Z, layer.kernel.data, gx, act))
             g = gx
         if self.shard is not None:  # each process's gradient is its rows' share already (the table's scale)
             L.append(self.shard.comm.allreduce_launch(self.opt._grad, lambda: self.runner.stream))
         # the rest of Optimizer._step in its order: unscale, accumulate, clip, decay + update, moving average
         # (on a step that only accumulates, the clipped gradient is dead and the update kernel returns)
         if self.opt.loss_scale_factor is not None:
-            L.append(kernels.grad_unscale_launch(self.opt._grad, self.opt.loss_scale_factor))
+            L.append(optim.grad_unscale_launch(self.opt._grad, self.opt.loss_scale_factor))
         if self.opt.gradient_accumulation_steps:
-            L.append(kernels.grad_accumulate_ctl_launch(self.opt._grad, self.opt._acc,
+            L.append(optim.grad_accumulate_ctl_launch(self.opt._grad, self.opt._acc,
                                                         self.opt.gradient_accumulation_steps, self.cur))
         clip = self.opt.clip_mode()
         if clip is not None:  # on the device, per variable or global: no norm read back
             bounds, longest, _ = self.opt.clip_segments()
-            L += kernels.clip_launches(self.opt._grad, A.copy_of(bounds, np.int64), longest,
+            L += optim.clip_launches(self.opt._grad, A.copy_of(bounds, np.int64), longest,
                                        A.empty(len(self.opt._vars)), *clip)
         L.append(_optimizer_launch(self.opt, self.cur))
         if self.opt.use_ema:
-            L.append(kernels.ema_update_ctl_launch(self.opt._flat, self.opt._ema, self.cur))
+            L.append(optim.ema_update_ctl_launch(self.opt._flat, self.opt._ema, self.cur))
         self.runner = _Runner(L, capture)
         self.readback = _Readback(self.acc, self.runner)
         self.rows_done = 0
@@ -487,9 +489,9 @@ class EvalProgram(_Forward):
         labels = self.yb if plan.sparse else A.empty(1, np.int32, fill=0)
         targets = self.h if plan.sparse else self.yb
         self.launches += [
-            kernels.xent_forward_launch(self.h, labels, targets, loss, rows, correct, A.empty(1, np.int32, fill=0),
+            softmax_xent.xent_forward_launch(self.h, labels, targets, loss, rows, correct, A.empty(1, np.int32, fill=0),
                                         self.ctl[1:2], plan.sparse, plan.label_smoothing),
-            kernels.xent_accumulate_launch(loss, correct, self.acc)]
+            softmax_xent.xent_accumulate_launch(loss, correct, self.acc)]
         self.runner = _Runner(self.launches, capture=True)
         self.readback = _Readback(self.acc, self.runner)
         return True
@@ -542,7 +544,7 @@ class PredictProgram(_Forward):
         if self.h is self.xb:
             return False
         self.out = A.empty((self.n, self.h.shape[1]))
-        self.launches.append(kernels.rows_out_launch(self.h, self.out, self.ctl, softmax))
+        self.launches.append(step.rows_out_launch(self.h, self.out, self.ctl, softmax))
         self.runner = _Runner(self.launches, capture=True)
         return True
 

@@ -191,12 +191,12 @@ def _labels_checked_on_the_host(fn):
     setting comes back afterwards: a fit inside another's callback leaves the outer one as it was."""
     @functools.wraps(fn)
     def run(*args, **kwargs):
-        from .. import kernels
-        saved, kernels.CHECK_LABELS = kernels.CHECK_LABELS, False
+        from ..kernels import softmax_xent
+        saved, softmax_xent.CHECK_LABELS = softmax_xent.CHECK_LABELS, False
         try:
             return fn(*args, **kwargs)
         finally:
-            kernels.CHECK_LABELS = saved
+            softmax_xent.CHECK_LABELS = saved
     return run
 
 

@@ -33,8 +33,8 @@ def masked_softmax(x, mask=None):
 
     def backward(g, n):
         if backend.uses_kernels() and y.dtype == np.float32 and y.size and y.shape[-1]:
-            from .. import kernels_rnn
-            return (kernels_rnn.masked_softmax_backward(y, g),)
+            from ..kernels import attention
+            return (attention.masked_softmax_backward(y, g),)
         return (y * (g - (g * y).sum(axis=-1, keepdims=True)),)
     return record(y, (x,), backward)
 
@@ -42,11 +42,11 @@ def masked_softmax(x, mask=None):
 def _kernel_forward(xp, z, m):
     """The kernel takes the mask as stored when it is the scores' shape, or (B, Tq, Tk) against (B, heads,
     Tq, Tk) scores (MultiHeadAttention's); any other broadcast is materialised first."""
-    from .. import kernels_rnn
+    from ..kernels import attention
     z = xp.ascontiguousarray(z)
     if m is None:
-        return kernels_rnn.masked_softmax_forward(z, None, 0, 1)
+        return attention.masked_softmax_forward(z, None, 0, 1)
     if z.ndim == 4 and m.ndim == 4 and m.shape[1] == 1 and m.shape[0] == z.shape[0] and m.shape[2:] == z.shape[2:]:
-        return kernels_rnn.masked_softmax_forward(z, xp.ascontiguousarray(m).view(np.uint8), z.shape[1], z.shape[2])
+        return attention.masked_softmax_forward(z, xp.ascontiguousarray(m).view(np.uint8), z.shape[1], z.shape[2])
     full = xp.ascontiguousarray(xp.broadcast_to(m, z.shape)).view(np.uint8)
-    return kernels_rnn.masked_softmax_forward(z, full, 1, z.shape[-2] if z.ndim > 1 else 1)
+    return attention.masked_softmax_forward(z, full, 1, z.shape[-2] if z.ndim > 1 else 1)

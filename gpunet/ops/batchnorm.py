@@ -33,8 +33,8 @@ def _use_kernels(x, *params):
     if not (backend.uses_kernels() and x.dtype == np.float32
             and all(p is None or p.dtype == np.float32 for p in params)):
         return False
-    from .. import kernels
-    return kernels.norm_supported(x.shape)
+    from ..kernels import norm
+    return norm.norm_supported(x.shape)
 
 
 def batch_norm_train(x, gamma, beta, axis=-1, epsilon=1e-3):
@@ -45,8 +45,8 @@ def batch_norm_train(x, gamma, beta, axis=-1, epsilon=1e-3):
     b_ = None if beta is None else data(beta)
     ax, red = _axes(a, axis)
     if _use_kernels(a, g_, b_):
-        from .. import kernels
-        return kernels.batch_norm_train_op(x, gamma, beta, a, g_, b_, ax, epsilon, record)
+        from ..kernels import norm
+        return norm.batch_norm_train_op(x, gamma, beta, a, g_, b_, ax, epsilon, record)
     xp = _xp()
     bs = _bshape(a, ax)
     m = max(a.size // max(a.shape[ax], 1), 1)
@@ -82,8 +82,8 @@ def batch_norm_apply(x, mean, var, gamma, beta, axis=-1, epsilon=1e-3):
     b_ = None if beta is None else data(beta)
     ax, red = _axes(a, axis)
     if _use_kernels(a, mu, v, g_, b_):
-        from .. import kernels
-        return kernels.batch_norm_apply_op(x, gamma, beta, a, mu, v, g_, b_, ax, epsilon, record)
+        from ..kernels import norm
+        return norm.batch_norm_apply_op(x, gamma, beta, a, mu, v, g_, b_, ax, epsilon, record)
     xp = _xp()
     bs = _bshape(a, ax)
     inv = (1.0 / xp.sqrt(v + epsilon)).astype(a.dtype, copy=False)

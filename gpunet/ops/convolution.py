@@ -203,7 +203,7 @@ def _c_kernels(*arrays):
     """kernels/cpu_conv.c, for contiguous float32 NumPy arrays (float64 checks and CuPy keep the array code)."""
     if _xp() is not np or any(a is not None and (a.dtype != np.float32 or not a.flags.c_contiguous) for a in arrays):
         return None
-    from .. import cpu_kernels
+    from ..kernels import cpu as cpu_kernels
     return cpu_kernels.conv_library()
 
 
@@ -254,7 +254,7 @@ def sample_chunks(N, bytes_per_sample):
     Fixed by the shapes and the worker count alone."""
     if _xp() is not np:
         return [(0, N)]
-    from .. import cpu_parallel
+    from ..kernels import cpu_parallel
     w = cpu_parallel.workers()
     most = max(1, _CHUNK_BYTES // max(1, bytes_per_sample))
     n = min(N, -(-(-(-N // most)) // w) * w)  # chunks: enough for the size cap, rounded up to whole rounds
@@ -268,7 +268,7 @@ def sample_chunks(N, bytes_per_sample):
 def _run_chunks(fn, chunks):
     if _xp() is not np:
         return [fn(i, j) for i, j in chunks]
-    from .. import cpu_parallel
+    from ..kernels import cpu_parallel
     return cpu_parallel.run(fn, chunks)
 
 
@@ -469,9 +469,9 @@ def conv_bias_act(inputs, kernel, bias=None, activation="linear", strides=1, pad
         raise ValueError("conv: the output would be empty: input spatial shape %s is smaller than the dilated "
                          "kernel %s with padding=%r" % (tuple(x.shape[1:-1]), tuple(ksize), padding))
     if backend.uses_kernels() and x.dtype == W.dtype == np.float32 and (b is None or b.dtype == np.float32):
-        from .. import kernels
-        if kernels.conv_supported(nd, activation, x.shape, (x.shape[0],) + outs + (F,), W.shape):
-            return kernels.conv_op(inputs, kernel, bias, x, W, b, activation, strides, dilation, lo, outs,
+        from ..kernels import conv
+        if conv.conv_supported(nd, activation, x.shape, (x.shape[0],) + outs + (F,), W.shape):
+            return conv.conv_op(inputs, kernel, bias, x, W, b, activation, strides, dilation, lo, outs,
                                    groups, fmt, record)
     x = _xp().ascontiguousarray(x)
     if not recording():  # inference: no backward will run, so the patches are never kept
@@ -566,10 +566,10 @@ def conv_transpose(inputs, kernel, strides=1, padding="valid", output_padding=No
     x2 = x.reshape(-1, x.shape[-1])
     use_k = backend.uses_kernels() and x.dtype == W.dtype == np.float32
     if use_k:
-        from .. import kernels
-        use_k = kernels.conv_supported(nd, "linear", x.shape, (N,) + outs + (Fo,), W.shape)
+        from ..kernels import conv
+        use_k = conv.conv_supported(nd, "linear", x.shape, (N,) + outs + (Fo,), W.shape)
     if use_k:
-        y = kernels.conv_backward_data(x2, W, out_shape, strides, dilation, lo, in_sp, 1)
+        y = conv.conv_backward_data(x2, W, out_shape, strides, dilation, lo, in_sp, 1)
     else:
         y = conv_backward_data(x2, W, out_shape, strides, dilation, lo, in_sp, 1)
 
@@ -578,9 +578,9 @@ def conv_transpose(inputs, kernel, strides=1, padding="valid", output_padding=No
         gx = gW = None
         if use_k:
             if n[0]:
-                gx = kernels.conv_forward(g, W, None, "linear", strides, dilation, lo, in_sp, 1)[0]
+                gx = conv.conv_forward(g, W, None, "linear", strides, dilation, lo, in_sp, 1)[0]
             if n[1]:
-                gW = kernels.conv_backward_weight(g, x2, W.shape, strides, dilation, lo, in_sp, 1, False)[0]
+                gW = conv.conv_backward_weight(g, x2, W.shape, strides, dilation, lo, in_sp, 1, False)[0]
         else:
             if n[0]:
                 gx = conv_forward(g, W, None, strides, dilation, lo, in_sp, 1, keep_cols=False)[0]

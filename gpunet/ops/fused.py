@@ -1,7 +1,7 @@
 """The two fused ops with hand-written backward passes.
 
 On NumPy they are the reference implementations of kernels/dense.cu and kernels/softmax_xent.cu;
-on CuPy they launch those kernels (see gpunet/kernels.py)."""
+on CuPy they launch those kernels (see gpunet/kernels/)."""
 from .. import backend
 from .core import Tensor, data, record
 from .nn import ELEMENTWISE
@@ -20,10 +20,10 @@ def dense(x, kernel, bias=None, activation="linear"):
     a, W = data(x), data(kernel)
     b = None if bias is None else data(bias)
     if backend.uses_kernels() and a.dtype == W.dtype == "float32" and (b is None or b.dtype == "float32"):
-        from .. import kernels  # float32: our kernels; other dtypes (float64 gradient checks): array ops
+        from ..kernels import dense  # float32: our kernels; other dtypes (float64 gradient checks): array ops
         M = a.size // a.shape[-1] if a.shape[-1] else 0
-        if kernels.dense_supported(activation, M, W.shape[0], W.shape[1]):
-            return kernels.dense_op(x, kernel, bias, a, W, b, activation, record)
+        if dense.dense_supported(activation, M, W.shape[0], W.shape[1]):
+            return dense.dense_op(x, kernel, bias, a, W, b, activation, record)
     xp = backend.get_xp()
     a2 = a.reshape(-1, a.shape[-1])
     z = a2 @ W
@@ -80,9 +80,9 @@ def softmax_cross_entropy(labels, logits, sparse=True, label_smoothing=0.0, redu
     lead = z.shape[:-1]
     z2 = z.reshape(-1, C)
     if backend.uses_kernels() and z.dtype == "float32":
-        from .. import kernels
-        if kernels.xent_supported(*z2.shape):
-            return kernels.softmax_xent_op(labels, logits, lab, z2, lead, sparse, label_smoothing, record, reduction)
+        from ..kernels import softmax_xent
+        if softmax_xent.xent_supported(*z2.shape):
+            return softmax_xent.softmax_xent_op(labels, logits, lab, z2, lead, sparse, label_smoothing, record, reduction)
     loss, grad = xent_numpy(z2, lab, sparse, label_smoothing, check_labels=True)
 
     def backward(g, n):

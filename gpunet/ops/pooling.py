@@ -135,9 +135,9 @@ def max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None)
     """keras.ops.max_pool; the gradient goes to the first maximum of each window."""
     fmt, nd, pool, strides, x, outs, lo = _pool_args(inputs, pool_size, strides, padding, data_format, "max_pool")
     if backend.uses_kernels() and x.dtype == np.float32:
-        from .. import kernels
-        if kernels.pool_supported(nd, x.shape, (x.shape[0],) + outs + (x.shape[-1],)):
-            return kernels.max_pool_op(inputs, x, pool, strides, lo, outs, fmt, record)
+        from ..kernels import pool as pool_kernels  # `pool` is the window size here
+        if pool_kernels.pool_supported(nd, x.shape, (x.shape[0],) + outs + (x.shape[-1],)):
+            return pool_kernels.max_pool_op(inputs, x, pool, strides, lo, outs, fmt, record)
     if not recording():  # inference: the maxima alone, no argmax for a backward pass
         return Tensor(_from_last(max_pool_values(x, pool, strides, lo, outs), fmt))
     y, arg = max_pool_forward(x, pool, strides, lo, outs)
@@ -175,9 +175,9 @@ def average_pool(inputs, pool_size, strides=None, padding="valid", data_format=N
     fmt, nd, pool, strides, x, outs, lo = _pool_args(inputs, pool_size, strides, padding, data_format,
                                                      "average_pool")
     if backend.uses_kernels() and x.dtype == np.float32:
-        from .. import kernels
-        if kernels.pool_supported(nd, x.shape, (x.shape[0],) + outs + (x.shape[-1],)):
-            return kernels.avg_pool_op(inputs, x, pool, strides, lo, outs, fmt, record)
+        from ..kernels import pool as pool_kernels  # `pool` is the window size here
+        if pool_kernels.pool_supported(nd, x.shape, (x.shape[0],) + outs + (x.shape[-1],)):
+            return pool_kernels.avg_pool_op(inputs, x, pool, strides, lo, outs, fmt, record)
     from .core import as_float
     x = as_float(x)
     y, inv = avg_pool_forward(x, pool, strides, lo, outs)

@@ -179,10 +179,10 @@ def _cells(xp, dtype):
     """kernels/cpu_rnn.c for float32 NumPy, kernels/rnn.cu on the kernel backend, else the reference."""
     if dtype == np.float32:
         if backend.uses_kernels():  # a GPU, or the emulated tier
-            from ..kernels_rnn import CudaCells
+            from ..kernels.rnn import CudaCells
             return CudaCells()
         if xp is np:
-            from ..cpu_kernels import rnn_library
+            from ..kernels.cpu import rnn_library
             lib = rnn_library()
             if lib is not None:
                 from .rnn_native import NativeCells

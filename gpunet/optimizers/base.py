@@ -13,7 +13,8 @@ import warnings
 
 import numpy as np
 
-from .. import backend, cpu_kernels, kernels
+from .. import backend
+from ..kernels import cpu as cpu_kernels, optim
 from ..ops.tape import Tensor, Variable
 
 
@@ -260,7 +261,7 @@ class Optimizer:
         p, g = self._flat[s], self._grad[s]
         state = {k: st[s] for k, st in self._state.items()}
         decay = (self.weight_decay or 0.0) * lr
-        if gpu and kernels.optim_supported(p.size) and self._kernel_update(p, g, state, lr, step, decay):
+        if gpu and optim.optim_supported(p.size) and self._kernel_update(p, g, state, lr, step, decay):
             return  # one fused launch did decay + update (kernels/optim.cu)
         if (not gpu and p.dtype == np.float32 and not self._exclude_from_wd and backend.get_xp() is np
                 and cpu_kernels.library() is not None and self._cpu_update(p, g, state, lr, step, decay)):
@@ -309,7 +310,7 @@ class Optimizer:
         backend the norms never leave the device (kernels/optim.cu grad_sumsq + grad_clip)."""
         if backend.uses_kernels() and self._grad.dtype == np.float32:
             mode, c = self.clip_mode()
-            for launch in kernels.clip_launches(self._grad, *self.clip_segments(None if whole else slices), mode, c):
+            for launch in optim.clip_launches(self._grad, *self.clip_segments(None if whole else slices), mode, c):
                 launch()
             return
         if whole:

@@ -4,7 +4,8 @@ import math
 
 import numpy as np
 
-from .. import backend, cpu_kernels
+from .. import backend
+from ..kernels import cpu as cpu_kernels, optim
 from .base import Optimizer
 
 
@@ -41,8 +42,7 @@ class SGD(Optimizer):
         return True
 
     def _kernel_update(self, p, g, state, lr, step, decay):
-        from .. import kernels
-        kernels.sgd_update(p, g, state.get("momentum"), lr, self.momentum, self.nesterov, decay)
+        optim.sgd_update(p, g, state.get("momentum"), lr, self.momentum, self.nesterov, decay)
         return True
 
     def get_config(self):
@@ -101,9 +101,8 @@ class Adam(Optimizer):
         return True
 
     def _kernel_update(self, p, g, state, lr, step, decay):
-        from .. import kernels
         alpha = self._alpha(lr, step)
-        kernels.adam_update(p, g, state["momentum"], state["velocity"], state.get("velocity_hat"), alpha,
+        optim.adam_update(p, g, state["momentum"], state["velocity"], state.get("velocity_hat"), alpha,
                             self.beta_1, self.beta_2, self.epsilon, decay)
         return True
 
@@ -173,8 +172,7 @@ class RMSprop(Optimizer):
         return True
 
     def _kernel_update(self, p, g, state, lr, step, decay):
-        from .. import kernels
-        kernels.rmsprop_update(p, g, state["velocity"], state.get("momentum"), state.get("average_gradient"),
+        optim.rmsprop_update(p, g, state["velocity"], state.get("momentum"), state.get("average_gradient"),
                                lr, self.rho, self.momentum, self.epsilon, decay)
         return True
 

@@ -1,5 +1,5 @@
-"""Launchers of kernels/rnn.cu (the recurrent cells) and kernels/attention.cu (the masked softmax), on
-CuPy arrays or, in the emulated tier, on NumPy arrays through HIP-CPU.
+"""Launchers of kernels/rnn.cu, the recurrent cells, on CuPy arrays or, in the emulated tier, on NumPy
+arrays through HIP-CPU.
 
 CudaCells has the contract of ops.rnn._NumpyCells: the sequence op does the GEMMs (cuBLAS through
 cupy.matmul) and calls forward/backward of step t, which launch one cell kernel on that step's rows of
@@ -7,8 +7,9 @@ the op's time-major buffers. A missing mask or recurrent bias is passed as a fla
 stand-in buffer (a kernel never takes a null pointer)."""
 import numpy as np
 
-from . import backend
-from .kernels import _grid, _i32, fn
+from .. import backend
+from .build import fn
+from .launch import _grid, _i32
 
 
 def _dummy(xp, dtype):
@@ -52,24 +53,3 @@ class CudaCells:
         else:
             fn("rnn.cu", "simple_cell_backward")(grid, (256,), (S.pre[t], S.dY[t], S.dhn, S.dpre[t], S.carry, m, has,
                                                                  _i32(B), _i32(H), act))
-
-
-def masked_softmax_forward(x, mask, heads, Tq):
-    """softmax(x + (1 - mask)·(-1e9)) over the last axis of contiguous float32 scores; mask: a uint8 array of
-    (rows / (heads·Tq))·Tq rows, or None."""
-    xp = backend.get_xp()
-    L = x.shape[-1]
-    R = x.size // L
-    y = xp.empty_like(x)
-    if mask is None:
-        mask, heads = _dummy(xp, np.uint8), 0
-    fn("attention.cu", "masked_softmax_forward")((R,), (128,), (x, mask, y, _i32(L), _i32(heads), _i32(Tq)))
-    return y
-
-
-def masked_softmax_backward(y, dy):
-    xp = backend.get_xp()
-    L = y.shape[-1]
-    dx = xp.empty_like(y)
-    fn("attention.cu", "masked_softmax_backward")((y.size // L,), (128,), (y, xp.ascontiguousarray(dy), dx, _i32(L)))
-    return dx

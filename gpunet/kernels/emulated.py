@@ -69,7 +69,7 @@ class KernelLaunchError(RuntimeError):
 def hip_cpu_dir():
     """HIP-CPU's root (it has include/hip/hip_runtime.h), or EmulationUnavailable saying where it looked."""
     env = os.environ.get("GPUNET_HIP_CPU")
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parent.parent  # gpunet/
     candidates = [Path(env)] if env else [here.parent.parent / "shared" / "third_party" / "hip-cpu"]
     for c in candidates:
         if (c / "include" / "hip" / "hip_runtime.h").is_file():

@@ -1,6 +1,6 @@
 """kernels/cpu_optim.c, compiled once per machine with the system C compiler and loaded with ctypes.
 
-The CPU twin of gpunet/kernels.py: the fused optimizer updates in one pass instead of a dozen
+The CPU twin of the launchers of kernels/optim.cu (optim.py): the fused optimizer updates in one pass instead of a dozen
 NumPy array passes. Built with -O3 -march=native -ffp-contract=off (vectorised, but with the same
 roundings as the NumPy reference path, so results are bit-identical) into
 $GPUNET_HOME/cache/cpu (default ~/.gpunet/cache/cpu), keyed by the source, the compiler and the
@@ -19,7 +19,7 @@ _lib = []  # [] not tried yet, [None] unavailable, [CDLL]
 
 
 def _source_path():
-    from .kernels import kernel_dir
+    from .build import kernel_dir
     return kernel_dir() / "cpu_optim.c"
 
 
@@ -86,7 +86,7 @@ def _c_library(cache, name, declare, what):
     if cache:
         return cache[0]
     lib = None
-    from .kernels import kernel_dir
+    from .build import kernel_dir
     src = kernel_dir() / (name + ".c")
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if os.environ.get("GPUNET_CPU_KERNELS", "1") != "0" and cc and src.is_file():
