@@ -73,7 +73,7 @@ def run_gpunet(dims, batch, steps, epochs, mode):
         def on_epoch_end(self, epoch, logs=None):  # the epoch's logs were read back: the device is done
             times.append((time.perf_counter() - self.t) / steps * 1e6)
 
-    from gpunet.models import gpu_step
+    from gpunet.training import gpu_step
     built = []
     real = gpu_step.TrainProgram.build
     gpu_step.TrainProgram.build = staticmethod(lambda *a, **k: built.append(real(*a, **k)) or built[-1])

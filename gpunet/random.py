@@ -1,6 +1,6 @@
 """gpunet's random streams, and `keras.random`. The global one (initializers, a model's seed) is seeded with
 `gpunet.utils.set_random_seed`. Inside fit, each epoch draws its shuffle from its own stream, keyed by
-(the model's seed, the epoch's index over all the model's fit calls: models/trainer.py begin_training),
+(the model's seed, the epoch's index over all the model's fit calls: training/epoch_loop.py begin_training),
 and its dropout masks from Philox-4x32-10 keyed the same way: a run resumed from a checkpoint at an
 epoch boundary sees exactly the batches and masks an uninterrupted run would have seen, and fit called
 once per epoch sees the same as one fit over all the epochs.

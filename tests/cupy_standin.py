@@ -1,5 +1,5 @@
 """A CuPy stand-in over the emulated kernel tier, for testing the CuPy-only code of the launch program
-(gpunet/models/gpu_step.py) where there is no GPU: its stream, its private pool, CUDA graph capture and
+(gpunet/training/gpu_step.py) where there is no GPU: its stream, its private pool, CUDA graph capture and
 replay, the asynchronous readback. It copies the parts of CuPy's API that code uses (checked against
 CuPy 13/14: Stream(non_blocking), begin_capture/end_capture, Graph.launch, record/wait_event,
 Event.done, MemoryPool/using_allocator, ndarray.set/get(out=, blocking=)), and CuPy's capture rules:

@@ -166,7 +166,7 @@ def run_fail(out, dist, mode):
 
 def run_emulated(out, dist):
     """The launch program (GPUNET_KERNELS=emulate) with the all-reduce among its launches."""
-    from gpunet.models import gpu_step
+    from gpunet.training import gpu_step
     built = []
     original = gpu_step.TrainProgram.build
 

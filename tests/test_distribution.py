@@ -17,7 +17,7 @@ import pytest
 import gpunet as keras
 from gpunet import distribution as dist
 from gpunet.distribution import comm as comm_mod
-from gpunet.models import parallel
+from gpunet.training import parallel
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.join(HERE, "mpi_worker.py")
@@ -447,15 +447,15 @@ def test_each_process_picks_its_gpu_by_local_rank_or_by_the_device_map():
 def test_builtin_metric_objects_in_compile_take_the_array_loop_with_the_per_batch_loops_numbers():
     """compile(metrics=[keras.metrics.Precision()]) used to send fit to the per-batch loop (which DataParallel
     does not distribute); it now takes the array loop, with the same numbers."""
-    from gpunet.models import keras_loop
+    from gpunet.training import batch_loop
     from mpi_worker import data, model_tape
     x, y = data(300)
     yo = np.eye(5, dtype="float32")[y]
     a = model_tape()
-    assert not keras_loop.needed(a, x, yo)
+    assert not batch_loop.needed(a, x, yo)
     ha = a.fit(x, yo, batch_size=64, epochs=2, verbose=0)
     b = model_tape()
-    hb = keras_loop.fit(b, x, yo, 64, 2, 0, None, validation_split=0.0, validation_data=None, shuffle=True,
+    hb = batch_loop.fit(b, x, yo, 64, 2, 0, None, validation_split=0.0, validation_data=None, shuffle=True,
                         class_weight=None, sample_weight=None, initial_epoch=0, steps_per_epoch=None,
                         validation_steps=None, validation_batch_size=None, validation_freq=1)
     assert sorted(ha.history) == sorted(hb.history)

@@ -217,7 +217,7 @@ def test_gpunet_kernels_emulate_runs_fit_through_the_kernels():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr
     first, second = r.stdout.strip().splitlines()
-    # fit runs the static launch program (gpunet/models/gpu_step.py), every kernel of it emulated
+    # fit runs the static launch program (gpunet/training/gpu_step.py), every kernel of it emulated
     assert first == ("numpy emulate ['adam_update_ctl', 'dense_backward_data', 'dense_backward_weight', "
                      "'dense_forward', 'gather_batch', 'softmax_xent_backward', 'softmax_xent_forward', 'step_begin', "
                      "'xent_accumulate']")

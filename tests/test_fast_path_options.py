@@ -1,4 +1,4 @@
-"""The rule for fit's compiled CPU step (models/step_plan.py): it honours every compile and
+"""The rule for fit's compiled CPU step (training/cpu_step.py): it honours every compile and
 optimizer option or it is not used. Each case runs the same script through the compiled step and
 through the general tape path (run_eagerly=True), checks the compiled step really ran, and compares
 the weights, the optimizer's variables and the logs."""
@@ -7,7 +7,7 @@ import pytest
 
 import gpunet
 from gpunet import layers, optimizers
-from gpunet.models import step_plan
+from gpunet.training import cpu_step
 from gpunet.optimizers import schedules
 
 R = np.random.default_rng(5)
@@ -45,8 +45,8 @@ LOSSES = {
 
 def _run(make_opt, loss, y, metrics, eager, monkeypatch):
     used = []
-    real = step_plan.StepPlan.train_step
-    monkeypatch.setattr(step_plan.StepPlan, "train_step", lambda self, xb, yb: (used.append(1), real(self, xb, yb)))
+    real = cpu_step.StepPlan.train_step
+    monkeypatch.setattr(cpu_step.StepPlan, "train_step", lambda self, xb, yb: (used.append(1), real(self, xb, yb)))
     gpunet.utils.clear_session()
     gpunet.utils.set_random_seed(3)
     m = gpunet.Sequential([gpunet.Input((7,)), layers.Dense(9, activation="relu"), layers.Dropout(0.2),
@@ -125,8 +125,8 @@ def test_kernel_tiers_honour_every_option(option, kernel_tier):
 def test_the_compiled_step_stays_chosen_after_metrics_are_read(monkeypatch):
     """Reading model.metrics (callbacks do) must not send later fits to the per-batch Keras loop."""
     used = []
-    real = step_plan.StepPlan.train_step
-    monkeypatch.setattr(step_plan.StepPlan, "train_step", lambda self, xb, yb: (used.append(1), real(self, xb, yb)))
+    real = cpu_step.StepPlan.train_step
+    monkeypatch.setattr(cpu_step.StepPlan, "train_step", lambda self, xb, yb: (used.append(1), real(self, xb, yb)))
     m = gpunet.Sequential([gpunet.Input((7,)), layers.Dense(3, activation="softmax")])
     m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     m.fit(X, YI, epochs=1, verbose=0, callbacks=[gpunet.callbacks.EarlyStopping(monitor="accuracy")])

@@ -1,4 +1,4 @@
-"""The static launch program of fit/evaluate/predict on the kernel backend (gpunet/models/gpu_step.py),
+"""The static launch program of fit/evaluate/predict on the kernel backend (gpunet/training/gpu_step.py),
 run in the emulated tier (the same launches a GPU replays as a CUDA graph) against the NumPy backend's
 compiled CPU step and against the tape path, for every option the program honours; and the options it
 cannot honour send fit to the tape path, which gives the same numbers."""
@@ -11,8 +11,8 @@ from conftest import in_tier
 import gpunet
 from gpunet import backend
 from gpunet.kernels import emulated
-from gpunet.models import gpu_step
-from gpunet.models.trainer import _Plan
+from gpunet.training import gpu_step
+from gpunet.training.tape_step import _Plan
 
 pytestmark = pytest.mark.emulated
 
@@ -389,17 +389,17 @@ def _functional(branch=False, shared=False):
 def test_a_functional_chain_runs_the_compiled_steps(monkeypatch):
     """Keras's `Model(inputs, outputs)` MLP is one chain of layer calls: the NumPy step plan and the launch
     program run it and equal the tape; a branch or a shared layer sends it to the tape."""
-    from gpunet.models import step_plan
+    from gpunet.training import cpu_step
     x, y = _data(61, inputs=13, classes=5, seed=9)
     built, plans = _used_program(monkeypatch), []
-    real = step_plan.StepPlan.build
-    monkeypatch.setattr(step_plan.StepPlan, "build", staticmethod(lambda *a: plans.append(real(*a)) or plans[-1]))
+    real = cpu_step.StepPlan.build
+    monkeypatch.setattr(cpu_step.StepPlan, "build", staticmethod(lambda *a: plans.append(real(*a)) or plans[-1]))
     opt = lambda: gpunet.optimizers.Adam(0.01)  # noqa: E731
     got = _fit("emulate", _functional(), opt, x, y, batch_size=8, epochs=2, validation_split=0.2)
     want = _fit("numpy", _functional(), opt, x, y, batch_size=8, epochs=2, validation_split=0.2)
     tape = _fit("numpy", _functional(), opt, x, y, batch_size=8, epochs=2, validation_split=0.2,
                 compile_kw={"run_eagerly": True})
-    assert isinstance(built[0], gpu_step.TrainProgram) and isinstance(plans[-1], step_plan.StepPlan)
+    assert isinstance(built[0], gpu_step.TrainProgram) and isinstance(plans[-1], cpu_step.StepPlan)
     _same(got, want)
     _same(want, tape)
     with in_tier("emulate"):

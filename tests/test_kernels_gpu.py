@@ -68,7 +68,7 @@ def _classic_fit(tier_name, monkeypatch, graphs="1", spe=1):
     from conftest import in_tier
 
     import gpunet
-    from gpunet.models import gpu_step
+    from gpunet.training import gpu_step
     monkeypatch.setenv("GPUNET_CUDA_GRAPHS", graphs)
     built = []
     real = gpu_step.TrainProgram.build
@@ -122,7 +122,7 @@ def test_progress_reads_do_not_wait_for_the_stream(monkeypatch):
     from conftest import in_tier
 
     import gpunet
-    from gpunet.models import gpu_step
+    from gpunet.training import gpu_step
     rng = np.random.default_rng(0)
     x = rng.standard_normal((640, 784)).astype(np.float32)
     y = rng.integers(0, 10, 640)

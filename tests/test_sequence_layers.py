@@ -433,7 +433,7 @@ def test_additive_attention_and_reversible_embedding_equal_keras():
 def test_integer_token_ids_stay_integers_for_embedding_inputs():
     """float32 holds integers exactly only up to 2^24: token ids for an Input(dtype="int32") read by an
     Embedding reach it as integers; other models' data become floatx as before."""
-    from gpunet.models import data
+    from gpunet.training import data
     ids = np.array([[2 ** 24 + 1, 3]])
     m = gpunet.Sequential([gpunet.Input((2,), dtype="int32"), layers.Embedding(10, 2), layers.Flatten()])
     assert data.prepare_x(m, ids).dtype == np.int32

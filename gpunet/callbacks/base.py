@@ -70,7 +70,7 @@ class History(Callback):
 
 
 class ProgbarLogger(Callback):
-    _rank_zero_only = True  # under DataParallel only process 0 writes or prints (models/parallel.py)
+    _rank_zero_only = True  # under DataParallel only process 0 writes or prints (training/parallel.py)
 
     def __init__(self, stream=None):
         super().__init__()

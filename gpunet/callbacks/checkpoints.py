@@ -13,7 +13,7 @@ class ModelCheckpoint(MonitorCallback):
     """Saves the model (a .keras file) or its weights (a .weights.h5 file) every epoch or every
     `save_freq` batches; the path may hold format fields, e.g. "ckpt-{epoch:02d}-{val_loss:.2f}.keras"
     (epoch counted from 1, as Keras does)."""
-    _rank_zero_only = True  # under DataParallel only process 0 writes or prints (models/parallel.py)
+    _rank_zero_only = True  # under DataParallel only process 0 writes or prints (training/parallel.py)
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
                  mode="auto", save_freq="epoch", initial_value_threshold=None):
@@ -148,7 +148,7 @@ class BackupAndRestore(Callback):
     A backup is one file, `latest.weights.h5`, holding the resume point (epoch, seed) as attributes beside the
     weights, written to a temp file and renamed into place: a crash at any point leaves a whole backup of
     one epoch or of the next, never the weights of one with the epoch of another."""
-    _rank_zero_only = True  # under DataParallel only process 0 writes or prints (models/parallel.py)
+    _rank_zero_only = True  # under DataParallel only process 0 writes or prints (training/parallel.py)
     _EPOCH, _SEED = "gpunet_resume_epoch", "gpunet_seed"
 
     def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False, delete_checkpoint=True):

@@ -9,7 +9,7 @@ from .base import _HOOKS, _LEGACY, Callback, _print
 class CSVLogger(Callback):
     """One row per epoch: `epoch` then the log keys sorted (val_ columns added up front when the
     first epoch has none), as Keras writes them."""
-    _rank_zero_only = True  # under DataParallel only process 0 writes or prints (models/parallel.py)
+    _rank_zero_only = True  # under DataParallel only process 0 writes or prints (training/parallel.py)
 
     def __init__(self, filename, separator=",", append=False):
         super().__init__()

@@ -23,7 +23,7 @@ def _tiles(n):
 
 class Launch:
     """One kernel launch with everything fixed: the kernel, grid, block and arguments. The eager ops build
-    one and run it at once; a step program (gpunet/models/gpu_step.py) builds its list once and runs the
+    one and run it at once; a step program (gpunet/training/gpu_step.py) builds its list once and runs the
     same objects every step (or captures them as a CUDA graph), so a step does no argument work at all."""
     __slots__ = ("file", "name", "kernel", "grid", "block", "args")
 

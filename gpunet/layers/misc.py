@@ -361,7 +361,7 @@ class Normalization(Layer):
 
     def adapt(self, data):
         """Mean and variance over every axis but `axis`, accumulated batch by batch (Chan's update)."""
-        from ..models.keras_loop import is_stream
+        from ..utils.dataset import is_stream
         from ..utils.dataset import PyDataset
         if isinstance(data, PyDataset):
             batches = (data[i] for i in range(data.num_batches))

@@ -2,6 +2,7 @@
 tensors (`gpunet.Input`), with multiple inputs and outputs and shared layers."""
 from ..layers.base import KerasTensor, Layer, call_context
 from ..layers.core import InputLayer
+from ..layers.embedding import Embedding
 from ..ops.symbolic import FunctionOp, is_symbolic, map_structure
 from ..ops.tape import Tensor
 from . import summary as summary_mod
@@ -145,7 +146,7 @@ class Functional(Model):
 
     # ---- trainer hooks ----
     def _forward(self, x, training, fast=False):
-        from .data import Multi
+        from ..training.data import Multi
         with call_context(self, training):
             return self.call(x.arrays if isinstance(x, Multi) else x, training=training)
 
@@ -173,7 +174,7 @@ class Functional(Model):
 
     def _forward_logits(self, x, training, fast=False):
         from ..layers.core import Dense
-        from .data import Multi
+        from ..training.data import Multi
         xs = self._match_inputs(x.arrays if isinstance(x, Multi) else x)
         with call_context(self, training):
             values = self._run_nodes(self._nodes[:-1], {id(kt): v for kt, v in zip(self.inputs, xs)}, training)
@@ -187,6 +188,25 @@ class Functional(Model):
         return h
 
     # ---- summary / config ----
+    def _layer_chain(self):
+        if type(self).call is not Functional.call or len(self.inputs) != 1 or len(self.outputs) != 1:
+            return None
+        prev, chain = self.inputs[0], []
+        for op, parents, (args, kwargs), outs in self._nodes:
+            if (not isinstance(op, Layer) or len(parents) != 1 or parents[0] is not prev or len(args) != 1
+                    or args[0] is not prev or kwargs or len(outs) != 1 or not op.built
+                    or op.activity_regularizer is not None):
+                return None
+            chain.append((op, tuple(outs[0].shape)))
+            prev = outs[0]
+        return chain if prev is self.outputs[0] else None
+
+    def _declared_input_dtype(self):
+        if len(self.inputs) != 1:
+            return None
+        readers = [op for op, parents, _, _ in self._nodes if any(p is self.inputs[0] for p in parents)]
+        return self.inputs[0].dtype if readers and all(isinstance(op, Embedding) for op in readers) else None
+
     def _summary_headers(self):
         return (["Layer (type)", "Output Shape", "Param #", "Connected to"], ["left", "left", "right", "left"])
 

@@ -4,8 +4,11 @@ import numpy as np
 from .. import losses as losses_mod, metrics as metrics_mod, optimizers
 from ..layers.base import Layer
 from ..ops.tape import Tensor
+from ..training import array_loop, batch_loop, data as data_mod
+from ..training.batches import unpack
+from ..training.tape_step import _per_output
 from ..utils import interrupts
-from . import data as data_mod, summary as summary_mod, trainer
+from . import summary as summary_mod
 
 
 _FUNCTIONAL_SUBCLASSES = {}
@@ -221,9 +224,8 @@ class Model(Layer):
     def train_step(self, data):
         """One training step on one batch (Keras's default): forward, compute_loss, gradients,
         optimizer.apply, compute_metrics. Returns the logs (metric name -> value)."""
-        from . import keras_loop
         from ..ops.tape import GradientTape
-        x, y, sample_weight = keras_loop.unpack(data)
+        x, y, sample_weight = unpack(data)
         with GradientTape() as tape:
             y_pred = self(x, training=True)
             loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
@@ -238,16 +240,14 @@ class Model(Layer):
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     def test_step(self, data):
-        from . import keras_loop
-        x, y, sample_weight = keras_loop.unpack(data)
+        x, y, sample_weight = unpack(data)
         y_pred = self(x, training=False)
         loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False)
         self._loss_tracker.update_state(loss, sample_weight=_batch_size(x))
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     def predict_step(self, data):
-        from . import keras_loop
-        x, _, _ = keras_loop.unpack(data)
+        x, _, _ = unpack(data)
         return self(x, training=False)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
@@ -277,7 +277,6 @@ class Model(Layer):
         from .. import ops
         names = getattr(self, "output_names", None)
         if names is not None and len(names) > 1:
-            from .trainer import _per_output
             preds = [y_pred[n] for n in names] if isinstance(y_pred, dict) else list(y_pred)
             ys = [y[n] for n in names] if isinstance(y, dict) else list(y)
             fns = [losses_mod.get(l) for l in _per_output(self.loss, names, "loss")]
@@ -348,44 +347,41 @@ class Model(Layer):
                     class_weight=class_weight, sample_weight=sample_weight, initial_epoch=initial_epoch,
                     steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
                     validation_batch_size=validation_batch_size, validation_freq=validation_freq)
-        from . import keras_loop
         with interrupts.watch():
-            if self.compiled and keras_loop.needed(self, x, y):
-                return keras_loop.fit(self, x, y, batch_size, epochs, verbose, callbacks, **args)
-            return trainer.fit(self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+            if self.compiled and batch_loop.needed(self, x, y):
+                return batch_loop.fit(self, x, y, batch_size, epochs, verbose, callbacks, **args)
+            return array_loop.fit(self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
                                callbacks=callbacks, **args)
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False):
-        from . import keras_loop
         batch_size = data_mod.positive_int(batch_size, "batch_size", 32)
         verbose = data_mod.check_verbose(verbose)
         steps = data_mod.positive_int(steps, "steps")
         with interrupts.watch():
-            if self.compiled and keras_loop.needed(self, x, y):
-                return keras_loop.evaluate(self, x, y, batch_size, verbose, sample_weight, steps, callbacks,
+            if self.compiled and batch_loop.needed(self, x, y):
+                return batch_loop.evaluate(self, x, y, batch_size, verbose, sample_weight, steps, callbacks,
                                            return_dict)
-            return trainer.evaluate(self, x, y, batch_size=batch_size, verbose=verbose, sample_weight=sample_weight,
+            return array_loop.evaluate(self, x, y, batch_size=batch_size, verbose=verbose, sample_weight=sample_weight,
                                     steps=steps, callbacks=callbacks, return_dict=return_dict)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
-        from . import keras_loop
         batch_size = data_mod.positive_int(batch_size, "batch_size", 32)
         verbose = data_mod.check_verbose(verbose)
         steps = data_mod.positive_int(steps, "steps")
         with interrupts.watch():
-            if keras_loop.needed(self, x, None, for_predict=True):
-                return keras_loop.predict(self, x, batch_size, verbose, steps, callbacks)
-            return trainer.predict(self, x, batch_size=batch_size, verbose=verbose, steps=steps, callbacks=callbacks)
+            if batch_loop.needed(self, x, None, for_predict=True):
+                return batch_loop.predict(self, x, batch_size, verbose, steps, callbacks)
+            return array_loop.predict(self, x, batch_size=batch_size, verbose=verbose, steps=steps, callbacks=callbacks)
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
-        return trainer.train_on_batch(self, x, y, sample_weight, class_weight, return_dict)
+        return array_loop.train_on_batch(self, x, y, sample_weight, class_weight, return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
-        return trainer.test_on_batch(self, x, y, sample_weight, return_dict)
+        return array_loop.test_on_batch(self, x, y, sample_weight, return_dict)
 
     def predict_on_batch(self, x):
-        return trainer.predict(self, x, batch_size=max(1, len(x)), verbose=0, local=True)
+        return array_loop.predict(self, x, batch_size=max(1, len(x)), verbose=0, local=True)
 
     # ---- hooks the trainer uses; Sequential/Functional refine them ----
     def _forward(self, x, training, fast=False):
@@ -396,6 +392,21 @@ class Model(Layer):
 
     def _forward_logits(self, x, training, fast=False):
         raise NotImplementedError
+
+    def _layer_chain(self):
+        """[(layer, output shape)] when this model is one chain of layer calls, each on the previous layer's
+        output (the compiled CPU step and the GPU launch program run only such models); else None."""
+        return None
+
+    def _declared_input_dtype(self):
+        """The integer dtype of a single Input(dtype="int32"/"int64") that only Embeddings read (token ids, kept
+        exact: float32 holds integers only up to 2^24), else None (the data become floatx)."""
+        return None
+
+    def _overrides(self, names):
+        """Whether this model's class overrides any of Model's methods `names` (fit takes the per-batch loop
+        for a model with a train_step, compute_loss, ... of its own)."""
+        return any(getattr(type(self), n) is not getattr(Model, n) for n in names)
 
     def _expected_input_shape(self):
         return None

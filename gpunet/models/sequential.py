@@ -3,6 +3,7 @@ from .. import activations
 from ..layers.base import KerasTensor, Layer, call_context
 from ..layers.convolutional import _Conv, fused_conv_pool
 from ..layers.core import Activation, Dense, InputLayer
+from ..layers.embedding import Embedding
 from ..ops.tape import Tensor
 from . import summary as summary_mod
 from .model import Model
@@ -176,6 +177,16 @@ class Sequential(Model):
         `call` (no per-batch input checks) — unless a layer needs __call__ (activity regularizer)."""
         return self.built and all(l.built and l.activity_regularizer is None and not l._produces_mask()
                                   for l in self._layers)  # masks ride on __call__
+
+    def _layer_chain(self):
+        if not self._fast_ok():
+            return None
+        return [(l, self._layer_output_shapes.get(id(l))) for l in self.layers]
+
+    def _declared_input_dtype(self):
+        first = self.layers[0] if self.layers else None
+        dtype = getattr(self._input_layer, "dtype", None)
+        return dtype if dtype and isinstance(first, Embedding) else None
 
     # ---- summary / config ----
     def _summary_rows(self):

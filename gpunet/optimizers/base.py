@@ -65,7 +65,7 @@ class Optimizer:
                 raise ValueError("`%s` must be a non-negative number or None. Received: %s=%r" % (arg, arg, value))
         self.iterations = Variable(np.array(0, dtype=np.int32), dtype="int32", trainable=False, name="iteration")
         self._host_step = 0  # reading `iterations` back from a GPU every step would be a host sync
-        self._dp_scale = None  # fit's factor on this process's gradient under DataParallel (models/parallel.py)
+        self._dp_scale = None  # fit's factor on this process's gradient under DataParallel (training/parallel.py)
         self._vars = None
         self._ema = self._acc = None
         self._constrained = []

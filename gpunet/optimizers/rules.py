@@ -64,7 +64,7 @@ class Adam(Optimizer):
         """lr * sqrt(1 - b2^t) / (1 - b1^t), in float32 arithmetic as Keras computes it. The powers are taken on
         arrays even for one step: NumPy's float32 power for a scalar is another routine than for an array (SVML
         on AVX-512 machines differs in the last bit), and the GPU step's per-epoch table of these values
-        (models/gpu_step.py) must equal the eager update bit for bit."""
+        (training/gpu_step.py) must equal the eager update bit for bit."""
         f = np.float32
         t = np.asarray(step, dtype=f).reshape(-1)
         out = f(lr) * np.sqrt(f(1) - f(self.beta_2) ** t) / (f(1) - f(self.beta_1) ** t)

@@ -14,12 +14,12 @@ from .progbar import Progbar  # noqa: F401
 
 
 def pack_x_y_sample_weight(x, y=None, sample_weight=None):
-    from ..models.keras_loop import pack
+    from ..training.batches import pack
     return pack(x, y, sample_weight)
 
 
 def unpack_x_y_sample_weight(data):
-    from ..models.keras_loop import unpack
+    from ..training.batches import unpack
     return unpack(data)
 
 

@@ -40,3 +40,8 @@ class PyDataset:
 
     def on_epoch_end(self):
         pass
+
+
+def is_stream(x):
+    """A PyDataset, a generator or another iterator: batches come from it, not from slicing arrays."""
+    return isinstance(x, PyDataset) or (hasattr(x, "__next__") and hasattr(x, "__iter__"))

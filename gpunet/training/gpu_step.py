@@ -1,6 +1,6 @@
 """The GPU training step as a static launch program, replayed as a CUDA graph (ARCHITECTURE.md decision 1).
 
-For the models the CPU step plan covers (step_plan.py: a Sequential stack or a Functional chain of
+For the models the CPU step plan covers (cpu_step.py: a Sequential stack or a Functional chain of
 Flatten/Reshape/Dense/Activation/Dropout ending in softmax + cross-entropy), fit on the kernel backend runs a fixed list of
 kernel launches instead of the tape:
 
@@ -33,7 +33,7 @@ from ..kernels import dense, optim, softmax_xent, step
 from ..kernels.launch import ACT_CODES, stores_z
 from ..metrics import CategoricalAccuracy, SparseCategoricalAccuracy
 from ..optimizers.rules import SGD, Adam, AdamW, RMSprop
-from .step_plan import plan_layers
+from .cpu_step import plan_layers
 
 _log = logging.getLogger("gpunet")
 _ARGMAX_COUNTERS = (SparseCategoricalAccuracy, CategoricalAccuracy)
@@ -305,7 +305,7 @@ class TrainProgram(_Forward):
 
     @staticmethod
     def build(model, plan, xd, yd, batch_size, steps, shuffle, capture=True, shard=None):
-        """shard (models/parallel.py): under DataParallel, this process's rows of each batch, read through the
+        """shard (training/parallel.py): under DataParallel, this process's rows of each batch, read through the
         permutation buffer, and one all-reduce of the flat gradient buffer (NCCL, inside the graph) per step."""
         if not backend.uses_kernels() or plan.multi or not plan.fused or plan.has_extra_losses or plan.weighted_metrics:
             return None

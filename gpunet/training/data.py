@@ -221,24 +221,7 @@ def _checked_floats(xa, name, dtype):
 
 
 def prepare_x(model, x, name="x"):
-    return _prepare_one(model, x, name, model._expected_input_shape(), _declared_dtype(model))
-
-
-def _declared_dtype(model):
-    """The integer dtype of a single Input(dtype="int32"/"int64") that only Embeddings read (token ids, kept
-    exact: float32 holds integers only up to 2^24), else None (the data become floatx)."""
-    from ..layers.embedding import Embedding
-    from .sequential import Sequential
-    if isinstance(model, Sequential):
-        layer = model._input_layer
-        first = model.layers[0] if model.layers else None
-        dtype = getattr(layer, "dtype", None)
-        return dtype if dtype and isinstance(first, Embedding) else None
-    inputs = getattr(model, "inputs", None)
-    if not inputs or len(inputs) != 1:
-        return None
-    readers = [op for op, parents, _, _ in getattr(model, "_nodes", []) if any(p is inputs[0] for p in parents)]
-    return inputs[0].dtype if readers and all(isinstance(op, Embedding) for op in readers) else None
+    return _prepare_one(model, x, name, model._expected_input_shape(), model._declared_input_dtype())
 
 
 def _prepare_one(model, x, name, expected, declared=None):

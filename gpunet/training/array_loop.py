@@ -1,180 +1,26 @@
-"""fit / evaluate / predict loops shared by Sequential and Functional models.
+"""fit / evaluate / predict on arrays through the built-in steps: the fast way to run a model.
 
 The loops keep the whole dataset in backend memory (device memory under CuPy), draw the epoch's
 permutation on the host from the epoch's seeded stream (so CPU and GPU see the same batches), and
-read metrics back only when the progress bar or a callback asks for them."""
+read metrics back only when the progress bar or a callback asks for them. Each step runs on one of three
+executors: the GPU launch program (gpu_step.py), the compiled CPU step (cpu_step.py) or the tape
+(tape_step.py); fit's epochs run on the shared skeleton (epoch_loop.py)."""
 import functools
 import math
 import warnings
 
-import numpy as np
-
-from .. import backend, losses as losses_mod, metrics as metrics_mod, ops, random as _random
+from .. import backend, ops
 from ..callbacks import CallbackList
 from ..layers.base import has_pending_losses
-from ..ops.tape import GradientTape, Tensor, stop_recording
+from ..ops.tape import stop_recording
 from . import data as data_mod, parallel
-from .targets import check_sample_weight, class_weights, labels_for
+from .cpu_step import StepPlan
+from .epoch_loop import EpochLoop, steps_per_execution
 from .gpu_step import EvalProgram, PredictProgram, TrainProgram
-from .step_plan import StepPlan
+from .tape_step import _Plan, _logs, _loss_and_preds, _softmax_logits, _trackers, _update_metrics, train_step
+from .targets import check_sample_weight, class_weights, labels_for
 
 
-class _Plan:
-    """What one training step needs, resolved once per fit (not once per step)."""
-
-    def __init__(self, model, y_sample, y_pred_shape):
-        self.multi = isinstance(y_sample, data_mod.Multi)
-        if self.multi:
-            return self._init_multi(model, y_sample)
-        self.loss = model._loss_obj
-        self.variables = model.trainable_weights
-        if not self.variables:
-            raise ValueError('Model "%s" has no trainable weights to fit' % model.name)
-        fn = getattr(self.loss, "fn", None)
-        kwargs = getattr(self.loss, "fn_kwargs", {})
-        self.sparse = fn is losses_mod.sparse_categorical_crossentropy
-        ce = self.sparse or fn is losses_mod.categorical_crossentropy
-        # one fused softmax + cross-entropy op on the logits: a softmax output with cross-entropy on
-        # probabilities (the logits before the softmax), or any output with from_logits=True (the output)
-        self.from_logits = bool(ce and kwargs.get("from_logits"))
-        self.fused = (ce and kwargs.get("axis", -1) == -1 and self.loss.reduction == "sum_over_batch_size"
-                      and kwargs.get("ignore_class") is None and (self.from_logits or model._has_softmax_head()))
-        self.label_smoothing = kwargs.get("label_smoothing", 0.0) or 0.0
-        yshape = y_sample.shape if y_sample is not None else None
-        self.metrics = model._resolve_metrics(yshape, y_pred_shape)
-        self.weighted_metrics = model._resolve_metrics(yshape, y_pred_shape, weighted=True)
-        self.metrics_on_logits = all(m.argmax_invariant for m in self.metrics + self.weighted_metrics)
-        self.has_extra_losses = bool(model.losses)  # regularizers: scanned once per fit, not per step
-
-    def _init_multi(self, model, y):
-        """Several outputs: one loss each (a single loss applies to every output), weighted by
-        loss_weights; metrics per output, logged as <output>_<metric> beside <output>_loss."""
-        names = model.output_names
-        self.variables = model.trainable_weights
-        self.fused = self.sparse = self.from_logits = False
-        self.label_smoothing = 0.0
-        self.has_extra_losses = bool(model.losses)
-        self.out_losses = [losses_mod.get(l) for l in _per_output(model.loss, names, "loss")]
-        lw = model._loss_weights
-        self.loss_weights = [1.0] * len(names) if lw is None else [float(w) for w in _per_output(lw, names, "loss_weights")]
-        self.out_trackers = [metrics_mod.Mean(name="%s_loss" % n) for n in names]
-        self.slots = []
-        for i, (n, t, o) in enumerate(zip(names, y.arrays, model.outputs)):
-            for m in model._resolve_output_metrics(i, n, t.shape, o.shape):
-                self.slots.append((m, i))
-        self.metrics = self.out_trackers + [m for m, _ in self.slots]
-        self.weighted_metrics = []
-        self.metrics_on_logits = True
-
-
-def _per_output(spec, names, what):
-    if isinstance(spec, dict):
-        return [spec.get(n) for n in names]
-    if isinstance(spec, (list, tuple)):
-        if len(spec) != len(names):
-            raise ValueError("compile(%s=...) has %d entries for %d outputs %s" % (what, len(spec), len(names), names))
-        return list(spec)
-    return [spec] * len(names)
-
-
-def _multi_loss(model, plan, xb, yb, swb, training):
-    preds = model._forward(xb, training=training)
-    total = None
-    for i, (lf, w) in enumerate(zip(plan.out_losses, plan.loss_weights)):
-        if lf is None:
-            continue
-        li = lf(yb.arrays[i], preds[i], sample_weight=swb)
-        plan.out_trackers[i].add(li.data, len(yb))
-        term = li if w == 1.0 else ops.multiply(li, w)
-        total = term if total is None else ops.add(total, term)
-    return total, preds
-
-
-def _loss_and_preds(model, plan, xb, yb, swb, training):
-    if plan.multi:
-        return _multi_loss(model, plan, xb, yb, swb, training)
-    if plan.fused:
-        if plan.from_logits:
-            logits = model._forward(xb, training=training, fast=True)
-        else:
-            logits = model._forward_logits(xb, training=training, fast=True)
-        mask = logits._keras_mask
-        if swb is None and mask is None:
-            loss = ops.softmax_cross_entropy(yb, logits, plan.sparse, plan.label_smoothing, reduction="mean")
-        else:
-            per = ops.softmax_cross_entropy(yb, logits, sparse=plan.sparse, label_smoothing=plan.label_smoothing)
-            loss = losses_mod.reduce_weighted(per, losses_mod.apply_mask(swb, mask, "sum_over_batch_size"))
-        return loss, logits
-    preds = model._forward(xb, training=training, fast=True)
-    return plan.loss(yb, preds, sample_weight=swb), preds
-
-
-def _softmax_logits(plan):
-    """Whether the fused loss's predictions are the logits before the model's softmax (the metrics take
-    probabilities then); with from_logits=True they are the model's own output, handed over as they are."""
-    return plan.fused and not plan.from_logits
-
-
-def _update_metrics(plan, yb, preds, swb, is_logits):
-    """preds: the step's prediction Tensor(s); a mask on them (padded timesteps) weighs those entries 0."""
-    if plan.multi:
-        for m, i in plan.slots:
-            mw = _mask_weights(None, preds[i])
-            if mw is None:
-                m.update_state(yb.arrays[i], preds[i].data)
-            else:
-                m.update_state(yb.arrays[i], preds[i].data, sample_weight=mw)
-        return
-    if not plan.metrics and not plan.weighted_metrics:
-        return
-    mask = getattr(preds, "_keras_mask", None)
-    preds = preds.data if isinstance(preds, Tensor) else preds
-    if is_logits and not plan.metrics_on_logits:
-        preds = ops.softmax(preds).data
-    mw = None if mask is None else losses_mod.apply_mask(None, mask, "sum")
-    for m in plan.metrics:  # Keras: `metrics` ignore sample weights, `weighted_metrics` use them
-        if mw is None:
-            m.update_state(yb, preds)
-        else:
-            m.update_state(yb, preds, sample_weight=mw)
-    if plan.weighted_metrics:
-        sw = swb if mask is None else losses_mod.apply_mask(swb, mask, "sum")
-        for m in plan.weighted_metrics:
-            m.update_state(yb, preds, sample_weight=sw)
-
-
-def _mask_weights(swb, pred):
-    mask = getattr(pred, "_keras_mask", None)
-    return swb if mask is None else losses_mod.apply_mask(swb, mask, "sum")
-
-
-def train_step(model, plan, xb, yb, swb):
-    with GradientTape() as tape:
-        loss, preds = _loss_and_preds(model, plan, xb, yb, swb, True)
-        total = loss
-        if plan.has_extra_losses or has_pending_losses():  # regularizers, add_loss() of this pass
-            for r in model.losses:
-                total = ops.add(total, r)
-        scaled = model.optimizer.scale_loss(total)  # Keras: gradients of the scaled loss; apply() unscales
-    grads = tape.gradient(scaled, plan.variables, write_to_sinks=True)
-    model.optimizer.apply(grads, plan.variables)
-    model._loss_tracker.add(total.data, len(xb))
-    _update_metrics(plan, yb, preds, swb, _softmax_logits(plan))
-    return total
-
-
-def _logs(model, plan, prefix=""):
-    out = {prefix + "loss": float(model._loss_tracker.result())}
-    for m in plan.metrics + plan.weighted_metrics:
-        out[prefix + m.name] = _log_value(m.result())
-    return out
-
-
-def _log_value(value):
-    """A metric's result as the logs hold it: a float, or an array for a per-class result (F1Score(average=None)),
-    as Keras logs it."""
-    size = getattr(value, "size", 1)
-    return float(value) if size == 1 else backend.to_numpy(value)
 
 
 def _prepare(model, x, y, sample_weight, name="x"):
@@ -270,92 +116,104 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         model.optimizer.build(plan.variables)
     eager = sw is not None or getattr(model, "run_eagerly", False)
     fast = None if eager else StepPlan.build(model, plan)
-    program = None
     cbs = CallbackList(parallel.for_rank(callbacks, dp), model=model, add_history=True,
                        add_progbar=verbose != 0 and parallel.rank(dp) == 0, verbose=verbose, epochs=epochs, steps=steps)
-    model.stop_training = False
-    model._in_fit = True
-    logs_fn = lambda: _logs(model, plan)  # noqa: E731
-    spe = _steps_per_execution(model)
-    val_program = None
-    epoch_logs = {}
-    try:
-        initial_epoch = begin_training(model, cbs, initial_epoch)
+    validation = None if val is None else (val, vbatch, val_steps, val_reduce)
+    loop = _ArrayFit(model, cbs, validation_freq, plan, (xd, yd, swd), batch_size, steps, shuffle, eager, fast, dp,
+                     shard, validation)
+    return loop.run(initial_epoch, epochs)
+
+
+class _ArrayFit(EpochLoop):
+    """fit on arrays resident on the device: each epoch runs the launch program (a CUDA graph on a GPU, the
+    emulated kernels on the CPU) when the model has one, else one batch at a time through the compiled CPU
+    step (`fast`) or the tape. Under DataParallel (`shard`) each process trains on its rows of every batch."""
+
+    def __init__(self, model, cbs, validation_freq, plan, data, batch_size, steps, shuffle, eager, fast, dp, shard,
+                 validation):
+        super().__init__(model, cbs, validation_freq)
+        self.plan, self.data, self.batch_size, self.steps, self.shuffle = plan, data, batch_size, steps, shuffle
+        self.eager, self.fast, self.dp, self.shard = eager, fast, dp, shard
+        self.spe = steps_per_execution(model)
+        self.validation = validation  # (arrays on the device, batch size, steps, DataParallel comm) or None
+        self.program = self.val_program = None
+        self.logs_fn = lambda: _logs(model, plan)  # noqa: E731
+        self.order = self.key = None
+
+    def start(self, initial_epoch):
+        model, dp = self.model, self.dp
         if dp is not None:  # rank 0's weights, optimizer state, seed and starting epoch (a restored backup's)
             initial_epoch = parallel.sync_start(dp, model, initial_epoch)
-        if not eager:  # on the kernel backend: the static launch program (a CUDA graph on a GPU)
-            program = TrainProgram.build(model, plan, xd, yd, batch_size, steps, shuffle, shard=shard)
-        if program is not None:  # the progress bar reads without stopping the stream; batch callbacks wait
+        if not self.eager:  # on the kernel backend: the static launch program (a CUDA graph on a GPU)
+            xd, yd, _ = self.data
+            self.program = TrainProgram.build(model, self.plan, xd, yd, self.batch_size, self.steps, self.shuffle,
+                                              shard=self.shard)
+        if self.program is not None:  # the progress bar reads without stopping the stream; batch callbacks wait
+            program, cbs = self.program, self.cbs
             sync = cbs.wants_batch_logs("on_train_batch_end") or cbs.wants_batch_logs("on_train_batch_begin")
             program.follow_callbacks = sync
-            logs_fn = lambda: program.logs(sync)  # noqa: E731
-        for epoch in range(initial_epoch, epochs):
-            model._reset_metrics(plan)
-            cbs.on_epoch_begin(epoch)
-            index = stream_index(model, epoch)
-            stream = _random.epoch_stream(model._seed, index)
-            order = stream.permutation(n) if shuffle else None
-            key = _random.dropout_key(model._seed, index)
-            if shard is not None:
-                order, key = shard.order(order), parallel.dropout_key(key, dp.rank)
-            _random.set_epoch_stream(stream, key)
-            if program is not None:
-                _program_epoch(model, program, cbs, order, key, steps, spe, logs_fn, shard)
-            else:
-                _array_epoch(model, plan, fast, cbs, (xd, yd, swd), order, batch_size, steps, spe, logs_fn, shard)
-            _random.set_epoch_stream(None)
-            end_epoch(model)
-            if dp is not None:  # the epoch's sums over every process's rows; rank 0's weights everywhere
-                parallel.reduce_metrics(dp, _trackers(model, plan))
-                parallel.end_epoch_sync(dp, model)
-            epoch_logs = _logs(model, plan)
-            if not math.isfinite(epoch_logs["loss"]):
-                cause = ("the optimizer's epsilon is 0: an update divides by zero wherever a gradient is 0; give "
-                         "epsilon a small positive value such as 1e-7" if getattr(model.optimizer, "epsilon", None) == 0
-                         else "lower the learning rate, check the inputs for outliers")
-                warnings.warn("gpunet: the training loss is %s after epoch %d: the weights have diverged (%s)"
-                              % (epoch_logs["loss"], epoch + 1, cause), RuntimeWarning, stacklevel=3)
-            if val is not None and (epoch + 1) % validation_freq == 0:
-                model._in_fit_validation = True
-                try:  # Keras runs fit's validation as an evaluate(): the on_test_* hooks fire
-                    cbs.on_test_begin()
-                    if val_program is None:  # built once per fit (False: this model or data cannot have one)
-                        val_program = val[2] is None and EvalProgram.build(
-                            model, plan, val[0], val[1], vbatch, _n_steps(len(val[0]), vbatch, val_steps)) or False
-                    vlogs = _evaluate_arrays(model, plan, val[0], val[1], val[2], vbatch, cbs=cbs,
-                                             max_steps=val_steps, program=val_program, reduce_with=val_reduce)
-                    cbs.on_test_end(dict(vlogs))
-                    epoch_logs.update({"val_" + k: v for k, v in vlogs.items()})
-                finally:
-                    model._in_fit_validation = False
-            cbs.on_epoch_end(epoch, epoch_logs)
-            if dp is not None:  # a callback that stopped one process stops them all
-                parallel.agree_stop(dp, model)
-            if model.stop_training:
-                break
-        if epochs > 0:  # Keras: with use_ema the weights become their moving averages
-            model.optimizer.finalize_variable_values(model.trainable_weights)
-        cbs.on_train_end(epoch_logs)
-    finally:
-        model._in_fit = False
-        model.optimizer._dp_scale = None
-        _random.set_epoch_stream(None)
-        if program is not None:
-            program.finish()  # the weights are read on the default stream from here on
-    return cbs.history
+            self.logs_fn = lambda: program.logs(sync)  # noqa: E731
+        return initial_epoch
 
+    def reset_metrics(self):
+        self.model._reset_metrics(self.plan)
 
-def _trackers(model, plan):
-    return [model._loss_tracker] + plan.metrics + plan.weighted_metrics
+    def begin_epoch(self, stream, key):
+        self.order = stream.permutation(len(self.data[0])) if self.shuffle else None
+        if self.shard is not None:
+            self.order, key = self.shard.order(self.order), parallel.dropout_key(key, self.dp.rank)
+        self.key = key
+        return key
 
+    def run_epoch(self, stream):
+        if self.program is not None:
+            _program_epoch(self.model, self.program, self.cbs, self.order, self.key, self.steps,
+                           self.spe, self.logs_fn, self.shard)
+        else:
+            _array_epoch(self.model, self.plan, self.fast, self.cbs, self.data, self.order, self.batch_size,
+                         self.steps, self.spe, self.logs_fn, self.shard)
 
-def _steps_per_execution(model):
-    spe = getattr(model, "steps_per_execution", 1)
-    if spe is None:
-        return 1
-    if isinstance(spe, bool) or not isinstance(spe, (int, np.integer)) or spe < 1:
-        raise ValueError("compile(steps_per_execution=...) must be a positive integer, received %r" % (spe,))
-    return int(spe)
+    def end_epoch(self):
+        if self.dp is not None:  # the epoch's sums over every process's rows; rank 0's weights everywhere
+            parallel.reduce_metrics(self.dp, _trackers(self.model, self.plan))
+            parallel.end_epoch_sync(self.dp, self.model)
+        return True
+
+    def epoch_logs(self, epoch):
+        model = self.model
+        logs = _logs(model, self.plan)
+        if not math.isfinite(logs["loss"]):
+            cause = ("the optimizer's epsilon is 0: an update divides by zero wherever a gradient is 0; give "
+                     "epsilon a small positive value such as 1e-7" if getattr(model.optimizer, "epsilon", None) == 0
+                     else "lower the learning rate, check the inputs for outliers")
+            # stacklevel: this hook, EpochLoop.run, fit, its label-check wrapper, then Model.fit
+            warnings.warn("gpunet: the training loss is %s after epoch %d: the weights have diverged (%s)"
+                          % (logs["loss"], epoch + 1, cause), RuntimeWarning, stacklevel=5)
+        return logs
+
+    def has_validation(self):
+        return self.validation is not None
+
+    def validate(self):
+        model, plan, cbs = self.model, self.plan, self.cbs
+        val, vbatch, val_steps, val_reduce = self.validation
+        cbs.on_test_begin()
+        if self.val_program is None:  # built once per fit (False: this model or data cannot have one)
+            self.val_program = val[2] is None and EvalProgram.build(
+                model, plan, val[0], val[1], vbatch, _n_steps(len(val[0]), vbatch, val_steps)) or False
+        vlogs = _evaluate_arrays(model, plan, val[0], val[1], val[2], vbatch, cbs=cbs, max_steps=val_steps,
+                                 program=self.val_program, reduce_with=val_reduce)
+        cbs.on_test_end(dict(vlogs))
+        return vlogs
+
+    def after_epoch_end(self):
+        if self.dp is not None:  # a callback that stopped one process stops them all
+            parallel.agree_stop(self.dp, self.model)
+
+    def finish(self):
+        self.model.optimizer._dp_scale = None
+        if self.program is not None:
+            self.program.finish()  # the weights are read on the default stream from here on
 
 
 def _array_epoch(model, plan, fast, cbs, data, order, batch_size, steps, spe, logs_fn, shard=None):
@@ -428,30 +286,10 @@ def _n_steps(n, batch_size, max_steps=None):
     return steps if max_steps is None else max(1, min(steps, int(max_steps)))
 
 
-def begin_training(model, cbs, initial_epoch):
-    """Both fit loops start alike: on_train_begin (where BackupAndRestore may load a backup and name the
-    epoch to resume from), then the model's seed, which keys every epoch's shuffle and dropout.
-
-    An epoch's streams are keyed by (seed, index): the index is the epoch number, moved past the epochs
-    this model already trained in earlier fit calls. So fit(epochs=1) called in a loop shuffles and drops
-    differently each time, as Keras does (keyed by the epoch number alone, every call replayed epoch 0's
-    order and masks), while a resumed run (initial_epoch=k after k epochs) replays the original's."""
-    cbs.on_train_begin()
-    resumed = model.__dict__.pop("_initial_epoch", None)
-    if model._seed is None:
-        model._seed = int(_random.generator().integers(2**31))
-    start = initial_epoch if resumed is None else resumed
-    model._stream_offset = max(0, getattr(model, "_epochs_trained", 0) - start)
-    return start
 
 
-def stream_index(model, epoch):
-    """The index that keys this epoch's shuffle and dropout streams (see begin_training)."""
-    return epoch + getattr(model, "_stream_offset", 0)
 
 
-def end_epoch(model):
-    model._epochs_trained = getattr(model, "_epochs_trained", 0) + 1
 
 
 def _evaluate_arrays(model, plan, x, y, sw, batch_size, prefix="", cbs=None, max_steps=None, program=None,

@@ -22,29 +22,9 @@ _KINDS = (Flatten, Reshape, Dense, Activation, Dropout)
 
 def layer_chain(model):
     """[(layer, output shape)] when the model is one chain of layer calls, each on the previous layer's
-    output: a Sequential, or a Functional model with one input and one output, no branch, no layer called
-    twice and no call arguments besides the tensor (Keras's `Model(inputs, outputs)` MLPs); else None."""
-    from ..layers.base import Layer
-    from .functional import Functional
-    from .sequential import Sequential
-    if isinstance(model, Sequential):
-        if not model._fast_ok():
-            return None
-        chain = [(l, model._layer_output_shapes.get(id(l))) for l in model.layers]
-    elif (isinstance(model, Functional) and type(model).call is Functional.call and len(model.inputs) == 1
-          and len(model.outputs) == 1):
-        prev, chain = model.inputs[0], []
-        for op, parents, (args, kwargs), outs in model._nodes:
-            if (not isinstance(op, Layer) or len(parents) != 1 or parents[0] is not prev or len(args) != 1
-                    or args[0] is not prev or kwargs or len(outs) != 1 or not op.built
-                    or op.activity_regularizer is not None):
-                return None
-            chain.append((op, tuple(outs[0].shape)))
-            prev = outs[0]
-        if prev is not model.outputs[0]:
-            return None
-    else:
-        return None
+    output (Model._layer_chain: a Sequential, or a Functional model with one input and one output, no
+    branch and no call arguments besides the tensor), with no layer in it twice; else None."""
+    chain = model._layer_chain()
     if not chain or len({id(l) for l, _ in chain}) != len(chain):  # a shared layer: its gradients would add up
         return None
     return chain
