@@ -2,7 +2,9 @@
 
     import gpunet as keras
 """
-__version__ = "0.1.0"
+import sys as _sys
+
+import numpy as _np
 
 from . import (activations, backend, callbacks, config, constraints, initializers, layers,  # noqa: F401
                losses, metrics, models, ops, optimizers, random, regularizers, utils)
@@ -15,10 +17,17 @@ from .ops.symbolic import Operation  # noqa: F401
 from .ops.tape import GradientTape, Variable  # noqa: F401
 from .optimizers import Optimizer  # noqa: F401
 from .regularizers import Regularizer  # noqa: F401
+from .common import registry as _registry
+from .version import __version__  # noqa: F401
+
+# a Lambda layer's Python lambda, loaded from a file outside safe mode, runs with these names (as in Keras)
+_registry.set_lambda_globals({"gpunet": _sys.modules[__name__], "keras": _sys.modules[__name__], "ops": ops,
+                             "np": _np})
 
 
 def version():
     return __version__
+
 
 _LAZY = {"datasets", "saving", "kernels", "distribution"}
 

@@ -1,7 +1,8 @@
 """`keras.activations`: functions on tensors, resolved from strings."""
 from . import ops
 from .ops.nn import ELEMENTWISE
-from .utils.registry import lookup
+from .common import registry
+from .common.registry import lookup
 
 
 def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
@@ -88,3 +89,7 @@ def deserialize(config, custom_objects=None):
     if custom_objects and isinstance(config, str) and config in custom_objects:
         return custom_objects[config]
     return get(config)
+
+
+# what a saved config may name (common/registry.py)
+registry.register_builtins("functions", "activations", _TABLE)

@@ -219,18 +219,8 @@ def erf(x):
 
 # keras.backend names that scripts use
 def clear_session():
-    from .utils.naming import clear_session as _clear
+    from .common.naming import clear_session as _clear
     _clear()
-
-
-def floatx():
-    from . import config
-    return config.floatx()
-
-
-def epsilon():
-    from . import config
-    return config.epsilon()
 
 
 def backend():
@@ -239,29 +229,48 @@ def backend():
     return name()
 
 
+# ---- settings keras.config and keras.backend share (config.py re-exports them) ----
+
+_FLOATX = "float32"
+_EPSILON = 1e-7
+_IMAGE_DATA_FORMAT = "channels_last"
+
+
+def floatx():
+    return _FLOATX
+
+
 def set_floatx(value):
-    from . import config
-    config.set_floatx(value)
+    global _FLOATX
+    if value not in ("float16", "bfloat16", "float32", "float64"):
+        raise ValueError("Unknown floatx %r: expected float16, bfloat16, float32 or float64" % (value,))
+    _FLOATX = value
+
+
+def epsilon():
+    return _EPSILON
 
 
 def set_epsilon(value):
-    from . import config
-    config.set_epsilon(value)
+    global _EPSILON
+    _EPSILON = float(value)
 
 
 def image_data_format():
-    from . import config
-    return config.image_data_format()
+    return _IMAGE_DATA_FORMAT
 
 
 def set_image_data_format(data_format):
-    from . import config
-    config.set_image_data_format(data_format)
+    """gpunet's image layers are channels_last; "channels_first" is refused rather than ignored."""
+    global _IMAGE_DATA_FORMAT
+    if data_format != "channels_last":
+        raise ValueError("gpunet supports image_data_format 'channels_last' only, received %r" % (data_format,))
+    _IMAGE_DATA_FORMAT = data_format
 
 
 def is_keras_tensor(x):
-    from .ops.symbolic import KerasTensor
-    return isinstance(x, KerasTensor)
+    """Whether x is a symbolic tensor (ops/symbolic.py's KerasTensor marks itself; the backend imports no op)."""
+    return getattr(type(x), "_is_keras_tensor", False) is True
 
 
 def standardize_dtype(dtype):

@@ -1,27 +1,11 @@
-"""Global numeric settings, named as in `keras.config`."""
-_FLOATX = "float32"
-_EPSILON = 1e-7
+"""Global settings, named as in `keras.config`. floatx, epsilon and the image data format live with the
+backend (backend.py, as in Keras) and are the same functions here."""
+from . import backend as _backend
+from .backend import (epsilon, floatx, image_data_format, set_epsilon, set_floatx,  # noqa: F401
+                      set_image_data_format)
+
+
 _MATMUL_PRECISION = "float32"
-
-
-def floatx():
-    return _FLOATX
-
-
-def set_floatx(value):
-    global _FLOATX
-    if value not in ("float16", "bfloat16", "float32", "float64"):
-        raise ValueError("Unknown floatx %r: expected float16, bfloat16, float32 or float64" % (value,))
-    _FLOATX = value
-
-
-def epsilon():
-    return _EPSILON
-
-
-def set_epsilon(value):
-    global _EPSILON
-    _EPSILON = float(value)
 
 
 def matmul_precision():
@@ -38,13 +22,11 @@ def set_matmul_precision(value):
 
 _TRACEBACK_FILTERING = True
 _INTERACTIVE_LOGGING = True
-_IMAGE_DATA_FORMAT = "channels_last"
 
 
 def backend():
     """The array backend in use: "numpy" or "cupy" (Keras answers with its backend's name)."""
-    from . import backend as b
-    return b.name() if hasattr(b, "name") else ("cupy" if b.get_xp().__name__ == "cupy" else "numpy")
+    return _backend.name()
 
 
 def enable_traceback_filtering():
@@ -76,18 +58,6 @@ def is_interactive_logging_enabled():
     return _INTERACTIVE_LOGGING
 
 
-def image_data_format():
-    return _IMAGE_DATA_FORMAT
-
-
-def set_image_data_format(data_format):
-    """gpunet's image layers are channels_last; "channels_first" is refused rather than ignored."""
-    global _IMAGE_DATA_FORMAT
-    if data_format != "channels_last":
-        raise ValueError("gpunet supports image_data_format 'channels_last' only, received %r" % (data_format,))
-    _IMAGE_DATA_FORMAT = data_format
-
-
 _MAX_EPOCHS = None
 _MAX_STEPS_PER_EPOCH = None
 
@@ -115,5 +85,5 @@ def max_steps_per_epoch():
 def enable_unsafe_deserialization():
     """Lets every later load run Python lambdas saved as bytecode in a file (a `Lambda` layer's function), as
     `safe_mode=False` does for one load. Only for files you trust: bytecode is code (Keras's switch)."""
-    from .saving import safety
-    safety.enable_unsafe_deserialization()
+    from .common import registry
+    registry.enable_unsafe_deserialization()

@@ -1,6 +1,7 @@
 """Projections applied to a weight after each optimizer step (Keras's `constraints`)."""
 from . import backend
-from .utils.registry import lookup
+from .common import registry
+from .common.registry import lookup
 
 
 class Constraint:
@@ -87,3 +88,7 @@ def get(identifier):
         cfg = identifier.get("config") or {}
         return cls.from_config(cfg) if hasattr(cls, "from_config") else cls(**cfg)
     return lookup("constraint", identifier, _TABLE)()
+
+
+# what a saved config may name (common/registry.py)
+registry.register_builtins("classes", "constraints", _TABLE)

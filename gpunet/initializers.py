@@ -7,7 +7,8 @@ import numpy as np
 
 from . import backend
 from . import random as _random
-from .utils.registry import lookup
+from .common import registry
+from .common.registry import lookup
 
 
 def _fans(shape):
@@ -31,7 +32,7 @@ class Initializer:
 
     @classmethod
     def from_config(cls, config):
-        from .saving.serialization import accepted_kwargs
+        from .common.registry import accepted_kwargs
         return cls(**accepted_kwargs(cls.__init__, config))  # Keras adds keys such as input_axes
 
 
@@ -230,3 +231,7 @@ OrthogonalInitializer, IdentityInitializer = Orthogonal, Identity
 
 def deserialize(config, custom_objects=None):
     return get(config)
+
+
+# what a saved config may name (common/registry.py)
+registry.register_builtins("classes", "initializers", _TABLE)

@@ -3,7 +3,8 @@ import numpy as np
 
 from . import backend, config, ops
 from .ops.tape import Tensor
-from .utils.registry import lookup
+from .common import registry
+from .common.registry import lookup
 
 
 def _pred(y_pred):
@@ -436,3 +437,8 @@ def deserialize(config, custom_objects=None):
     if custom_objects and isinstance(config, str) and config in custom_objects:
         return custom_objects[config]
     return get(config)
+
+
+# what a saved config may name (common/registry.py)
+registry.register_builtins("classes", "losses", _CLASSES)
+registry.register_builtins("functions", "losses", _FUNCTIONS)

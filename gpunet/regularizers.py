@@ -1,6 +1,7 @@
 """Weight penalties added to the training loss, as Keras's `regularizers`."""
 from . import ops
-from .utils.registry import lookup
+from .common import registry
+from .common.registry import lookup
 
 
 class Regularizer:
@@ -67,3 +68,7 @@ def serialize(regularizer):
 
 def deserialize(config, custom_objects=None):
     return get(config)
+
+
+# what a saved config may name (common/registry.py)
+registry.register_builtins("classes", "regularizers", {"L1": L1, "L2": L2, "L1L2": L1L2})

@@ -331,7 +331,7 @@ def test_compiled_step_equals_tape_path(head, loss):
 
 
 def test_progress_bar_redraws_in_place_on_a_terminal():
-    from gpunet.utils.progbar import Progbar
+    from gpunet.common.progbar import Progbar
 
     class Tty(io.StringIO):
         def isatty(self):

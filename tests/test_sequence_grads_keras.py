@@ -91,7 +91,7 @@ def test_sequence_layer_gradients_equal_keras_on_jax(tmp_path):
     import importlib.util
     if importlib.util.find_spec("jax") is None or importlib.util.find_spec("keras") is None:
         pytest.skip("the Keras-on-JAX referee needs keras and jax (pip install -e '.[test]')")
-    from gpunet.saving.serialization import serialize_layer
+    from gpunet.common.registry import serialize_layer
     arrays, meta, ours = {}, [], []
     for i, (make, shapes, use_mask, kw) in enumerate(CASES):
         layer = make()

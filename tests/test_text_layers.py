@@ -130,7 +130,7 @@ def test_the_two_hashes_match_tensorflow_at_every_length():
     lengths (its "generated_by" says how)."""
     import json
     import os
-    from gpunet.utils.hashing import fingerprint64, siphash24
+    from gpunet.common.hashing import fingerprint64, siphash24
     with open(os.path.join(os.path.dirname(__file__), "hash_reference.json")) as f:
         ref = json.load(f)
     N = 2 ** 63 - 1

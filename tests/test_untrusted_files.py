@@ -237,14 +237,14 @@ def test_a_lambda_saved_as_bytecode_needs_safe_mode_false(tmp_path):
 
 
 def test_enable_unsafe_deserialization_lets_every_later_load_run_lambdas(tmp_path):
-    from gpunet.saving import safety
+    from gpunet.common import registry
     km = _keras_lambda_model(tmp_path / "k.keras")
-    saved = safety._SAFE_MODE[0]
+    saved = registry._SAFE_MODE[0]
     try:
         gpunet.config.enable_unsafe_deserialization()
         g = gpunet.models.load_model(tmp_path / "k.keras")  # safe_mode=True is overridden, as in Keras
     finally:
-        safety._SAFE_MODE[0] = saved
+        registry._SAFE_MODE[0] = saved
     np.testing.assert_allclose(g.predict(X, verbose=0), km.predict(X, verbose=0), rtol=1e-6)
     with pytest.raises(ValueError, match="safe_mode=False"):
         gpunet.models.load_model(tmp_path / "k.keras")

@@ -2,8 +2,8 @@
 hands them), History and the progress bar."""
 import sys
 
-from ..utils import interrupts
-from ..utils.progbar import Progbar
+from ..common import interrupts
+from ..common.progbar import Progbar
 
 
 _HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",

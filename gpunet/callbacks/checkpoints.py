@@ -190,7 +190,7 @@ class BackupAndRestore(Callback):
     def _resume_point(self, path):
         """(epoch to resume at, seed) of a backup: its attributes, or an earlier gpunet's training_metadata.json."""
         import h5py
-        from ..saving.saving_lib import SavingError
+        from ..common.registry import SavingError
         try:
             with h5py.File(path, "r") as f:
                 attrs = {k: f.attrs[k] for k in (self._EPOCH, self._SEED) if k in f.attrs}
@@ -210,7 +210,7 @@ class BackupAndRestore(Callback):
 
     def _legacy_metadata(self, path):
         import json
-        from ..saving.saving_lib import SavingError
+        from ..common.registry import SavingError
         try:
             with open(self._meta_path) as f:
                 info = json.load(f)

@@ -13,7 +13,7 @@ import urllib.parse
 
 import numpy as np
 
-from ..utils import downloads
+from ..common import downloads
 
 KERAS_BASE_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 

@@ -1,3 +1,4 @@
+from ..common import registry
 from .activations import ELU, LeakyReLU, PReLU, ReLU, Softmax  # noqa: F401
 from .base import InputSpec, KerasTensor, Layer  # noqa: F401
 from .convolutional import (Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Conv3D, Conv3DTranspose,  # noqa: F401
@@ -30,10 +31,14 @@ from .preprocessing import (CenterCrop, RandomBrightness, RandomContrast, Random
 
 
 def serialize(layer):
-    from ..saving.serialization import serialize_layer
-    return serialize_layer(layer)
+    return registry.serialize_layer(layer)
 
 
 def deserialize(config, custom_objects=None):
-    from ..saving.serialization import deserialize_layer
-    return deserialize_layer(config, custom_objects)
+    return registry.deserialize_layer(config, custom_objects)
+
+
+# the layer classes a saved config may name (with the models gpunet.models adds, registered classes and
+# custom_objects): every public Layer class of this namespace, under each of its names
+registry.register_builtin_layers({name: obj for name, obj in list(globals().items())
+                                  if isinstance(obj, type) and issubclass(obj, Layer)})

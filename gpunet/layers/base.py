@@ -8,7 +8,7 @@ import numpy as np
 from .. import backend, config, initializers, ops, regularizers, constraints
 from ..ops.symbolic import KerasTensor, Operation, dummy_value, flatten_symbolic, is_symbolic, make_outputs, map_structure  # noqa: F401
 from ..ops.tape import Tensor, Variable
-from ..utils.naming import to_snake_case, uniquify
+from ..common.naming import to_snake_case, uniquify
 from .saving_support import _auto_config, _charge_weight, _user_init, auto_get_config
 
 _build_scope = []  # layers whose build() is running, outermost first: weight paths nest as Keras's name scopes
@@ -159,6 +159,11 @@ class Layer(Operation):
             self._created_trainable.add(id(v))
             v.trainable = self._trainable
         return v
+
+    def _saved_layers(self):
+        """The layers a saved file lists under this one's `layers/` (a model's own list, in order), or None: then
+        its sublayers are found by attribute, as Keras's saving walks them."""
+        return None
 
     def _sublayers(self):
         out = []

@@ -3,6 +3,7 @@ RepeatVector, Permute, UnitNormalization, LayerNormalization."""
 import numpy as np
 
 from .. import constraints, initializers, ops, random as _random, regularizers
+from ..common import registry
 from .base import Layer
 from .core import _ser
 
@@ -69,35 +70,26 @@ def _function_config(fn):
         closure = tuple(c.cell_contents for c in fn.__closure__) if fn.__closure__ else None
         return {"class_name": "__lambda__", "config": {"code": base64.encodebytes(marshal.dumps(fn.__code__)).decode(
             "ascii"), "defaults": fn.__defaults__, "closure": closure}}
-    from ..saving.serialization import get_registered_name
     return {"module": "builtins", "class_name": "function",
-            "config": get_registered_name(fn) or getattr(fn, "__name__", type(fn).__name__),
+            "config": registry.get_registered_name(fn) or getattr(fn, "__name__", type(fn).__name__),
             "registered_name": "function"}
 
 
 def _function_from_config(cfg, custom_objects, what):
     """A Lambda's function back from its config: a name through custom_objects, registration or the built-in
-    activations and losses; bytecode only outside safe mode (saving/safety.py), as Keras's func_load."""
-    from ..saving import safety, serialization
+    activations and losses; bytecode only outside safe mode (common/registry.py), as Keras's func_load."""
     if not isinstance(cfg, dict):
         raise ValueError("Lambda's %s config must be a dict, received %r" % (what, cfg))
     if cfg.get("class_name") == "__lambda__":
-        safety.refuse_lambda_in_safe_mode("Lambda %s" % what)
+        registry.refuse_lambda_in_safe_mode("Lambda %s" % what)
         return _func_load(cfg.get("config") or {})
     name = cfg.get("config")
-    found = serialization.get_registered_object(name, custom_objects) if isinstance(name, str) else None
+    found = registry.get_registered_object(name, custom_objects) if isinstance(name, str) else None
     if found is None and isinstance(name, str):
-        found = serialization.builtin_functions().get(name)
+        found = registry.builtin_functions().get(name)
     if not callable(found):
-        raise ValueError("Lambda's %s %r is unknown. %s." % (what, name, serialization.CUSTOM_HINT))
+        raise ValueError("Lambda's %s %r is unknown. %s." % (what, name, registry.CUSTOM_HINT))
     return found
-
-
-def _lambda_globals():
-    """The globals a loaded lambda runs with: gpunet under the names a script imports it as."""
-    import builtins
-    import gpunet
-    return {"__builtins__": builtins, "gpunet": gpunet, "keras": gpunet, "ops": gpunet.ops, "np": np}
 
 
 def _func_load(cfg):
@@ -119,7 +111,7 @@ def _func_load(cfg):
     defaults, closure = cfg.get("defaults"), cfg.get("closure")
     closure = tuple(cell(c) for c in closure) if closure is not None else None
     try:
-        return types.FunctionType(code, _lambda_globals(), name=code.co_name,
+        return types.FunctionType(code, registry.lambda_globals(), name=code.co_name,
                                   argdefs=tuple(defaults) if defaults is not None else None, closure=closure)
     except (TypeError, ValueError) as e:
         raise ValueError("the Lambda's bytecode does not match its saved closure: %s" % e) from None
@@ -361,8 +353,8 @@ class Normalization(Layer):
 
     def adapt(self, data):
         """Mean and variance over every axis but `axis`, accumulated batch by batch (Chan's update)."""
-        from ..utils.dataset import is_stream
-        from ..utils.dataset import PyDataset
+        from ..common.dataset import is_stream
+        from ..common.dataset import PyDataset
         if isinstance(data, PyDataset):
             batches = (data[i] for i in range(data.num_batches))
         elif is_stream(data) or isinstance(data, (list, tuple)) and data and hasattr(data[0], "shape") \

@@ -228,7 +228,7 @@ class RNN(Layer):
                 c.reset_recurrent_dropout_mask()
 
     def get_config(self):
-        from ..saving.serialization import serialize_layer
+        from ..common.registry import serialize_layer
         cfg = super().get_config()
         cfg.update({"return_sequences": self.return_sequences, "return_state": self.return_state,
                     "go_backwards": self.go_backwards, "stateful": self.stateful, "unroll": self.unroll,
@@ -238,7 +238,7 @@ class RNN(Layer):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        from ..saving.serialization import deserialize_layer
+        from ..common.registry import deserialize_layer
         config = dict(config)
         cell = config.pop("cell")
         cell = [deserialize_layer(c, custom_objects) for c in cell] if isinstance(cell, list) else \

@@ -325,14 +325,14 @@ class StackedRNNCells(Layer):
         return inputs, new_states
 
     def get_config(self):
-        from ..saving.serialization import serialize_layer
+        from ..common.registry import serialize_layer
         cfg = super().get_config()
         cfg["cells"] = [serialize_layer(c) for c in self.cells]
         return cfg
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        from ..saving.serialization import deserialize_layer
+        from ..common.registry import deserialize_layer
         config = dict(config)
         cells = [deserialize_layer(c, custom_objects) for c in config.pop("cells")]
         return cls(cells, **config)

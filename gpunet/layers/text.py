@@ -474,7 +474,7 @@ class Hashing(Layer):
         self.built = True
 
     def _bin(self, v, bins):
-        from ..utils.hashing import fingerprint64, siphash24
+        from ..common.hashing import fingerprint64, siphash24
         if isinstance(v, bytes):
             data = v
         elif isinstance(v, (int, np.integer)):

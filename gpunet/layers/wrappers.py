@@ -15,7 +15,7 @@ class Bidirectional(Layer):
     """Runs a recurrent layer forwards and a copy of it backwards, and merges the two outputs."""
 
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
-        from ..saving.serialization import deserialize_layer, serialize_layer
+        from ..common.registry import deserialize_layer, serialize_layer
         if not isinstance(layer, Layer):
             raise ValueError("Please initialize `Bidirectional` layer with a `keras.layers.Layer` instance. "
                              "Received: %r" % (layer,))
@@ -124,7 +124,7 @@ class Bidirectional(Layer):
     reset_state = reset_states
 
     def get_config(self):
-        from ..saving.serialization import serialize_layer
+        from ..common.registry import serialize_layer
         cfg = super().get_config()
         cfg["merge_mode"] = self.merge_mode
         cfg["layer"] = serialize_layer(self.forward_layer)
@@ -133,7 +133,7 @@ class Bidirectional(Layer):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        from ..saving.serialization import deserialize_layer
+        from ..common.registry import deserialize_layer
         config = copy.deepcopy(config)
         config["layer"] = deserialize_layer(config["layer"], custom_objects)
         if config.get("backward_layer") is not None:
@@ -175,14 +175,14 @@ class TimeDistributed(Layer):
         return ops.reshape(y, (B, T) + tuple(y.shape[1:]))
 
     def get_config(self):
-        from ..saving.serialization import serialize_layer
+        from ..common.registry import serialize_layer
         cfg = super().get_config()
         cfg["layer"] = serialize_layer(self.layer)
         return cfg
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        from ..saving.serialization import deserialize_layer
+        from ..common.registry import deserialize_layer
         config = dict(config)
         config["layer"] = deserialize_layer(config["layer"], custom_objects)
         return cls(**config)

@@ -1,6 +1,7 @@
 """Keras metrics (`keras.metrics`): stateful objects with update_state / result / reset_state, and
 the per-sample functions, resolved from strings and configs by get()."""
-from ..utils.registry import lookup
+from ..common import registry
+from ..common.registry import lookup
 from .accuracy import *  # noqa: F401,F403
 from .base import Mean, MeanMetricWrapper, Metric, Sum, _arr  # noqa: F401
 from .confusion import *  # noqa: F401,F403
@@ -51,7 +52,7 @@ def get(identifier, y_true_shape=None, y_pred_shape=None):
         return identifier()
     if isinstance(identifier, dict):
         cls = lookup("metric", identifier["class_name"], _CLASSES)
-        from ..saving.serialization import accepted_kwargs
+        from ..common.registry import accepted_kwargs
         return cls(**accepted_kwargs(cls.__init__, identifier.get("config", {})))
     if isinstance(identifier, str):
         if identifier in ("accuracy", "acc"):
@@ -85,3 +86,8 @@ def _export_functions():
 
 
 _export_functions()
+
+
+# what a saved config may name (common/registry.py)
+registry.register_builtins("classes", "metrics", _CLASSES)
+registry.register_builtins("functions", "metrics", _STRINGS)

@@ -1,6 +1,11 @@
+from ..common import registry
 from .cloning import clone_model  # noqa: F401
+from .functional import Functional
 from .model import Model  # noqa: F401
-from .sequential import Sequential  # noqa: F401
+from .sequential import Sequential
+
+# the model classes a saved config may name; a config's "Model" is a Functional one, as in Keras
+registry.register_builtin_layers({"Sequential": Sequential, "Functional": Functional, "Model": Functional})
 
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):

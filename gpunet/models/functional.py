@@ -188,6 +188,9 @@ class Functional(Model):
         return h
 
     # ---- summary / config ----
+    def _saved_layers(self):
+        return list(self._functional_layers)
+
     def _layer_chain(self):
         if type(self).call is not Functional.call or len(self.inputs) != 1 or len(self.outputs) != 1:
             return None
@@ -227,7 +230,7 @@ class Functional(Model):
         return rows
 
     def get_config(self):
-        from ..saving.serialization import serialize_layer
+        from ..common.registry import serialize_layer
         index = {}  # operation -> the nodes it makes in this model, in call order
         for op, parents, node, outs in self._nodes:
             index.setdefault(id(op), []).append(id(node))
@@ -271,7 +274,7 @@ class Functional(Model):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         from ..layers.core import Input
-        from ..saving.serialization import deserialize_layer
+        from ..common.registry import deserialize_layer
         created, outputs = {}, {}  # name -> operation; (name, node index, tensor index) -> KerasTensor
         for entry in config["layers"]:
             if entry["class_name"] == "InputLayer":

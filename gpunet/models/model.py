@@ -1,13 +1,19 @@
-"""Model: a Layer that can be compiled, trained, evaluated and summarised."""
+"""Model: a Layer that can be compiled, trained, evaluated and summarised; fit / evaluate / predict check their
+arguments here and hand over to gpunet/training/.
+
+model.py and functional.py import each other, the one import circle gpunet keeps: `Model(inputs, outputs)`
+builds a Functional model and `Functional` subclasses `Model`, so the class and its subclass know each other,
+as in Keras (keras/src/models/model.py). model.py imports functional.py inside the functions that need it."""
 import numpy as np
 
 from .. import losses as losses_mod, metrics as metrics_mod, optimizers
 from ..layers.base import Layer
 from ..ops.tape import Tensor
 from ..training import array_loop, batch_loop, data as data_mod
+from ..training.compile_utils import CompileMetrics
 from ..training.batches import unpack
 from ..training.tape_step import _per_output
-from ..utils import interrupts
+from ..common import interrupts
 from . import summary as summary_mod
 
 
@@ -109,13 +115,12 @@ class Model(Layer):
     def _single_output_loss(self, loss):
         """A model known to have one output takes a one-entry list (or {output name: loss}) as that loss, as
         Keras does; more entries than outputs is an error now rather than at fit time."""
-        from .sequential import Sequential
-        names = ["output"] if isinstance(self, Sequential) else getattr(self, "output_names", None)
+        names, any_key = self._loss_output_names()
         if names is None or len(names) != 1 or not isinstance(loss, (list, tuple, dict)):
             return loss
         if isinstance(loss, dict):
             unknown = [k for k in loss if k not in names]
-            if isinstance(self, Sequential) and len(loss) == 1:
+            if any_key and len(loss) == 1:
                 unknown = []
             if unknown or len(loss) != 1:
                 raise ValueError("compile(loss=...) has entries for outputs %s; model %r has one output %s"
@@ -125,6 +130,11 @@ class Model(Layer):
             raise ValueError("compile(loss=...) received a list of %d losses; model %r has one output"
                              % (len(loss), self.name))
         return loss[0]
+
+    def _loss_output_names(self):
+        """(the output names compile(loss={name: ...}) may use, or None; whether a one-entry dict may use any
+        name): Sequential's single output has no name of its own."""
+        return getattr(self, "output_names", None), False
 
     def _assert_compiled(self, where):
         if not self.compiled:
@@ -456,7 +466,7 @@ class Model(Layer):
 
     def get_compile_config(self):
         from .. import losses as L, metrics as M, optimizers as O
-        from ..saving.serialization import get_registered_name
+        from ..common.registry import get_registered_name
 
         def ser_metric(m):
             if isinstance(m, str):
@@ -479,7 +489,7 @@ class Model(Layer):
 
     def compile_from_config(self, config, custom_objects=None):
         from .. import losses as L, metrics as M, optimizers as O
-        from ..saving.serialization import get_registered_object
+        from ..common.registry import get_registered_object
 
         def obj(x, getter):
             if isinstance(x, str):
@@ -564,47 +574,3 @@ def _batch_size(x):
     while isinstance(x, (list, tuple, dict)):
         x = list(x.values())[0] if isinstance(x, dict) else x[0]
     return int(x.shape[0]) if getattr(x, "shape", ()) else 1
-
-
-class CompileMetrics(metrics_mod.Metric):
-    """Keras's container for compile(metrics=..., weighted_metrics=...): resolves each identifier
-    from the first batch's shapes ("accuracy" becomes sparse/categorical/binary), updates `metrics`
-    without and `weighted_metrics` with sample weights, per output for a multi-output model; its
-    result is {metric name: value}."""
-
-    def __init__(self, model):
-        super().__init__(name="compile_metrics")
-        self._model_ref = model
-
-    @property
-    def metrics(self):
-        """The resolved metric objects (fit's array loop resolves them into the same caches)."""
-        model = self._model_ref
-        c = model._metrics_cache
-        out = (list(c[1]) + list(c[2])) if c else []
-        for objs in model.__dict__.get("_out_metric_cache", {}).values():
-            out += objs
-        return out
-
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        model = self._model_ref
-        names = getattr(model, "output_names", None)
-        if names is not None and len(names) > 1:
-            preds = [y_pred[n] for n in names] if isinstance(y_pred, dict) else list(y_pred)
-            ys = [y_true[n] for n in names] if isinstance(y_true, dict) else list(y_true)
-            for i, (n, t, p) in enumerate(zip(names, ys, preds)):
-                for m in model._resolve_output_metrics(i, n, tuple(t.shape), tuple(p.shape)):
-                    m.update_state(t, p.data if isinstance(p, Tensor) else p)
-        else:
-            p = y_pred.data if isinstance(y_pred, Tensor) else y_pred
-            for m in model._resolve_metrics(tuple(y_true.shape), tuple(p.shape)):
-                m.update_state(y_true, p)
-            for m in model._resolve_metrics(tuple(y_true.shape), tuple(p.shape), weighted=True):
-                m.update_state(y_true, p, sample_weight=sample_weight)
-
-    def result(self):
-        return {m.name: m.result() for m in self.metrics}
-
-    def reset_state(self):
-        for m in self.metrics:
-            m.reset_state()

@@ -178,6 +178,12 @@ class Sequential(Model):
         return self.built and all(l.built and l.activity_regularizer is None and not l._produces_mask()
                                   for l in self._layers)  # masks ride on __call__
 
+    def _loss_output_names(self):
+        return ["output"], True
+
+    def _saved_layers(self):
+        return list(self.layers)
+
     def _layer_chain(self):
         if not self._fast_ok():
             return None
@@ -208,7 +214,7 @@ class Sequential(Model):
         return self._output_shape_value
 
     def get_config(self):
-        from ..saving.serialization import serialize_layer
+        from ..common.registry import serialize_layer
         layers = []
         if self._batch_input_shape is not None:
             layers.append({"module": "keras.layers", "class_name": "InputLayer",
@@ -228,7 +234,7 @@ class Sequential(Model):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         from ..layers.core import Input
-        from ..saving.serialization import deserialize_layer
+        from ..common.registry import deserialize_layer
         model = cls(name=config.get("name"), trainable=config.get("trainable", True))
         layer_configs = config.get("layers", [])
         if not isinstance(layer_configs, list) or not all(isinstance(lc, dict) for lc in layer_configs):

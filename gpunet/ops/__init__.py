@@ -72,6 +72,7 @@ def _symbolic_dispatch():
     import builtins
     import functools
     import inspect
+    import sys
     from . import symbolic
     KT = symbolic.KerasTensor
 
@@ -91,7 +92,7 @@ def _symbolic_dispatch():
         if (inspect.isfunction(fn) and not name.startswith("_") and fn.__module__.startswith(__name__ + ".")
                 and name not in _NOT_SYMBOLIC):
             g[name] = wrap(name, fn)
-    symbolic._install_operators()
+    symbolic._install_operators(sys.modules[__name__])
 
 
 _NOT_SYMBOLIC = {"data", "convert_to_tensor", "stop_recording", "record", "dense", "softmax_cross_entropy"}

@@ -10,12 +10,13 @@ import inspect
 
 import numpy as np
 
-from ..utils.naming import to_snake_case, uniquify
+from ..common.naming import to_snake_case, uniquify
 
 
 class KerasTensor:
     """A symbolic tensor: shape and dtype only (``gpunet.Input``, and layer calls on it)."""
     __array_priority__ = 1001  # numpy arrays defer to our operators (x + np.ones(...) stays symbolic)
+    _is_keras_tensor = True  # backend.is_keras_tensor reads this
 
     def __init__(self, shape, dtype="float32", name=None, history=None):
         self.shape = tuple(shape)
@@ -207,8 +208,9 @@ _REFLECTED = {"__radd__": "add", "__rsub__": "subtract", "__rmul__": "multiply",
               "__rpow__": "power", "__rmatmul__": "matmul", "__rfloordiv__": "floor_divide", "__rmod__": "mod"}
 
 
-def _install_operators():
-    from .. import ops
+def _install_operators(ops):
+    """KerasTensor's operators (x + y, x[i], x.T, ...) as calls of the public ops; the ops package passes
+    itself in when it has wrapped them (this module sits below it and does not import it)."""
 
     def binary(name):
         return lambda a, b: getattr(ops, name)(a, b)

@@ -1,5 +1,6 @@
 """Keras optimizers (`keras.optimizers`)."""
-from ..utils.registry import lookup
+from ..common import registry
+from ..common.registry import lookup
 from . import schedules  # noqa: F401
 from .base import Optimizer  # noqa: F401
 from .more import Adadelta, Adagrad, Adamax, Ftrl, Lamb, Lion, Nadam  # noqa: F401
@@ -31,3 +32,7 @@ def deserialize(config, custom_objects=None, use_legacy_format=False):
     if custom_objects and isinstance(config, dict) and config.get("class_name") in custom_objects:
         return custom_objects[config["class_name"]].from_config(config.get("config", {}))
     return get(config)
+
+
+# what a saved config may name (common/registry.py)
+registry.register_builtins("classes", "optimizers", {c.__name__: c for c in _TABLE.values()})

@@ -2,6 +2,8 @@
 evaluated once per step with the step count before the update (as Keras does)."""
 import math
 
+from ..common import registry
+
 
 
 class LearningRateSchedule:
@@ -146,3 +148,7 @@ def deserialize(config):
 def serialize(schedule):
     return {"module": "keras.optimizers.schedules", "class_name": type(schedule).__name__,
             "config": schedule.get_config(), "registered_name": None}
+
+
+# what a saved config may name (common/registry.py)
+registry.register_builtins("classes", "schedules", SCHEDULES)

@@ -6,12 +6,8 @@ import errno
 import os
 import secrets
 
-from ..utils import downloads
-
-
-def _saving_error(msg):
-    from .saving_lib import SavingError
-    return SavingError(msg)
+from ..common import downloads
+from ..common.registry import SavingError
 
 
 def _reserve(tmp, nbytes):
@@ -38,7 +34,7 @@ def _target(path):
     directory or a read-only file (checked by its mode bits too, so running as root does not override it)."""
     real = os.path.realpath(path)
     if os.path.isdir(real):
-        raise _saving_error("%s is a directory: cannot save a file there (choose a file name such as %s)"
+        raise SavingError("%s is a directory: cannot save a file there (choose a file name such as %s)"
                           % (path, os.path.join(path, "model.keras")))
     if os.path.exists(real):
         mode = os.stat(real).st_mode
@@ -52,7 +48,7 @@ def check_save_path(path, extension=".keras"):
     the extension, a directory or read-only file in the way, a folder that cannot be created or written."""
     path = os.fspath(path)
     if not path.endswith(extension):
-        raise _saving_error("Invalid filepath extension for saving %r: use a %r extension" % (path, extension))
+        raise SavingError("Invalid filepath extension for saving %r: use a %r extension" % (path, extension))
     real = _target(path)
     check_folder(os.path.dirname(real), path)
     return real
@@ -63,7 +59,7 @@ def check_folder(folder, path):
     d = os.path.abspath(folder or ".")
     while not os.path.isdir(d):  # the nearest folder that exists must let us create the rest
         if os.path.exists(d):
-            raise _saving_error("%s: %s is a file, not a folder" % (path, d))
+            raise SavingError("%s: %s is a file, not a folder" % (path, d))
         d = os.path.dirname(d)
     if not os.access(d, os.W_OK | os.X_OK) or (os.geteuid() == 0 and not os.stat(d).st_mode & 0o222) or \
             not _can_create(d):

@@ -10,28 +10,25 @@ as Keras does (keras/src/saving/saving_lib.py, safe_get_h5_dataset); it never op
 the number of weight elements the file holds, which bounds what a config loaded beside it may allocate."""
 import math
 
+from ..common.registry import SavingError
+
 MAX_OBJECTS = 200_000        # groups + datasets; a large real model has a few thousand
 MAX_DEPTH = 64               # group nesting; Keras's deepest paths are ~10 levels
 BOMB_FLOOR_BYTES = 1 << 20   # datasets larger than this ...
 MAX_EXPANSION = 64           # ... must store at least 1/64 of their bytes (weights compress ~1.1x)
 
 
-def _error(msg):
-    from .saving_lib import SavingError
-    return SavingError(msg)
-
-
 def check_dataset(ds, where, source):
     """Refuses a dataset stored outside the file, virtual, or declaring far more than it stores."""
     if ds.external:
-        raise _error("%s: %s keeps its data in external files %s: refused (only data inside the file is read)"
+        raise SavingError("%s: %s keeps its data in external files %s: refused (only data inside the file is read)"
                      % (source, where, [e[0] for e in ds.external]))
     if ds.is_virtual:
-        raise _error("%s: %s is a virtual dataset (a view of other files): refused" % (source, where))
+        raise SavingError("%s: %s is a virtual dataset (a view of other files): refused" % (source, where))
     declared = math.prod(ds.shape or ()) * ds.dtype.itemsize
     stored = ds.id.get_storage_size()
     if declared > BOMB_FLOOR_BYTES and declared > MAX_EXPANSION * stored:
-        raise _error("%s: %s declares %s (shape %s) but stores %d bytes: refusing a decompression or shape bomb"
+        raise SavingError("%s: %s declares %s (shape %s) but stores %d bytes: refusing a decompression or shape bomb"
                      % (source, where, _size(declared), ds.shape, stored))
 
 
@@ -53,19 +50,19 @@ def check_file(f, source, skip=()):
     while stack:
         group, path, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise _error("%s: groups nest deeper than %d levels at %s: not a Keras weights file"
+            raise SavingError("%s: groups nest deeper than %d levels at %s: not a Keras weights file"
                          % (source, MAX_DEPTH, path))
         for name in group:
             where = "%s/%s" % (path, name) if path else name
             link = group.get(name, getlink=True)
             if isinstance(link, h5py.ExternalLink):
-                raise _error("%s: %s is an external link to %s in %s: refused (another file is never opened)"
+                raise SavingError("%s: %s is an external link to %s in %s: refused (another file is never opened)"
                              % (source, where, link.path, link.filename))
             if isinstance(link, h5py.SoftLink):
-                raise _error("%s: %s is a soft link to %s: refused (Keras files hold plain groups and datasets)"
+                raise SavingError("%s: %s is a soft link to %s: refused (Keras files hold plain groups and datasets)"
                              % (source, where, link.path))
             if not isinstance(link, h5py.HardLink):
-                raise _error("%s: %s is a user-defined link: refused" % (source, where))
+                raise SavingError("%s: %s is a user-defined link: refused" % (source, where))
             obj = group[name]
             addr = h5py.h5o.get_info(obj.id).addr
             if addr in seen:  # the same object under a second name (a cycle, or a shared dataset): once only
@@ -73,7 +70,7 @@ def check_file(f, source, skip=()):
             seen.add(addr)
             count += 1
             if count > MAX_OBJECTS:
-                raise _error("%s holds more than %d objects: not a Keras weights file" % (source, MAX_OBJECTS))
+                raise SavingError("%s holds more than %d objects: not a Keras weights file" % (source, MAX_OBJECTS))
             if isinstance(obj, h5py.Dataset):
                 check_dataset(obj, where, source)
                 if where.split("/", 1)[0] not in skip:
@@ -81,5 +78,5 @@ def check_file(f, source, skip=()):
             elif isinstance(obj, h5py.Group):
                 stack.append((obj, where, depth + 1))
             else:
-                raise _error("%s: %s is a committed datatype, not a group or dataset: refused" % (source, where))
+                raise SavingError("%s: %s is a committed datatype, not a group or dataset: refused" % (source, where))
     return total

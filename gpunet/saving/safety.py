@@ -12,56 +12,13 @@ The sizes of what is read are bounded before it is read: config.json's bytes and
 member's declared size and compression ratio."""
 import json
 
-from . import serialization
+from ..common import registry
+from ..common.registry import SavingError
 
 MAX_CONFIG_BYTES = 64 << 20     # config.json: a ResNet-152's is ~300 KB
 MAX_CONFIG_DEPTH = 200          # JSON nesting; a deeply nested real model stays under 60
 MAX_MEMBER_RATIO = 100          # a zip member that inflates more than this (deflate peaks near 1000) ...
 RATIO_FLOOR_BYTES = 16 << 20    # ... and past this size is a zip bomb; float weights compress ~1.1x
-
-
-# ---- safe mode: Keras's global switch and per-load scope ----
-
-_SAFE_MODE = [None]  # None: no scope and no global setting (safe); False: unsafe allowed; True: safe
-
-
-def in_safe_mode():
-    """True unless `safe_mode=False` was passed to the load in progress or unsafe deserialization was enabled."""
-    return _SAFE_MODE[0] is not False
-
-
-def enable_unsafe_deserialization():
-    _SAFE_MODE[0] = False
-
-
-class SafeModeScope:
-    """`with SafeModeScope(safe_mode):` — a global `enable_unsafe_deserialization()` wins over the argument,
-    as in Keras (serialization_lib.deserialize_keras_object)."""
-
-    def __init__(self, safe_mode=True):
-        self.safe_mode = safe_mode
-
-    def __enter__(self):
-        self._saved = _SAFE_MODE[0]
-        if self._saved is not False:
-            _SAFE_MODE[0] = bool(self.safe_mode)
-        return self
-
-    def __exit__(self, *exc):
-        _SAFE_MODE[0] = self._saved
-        return False
-
-
-LAMBDA_REFUSED = ("Requested the deserialization of a `Lambda` layer whose `function` is a Python lambda. This "
-                  "carries a potential risk of arbitrary code execution and thus it is disallowed by default. If you "
-                  "trust the source of the artifact, you can override this error by passing `safe_mode=False` to the "
-                  "loading function, or calling `keras.config.enable_unsafe_deserialization()`.")
-
-
-def refuse_lambda_in_safe_mode(where=""):
-    if in_safe_mode():
-        from .saving_lib import SavingError
-        raise SavingError(LAMBDA_REFUSED + ((" (%s)" % where) if where else ""))
 
 
 # ---- sizes ----
@@ -92,7 +49,6 @@ def json_depth(text):
 
 def parse_json(raw, source, what="config.json"):
     """A config read from a file: bounded in size and depth before json.loads sees it."""
-    from .saving_lib import SavingError
     if isinstance(raw, bytes):
         if len(raw) > MAX_CONFIG_BYTES:
             raise SavingError("%s: %s is %d bytes, over the %d-byte limit for a model config"
@@ -117,7 +73,6 @@ def parse_json(raw, source, what="config.json"):
 def check_zip_member(info, source, limit=None):
     """A member of a .keras archive whose declared size is read into memory: its size and inflation ratio
     are checked from the central directory, before a byte is decompressed."""
-    from .saving_lib import SavingError
     if limit is not None and info.file_size > limit:
         raise SavingError("%s: %s declares %d bytes, over the %d-byte limit" % (source, info.filename, info.file_size,
                                                                                limit))
@@ -146,7 +101,6 @@ def check_config(config, custom_objects=None, source="The saved model", compile=
     """Every serialized object in `config` (any dict with a "class_name") must resolve through a table;
     raises SavingError naming the first that does not — before any object is built. A Python lambda is
     refused here in safe mode. `compile=False` skips the compile config, which is then never read."""
-    from .saving_lib import SavingError
     stack = [(config, "the model")]
     while stack:
         obj, where = stack.pop()
@@ -176,23 +130,23 @@ def check_object(d, custom_objects):
     if not isinstance(name, str):
         return "class_name must be a string"
     if name == "__lambda__":
-        if in_safe_mode():
-            return LAMBDA_REFUSED
+        if registry.in_safe_mode():
+            return registry.LAMBDA_REFUSED
         return None
     if name in _SPECIAL_DATA:
         return None
     if name == "__typespec__":
         return "TensorFlow type specs are not supported"
     for key in (reg, name):
-        if isinstance(key, str) and key and serialization.get_registered_object(key, custom_objects) is not None:
+        if isinstance(key, str) and key and registry.get_registered_object(key, custom_objects) is not None:
             return None  # the user's own class or function: any module
     if name == "function":
         fn = d.get("config")
-        if isinstance(fn, str) and _is_keras_module(module) and fn in serialization.builtin_functions():
+        if isinstance(fn, str) and _is_keras_module(module) and fn in registry.builtin_functions():
             return None
-        if isinstance(fn, str) and serialization.get_registered_object(fn, custom_objects) is not None:
+        if isinstance(fn, str) and registry.get_registered_object(fn, custom_objects) is not None:
             return None
-        return "the function %r is neither a Keras built-in nor registered. %s." % (fn, serialization.CUSTOM_HINT)
+        return "the function %r is neither a Keras built-in nor registered. %s." % (fn, registry.CUSTOM_HINT)
     if isinstance(module, str) and (module.startswith("keras.src.ops.") or module == "keras.ops"):
         from ..ops import op_classes
         try:
@@ -203,7 +157,7 @@ def check_object(d, custom_objects):
             return "not one of Keras's saved operation classes"
         return None
     if not _is_keras_module(module):
-        return "not a Keras built-in and not registered. %s." % serialization.CUSTOM_HINT
-    if name in serialization.builtin_classes():
+        return "not a Keras built-in and not registered. %s." % registry.CUSTOM_HINT
+    if name in registry.builtin_classes():
         return None
-    return "unknown class. %s." % serialization.CUSTOM_HINT
+    return "unknown class. %s." % registry.CUSTOM_HINT

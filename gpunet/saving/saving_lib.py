@@ -12,17 +12,15 @@ import zlib
 import numpy as np
 
 from .. import backend
-from ..utils import interrupts
-from ..utils.naming import to_snake_case
-from . import hdf5, safety, serialization
+from ..common import interrupts
+from ..common.naming import to_snake_case
+from ..common import registry
+from ..common.registry import SavingError  # noqa: F401  (gpunet.saving.SavingError)
+from . import hdf5, safety
 # check_folder and check_save_path stay importable from here (the CLI and the callbacks use them)
 from .files import _atomic_write, _reserve, _target, check_folder, check_save_path  # noqa: F401
 
 KERAS_FORMAT_VERSION = "3.15.1"  # the Keras release whose file layout these files follow
-
-
-class SavingError(ValueError):
-    pass
 
 
 def _h5py():
@@ -46,11 +44,9 @@ def _children(layer):
     name under it ("blocks/dense_1") — Keras's saving walks attributes the same way."""
     from ..layers.base import Layer
     from ..layers.core import InputLayer
-    from ..models.sequential import Sequential
-    if isinstance(layer, Sequential):
-        return _numbered("layers", list(layer.layers))
-    if hasattr(layer, "_functional_layers"):
-        return _numbered("layers", list(layer._functional_layers))
+    listed = layer._saved_layers() if isinstance(layer, Layer) else None  # a Functional's op may be no Layer
+    if listed is not None:
+        return _numbered("layers", listed)
     out = []
     for attr in sorted(vars(layer)):
         value = vars(layer)[attr]
@@ -342,7 +338,7 @@ def model_config(model):
                "registered_name": "Functional", "build_config": {"input_shape": None}}
     else:
         cfg = {"module": "keras" if kind == "Sequential" else None, "class_name": kind,
-               "config": model.get_config(), "registered_name": serialization.get_registered_name(model)}
+               "config": model.get_config(), "registered_name": registry.get_registered_name(model)}
         build = model.get_build_config()
         if build is not None:
             cfg["build_config"] = {"input_shape": _jsonable(build["input_shape"])}
@@ -401,7 +397,7 @@ def _json_default(o):
 
 
 def _version():
-    from .. import __version__
+    from ..version import __version__
     return __version__
 
 
@@ -467,13 +463,13 @@ def model_from_config(config, custom_objects=None, source="The saved model", saf
     if not isinstance(config, dict) or "class_name" not in config:
         raise SavingError("%s: not a model config: expected a JSON object with 'class_name' and 'config', found %s"
                           % (source, type(config).__name__))
-    with safety.SafeModeScope(safe_mode):
+    with registry.SafeModeScope(safe_mode):
         safety.check_config(config, custom_objects, source, compile=compile)
         try:
             if weight_budget is None:
-                return serialization.deserialize_layer(config, custom_objects)
+                return registry.deserialize_layer(config, custom_objects)
             with budget_scope(weight_budget):
-                return serialization.deserialize_layer(config, custom_objects)
+                return registry.deserialize_layer(config, custom_objects)
         except SavingError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:  # a bad value in config.json
@@ -492,7 +488,7 @@ def _compile_from_config(model, compile_config, custom_objects, source):
         model.compile_from_config(compile_config, custom_objects)
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise SavingError("%s: the saved compile() arguments cannot be restored: %s. %s, or load with compile=False "
-                          "and compile the model yourself." % (source, e, serialization.CUSTOM_HINT)) from None
+                          "and compile the model yourself." % (source, e, registry.CUSTOM_HINT)) from None
 
 
 def _json_attr(f, key, path):
@@ -516,7 +512,7 @@ def _load_legacy_model(path, custom_objects, compile, safe_mode=True):
         if training is not None:
             if not isinstance(training, dict):
                 raise SavingError("%s: training_config must be a JSON object" % path)
-            with safety.SafeModeScope(safe_mode):
+            with registry.SafeModeScope(safe_mode):
                 safety.check_config(training, custom_objects, path)
         budget = hdf5.check_file(f, path, skip=_OPTIMIZER_GROUPS)
         model = model_from_config(config, custom_objects, path, safe_mode=safe_mode, weight_budget=budget)
@@ -528,7 +524,7 @@ def _load_legacy_model(path, custom_objects, compile, safe_mode=True):
                           metrics=training.get("metrics"), weighted_metrics=training.get("weighted_metrics"))
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise SavingError("%s: the saved training config cannot be restored: %s. %s, or load with compile=False."
-                              % (path, e, serialization.CUSTOM_HINT)) from None
+                              % (path, e, registry.CUSTOM_HINT)) from None
     return model
 
 

@@ -13,7 +13,7 @@ from .. import backend
 from ..callbacks import CallbackList, pythonify_logs
 from ..ops.tape import Tensor, stop_recording
 from . import data as data_mod, parallel
-from ..utils.dataset import is_stream
+from ..common.dataset import is_stream
 from .batches import Batches, _map
 from .epoch_loop import EpochLoop, steps_per_execution
 

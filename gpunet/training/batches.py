@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import backend, config
 from ..ops.tape import Tensor
-from ..utils.dataset import PyDataset, is_stream
+from ..common.dataset import PyDataset, is_stream
 from . import targets
 
 

@@ -4,13 +4,16 @@ import random as _pyrandom
 import numpy as np
 
 from .. import random as _random
-from .naming import clear_session  # noqa: F401
-from .dataset import PyDataset  # noqa: F401
-from .dataset import PyDataset as Sequence  # noqa: F401  (Keras 2's name)
+from ..common.dataset import PyDataset  # noqa: F401
+from ..common.dataset import PyDataset as Sequence  # noqa: F401  (Keras 2's name)
+from ..common.naming import clear_session  # noqa: F401
+from ..common.progbar import Progbar  # noqa: F401
+from ..saving.objects import (CustomObjectScope, custom_object_scope, deserialize_keras_object,  # noqa: F401
+                              get_custom_objects, get_registered_name, get_registered_object,
+                              register_keras_serializable, serialize_keras_object)
 from .file_utils import get_file  # noqa: F401
 from .image_utils import array_to_img, img_to_array, load_img, save_img  # noqa: F401
 from .sequence_utils import pad_sequences  # noqa: F401
-from .progbar import Progbar  # noqa: F401
 
 
 def pack_x_y_sample_weight(x, y=None, sample_weight=None):
@@ -84,108 +87,6 @@ def get_source_inputs(tensor):
         else:
             stack.extend(reversed(t._history[1]))
     return out
-
-
-def register_keras_serializable(package="Custom", name=None):
-    from ..saving.serialization import register_keras_serializable as reg
-    return reg(package, name)
-
-
-def get_registered_name(obj):
-    from ..saving.serialization import get_registered_name as g
-    return g(obj) or getattr(obj, "__name__", type(obj).__name__)
-
-
-def get_registered_object(name, custom_objects=None, module_objects=None):
-    from ..saving.serialization import get_registered_object as g
-    return g(name, custom_objects) or (module_objects or {}).get(name)
-
-
-def get_custom_objects():
-    from ..saving.serialization import _REGISTERED
-    return _REGISTERED
-
-
-class CustomObjectScope:
-    """Within the `with` block, these names resolve when a model is loaded (Keras's custom_object_scope)."""
-
-    def __init__(self, custom_objects):
-        self.custom_objects = dict(custom_objects or {})
-        self._saved = None
-
-    def __enter__(self):
-        from ..saving import serialization
-        self._saved = dict(serialization._REGISTERED)
-        serialization._REGISTERED.update(self.custom_objects)
-        return self
-
-    def __exit__(self, *exc):
-        from ..saving import serialization
-        serialization._REGISTERED.clear()
-        serialization._REGISTERED.update(self._saved)
-        return False
-
-
-custom_object_scope = CustomObjectScope
-
-
-def serialize_keras_object(obj):
-    """The {"module", "class_name", "config", "registered_name"} dict Keras writes for an object."""
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    if isinstance(obj, (list, tuple)):
-        return [serialize_keras_object(o) for o in obj]
-    if isinstance(obj, dict):
-        return {k: serialize_keras_object(v) for k, v in obj.items()}
-    from ..saving.serialization import get_registered_name as reg
-    if not hasattr(obj, "get_config"):
-        if callable(obj) and getattr(obj, "__name__", None):
-            return obj.__name__
-        raise TypeError("Cannot serialize %r: it has no get_config()" % (obj,))
-    return {"module": type(obj).__module__.replace("gpunet", "keras"), "class_name": type(obj).__name__,
-            "config": obj.get_config(), "registered_name": reg(obj)}
-
-
-def deserialize_keras_object(config, custom_objects=None, safe_mode=True, **kwargs):
-    """The object a serialize_keras_object dict (or a name) describes: registered, custom or built in. Names are
-    looked up in gpunet's tables only (saving/serialization.py), never as attributes of a module; a Python
-    lambda is refused unless safe_mode=False, as in Keras."""
-    if config is None or isinstance(config, (bool, int, float)):
-        return config
-    from ..saving import safety, serialization
-    if isinstance(config, str):
-        found = serialization.get_registered_object(config, custom_objects)
-        if found is None:
-            found = serialization.builtin_functions().get(config)
-        if found is None:
-            raise ValueError("Could not interpret serialized object %r" % (config,))
-        return found
-    if isinstance(config, (list, tuple)):
-        return [deserialize_keras_object(c, custom_objects, safe_mode) for c in config]
-    if not isinstance(config, dict):
-        raise TypeError("Could not parse config: %r" % (config,))
-    from ..saving.saving_lib import SavingError
-    with safety.SafeModeScope(safe_mode):
-        problem = safety.check_object(config, custom_objects) if "class_name" in config else None
-        if problem:
-            raise SavingError("Could not deserialize %s: %s" % (safety.describe(config), problem))
-        name = config.get("class_name")
-        if name == "__lambda__":
-            from ..layers.misc import _func_load
-            value = (config.get("config") or {}).get("value")  # Keras's func_dump triple: code, defaults, closure
-            if not (isinstance(value, (list, tuple)) and len(value) == 3):
-                raise SavingError("a serialized lambda must hold [code, defaults, closure], received %r" % (value,))
-            return _func_load({"code": value[0], "defaults": value[1], "closure": value[2]})
-        if name == "function":
-            fn = config.get("config")
-            return serialization.get_registered_object(fn, custom_objects) or serialization.builtin_functions()[fn]
-        cls = (serialization.get_registered_object(config.get("registered_name") or name, custom_objects)
-               or serialization.get_registered_object(name, custom_objects)
-               or serialization.builtin_classes().get(name))
-        if cls is None:
-            raise ValueError("Could not locate class %r. Make sure custom classes are decorated with "
-                             "`@gpunet.saving.register_keras_serializable()` or passed in custom_objects." % (name,))
-        return cls.from_config(config.get("config", {}))
 
 
 def split_dataset(dataset, left_size=None, right_size=None, shuffle=False, seed=None):

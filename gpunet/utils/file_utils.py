@@ -16,7 +16,7 @@ import shutil
 import stat
 import zlib
 
-from . import downloads
+from ..common import downloads
 
 _HASH_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
 
