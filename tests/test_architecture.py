@@ -110,6 +110,15 @@ def test_each_known_circle_says_why_where_it_lives():
             "%s's docstring should say why the circle %s stays, naming its modules" % (path, circle)
 
 
+def test_every_package_ships_in_the_wheel():
+    """pyproject.toml lists the packages setuptools puts in the wheel: a package missing there is missing from
+    every install (`pip install .` works from a checkout only by accident of the path)."""
+    tomllib = pytest.importorskip("tomllib")
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "gpunet").rglob("__init__.py")}
+    assert found <= listed, "packages missing from pyproject.toml's setuptools packages: %s" % sorted(found - listed)
+
+
 # ---- the checks themselves, on made-up graphs: a check that cannot fail checks nothing ----
 
 def test_the_circle_finder_finds_a_lazy_import_circle(tmp_path):
