@@ -1,10 +1,10 @@
 """The tables of what a name may stand for. A name read from a saved file or a config is looked up here, in
 an explicit table, never with getattr on a module: the built-ins (each package hands over its own table),
 classes registered with `register_keras_serializable`, and the caller's `custom_objects`. Safe mode lives
-here too: whether a load may run bytecode saved in the file (a Lambda's Python lambda).
+here too: whether a load may run bytecode saved in the file (a Lambda's Python lambda), and with which names.
 
-This module imports nothing of gpunet, so layers, models, initializers and metrics can use it while
-saving/ builds on layers and models."""
+This module imports nothing of gpunet, so layers, models, losses and metrics use it (and fill its tables)
+while saving/ builds on layers and reads the same tables."""
 import difflib
 import inspect
 
@@ -14,6 +14,7 @@ class SavingError(ValueError):
 
 
 def lookup(kind, identifier, table):
+    """table[identifier] (or its lower-case form), else an error naming the kind, with a 'did you mean'."""
     if identifier in table:
         return table[identifier]
     key = identifier.lower() if isinstance(identifier, str) else identifier
@@ -116,10 +117,6 @@ def register_builtin_layers(table):
     only layer classes a config may name besides registered ones and custom_objects."""
     _BUILTIN_LAYERS.update(table)
     _merged.clear()
-
-
-def builtin_layers():
-    return _BUILTIN_LAYERS
 
 
 def serialize_layer(layer):

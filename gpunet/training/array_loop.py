@@ -137,7 +137,7 @@ class _ArrayFit(EpochLoop):
         self.spe = steps_per_execution(model)
         self.validation = validation  # (arrays on the device, batch size, steps, DataParallel comm) or None
         self.program = self.val_program = None
-        self.logs_fn = lambda: _logs(model, plan)  # noqa: E731
+        self.logs_fn = lambda: _logs(model, plan)
         self.order = self.key = None
 
     def start(self, initial_epoch):
@@ -152,7 +152,7 @@ class _ArrayFit(EpochLoop):
             program, cbs = self.program, self.cbs
             sync = cbs.wants_batch_logs("on_train_batch_end") or cbs.wants_batch_logs("on_train_batch_begin")
             program.follow_callbacks = sync
-            self.logs_fn = lambda: program.logs(sync)  # noqa: E731
+            self.logs_fn = lambda: program.logs(sync)
         return initial_epoch
 
     def reset_metrics(self):
