@@ -560,7 +560,8 @@ def test_labels_checked_on_the_host_are_not_read_back_per_batch(monkeypatch):
     from gpunet.kernels import softmax_xent
     seen = []
     real = softmax_xent.softmax_xent_forward
-    monkeypatch.setattr(softmax_xent, "softmax_xent_forward", lambda *a: seen.append(softmax_xent.CHECK_LABELS) or real(*a))
+    monkeypatch.setattr(softmax_xent, "softmax_xent_forward",
+                        lambda *a: seen.append(softmax_xent.CHECK_LABELS) or real(*a))
     x, y = _data(20, inputs=13, classes=5)
     sw = np.ones(20, np.float32)
     with in_tier("emulate"):

@@ -9,11 +9,11 @@ import numpy as np
 from .. import losses as losses_mod, metrics as metrics_mod, optimizers
 from ..layers.base import Layer
 from ..ops.tape import Tensor
-from ..training import array_loop, batch_loop, data as data_mod
-from ..training.compile_utils import CompileMetrics
-from ..training.batches import unpack
-from ..training.tape_step import _per_output
 from ..common import interrupts
+from ..training import array_loop, batch_loop, data as data_mod
+from ..training.batches import unpack
+from ..training.compile_utils import CompileMetrics
+from ..training.tape_step import _per_output
 from . import summary as summary_mod
 
 

@@ -82,7 +82,8 @@ def softmax_cross_entropy(labels, logits, sparse=True, label_smoothing=0.0, redu
     if backend.uses_kernels() and z.dtype == "float32":
         from ..kernels import softmax_xent
         if softmax_xent.xent_supported(*z2.shape):
-            return softmax_xent.softmax_xent_op(labels, logits, lab, z2, lead, sparse, label_smoothing, record, reduction)
+            return softmax_xent.softmax_xent_op(labels, logits, lab, z2, lead, sparse, label_smoothing, record,
+                                                reduction)
     loss, grad = xent_numpy(z2, lab, sparse, label_smoothing, check_labels=True)
 
     def backward(g, n):

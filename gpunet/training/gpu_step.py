@@ -349,8 +349,8 @@ class TrainProgram(_Forward):
         L.append(softmax_xent.xent_forward_launch(self.h, labels, targets, loss, rows, correct, bad, self.nvalid,
                                              plan.sparse, plan.label_smoothing))
         L.append(softmax_xent.xent_accumulate_launch(loss, correct, self.acc))
-        L.append(softmax_xent.xent_backward_launch(self.h, labels, targets, rows, self.cur[2:3], 0, self.nvalid, dlogits,
-                                              plan.sparse, plan.label_smoothing))
+        L.append(softmax_xent.xent_backward_launch(self.h, labels, targets, rows, self.cur[2:3], 0, self.nvalid,
+                                                   dlogits, plan.sparse, plan.label_smoothing))
         g = dlogits
         first_dense = next(i for i, s in enumerate(self.saved) if s[0] == "dense")
         for i in range(len(self.saved) - 1, -1, -1):
