@@ -22,7 +22,7 @@ compute garbage:
 What it cannot tell: speed, coalescing, occupancy, shared-memory limits, and races that the fixed
 order of fibers between barriers hides. Those need the GPU tests.
 
-Where HIP-CPU lives: $GPUNET_HIP_CPU, else ../shared/third_party/hip-cpu beside a source checkout.
+Where HIP-CPU lives: $GPUNET_HIP_CPU, else third_party/hip-cpu of the source checkout (vendored, MIT).
 Needs a C++17 compiler ($CXX, g++ or clang++) and TBB (Debian: apt-get install -y g++ libtbb-dev).
 """
 import collections
@@ -69,8 +69,8 @@ class KernelLaunchError(RuntimeError):
 def hip_cpu_dir():
     """HIP-CPU's root (it has include/hip/hip_runtime.h), or EmulationUnavailable saying where it looked."""
     env = os.environ.get("GPUNET_HIP_CPU")
-    here = Path(__file__).resolve().parent.parent  # gpunet/
-    candidates = [Path(env)] if env else [here.parent.parent / "shared" / "third_party" / "hip-cpu"]
+    repo = Path(__file__).resolve().parent.parent.parent  # the source checkout: gpunet/kernels/ -> repo
+    candidates = [Path(env)] if env else [repo / "third_party" / "hip-cpu"]
     for c in candidates:
         if (c / "include" / "hip" / "hip_runtime.h").is_file():
             return c
