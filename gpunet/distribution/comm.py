@@ -276,6 +276,19 @@ _NCCL_TYPES = {"float32": "NCCL_FLOAT32", "float64": "NCCL_FLOAT64", "int32": "N
 _NCCL_OPS = {"sum": "NCCL_SUM", "max": "NCCL_MAX", "min": "NCCL_MIN"}
 
 
+def nccl_id_bytes(uid):
+    """NCCL's unique id as its 128 bytes, from whatever form it came in: CuPy >= 14's get_unique_id() returns
+    bytes (cupy_backends/cuda/libs/nccl.pyx, "versionchanged:: 14.0"), CuPy 13's a tuple of 128 ints in
+    [-128, 127], and the id travels between processes as an int8 array."""
+    if isinstance(uid, (bytes, bytearray)):
+        out = bytes(uid)
+    else:
+        out = bytes(np.asarray(uid, np.int64).astype(np.int8).view(np.uint8))
+    if len(out) != 128:
+        raise DistributedError("an NCCL unique id has 128 bytes, received %d" % len(out))
+    return out
+
+
 class NCCLComm:
     """Collectives on CuPy arrays over NCCL. The blocking forms enqueue on the current stream and poll its
     completion event against the deadline (then ncclCommAbort); allreduce_launch enqueues on a launch
@@ -287,11 +300,11 @@ class NCCLComm:
             raise DistributedError("NCCL is not available to CuPy: install the NCCL wheel that matches CuPy's CUDA "
                                    "(pip install nvidia-nccl-cu12 / nvidia-nccl-cu13)")
         self.nccl, self.size, self.rank, self.timeout = nccl, world.size, world.rank, timeout
-        uid = tuple(int(v) for v in unique_id)
-        try:
+        uid = nccl_id_bytes(unique_id)
+        try:  # CuPy >= 14 takes the id as its 128 bytes
             self.comm = nccl.NcclCommunicator(world.size, uid, world.rank)
-        except TypeError:  # CuPy versions that take the id as bytes
-            self.comm = nccl.NcclCommunicator(world.size, bytes(np.array(uid, np.int8).view(np.uint8)), world.rank)
+        except TypeError:  # CuPy 13 takes a tuple of 128 signed chars
+            self.comm = nccl.NcclCommunicator(world.size, tuple(np.frombuffer(uid, np.int8).tolist()), world.rank)
 
     def _args(self, a, op=None):
         """(device pointer, NCCL dtype, NCCL op) of an array the collective works on in place."""
@@ -397,12 +410,11 @@ def connect(world, kernels):
             mpi = MPIComm(world, timeout)
             uid = np.zeros(128, np.int8)
             if world.rank == 0:
-                uid[:] = np.array(nccl.get_unique_id(), dtype=np.int64).astype(np.int8)
+                uid[:] = np.frombuffer(nccl_id_bytes(nccl.get_unique_id()), np.int8)
             mpi.broadcast(uid)
         else:
-            payload = bytes(np.array(nccl.get_unique_id(), np.int64).astype(np.int8).view(np.uint8)) \
-                if world.rank == 0 else None
-            uid = np.frombuffer(_tcp_share(payload, world, timeout), np.uint8).view(np.int8)
+            payload = nccl_id_bytes(nccl.get_unique_id()) if world.rank == 0 else None
+            uid = _tcp_share(payload, world, timeout)
         return NCCLComm(world, uid, timeout)
     if world.launcher != "mpi":
         raise DistributedError("%d CPU processes were started without an MPI launcher (%s): gpunet's CPU processes "
