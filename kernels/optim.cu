@@ -20,7 +20,7 @@ __device__ __forceinline__ void adam_element(float* __restrict__ p, const float*
                                              float* __restrict__ v, float* __restrict__ vhat, int n, float alpha,
                                              float one_minus_b1, float one_minus_b2, float eps, float decay,
                                              int amsgrad) {
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;  // 64-bit: n may pass 2^31 - 256
     if (i >= n) return;
     float pi = p[i];
     if (decay != 0.f) pi -= pi * decay;
@@ -50,7 +50,7 @@ extern "C" __global__ void adam_update_ctl(float* __restrict__ p, const float* _
 
 __device__ __forceinline__ void sgd_element(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ m,
                                             int n, float lr, float momentum, int nesterov, float decay) {
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;  // 64-bit: n may pass 2^31 - 256
     if (i >= n) return;
     float pi = p[i];
     if (decay != 0.f) pi -= pi * decay;
@@ -77,7 +77,7 @@ __device__ __forceinline__ void rmsprop_element(float* __restrict__ p, const flo
                                                 float* __restrict__ avg, int n, float lr, float rho,
                                                 float one_minus_rho, float momentum, float eps, int centered,
                                                 float decay) {
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;  // 64-bit: n may pass 2^31 - 256
     if (i >= n) return;
     float pi = p[i];
     if (decay != 0.f) pi -= pi * decay;

@@ -43,7 +43,7 @@ extern "C" __global__ void softmax_xent_forward(
     float* __restrict__ loss, float* __restrict__ max_out, float* __restrict__ sum_out,
     float* __restrict__ correct, float* __restrict__ tsum_out, int* __restrict__ bad, const int* __restrict__ nvalid,
     int R, int C, int sparse, float smoothing) {
-    const int row = (blockIdx.x * blockDim.x + threadIdx.x) / WARP;
+    const long long row = ((long long)blockIdx.x * blockDim.x + threadIdx.x) / WARP;  // 64-bit: R may pass 2^27
     const int lane = threadIdx.x % WARP;
     if (row >= R) return;
     if (row >= *nvalid) {

@@ -140,7 +140,8 @@ extern "C" __global__ void mask_multiply(float* __restrict__ g, const float* __r
 extern "C" __global__ void rows_out(const float* __restrict__ src, float* __restrict__ out, const int* __restrict__ ctl,
                                     int C, int batch, int softmax) {
     // one warp per row; rows at or past `valid` are not written (they lie past the end of the output)
-    const int row = (blockIdx.x * blockDim.x + threadIdx.x) / 32, lane = threadIdx.x % 32;
+    const long long row = ((long long)blockIdx.x * blockDim.x + threadIdx.x) / 32;  // 64-bit: rows may pass 2^27
+    const int lane = threadIdx.x % 32;
     if (row >= ctl[1]) return;
     const float* z = src + (long long)row * C;
     float* o = out + ((long long)ctl[0] * batch + row) * C;

@@ -8,9 +8,17 @@ convolution runs as a 2-D one of height 1. Sizes travel as `int`, so a shape who
 from .launch import ACT_CODES, Launch, _c32, _empty, _first, _fits, _i32, _last, _tiles, stores_z
 
 
-def conv_supported(nd, activation, *shapes):
-    """1-D and 2-D convolutions with a fusable activation, every tensor under 2^31 elements."""
-    return nd in (1, 2) and activation in ACT_CODES and _fits(*shapes)
+GRID_YZ = 65535  # CUDA's gridDim.y and gridDim.z limit: filter tiles go on y, groups on z
+
+
+def conv_supported(nd, activation, *shapes, groups=1):
+    """1-D and 2-D convolutions with a fusable activation, every tensor under 2^31 elements, and a grid CUDA can
+    launch: at most 65,535 groups (gridDim.z) and 65,535 tiles of filters or channels per group (gridDim.y)."""
+    if not (nd in (1, 2) and activation in ACT_CODES and _fits(*shapes)):
+        return False
+    x_shape, W_shape = shapes[0], shapes[-1]
+    per_group = max(int(W_shape[-1]) // groups, int(x_shape[-1]) // groups, int(W_shape[-2]))
+    return groups <= GRID_YZ and _tiles(per_group) <= GRID_YZ
 
 
 def _shape_args(x_shape, outs, F, ksize, strides, dilation, lo, groups):

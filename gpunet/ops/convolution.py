@@ -470,7 +470,7 @@ def conv_bias_act(inputs, kernel, bias=None, activation="linear", strides=1, pad
                          "kernel %s with padding=%r" % (tuple(x.shape[1:-1]), tuple(ksize), padding))
     if backend.uses_kernels() and x.dtype == W.dtype == np.float32 and (b is None or b.dtype == np.float32):
         from ..kernels import conv
-        if conv.conv_supported(nd, activation, x.shape, (x.shape[0],) + outs + (F,), W.shape):
+        if conv.conv_supported(nd, activation, x.shape, (x.shape[0],) + outs + (F,), W.shape, groups=groups):
             return conv.conv_op(inputs, kernel, bias, x, W, b, activation, strides, dilation, lo, outs,
                                    groups, fmt, record)
     x = _xp().ascontiguousarray(x)
