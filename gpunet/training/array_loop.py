@@ -270,9 +270,13 @@ def _program_epoch(model, program, cbs, order, key, steps, spe, logs_fn, shard=N
     step = 0
     while step < steps:
         k = min(spe, steps - step)
+        if program.follow_callbacks:  # the hooks run on the legacy stream: after the steps queued so far
+            program.before_batch_hooks()
         cbs.on_train_batch_begin(step)
         program.run(k)
         step += k
+        if program.follow_callbacks:
+            program.before_batch_hooks()
         cbs.on_train_batch_end(step - 1, logs_fn)
         if shard is not None and shard.batch_consensus:
             parallel.agree_stop(shard.comm, model)

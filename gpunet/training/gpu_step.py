@@ -93,12 +93,29 @@ class _Runner:
         if self.stream is not None:
             self.stream.wait_event(backend.get_xp().cuda.Stream.null.record())
 
+    def lead_default_stream(self):
+        """The other way round: work queued on the legacy stream from now on (a batch hook reading or writing
+        weights) comes after the program's launches so far. The program's stream is non-blocking, so the
+        legacy stream would not wait for it otherwise; again an event wait on the device, not a host sync."""
+        if self.stream is not None:
+            backend.get_xp().cuda.Stream.null.wait_event(self.stream.record())
+
+    def staging(self, shape, dtype):
+        """A host buffer for upload(): page-locked on CuPy. A copy from pageable memory is staged by CUDA behind
+        a sync of the stream (a hidden host sync); from pinned memory it is a plain asynchronous copy. The
+        caller must not rewrite it while a copy from it may still be queued (each upload here is either made
+        after a sync, or rewrites rows no queued step reads before a later copy of the same rows)."""
+        if self.stream is None:
+            return np.zeros(shape, dtype)
+        return backend.pinned_empty(shape, dtype)
+
     def upload(self, dst, host):
-        """A host array into a program buffer, ordered on the program's stream (outside any step)."""
+        """A host array (from staging(), same dtype and shape) into a program buffer, ordered on the program's
+        stream (outside any step)."""
         if self.stream is None:
             dst[...] = host
         else:
-            dst.set(np.ascontiguousarray(host, dtype=dst.dtype), stream=self.stream)
+            dst.set(host, stream=self.stream)
 
     def run(self, k):
         if self.stream is None:
@@ -122,17 +139,25 @@ class _Runner:
 
     def _capture(self, k):
         s = self.stream
+        error, graph = None, None
         try:
             s.begin_capture()
             try:
                 for _ in range(k):
                     for launch in self.launches:
                         launch()
-            finally:
+            except Exception as e:
+                error = e
+            try:  # always ended: a stream left capturing refuses everything after
                 graph = s.end_capture()
-        except Exception as e:  # a CuPy or driver without stream capture: the same launches, uncaptured
+            except Exception as e:  # the driver invalidated the capture (after `error`, or on its own)
+                error = error or e
+        except Exception as e:  # no stream capture in this CuPy or driver
+            error = e
+        if error is not None:  # the same launches, uncaptured; the first cause is the one worth reading
+            first = (str(error).splitlines() or [""])[0][:200]
             _log.warning("gpunet: CUDA graph capture failed (%s: %s); the step runs uncaptured",
-                         type(e).__name__, str(e).splitlines()[0][:200])
+                         type(error).__name__, first)
             self.capture = False
             return None
         self.graphs[k] = graph
@@ -160,9 +185,9 @@ class _Readback:
         if self.runner.stream is None:
             self.values, self.rows = np.array(self.acc, dtype=np.float64), rows
             return self.values, self.rows
-        if sync:
-            self.runner.synchronize()
-            self.values, self.rows, self.pending = backend.to_numpy(self.acc).astype(np.float64), rows, None
+        if sync:  # a blocking copy on the program's stream: one host wait for the steps and the sums
+            self.values = self.acc.get(stream=self.runner.stream).astype(np.float64)
+            self.rows, self.pending = rows, None
             return self.values, self.rows
         if self.pending is not None and self.pending[0].done:
             self.values, self.rows = np.array(self.host, dtype=np.float64), self.pending[1]
@@ -282,16 +307,23 @@ class _Forward:
         self.launches = L
         return True
 
-    def begin(self, table=None, key=(0, 0), perm_host=None):
-        """Outside any step: the epoch's permutation, scalar table and control block."""
-        self.runner.follow_default_stream()
+    def begin(self, table_rows=0, key=(0, 0), perm_host=None):
+        """Outside any step, after the last epoch's sync: the epoch's permutation, the first `table_rows` rows
+        of the scalar table (already in self.host_table) and the control block, from page-locked buffers."""
+        R = self.runner
+        if not hasattr(self, "host_ctl"):
+            self.host_ctl, self.host_acc = R.staging(4, np.int32), R.staging(2, np.float64)
+            self.host_perm = R.staging(len(self.perm), np.int32) if getattr(self, "perm", None) is not None else None
+        R.follow_default_stream()
         if perm_host is not None and len(perm_host):
-            self.runner.upload(self.perm[:len(perm_host)], perm_host.astype(np.int32))
-        if table is not None:
-            self.runner.upload(self.table[:len(table)], table)
-        k0, k1 = (np.array([key[0], key[1]], dtype=np.uint32)).view(np.int32)
-        self.runner.upload(self.ctl, np.array([-1, 0, k0, k1], dtype=np.int32))
-        self.runner.upload(self.acc, np.zeros(2))
+            self.host_perm[:len(perm_host)] = perm_host
+            R.upload(self.perm[:len(perm_host)], self.host_perm[:len(perm_host)])
+        if table_rows:
+            R.upload(self.table[:table_rows], self.host_table[:table_rows])
+        self.host_ctl[:] = [-1, 0] + list(np.array([key[0], key[1]], dtype=np.uint32).view(np.int32))
+        R.upload(self.ctl, self.host_ctl)
+        self.host_acc[:] = 0
+        R.upload(self.acc, self.host_acc)
         self.t = 0
 
 
@@ -390,11 +422,12 @@ class TrainProgram(_Forward):
         return True
 
     # ---- per epoch (outside the step) ----
-    def _table(self, first):
-        """Rows [first, steps) of the per-step scalars, as the eager optimizer computes them (the same
-        float32 operations, on arrays: a Python loop over an epoch's steps would idle the GPU for ms)."""
+    def _table(self, first, last=None):
+        """Rows [first, last) (default: to the epoch's end) of the per-step scalars, as the eager optimizer
+        computes them (the same float32 operations, on arrays: a Python loop over an epoch's steps would idle
+        the GPU for ms)."""
         opt, n, batch = self.opt, self.n, self.batch
-        t = np.arange(first, self.steps)
+        t = np.arange(first, self.steps if last is None else last)
         host_steps = self._host0 + t                  # optimizer calls (the schedule's step, as Keras)
         n_acc = opt.gradient_accumulation_steps or 1
         updates = host_steps // n_acc                 # updates made before this one (Adam's t, the EMA's count)
@@ -418,17 +451,38 @@ class TrainProgram(_Forward):
 
     def begin_epoch(self, order, key):
         self._host0 = self.opt._host_step
-        self._lr_src = self.opt._learning_rate
-        self.begin(self._table(0), key, order)
+        self._lr_src, self._lr_stale = self.opt._learning_rate, False
+        if not hasattr(self, "host_table"):
+            self.host_table = self.runner.staging(self.table.shape, np.float32)
+        self.host_table[:self.steps] = self._table(0)
+        self.begin(self.steps, key, order)
         self.rows_done = 0
+
+    def before_batch_hooks(self):
+        """Batch hooks are about to run on the legacy stream: they see every step queued so far."""
+        self.runner.lead_default_stream()
+
+    def _refresh_rates(self, k):
+        """A callback set a new learning rate since the last replay: the next k rows now (a warm-up sets one per
+        batch: k rows of host work and a small pinned copy, not the rest of the epoch each time); once the rate
+        holds for a replay, the rest of the epoch, once."""
+        t, R = self.t, self.runner
+        if self.opt._learning_rate is not self._lr_src:
+            self._lr_src, self._lr_stale = self.opt._learning_rate, True
+            last = min(t + k, self.steps)
+        elif self._lr_stale:
+            self._lr_stale, last = False, self.steps
+        else:
+            return
+        if last > t:
+            self.host_table[t:last] = self._table(t, last)
+            R.upload(self.table[t:last], self.host_table[t:last])
 
     def run(self, k):
         """k steps (one graph replay on CuPy); host work: bookkeeping only."""
         if self.follow_callbacks:  # batch callbacks ran on the default stream since the last replay
             self.runner.follow_default_stream()
-        if self.opt._learning_rate is not self._lr_src:  # a callback set a new rate mid-epoch
-            self._lr_src = self.opt._learning_rate
-            self.runner.upload(self.table[self.t:self.steps], self._table(self.t))
+        self._refresh_rates(k)
         self.runner.run(k)
         for _ in range(k):
             self.rows_done += _valid_rows(self.n, self.batch, self.t)
@@ -449,6 +503,11 @@ class TrainProgram(_Forward):
 
     def finish(self):
         self.runner.synchronize()
+
+
+def _has_batch_hooks(cbs, mode):
+    """Whether a callback (not the progress bar) has its own batch hook for `mode` ("train", "test", "predict")."""
+    return cbs is not None and any(cbs.wants_batch_logs("on_%s_batch_%s" % (mode, w)) for w in ("begin", "end"))
 
 
 def _set_trackers(model, plan, loss, correct, rows):
@@ -501,12 +560,17 @@ class EvalProgram(_Forward):
         self.begin()
         rows = 0
         sync = cbs is not None and cbs.wants_batch_logs("on_test_batch_end")
+        lead = _has_batch_hooks(cbs, "test")
         for t in range(self.steps):
             if cbs is not None:
+                if lead:
+                    self.runner.lead_default_stream()
                 cbs.on_test_batch_begin(t)
             self.runner.run(1)
             rows += _valid_rows(self.n, self.batch, t)
             if cbs is not None:
+                if lead:
+                    self.runner.lead_default_stream()
                 cbs.on_test_batch_end(t, lambda r=rows: self._logs(r, sync))
         (loss, correct), _ = self.readback.read(rows, sync=True)
         _set_trackers(self.model, self.plan, loss, correct, rows)
@@ -550,11 +614,16 @@ class PredictProgram(_Forward):
 
     def run_all(self, cbs=None):
         self.begin()
+        lead = _has_batch_hooks(cbs, "predict")
         for t in range(self.steps):
             if cbs is not None:
+                if lead:
+                    self.runner.lead_default_stream()
                 cbs.on_predict_batch_begin(t)
             self.runner.run(1)
             if cbs is not None:
+                if lead:
+                    self.runner.lead_default_stream()
                 cbs.on_predict_batch_end(t, None)
         self.runner.synchronize()
         return self.out
