@@ -480,7 +480,9 @@ def test_captured_graphs_replay_the_program_with_no_sync_inside_an_epoch(monkeyp
     for a, b in zip(w_graph, w_emul):
         np.testing.assert_array_equal(a, b)
     short = _standin_fit(monkeypatch, 32)[3]  # 4 steps an epoch
-    assert short.syncs == c.syncs <= 2 * 3, (short.syncs, c.syncs)
+    # one host wait at build, one per epoch (its sums), one when fit ends, then get_weights' reads: none per step
+    assert short.syncs == c.syncs == 1 + 2 + 1 + len(w_graph), (short.syncs, c.syncs)
+    assert c.pageable_uploads == 0  # every upload from page-locked memory: no hidden sync either
 
 
 def test_steps_per_execution_graphs_and_validation_on_the_standin(monkeypatch):
@@ -575,3 +577,71 @@ def test_labels_checked_on_the_host_are_not_read_back_per_batch(monkeypatch):
             m.evaluate(x, np.full(20, 7), verbose=0)  # still refused: on the host, before any kernel
     assert len(seen) >= 4 and not any(seen)
     assert softmax_xent.CHECK_LABELS is True
+
+
+class _ReadsWeightsAtBatchBegin(gpunet.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.seen.append(self.model.get_weights()[0].copy())
+
+
+def test_batch_begin_hooks_see_every_step_queued_before_them(monkeypatch):
+    """L1: the program's stream is non-blocking and the hooks run on the legacy stream, which does not wait for
+    it. On the stand-in (asynchronous streams, as CUDA) a hook read stale weights until the legacy stream was
+    made to wait on the program's event; it must see exactly what the synchronous emulated tier sees."""
+    cb = _ReadsWeightsAtBatchBegin()
+    _, _, prog, c = _standin_fit(monkeypatch, 93, epochs=1, callbacks=[cb])
+    assert prog is not None and prog.runner.graphs and len(cb.seen) == 12
+    ref = _ReadsWeightsAtBatchBegin()
+    _fit("emulate", _small(), lambda: gpunet.optimizers.Adam(
+        gpunet.optimizers.schedules.ExponentialDecay(0.01, 5, 0.9)), *_data(93, inputs=13, classes=5, seed=10),
+        batch_size=8, epochs=1, callbacks=[ref])
+    for t, (a, b) in enumerate(zip(cb.seen, ref.seen)):
+        np.testing.assert_array_equal(a, b, err_msg="batch %d" % t)
+
+
+class _WarmUp(gpunet.callbacks.Callback):
+    def on_train_batch_begin(self, batch, logs=None):
+        self.model.optimizer.learning_rate = 0.002 * (batch + 1)
+
+
+def test_a_rate_set_every_batch_uploads_its_rows_from_pinned_memory(monkeypatch):
+    """L2: a warm-up that sets the rate each batch re-uploaded the rest of the epoch's table every step, from
+    pageable memory (a hidden host sync each time on a GPU, O(steps) host work per step). Now: the next rows
+    only, from the page-locked mirror, no sync; the same weights as the synchronous emulated tier."""
+    rows = []
+    real = gpu_step.TrainProgram._table
+
+    def counting(self, first, last=None):
+        out = real(self, first, last)
+        rows.append(len(out))
+        return out
+    monkeypatch.setattr(gpu_step.TrainProgram, "_table", counting)
+    w, h, prog, c = _standin_fit(monkeypatch, 93, epochs=2, callbacks=[_WarmUp()])
+    assert prog.runner.graphs and c.pageable_uploads == 0
+    assert sum(rows) <= 2 * (12 + 12), rows  # per epoch: the table once, then one row per step
+    _, _, _, quiet = _standin_fit(monkeypatch, 93, epochs=2)
+    assert c.syncs == quiet.syncs  # no sync per step
+    w_emul = _fit("emulate", _small(), lambda: gpunet.optimizers.Adam(
+        gpunet.optimizers.schedules.ExponentialDecay(0.01, 5, 0.9)), *_data(93, inputs=13, classes=5, seed=10),
+        batch_size=8, epochs=2, callbacks=[_WarmUp()])[0]
+    for a, b in zip(w, w_emul):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_rate_set_once_mid_epoch_is_uploaded_for_the_rest_of_the_epoch_once(monkeypatch):
+    """After one replay at the new rate, the rest of the epoch's rows go up once (and are right)."""
+    class Once(gpunet.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 3:
+                self.model.optimizer.learning_rate = 0.003
+    w, _, prog, c = _standin_fit(monkeypatch, 93, epochs=1, callbacks=[Once()])
+    np.testing.assert_array_equal(prog.table[4:12].get(), prog._table(4, 12))  # on the device: the new rate's rows
+    w_emul = _fit("emulate", _small(), lambda: gpunet.optimizers.Adam(
+        gpunet.optimizers.schedules.ExponentialDecay(0.01, 5, 0.9)), *_data(93, inputs=13, classes=5, seed=10),
+        batch_size=8, epochs=1, callbacks=[Once()])[0]
+    for a, b in zip(w, w_emul):
+        np.testing.assert_array_equal(a, b)
