@@ -63,9 +63,10 @@ struct ActGrad {             // dz(r, c) = dY(r, c) * act'(Z(r, c), Y(r, c)), co
 };
 
 // C tile (rows × cols, inner dimension `inner`) = A(rows × inner) · B(inner × cols).
-// A_COLS_CONTIGUOUS: consecutive inner indices of A are adjacent in memory (pick the load order
-// that keeps a warp's global reads coalesced).
-template <bool A_INNER_CONTIGUOUS, class LA, class LB>
+// A_INNER_CONTIGUOUS / B_INNER_CONTIGUOUS: consecutive inner indices of A / B are adjacent in memory
+// (B transposed, as Wᵀ in dX = dz·Wᵀ); the tile loads then walk the inner index fastest, so a warp's
+// global reads stay coalesced. The order of loads changes nothing in the result.
+template <bool A_INNER_CONTIGUOUS, bool B_INNER_CONTIGUOUS = false, class LA, class LB>
 __device__ __forceinline__ void gemm_tile(int rows, int cols, int inner, LA la, LB lb,
                                           int row0, int col0, float acc[4][4]) {
     __shared__ float As[BK][BM + 4];
@@ -79,7 +80,8 @@ __device__ __forceinline__ void gemm_tile(int rows, int cols, int inner, LA la, 
             As[k][r] = (gr < rows && gk < inner) ? la(gr, gk) : 0.f;
         }
         for (int i = tid; i < BK * BN; i += THREADS) {
-            int k = i / BN, c = i % BN;
+            int k, c;
+            if (B_INNER_CONTIGUOUS) { c = i / BK; k = i % BK; } else { k = i / BN; c = i % BN; }
             int gk = k0 + k, gc = col0 + c;
             Bs[k][c] = (gk < inner && gc < cols) ? lb(gk, gc) : 0.f;
         }

@@ -6,6 +6,9 @@
 //                                    keeps CUDA's 32-lane butterflies. The mask is ignored: HIP-CPU
 //                                    shuffles synchronise the whole block, a superset of the mask.
 //   __int_as_float(i)            ->  a bit copy (memcpy), as CUDA defines it.
+//   __syncwarp(mask)             ->  nothing. A warp's lanes are fibers that switch only at barriers and
+//                                    shuffles, and every __syncwarp of ours (head.cu) is followed by a shuffle
+//                                    before any lane reads what another lane wrote.
 // Anything else missing here is a compile error in the tier, never a silent difference.
 #pragma once
 
@@ -23,3 +26,5 @@ __device__ inline float __int_as_float(int i) {
     std::memcpy(&f, &i, sizeof f);
     return f;
 }
+
+__device__ inline void __syncwarp(unsigned /*mask*/ = 0xffffffffu) {}

@@ -21,22 +21,7 @@
 // is scaled term by term, and skipped when ls = 0 (0·inf would be NaN).
 // NumPy reference: gpunet/ops/fused.py xent_numpy().
 
-#define WARP 32
-#define NEG_INF __int_as_float(0xff800000)
-
-__device__ __forceinline__ float warp_sum(float v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
-// max with the lowest index on ties, across the warp
-__device__ __forceinline__ void warp_argmax(float& v, int& i) {
-    for (int o = 16; o > 0; o >>= 1) {
-        float ov = __shfl_xor_sync(0xffffffffu, v, o);
-        int oi = __shfl_xor_sync(0xffffffffu, i, o);
-        if (ov > v || (ov == v && oi < i)) { v = ov; i = oi; }
-    }
-}
+#include "xent.cuh"
 
 extern "C" __global__ void softmax_xent_forward(
     const float* __restrict__ logits, const int* __restrict__ labels, const float* __restrict__ targets,
@@ -45,73 +30,17 @@ extern "C" __global__ void softmax_xent_forward(
     int R, int C, int sparse, float smoothing) {
     const long long row = ((long long)blockIdx.x * blockDim.x + threadIdx.x) / WARP;  // 64-bit: R may pass 2^27
     const int lane = threadIdx.x % WARP;
-    if (row >= R) return;
-    if (row >= *nvalid) {
-        if (lane == 0) { loss[row] = 0.f; max_out[row] = 0.f; sum_out[row] = 1.f; correct[row] = 0.f; tsum_out[row] = 1.f; }
-        return;
-    }
+    if (row >= R) return;  // whole warps
     const float* z = logits + (long long)row * C;
-    float mx = NEG_INF; int amx = 0x7fffffff;
-    for (int c = lane; c < C; c += WARP)
-        if (z[c] > mx) { mx = z[c]; amx = c; }
-    warp_argmax(mx, amx);
-    const float off = smoothing / C;
-    float s = 0.f, smooth = 0.f;  // smooth = Σ off·(m − z_c), each term bounded
-    for (int c = lane; c < C; c += WARP) {
-        s += expf(z[c] - mx);
-        if (smoothing != 0.f) smooth += off * (mx - z[c]);
-    }
-    s = warp_sum(s);
-    smooth = warp_sum(smooth);
-    const float logs = logf(s);
-    float l, ok, tsum;
-    if (sparse) {
-        int lab = labels[row];
-        if (lab < 0 || lab >= C) {
-            if (lane == 0) atomicOr(bad, 1);  // a flag, not a training reduction
-            l = __int_as_float(0x7fc00000); ok = 0.f; tsum = 1.f;
-        } else {
-            l = (1.f - smoothing) * ((mx - z[lab]) + logs);
-            if (smoothing != 0.f) l += smooth + smoothing * logs;  // Σ off·((m − z_c) + log s)
-            ok = (amx == lab) ? 1.f : 0.f;
-            tsum = 1.f;
-        }
-    } else {
-        const float* t = targets + (long long)row * C;
-        float acc = 0.f, ts = 0.f, tmax = NEG_INF; int targ = 0x7fffffff;
-        for (int c = lane; c < C; c += WARP) {
-            float tc = t[c] * (1.f - smoothing) + off;
-            acc += tc * ((mx - z[c]) + logs);
-            ts += tc;
-            if (t[c] > tmax) { tmax = t[c]; targ = c; }
-        }
-        l = warp_sum(acc);
-        tsum = warp_sum(ts);
-        warp_argmax(tmax, targ);
-        ok = (amx == targ) ? 1.f : 0.f;
-    }
+    const XentRow x = xent_row(z, sparse ? labels[row] : 0, sparse ? z : targets + (long long)row * C, lane, C,
+                               sparse, smoothing, row < *nvalid, bad);
     if (lane == 0) {
-        loss[row] = l;
-        max_out[row] = mx;
-        sum_out[row] = s;
-        correct[row] = ok;
-        tsum_out[row] = tsum;
+        loss[row] = x.loss;
+        max_out[row] = x.mx;
+        sum_out[row] = x.s;
+        correct[row] = x.ok;
+        tsum_out[row] = x.tsum;
     }
-}
-
-// Σ loss and Σ correct over R rows by one block of 256 threads, in a fixed order (deterministic)
-__device__ __forceinline__ void block_sum2(const float* loss, const float* correct, int R, float* a_out, float* b_out) {
-    __shared__ float sl[256], sc[256];
-    float a = 0.f, b = 0.f;
-    for (int i = threadIdx.x; i < R; i += blockDim.x) { a += loss[i]; b += correct[i]; }
-    sl[threadIdx.x] = a; sc[threadIdx.x] = b;
-    __syncthreads();
-    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-        if (threadIdx.x < s) { sl[threadIdx.x] += sl[threadIdx.x + s]; sc[threadIdx.x] += sc[threadIdx.x + s]; }
-        __syncthreads();
-    }
-    *a_out = sl[0];
-    *b_out = sc[0];
 }
 
 extern "C" __global__ void __launch_bounds__(256)
@@ -137,9 +66,6 @@ extern "C" __global__ void softmax_xent_backward(
     if (idx >= (long long)R * C) return;
     int r = (int)(idx / C), c = (int)(idx % C);
     if (r >= *nvalid) { dlogits[idx] = 0.f; return; }
-    float p = expf(logits[idx] - row_max[r]) / row_sum[r];
-    float t = smoothing / C;
-    if (sparse) t += (labels[r] == c) ? (1.f - smoothing) : 0.f;
-    else t += targets[idx] * (1.f - smoothing);
-    dlogits[idx] = (p * tsum[r] - t) * g[(long long)r * g_stride];
+    dlogits[idx] = xent_grad(logits[idx], c, row_max[r], row_sum[r], tsum[r], sparse ? labels[r] : 0,
+                             targets + (long long)r * C, C, sparse, smoothing, g[(long long)r * g_stride]);
 }

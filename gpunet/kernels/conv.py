@@ -5,6 +5,7 @@ Shapes are channels_last; a channels_first op is transposed here, on the device,
 convolution runs as a 2-D one of height 1. Sizes travel as `int`, so a shape whose element count passes
 2^31 − 1 takes the array path (conv_supported says so up front)."""
 
+from . import dense
 from .launch import ACT_CODES, Launch, _c32, _empty, _first, _fits, _i32, _last, _tiles, stores_z
 
 
@@ -85,9 +86,19 @@ def conv_backward_weight(x, dy, W_shape, strides, dilation, lo, outs, groups, ne
     x = _c32(x, "conv input")
     dy = _c32(dy, "conv output gradient")
     dW = _empty(tuple(W_shape))
-    db = _empty((W_shape[-1],)) if need_b else None
-    geo = _shape_args(x.shape, outs, W_shape[-1], W_shape[:-2], strides, dilation, lo, groups)
-    conv_backward_weight_launch(x, dy, y, z, dW, db, geo, activation)()
+    F = W_shape[-1]
+    db = _empty((F,)) if need_b else None
+    geo = _shape_args(x.shape, outs, F, W_shape[:-2], strides, dilation, lo, groups)
+    rows = dy.size // F if F else 0
+    if db is None or rows <= dense.DB_SERIAL_ROWS:
+        conv_backward_weight_launch(x, dy, y, z, dW, db, geo, activation)()
+        return dW, db
+    # many output positions: db in parallel (dense.cu's bias_grad kernels; a conv's dz is rows × F like a dense's)
+    conv_backward_weight_launch(x, dy, y, z, dW, None, geo, activation)()
+    d2 = dy.reshape(rows, F)
+    for launch in dense.bias_grad_launches(d2, d2 if y is None else y.reshape(rows, F),
+                                           None if z is None else z.reshape(rows, F), db, activation):
+        launch()
     return dW, db
 
 

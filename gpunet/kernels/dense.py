@@ -1,8 +1,61 @@
 """Launchers of kernels/dense.cu: GEMM + bias + activation, forward and both backward products, in 64x64
-output tiles (gemm_tile.cuh). Reference: ops.nn's array path (x @ W + b, then the activation)."""
+output tiles (gemm_tile.cuh). Reference: ops.nn's array path (x @ W + b, then the activation).
+
+Which kernels run a product is a rule with a switch, GPUNET_DENSE_VARIANT:
+  tile    one 64×64 tile per block (dense_forward, dense_backward_data): the first kernels, kept as they were;
+  splitk  split-K whenever the inner dimension has at least two chunks of MIN_CHUNK_STEPS k-steps (into as many
+          as bring the grid near one block per SM, two at least): the partial products of S chunks on the grid's
+          third axis, then splitk_reduce sums them in order with the bias and activation; also the fused head
+          of a training step (head.py);
+  auto    (default) split-K where the tile grid would leave more than half of the SMS streaming multiprocessors
+          idle, the tile kernel elsewhere; the fused head for batches up to head.HEAD_MAX_ROWS rows.
+auto follows GPU-REVIEW-2's arithmetic (§7), not a measurement: bench/gpu_probe.py times every variant at the
+classic and wide shapes so that the first GPU run can set the rule. The weight gradient's bias sum runs inside
+dense_backward_weight for up to DB_SERIAL_ROWS rows, and as two parallel kernels beyond (bias_grad_launches)."""
+import math
+import os
+
 import numpy as np
 
-from .launch import ACT_CODES, INT_MAX, MAX_COLS, Launch, _c32, _empty, _i32, _tiles, stores_z
+from .launch import ACT_CODES, INT_MAX, MAX_COLS, Launch, _c32, _empty, _grid, _i32, _tiles, stores_z
+
+VARIANTS = ("tile", "splitk", "auto")
+SMS = 132               # streaming multiprocessors of an H100 SXM / H200: the rule's target, one block per SM
+BK = 16                 # the tile's k-step (gemm_tile.cuh)
+MIN_CHUNK_STEPS = 2     # split-K chunks of at least this many k-steps (each block's partial tile costs a store)
+DB_SERIAL_ROWS = 4096   # up to here db is summed by dense_backward_weight's own blocks (≤ 1,024 loads a thread)
+
+
+def dense_variant():
+    v = os.environ.get("GPUNET_DENSE_VARIANT", "auto").strip().lower() or "auto"
+    if v not in VARIANTS:
+        raise ValueError("GPUNET_DENSE_VARIANT must be one of %s; received %r" % (", ".join(VARIANTS), v))
+    return v
+
+
+def splitk_parts(tiles, inner, min_steps=None, at_least=1):
+    """(S, chunk): the inner dimension in S chunks of `chunk` elements (a multiple of the k-step), so that
+    tiles·S blocks come near one per SM (and S >= at_least), each chunk at least `min_steps` k-steps; S == 1
+    when it cannot split."""
+    min_steps = MIN_CHUNK_STEPS if min_steps is None else min_steps
+    steps = -(-inner // BK)
+    want = min(max(at_least, SMS // max(1, tiles)), steps // min_steps)
+    if want < 2:
+        return 1, inner
+    chunk = -(-steps // want) * BK
+    return -(-inner // chunk), chunk
+
+
+def gemm_plan(rows, cols, inner, variant=None):
+    """("tile", 1, inner) or ("splitk", S, chunk) for a product of rows × cols over `inner`."""
+    variant = variant or dense_variant()
+    tiles = _tiles(rows) * _tiles(cols)
+    S, chunk = splitk_parts(tiles, inner, at_least=2 if variant == "splitk" else 1)
+    if variant == "tile" or S < 2 or rows * cols * S > INT_MAX:
+        return "tile", 1, inner
+    if variant == "splitk" or tiles * 2 <= SMS:
+        return "splitk", S, chunk
+    return "tile", 1, inner
 
 
 def dense_supported(activation, M, K, N):
@@ -37,13 +90,74 @@ def dense_backward_weight_launch(x2, dY, Y, Z, gW, gb, activation):
                    _i32(N), _i32(ACT_CODES[activation]), _i32(Z is not None), _i32(gb is not None)))
 
 
+def _reduce_launch(P, b, Y, Z, S, activation):
+    M, N = Y.shape
+    return Launch("dense.cu", "splitk_reduce", _grid(M * N, 256), (256,),
+                  (P, b if b is not None else Y, Y, Z if Z is not None else Y, np.int64(M * N), _i32(N), _i32(S),
+                   _i32(ACT_CODES[activation]), _i32(b is not None), _i32(Z is not None)))
+
+
+def dense_forward_launches(x2, W, b, Y, Z, activation, alloc=_empty, variant=None):
+    """The launches of Y = act(x2·W + b) under the variant rule (module docstring); `alloc(shape)` gives the
+    split-K workspace (a step program passes its arena's)."""
+    M, K = x2.shape
+    N = W.shape[1]
+    kind, S, chunk = gemm_plan(M, N, K, variant)
+    if kind == "tile":
+        return [dense_forward_launch(x2, W, b, Y, Z, activation)]
+    if W.shape[0] != K:
+        raise ValueError("dense: input has %d features but the kernel expects %d" % (K, W.shape[0]))
+    P = alloc((S, M, N))
+    return [Launch("dense.cu", "dense_forward_partial", (_tiles(M), _tiles(N), S), (256,),
+                   (x2, W, P, _i32(M), _i32(K), _i32(N), _i32(chunk))),
+            _reduce_launch(P, b, Y, Z, S, activation)]
+
+
+def dense_backward_data_launches(dY, Y, Z, W, gx, activation, alloc=_empty, variant=None):
+    M, N = dY.shape
+    K = W.shape[0]
+    kind, S, chunk = gemm_plan(M, K, N, variant)
+    if kind == "tile":
+        return [dense_backward_data_launch(dY, Y, Z, W, gx, activation)]
+    P = alloc((S, M, K))
+    return [Launch("dense.cu", "dense_backward_data_partial", (_tiles(M), _tiles(K), S), (256,),
+                   (dY, Y, Z if Z is not None else Y, W, P, _i32(M), _i32(K), _i32(N), _i32(ACT_CODES[activation]),
+                    _i32(Z is not None), _i32(chunk))),
+            _reduce_launch(P, None, gx, None, S, "linear")]
+
+
+def bias_grad_launches(dY, Y, Z, gb, activation, alloc=_empty):
+    """db = Σ_rows dY ⊙ act'(Z, Y) for many rows: blocks of 32 columns × ~1,024 rows, then the chunks in order."""
+    M, N = dY.shape
+    chunks = min(max(1, math.ceil(M / 1024)), 4096)
+    per = math.ceil(M / chunks)
+    chunks = math.ceil(M / per)
+    part = alloc((chunks, N))
+    return [Launch("dense.cu", "bias_grad_partial", (max(1, -(-N // 32)), chunks), (256,),
+                   (dY, Y, Z if Z is not None else Y, part, _i32(M), _i32(N), _i32(ACT_CODES[activation]),
+                    _i32(Z is not None), _i32(per))),
+            Launch("dense.cu", "bias_grad_final", _grid(N, 256), (256,), (part, gb, _i32(N), _i32(chunks)))]
+
+
+def dense_backward_weight_launches(x2, dY, Y, Z, gW, gb, activation, alloc=_empty):
+    if gb is None or x2.shape[0] <= DB_SERIAL_ROWS:
+        return [dense_backward_weight_launch(x2, dY, Y, Z, gW, gb, activation)]
+    return ([dense_backward_weight_launch(x2, dY, Y, Z, gW, None, activation)]
+            + bias_grad_launches(dY, Y, Z, gb, activation, alloc))
+
+
+def _run(launches):
+    for launch in launches:
+        launch()
+
+
 def dense_forward(x2, W, b, activation):
     """Y, Z (Z is None unless the activation's derivative needs the pre-activation)."""
     x2, W = _c32(x2, "dense input"), _c32(W, "dense kernel")
     M, N = x2.shape[0], W.shape[1]
     Y = _empty((M, N), dtype=np.float32)
     Z = _empty((M, N), dtype=np.float32) if stores_z(activation) else None
-    dense_forward_launch(x2, W, _c32(b, "dense bias") if b is not None else None, Y, Z, activation)()
+    _run(dense_forward_launches(x2, W, _c32(b, "dense bias") if b is not None else None, Y, Z, activation))
     return Y, Z
 
 
@@ -54,11 +168,11 @@ def dense_backward(x2, W, Y, Z, dY, activation, need_x, need_w, need_b):
     gx = gW = gb = None
     if need_x:
         gx = _empty((M, K), dtype=np.float32)
-        dense_backward_data_launch(dY, Y, Z, W, gx, activation)()
+        _run(dense_backward_data_launches(dY, Y, Z, W, gx, activation))
     if need_w or need_b:
         gW = _empty((K, N), dtype=np.float32)
         gb = _empty((N,), dtype=np.float32) if need_b else None
-        dense_backward_weight_launch(x2, dY, Y, Z, gW, gb, activation)()
+        _run(dense_backward_weight_launches(x2, dY, Y, Z, gW, gb, activation))
     return gx, gW, gb
 
 
