@@ -78,6 +78,18 @@ def test_conv_kernels_at_odd_shapes(kernel_tier, case):
           ["conv_forward", "conv_backward_data", "conv_backward_weight"])
 
 
+@pytest.mark.parametrize("act,groups", [("relu", 1), ("gelu", 2)])
+def test_conv_bias_gradient_of_many_positions_in_parallel(kernel_tier, act, groups):
+    """Past DB_SERIAL_ROWS output positions (here 2·47·49 = 4,606) db is summed by dense.cu's bias_grad
+    kernels in parallel, not by the weight-gradient blocks' 4 lanes a column."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 49, 51, 2))
+    W = rng.standard_normal((3, 3, 2 // groups, 4)) * 0.5
+    b = rng.standard_normal(4)
+    check(kernel_tier, lambda x_, w_, b_: C.conv_bias_act(x_, w_, b_, act, 1, "valid", "channels_last", 1), [x, W, b],
+          ["conv_forward", "conv_backward_data", "conv_backward_weight", "bias_grad_partial", "bias_grad_final"])
+
+
 @pytest.mark.parametrize("padding,strides,output_padding", [("valid", (2, 1), None), ("same", (2, 3), (1, 0)),
                                                             ("same", (1, 1), None)])
 def test_conv_transpose_kernels(kernel_tier, padding, strides, output_padding):

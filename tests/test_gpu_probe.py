@@ -171,9 +171,11 @@ def test_gpu_step_smoke_runs_both_models_through_the_launch_program(tmp_path):
     assert {(r["model"], r["name"]) for r in rows} == {(m, n) for m in ("classic", "wide")
                                                       for n in ("gpunet graph", "gpunet no graph", "gpunet tape")}
     assert all("error" not in r and r["us_per_step"] > 0 for r in rows), rows
-    # the launch program ran (not the tape) for the program rows; one more Dense, three more launches
+    # the launch program ran (not the tape) for the program rows; one more Dense: at least its forward, dW and dX
+    # (the wide model runs at batch 1024, where the kernel rule picks other variants than at 32)
     launches = {(r["model"], r["name"]): r["launches_per_step"] for r in rows}
-    assert launches[("classic", "gpunet graph")] and launches[("wide", "gpunet graph")] == launches[("classic", "gpunet graph")] + 3
+    classic, wide = launches[("classic", "gpunet graph")], launches[("wide", "gpunet graph")]
+    assert classic and wide >= classic + 3, (classic, wide)
 
 
 def test_the_sanitizer_runs_real_tests_and_reads_its_verdicts():

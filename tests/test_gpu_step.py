@@ -314,23 +314,35 @@ def test_a_step_allocates_nothing_and_reads_nothing_back(emulated_tier, monkeypa
     assert peak < 1024, "the step allocated %d bytes" % peak
 
 
-def test_launches_per_step_against_the_floor(emulated_tier, capsys):
+PER_STEP = {
+    # the first kernels, one 64×64 tile per block (GPUNET_DENSE_VARIANT=tile)
+    "tile": {"step_begin": 1, "gather_batch": 1, "dense_forward": 2, "dropout_forward": 1,
+             "softmax_xent_forward": 1, "xent_accumulate": 1, "softmax_xent_backward": 1,
+             "dense_backward_weight": 2, "mask_multiply": 1, "dense_backward_data": 1, "adam_update_ctl": 1},
+    # the default rule at batch 32: the 784-wide forward split over K (partials + reduce), the last Dense fused
+    # with the loss, its sums and its gradient; the 10-wide dX has too little K to split
+    "auto": {"step_begin": 1, "gather_batch": 1, "dense_forward_partial": 1, "splitk_reduce": 1,
+             "dropout_forward": 1, "dense_xent_head": 1, "dense_backward_weight": 2, "mask_multiply": 1,
+             "dense_backward_data": 1, "adam_update_ctl": 1},
+}
+
+
+@pytest.mark.parametrize("variant", sorted(PER_STEP))
+def test_launches_per_step_against_the_floor(emulated_tier, capsys, monkeypatch, variant):
     """Counted, not assumed: one step of the classic MLP with dropout runs these launches. The floor for
     this layer program is one launch per GEMM (2 forward, 2 weight gradients, 1 data gradient) and one
     optimizer update: every other kernel (prologue, gather, dropout, loss, sums) could be fused into those."""
+    monkeypatch.setenv("GPUNET_DENSE_VARIANT", variant)
     prog = _classic_program()
     before = dict(emulated.launch_counts)
     prog.run(1)
     per_step = {k: v - before.get(k, 0) for k, v in emulated.launch_counts.items() if v > before.get(k, 0)}
-    assert per_step == {"step_begin": 1, "gather_batch": 1, "dense_forward": 2, "dropout_forward": 1,
-                        "softmax_xent_forward": 1, "xent_accumulate": 1, "softmax_xent_backward": 1,
-                        "dense_backward_weight": 2, "mask_multiply": 1, "dense_backward_data": 1,
-                        "adam_update_ctl": 1}
+    assert per_step == PER_STEP[variant]
     total, floor = sum(per_step.values()), 2 + 2 + 1 + 1
     with capsys.disabled():
-        print("\nlaunches per step (784-128-10, dropout, Adam): %d; floor %d (GEMMs + optimizer); "
-              "eager tape before this program: 29 launches and 28 allocations" % (total, floor))
-    assert total == 13
+        print("\nlaunches per step (784-128-10, dropout, Adam, %s): %d; floor %d (GEMMs + optimizer); "
+              "eager tape before this program: 29 launches and 28 allocations" % (variant, total, floor))
+    assert total == sum(PER_STEP[variant].values()) and len(prog.launches) == total
 
 
 def test_steps_per_execution_in_the_per_batch_keras_loop():
@@ -645,3 +657,37 @@ def test_a_rate_set_once_mid_epoch_is_uploaded_for_the_rest_of_the_epoch_once(mo
         batch_size=8, epochs=1, callbacks=[Once()])[0]
     for a, b in zip(w, w_emul):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("variant", ["tile", "splitk", "auto"])
+def test_every_dense_variant_trains_like_the_numpy_step_plan(monkeypatch, variant):
+    """The switch GPUNET_DENSE_VARIANT picks kernels, never results: each variant's program (split-K of the
+    100-wide input, the fused head, or neither) ends where the NumPy step plan does."""
+    monkeypatch.setenv("GPUNET_DENSE_VARIANT", variant)
+    built = _used_program(monkeypatch)
+    data = _data(90, inputs=100, classes=7, seed=4)
+    make = lambda: _mlp(hidden=70, inputs=100, classes=7, dropout=0.2)  # noqa: E731
+    got = _fit("emulate", make, lambda: gpunet.optimizers.Adam(0.01), *data, batch_size=16, epochs=2)
+    prog = built[-1]
+    assert prog is not None and (prog.head is None) == (variant == "tile")
+    names = {launch.name for launch in prog.launches}
+    assert ("dense_forward_partial" in names) == (variant != "tile")
+    _same(got, _fit("numpy", make, lambda: gpunet.optimizers.Adam(0.01), *data, batch_size=16, epochs=2))
+
+
+def test_the_fused_head_changes_no_bit_of_the_step(monkeypatch):
+    """With split-K off, the default rule differs from the tile kernels only by the fused head, which computes
+    the same numbers the same way (emulated: no contraction): the same weights and logs bit for bit."""
+    from gpunet.kernels import dense as dense_k
+    monkeypatch.setattr(dense_k, "splitk_parts", lambda tiles, inner, **k: (1, inner))
+    built = _used_program(monkeypatch)
+    runs = {}
+    for variant in ("auto", "tile"):
+        monkeypatch.setenv("GPUNET_DENSE_VARIANT", variant)
+        runs[variant] = _fit("emulate", _small(), lambda: gpunet.optimizers.Adam(0.01),
+                             *_data(93, inputs=13, classes=5, seed=10), batch_size=8, epochs=2,
+                             validation_split=0.2)
+        assert (built[-1].head is not None) == (variant == "auto")
+    for a, b in zip(runs["auto"][0], runs["tile"][0]):
+        np.testing.assert_array_equal(a, b)
+    assert runs["auto"][1] == runs["tile"][1]

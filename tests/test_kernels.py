@@ -45,6 +45,12 @@ COVERS = {
     "grad_unscale": ["test_unscale_and_moving_average_kernels"],
     "ema_update_ctl": ["test_unscale_and_moving_average_kernels"],
     "grad_accumulate_ctl": ["test_unscale_and_moving_average_kernels"],
+    "dense_forward_partial": ["test_dense_kernels_at_odd_shapes", "test_dense_every_activation_and_option"],
+    "dense_backward_data_partial": ["test_dense_kernels_at_odd_shapes", "test_dense_every_activation_and_option"],
+    "splitk_reduce": ["test_dense_kernels_at_odd_shapes", "test_dense_every_activation_and_option"],
+    "bias_grad_partial": ["test_dense_bias_gradient_of_many_rows_in_parallel"],
+    "bias_grad_final": ["test_dense_bias_gradient_of_many_rows_in_parallel"],
+    "dense_xent_head": ["test_the_fused_head_equals_the_separate_kernels"],
 }
 
 
@@ -102,7 +108,26 @@ def rel_err(got, want):
     return float(e) if np.isfinite(e) else np.inf
 
 
-def check_dense(tier, shape, act, bias, need=(True, True, True), seed=0):
+def check_dense(tier, shape, act, bias, need=(True, True, True), seed=0, variant="tile"):
+    """The dense kernels of one GPUNET_DENSE_VARIANT against float64 NumPy; each launch the rule picks ran."""
+    import os
+    M, K, N = shape
+    saved = os.environ.get("GPUNET_DENSE_VARIANT")
+    os.environ["GPUNET_DENSE_VARIANT"] = variant
+    try:
+        _check_dense(tier, shape, act, bias, need, seed)
+    finally:
+        if saved is None:
+            del os.environ["GPUNET_DENSE_VARIANT"]
+        else:
+            os.environ["GPUNET_DENSE_VARIANT"] = saved
+
+
+def _planned(rows, cols, inner, tile, partial):
+    return [tile] if dense.gemm_plan(rows, cols, inner)[0] == "tile" else [partial, "splitk_reduce"]
+
+
+def _check_dense(tier, shape, act, bias, need, seed):
     M, K, N = shape
     rng = np.random.default_rng([M, K, N, seed])
     x, w, b, dy = (rng.standard_normal(s) for s in ((M, K), (K, N), (N,), (M, N)))
@@ -124,24 +149,124 @@ def check_dense(tier, shape, act, bias, need=(True, True, True), seed=0):
             assert rel_err(tier.host(got), want) < 2e-5, ("backward", shape, act, bias)
         else:
             assert got is None
-    names = ["dense_forward"] + (["dense_backward_data"] if need[0] else []) + \
-        (["dense_backward_weight"] if need[1] or (bias and need[2]) else [])
+    names = _planned(M, N, K, "dense_forward", "dense_forward_partial")
+    names += _planned(M, K, N, "dense_backward_data", "dense_backward_data_partial") if need[0] else []
+    names += ["dense_backward_weight"] if need[1] or (bias and need[2]) else []
     tier.assert_launched(before, *names)
 
 
 @pytest.mark.parametrize("i", range(len(CUBE)), ids=lambda i: "%dx%dx%d" % CUBE[i])
 def test_dense_kernels_at_odd_shapes(kernel_tier, i):
-    """Every (M, K, N) in SIZES³; the activation and the bias rotate so each pair meets many shapes."""
-    check_dense(kernel_tier, CUBE[i], ACTS[i % len(ACTS)], bias=(i // len(ACTS)) % 2 == 0)
+    """Every (M, K, N) in SIZES³; the activation and the bias rotate so each pair meets many shapes; the tile
+    kernels and split-K (wherever its inner dimension has two chunks) each at every shape."""
+    for variant in ("tile", "splitk"):
+        check_dense(kernel_tier, CUBE[i], ACTS[i % len(ACTS)], bias=(i // len(ACTS)) % 2 == 0, variant=variant)
 
 
+@pytest.mark.parametrize("variant", ["tile", "splitk"])
 @pytest.mark.parametrize("need", [(True, True, True), (False, True, True), (True, False, False), (False, True, False)],
                          ids=["all", "first-layer", "frozen", "no-db"])
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
 @pytest.mark.parametrize("act", ACTS)
-def test_dense_every_activation_and_option(kernel_tier, act, bias, need):
-    check_dense(kernel_tier, (33, 65, 17), act, bias, need)
-    check_dense(kernel_tier, (7, 100, 70), act, bias, need, seed=1)
+def test_dense_every_activation_and_option(kernel_tier, act, bias, need, variant):
+    check_dense(kernel_tier, (33, 65, 17), act, bias, need, variant=variant)
+    check_dense(kernel_tier, (7, 100, 70), act, bias, need, seed=1, variant=variant)
+
+
+def test_the_variant_rule_and_its_switch(monkeypatch):
+    """auto splits K where the tile grid leaves most SMs idle (the classic batch-32 forward), keeps the tile
+    kernel for wide layers; tile never splits; splitk splits wherever K has two chunks; anything else is refused."""
+    monkeypatch.delenv("GPUNET_DENSE_VARIANT", raising=False)
+    kind, S, chunk = dense.gemm_plan(32, 128, 784)
+    assert kind == "splitk" and S * chunk >= 784 > (S - 1) * chunk and chunk % 16 == 0 and chunk >= 32
+    assert 2 * S <= dense.SMS
+    assert dense.gemm_plan(1024, 4096, 4096)[0] == "tile"
+    assert dense.gemm_plan(32, 128, 20)[0] == "tile"  # too little K to split
+    monkeypatch.setenv("GPUNET_DENSE_VARIANT", "tile")
+    assert dense.gemm_plan(32, 128, 784)[0] == "tile"
+    monkeypatch.setenv("GPUNET_DENSE_VARIANT", "splitk")
+    assert dense.gemm_plan(1024, 4096, 4096)[0] == "splitk"
+    monkeypatch.setenv("GPUNET_DENSE_VARIANT", "cuda-core")
+    with pytest.raises(ValueError, match="GPUNET_DENSE_VARIANT must be one of .*; received 'cuda-core'"):
+        dense.gemm_plan(32, 128, 784)
+
+
+@pytest.mark.parametrize("M,N,act", [(4097, 3, "relu"), (9001, 70, "gelu"), (5000, 1, "linear")])
+def test_dense_bias_gradient_of_many_rows_in_parallel(kernel_tier, M, N, act):
+    """Past DB_SERIAL_ROWS rows db is summed by bias_grad_partial/final, not by the weight-gradient blocks."""
+    rng = np.random.default_rng(M)
+    K = 5
+    x, w, b, dy = (rng.standard_normal(s) for s in ((M, K), (K, N), (N,), (M, N)))
+    X, W = kernel_tier.dev(x), kernel_tier.dev(w)
+    before = kernel_tier.launches()
+    Y, Z = dense.dense_forward(X, W, kernel_tier.dev(b), act)
+    y, dact = ref_act(x @ w + b, act)
+    if act == "relu":
+        dact = (kernel_tier.host(Y) > 0).astype(np.float64)
+    _, gW, gb = dense.dense_backward(X, W, Y, Z, kernel_tier.dev(dy), act, False, True, True)
+    assert rel_err(kernel_tier.host(gb), (dy * dact).sum(0)) < 2e-5
+    assert rel_err(kernel_tier.host(gW), x.T @ (dy * dact)) < 2e-5
+    kernel_tier.assert_launched(before, "bias_grad_partial", "bias_grad_final", "dense_backward_weight")
+
+
+def _head_inputs(tier, R, K, C, sparse, smoothing, valid, seed=0):
+    rng = np.random.default_rng([R, K, C, seed])
+    h = tier.dev(rng.standard_normal((R, K)))
+    W, b = tier.dev(rng.standard_normal((K, C)) / np.sqrt(K)), tier.dev(rng.standard_normal(C))
+    lab = rng.integers(0, C, R)
+    labels = tier.dev(lab, np.int32) if sparse else tier.dev(np.zeros(1), np.int32)
+    targets = tier.dev(np.eye(C)[lab] * 0.9 + 0.1 / C) if not sparse else None
+    nvalid = tier.dev([valid], np.int32)
+    g = tier.dev([1.0 / max(1, valid)])
+    return h, W, b, labels, targets, nvalid, g
+
+
+@pytest.mark.parametrize("act", ["linear", "gelu", "relu"])
+@pytest.mark.parametrize("sparse,smoothing", [(True, 0.0), (True, 0.1), (False, 0.0)], ids=["sparse", "smoothed",
+                                                                                          "onehot"])
+@pytest.mark.parametrize("R,K,C,valid", [(1, 1, 1, 1), (7, 17, 3, 7), (33, 100, 10, 30), (256, 65, 33, 256),
+                                         (9, 784, 65, 4)])
+def test_the_fused_head_equals_the_separate_kernels(kernel_tier, R, K, C, valid, sparse, smoothing, act):
+    """dense_xent_head against dense_forward + softmax_xent_forward + xent_accumulate + softmax_xent_backward on
+    the same inputs, padding rows (past nvalid) included: bit for bit in the emulated tier (no contraction), to
+    rounding on a GPU (NVRTC contracts multiply-adds differently in each kernel)."""
+    from gpunet.kernels import head
+    xp = kernel_tier.xp
+    h, W, b, labels, targets, nvalid, g = _head_inputs(kernel_tier, R, K, C, sparse, smoothing, valid)
+    out = {}
+    for fused in (False, True):
+        Y, Z = launch._empty((R, C)), (launch._empty((R, C)) if launch.stores_z(act) else None)
+        loss, correct, d = launch._empty(R), launch._empty(R), launch._empty((R, C))
+        rows = tuple(launch._empty(R) for _ in range(3))
+        acc, bad = xp.asarray(np.array([1.5, 2.0])), xp.zeros(1, np.int32)
+        tg = Y if sparse else targets
+        if fused:
+            before = kernel_tier.launches()
+            head.head_launch(h, W, b, Y, Z, labels, tg, loss, rows, correct, bad, nvalid, g, d, acc, act, sparse,
+                             smoothing)()
+            kernel_tier.assert_launched(before, "dense_xent_head")
+        else:
+            dense.dense_forward_launch(h, W, b, Y, Z, act)()
+            softmax_xent.xent_forward_launch(Y, labels, tg, loss, rows, correct, bad, nvalid, sparse, smoothing)()
+            softmax_xent.xent_accumulate_launch(loss, correct, acc)()
+            softmax_xent.xent_backward_launch(Y, labels, tg, rows, g, 0, nvalid, d, sparse, smoothing)()
+        out[fused] = [kernel_tier.host(a) for a in (Y, loss, correct, d, acc, bad) + rows
+                      + ((Z,) if Z is not None else ())]
+    for got, want in zip(out[True], out[False]):
+        if kernel_tier.name == "emulate":
+            np.testing.assert_array_equal(got, want)
+        else:
+            np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-7)
+    assert out[True][5][0] == 0 and (out[True][3][valid:] == 0).all()
+
+
+def test_the_fused_head_is_refused_past_one_block_and_under_the_tile_variant(monkeypatch):
+    from gpunet.kernels import head
+    monkeypatch.delenv("GPUNET_DENSE_VARIANT", raising=False)
+    assert head.head_supported(256, "linear") and not head.head_supported(257, "linear")
+    assert not head.head_supported(0, "linear") and not head.head_supported(32, "softmax")
+    monkeypatch.setenv("GPUNET_DENSE_VARIANT", "tile")
+    assert not head.head_supported(32, "linear")
 
 
 def test_dense_zero_rows(kernel_tier):
@@ -368,9 +493,10 @@ def test_fit_through_kernels_equals_numpy_backend(kernel_tier, eagerly):
     before = kernel_tier.launches()
     got_w, got_h = run()
     kernel_tier.assert_launched(before, "dense_forward", "dense_backward_data", "dense_backward_weight",
-                                "softmax_xent_forward", "softmax_xent_backward",
-                                *(["adam_update", "dropout_mask"] if eagerly else
-                                  ["adam_update_ctl", "dropout_forward", "mask_multiply", "step_begin"]))
+                                "softmax_xent_forward",  # the program's validation, and the tape
+                                *(["adam_update", "dropout_mask", "softmax_xent_backward"] if eagerly else
+                                  ["adam_update_ctl", "dropout_forward", "mask_multiply", "step_begin",
+                                   "dense_xent_head"]))
     with in_tier("numpy"):
         want_w, want_h = run()
     for a, b in zip(got_w, want_w):
@@ -398,8 +524,10 @@ def test_dense_launches_past_65535_row_tiles(emulated_tier, monkeypatch):
     Y, Z = dense.dense_forward(x, np.ones((1, 3), dtype=np.float32), np.zeros(3, dtype=np.float32), "relu")
     dense.dense_backward(x, np.ones((1, 3), dtype=np.float32), Y, Z, np.ones((M, 3), dtype=np.float32), "relu",
                            True, True, True)
-    assert [c[0] for c in checked] == ["dense_forward", "dense_backward_data", "dense_backward_weight"]
+    assert [c[0] for c in checked] == ["dense_forward", "dense_backward_data", "dense_backward_weight",
+                                       "bias_grad_partial", "bias_grad_final"]  # db of 4 M rows: in parallel
     assert checked[0][1] == [65536, 1, 1] and checked[1][1] == [65536, 1, 1]
+    assert checked[3][1] == [1, 4096, 1]  # 4,096 chunks of 1,025 rows, one block of 32 columns each
 
 
 def test_dense_wider_than_the_grid_takes_the_array_path(emulated_tier):

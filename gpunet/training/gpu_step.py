@@ -29,7 +29,7 @@ import os
 import numpy as np
 
 from .. import backend
-from ..kernels import dense, optim, softmax_xent, step
+from ..kernels import dense, head, optim, softmax_xent, step
 from ..kernels.launch import ACT_CODES, stores_z
 from ..metrics import CategoricalAccuracy, SparseCategoricalAccuracy
 from ..optimizers.rules import SGD, Adam, AdamW, RMSprop
@@ -253,8 +253,10 @@ def _flat_rows(a, n):
 class _Forward:
     """The shared forward half: step_begin, gather, the layers; `self.h` is the logits buffer after it."""
 
-    def _build_forward(self, model, layers, x, y, batch, n, sparse, perm, count, training):
-        """n: the rows the steps walk (len(x), or under DataParallel this process's rows, read through perm)."""
+    def _build_forward(self, model, layers, x, y, batch, n, sparse, perm, count, training, fuse_head=False):
+        """n: the rows the steps walk (len(x), or under DataParallel this process's rows, read through perm).
+        fuse_head: leave the last Dense's launches out and keep its buffers in self.head (the training step's
+        fused head computes it with the loss)."""
         A = self.arena
         self.ctl = A.empty(4, np.int32, fill=0)
         self.cur = A.empty(K, np.float32, fill=0)
@@ -286,7 +288,8 @@ class _Forward:
         self.saved = []
         n_drop = sum(1 for s in layers if s[0] == "dropout")
         j = 0
-        for kind, layer, *rest in layers:
+        self.head = None
+        for i, (kind, layer, *rest) in enumerate(layers):
             if kind == "dense":
                 act = rest[0]
                 W, b = layer.kernel.data, (layer.bias.data if layer.bias is not None else None)
@@ -294,7 +297,10 @@ class _Forward:
                     return False
                 Y = A.empty((batch, W.shape[1]))
                 Z = A.empty((batch, W.shape[1])) if stores_z(act) else None
-                L.append(dense.dense_forward_launch(h, W, b, Y, Z, act))
+                if fuse_head and i == len(layers) - 1 and head.head_supported(batch, act):
+                    self.head = (h, W, b, Y, Z, act)
+                else:
+                    L += dense.dense_forward_launches(h, W, b, Y, Z, act, alloc=A.empty)
                 self.saved.append(("dense", layer, act, h, Y, Z))
                 h = Y
             elif training:
@@ -366,7 +372,8 @@ class TrainProgram(_Forward):
             n, batch, shuffle = self.shard.n_local, self.shard.local_batch, True
         self.iterations = self.opt.iterations.data.reshape(1)
         self.perm = A.empty(max(1, n), np.int32, fill=0) if shuffle else None
-        if not self._build_forward(self.model, layers, xd, yd, batch, n, plan.sparse, self.perm, True, True):
+        if not self._build_forward(self.model, layers, xd, yd, batch, n, plan.sparse, self.perm, True, True,
+                                   fuse_head=True):
             return False
         L = self.launches
         C = self.h.shape[1]
@@ -378,11 +385,16 @@ class TrainProgram(_Forward):
         labels = self.yb if plan.sparse else A.empty(1, np.int32, fill=0)
         targets = self.h if plan.sparse else self.yb
         bad = A.empty(1, np.int32, fill=0)  # the labels were checked on the host once per fit
-        L.append(softmax_xent.xent_forward_launch(self.h, labels, targets, loss, rows, correct, bad, self.nvalid,
-                                             plan.sparse, plan.label_smoothing))
-        L.append(softmax_xent.xent_accumulate_launch(loss, correct, self.acc))
-        L.append(softmax_xent.xent_backward_launch(self.h, labels, targets, rows, self.cur[2:3], 0, self.nvalid,
-                                                   dlogits, plan.sparse, plan.label_smoothing))
+        if self.head is not None:  # the last Dense, the loss, its sums and its gradient: one launch
+            h_in, W, b, Y, Z, act = self.head
+            L.append(head.head_launch(h_in, W, b, Y, Z, labels, targets, loss, rows, correct, bad, self.nvalid,
+                                      self.cur[2:3], dlogits, self.acc, act, plan.sparse, plan.label_smoothing))
+        else:
+            L.append(softmax_xent.xent_forward_launch(self.h, labels, targets, loss, rows, correct, bad, self.nvalid,
+                                                      plan.sparse, plan.label_smoothing))
+            L.append(softmax_xent.xent_accumulate_launch(loss, correct, self.acc))
+            L.append(softmax_xent.xent_backward_launch(self.h, labels, targets, rows, self.cur[2:3], 0, self.nvalid,
+                                                       dlogits, plan.sparse, plan.label_smoothing))
         g = dlogits
         first_dense = next(i for i, s in enumerate(self.saved) if s[0] == "dense")
         for i in range(len(self.saved) - 1, -1, -1):
@@ -393,11 +405,12 @@ class TrainProgram(_Forward):
             _, layer, act, h_in, Y, Z = s
             if layer.trainable:
                 gb = layer.bias._grad_sink if layer.bias is not None else None
-                L.append(dense.dense_backward_weight_launch(h_in, g, Y, Z, layer.kernel._grad_sink, gb, act))
+                L += dense.dense_backward_weight_launches(h_in, g, Y, Z, layer.kernel._grad_sink, gb, act,
+                                                          alloc=A.empty)
             if i == first_dense:
                 break
             gx = A.empty(h_in.shape)
-            L.append(dense.dense_backward_data_launch(g, Y, Z, layer.kernel.data, gx, act))
+            L += dense.dense_backward_data_launches(g, Y, Z, layer.kernel.data, gx, act, alloc=A.empty)
             g = gx
         if self.shard is not None:  # each process's gradient is its rows' share already (the table's scale)
             L.append(self.shard.comm.allreduce_launch(self.opt._grad, lambda: self.runner.stream))
