@@ -31,6 +31,9 @@ RawKernel  grid and block must be tuples (cupy/cuda/function.pyx:142: `tuple gri
            padded to 3 and a zero dimension becomes one block (:143-150), as CuPy launches it; a NumPy array
            argument is refused whatever its size (CuPy refuses size > 1 and passes size 1 *by value*
            (:66-80), so a host array given as a pointer silently reads garbage on a GPU).
+cuBLASLt   gpunet calls libcublasLt through ctypes (gpunet/kernels/cublaslt.py); FakeCublasLt takes the same
+           arguments, reads each matrix by its declared column-major layout, captures cublasLtMatmul like a kernel
+           and refuses (and invalidates the capture with) handle/descriptor creation inside a capture.
 NCCL       get_unique_id() returns bytes of length 128 (cupy_backends/cuda/libs/nccl.pyx:159-170, "changed
            in 14.0"); NcclCommunicator(ndev, bytes commId, rank) refuses anything else (nccl.pyx:323-331).
 
@@ -738,6 +741,10 @@ def installed(monkeypatch):
     monkeypatch.setattr(build, "_functions", {})
     monkeypatch.setattr(softmax_xent, "_all_rows", {})
     monkeypatch.setattr(backend, "pinned_empty", lambda shape, dtype: empty_pinned(shape, dtype))
+    from gpunet.kernels import cublaslt
+    STATE.cublaslt = FakeCublasLt()
+    monkeypatch.setattr(cublaslt, "_lib", lambda: STATE.cublaslt)
+    monkeypatch.setattr(cublaslt, "_handles", {})
     saved = backend._state()
     backend._set_state((FakeCupy(), "cupy", "CuPy stand-in over the emulated tier (tests)", "cuda"))
     try:
@@ -806,3 +813,98 @@ class FakeNccl:
 
         def abort(self):
             self.comm.Abort(1)
+
+
+class FakeCublasLt:
+    """libcublasLt as gpunet/kernels/cublaslt.py calls it through ctypes (the same arguments: byref handles,
+    integer device pointers, the stream's pointer), over the arrays' memory. Each matrix is read with the
+    column-major layout the caller declared, so a wrong layout computes wrong numbers here too. Its rules:
+    cublasLtMatmul is captured into the graph like a kernel (cuBLASLt supports capture, unlike CuPy's cuBLAS
+    bindings); creating a handle, a descriptor, a layout or a preference while a capture is open is refused and
+    invalidates it (they allocate); the workspace must be at least what the preference allowed."""
+    NOT_SUPPORTED, INVALID_VALUE = 15, 7
+
+    def __init__(self):
+        self.objects, self.calls = {}, []
+
+    def _new(self, out, kind, **fields):
+        if _capturing():
+            for s in _capturing():
+                s.invalidated = True
+            return self.NOT_SUPPORTED
+        obj = dict(kind=kind, **fields)
+        out._obj.value = id(obj)
+        self.objects[id(obj)] = obj
+        return 0
+
+    def _get(self, ptr, kind):
+        obj = self.objects.get(ptr.value if isinstance(ptr, ctypes.c_void_p) else ptr)
+        assert obj is not None and obj["kind"] == kind, "not a %s: %r" % (kind, ptr)
+        return obj
+
+    def cublasLtCreate(self, out):
+        return self._new(out, "handle")
+
+    def cublasLtMatmulDescCreate(self, out, compute, scale):
+        return self._new(out, "desc", compute=compute, scale=scale, attrs={})
+
+    def cublasLtMatmulDescSetAttribute(self, desc, attr, buf, size):
+        assert size == ctypes.sizeof(buf._obj)
+        self._get(desc, "desc")["attrs"][attr] = buf._obj.value
+        return 0
+
+    def cublasLtMatrixLayoutCreate(self, out, dtype, rows, cols, ld):
+        if dtype != 0 or ld < rows:
+            return self.INVALID_VALUE
+        return self._new(out, "layout", rows=rows, cols=cols, ld=ld)
+
+    def cublasLtMatmulPreferenceCreate(self, out):
+        return self._new(out, "pref", attrs={})
+
+    def cublasLtMatmulPreferenceSetAttribute(self, pref, attr, buf, size):
+        self._get(pref, "pref")["attrs"][attr] = buf._obj.value
+        return 0
+
+    def cublasLtMatmulAlgoGetHeuristic(self, handle, desc, a, b, c, d, pref, requested, result, count):
+        self._get(handle, "handle")
+        self._get(desc, "desc")
+        result._obj.workspaceSize = 0
+        count._obj.value = 1
+        return 0
+
+    @staticmethod
+    def _matrix(ptr, layout):
+        """The column-major rows × cols matrix (leading dimension ld) at ptr, as a writable NumPy view."""
+        rows, cols, ld = layout["rows"], layout["cols"], layout["ld"]
+        n = (cols - 1) * ld + rows if rows and cols else 0
+        flat = np.frombuffer((ctypes.c_float * n).from_address(ptr), np.float32) if n else np.zeros(0, np.float32)
+        return np.lib.stride_tricks.as_strided(flat, (rows, cols), (4, 4 * ld), writeable=True)
+
+    def cublasLtMatmul(self, handle, desc, alpha, A, a, B, b, beta, C, c, D, d, algo, ws, ws_size, stream):
+        self._get(handle, "handle")
+        dd = self._get(desc, "desc")
+        la, lb, lc, ld_ = (self._get(x, "layout") for x in (a, b, c, d))
+        assert (la["rows"], lb["cols"]) == (ld_["rows"], ld_["cols"]) and la["cols"] == lb["rows"], "shapes"
+        assert ws and ws_size >= 0, "a workspace is the caller's"
+        attrs = dict(dd["attrs"])
+        al, be = alpha._obj.value, beta._obj.value
+        self.calls.append(attrs.get(7, 1))
+
+        def run():
+            Am, Bm, Dm = self._matrix(A, la), self._matrix(B, lb), self._matrix(D, ld_)
+            out = al * (Am.astype(np.float64) @ Bm.astype(np.float64))
+            if be:
+                out += be * self._matrix(C, lc)
+            epi = attrs.get(7, 1)
+            if epi & 4:  # BIAS: a vector along D's rows
+                out += np.frombuffer((ctypes.c_float * ld_["rows"]).from_address(attrs[8]), np.float32)[:, None]
+            if epi & 128:  # AUX: the pre-activation, ld from the descriptor
+                aux = self._matrix(attrs[11], dict(rows=ld_["rows"], cols=ld_["cols"], ld=attrs[12]))
+                aux[...] = out
+            if epi & 2:
+                out = np.maximum(out, 0)
+            if epi & 32:  # cuBLASLt's GELU: the tanh form
+                out = 0.5 * out * (1 + np.tanh(0.7978845608028654 * (out + 0.044715 * out ** 3)))
+            Dm[...] = out
+        Stream.by_ptr[stream].submit(run)
+        return 0

@@ -333,3 +333,89 @@ def test_a_depthwise_conv_of_65536_channels_equals_the_array_path(monkeypatch):
             y = gpunet.ops.conv(gpunet.ops.convert_to_tensor(x), gpunet.ops.convert_to_tensor(W))
             out[tier] = gpunet.ops.convert_to_numpy(y)
     np.testing.assert_allclose(out["emulate"], out["numpy"], rtol=1e-6)
+
+
+# ---------------------------------------------------------------- the cuBLASLt forward (a GPU only; modelled here)
+
+@pytest.mark.parametrize("act,bias", [("linear", False), ("linear", True), ("relu", True),
+                                      ("gelu_approximate", True), ("gelu_approximate", False)])
+def test_the_cublaslt_forward_equals_the_tile_kernel(cp, monkeypatch, act, bias):
+    """Through FakeCublasLt's column-major reading of the declared layouts: the row-major mapping (A = W as N×K,
+    B = X as K×M, D = Y as N×M), the bias along D's rows and the aux pre-activation are checked, not assumed."""
+    from gpunet.kernels import dense, launch
+    monkeypatch.setenv("GPUNET_DENSE_VARIANT", "cublaslt")
+    rng = np.random.default_rng(3)
+    M, K, N = 37, 70, 29
+    X, W = cp.asarray(rng.standard_normal((M, K), dtype=np.float32)), cp.asarray(rng.standard_normal((K, N),
+                                                                                                   dtype=np.float32))
+    B = cp.asarray(rng.standard_normal(N, dtype=np.float32)) if bias else None
+    out = {}
+    for kind in ("cublaslt", "tile"):
+        Y = cp.full((M, N), np.nan, np.float32)
+        Z = cp.full((M, N), np.nan, np.float32) if launch.stores_z(act) else None
+        launches = (dense.dense_forward_launches(X, W, B, Y, Z, act) if kind == "cublaslt"
+                    else [dense.dense_forward_launch(X, W, B, Y, Z, act)])
+        assert [x.name for x in launches] == ["cublaslt_matmul" if kind == "cublaslt" else "dense_forward"]
+        for x in launches:
+            x()
+        out[kind] = [Y.get()] + ([Z.get()] if Z is not None else [])
+    for a, b in zip(out["cublaslt"], out["tile"]):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5)
+
+
+def test_products_cublaslt_has_no_epilogue_for_take_the_kernels(cp, monkeypatch):
+    from gpunet.kernels import dense
+    monkeypatch.setenv("GPUNET_DENSE_VARIANT", "cublaslt")
+    X, W = cp.ones((5, 40), np.float32), cp.ones((40, 3), np.float32)
+    Y, Z = cp.empty((5, 3), np.float32), cp.empty((5, 3), np.float32)
+    names = [x.name for x in dense.dense_forward_launches(X, W, None, Y, Z, "gelu")]  # exact gelu: no epilogue
+    assert "cublaslt_matmul" not in names
+
+
+def test_cublaslt_is_captured_and_its_setup_is_refused_inside_a_capture(cp):
+    from gpunet.kernels import cublaslt
+    X, W, Y = cp.ones((4, 8), np.float32), cp.ones((8, 3), np.float32), cp.zeros((4, 3), np.float32)
+    ws = cp.zeros(1024, np.float32)
+    mm = cublaslt.LtMatmul(X, W, None, Y, None, "linear", ws)
+    s = _capturing(cp)
+    with s:
+        mm()
+        g = s.end_capture()
+    s.synchronize()
+    assert Y.get().sum() == 0  # recorded, not run
+    g.launch(s)
+    s.synchronize()
+    assert (Y.get() == 8).all()
+    s2 = _capturing(cp)
+    with s2:
+        with pytest.raises(cublaslt.CublasLtError, match="cublasLtMatmulDescCreate"):
+            cublaslt.LtMatmul(X, W, None, Y, None, "linear", ws)
+        with pytest.raises(cs.CUDARuntimeError, match="Invalidated"):
+            s2.end_capture()
+
+
+def test_forcing_cublaslt_where_it_cannot_run_says_so_once_and_runs_the_kernels(monkeypatch, caplog):
+    from conftest import in_tier
+    from gpunet.kernels import dense
+    monkeypatch.setenv("GPUNET_DENSE_VARIANT", "cublaslt")
+    monkeypatch.setattr(dense, "_lt_warned", set())
+    with in_tier("emulate"), caplog.at_level("WARNING", logger="gpunet"):
+        for _ in range(2):
+            Y, _ = dense.dense_forward(np.ones((3, 40), np.float32), np.ones((40, 2), np.float32), None, "relu")
+    assert (Y == 40).all() and caplog.text.count("cuBLASLt cannot run here") == 1
+
+
+def test_a_step_program_with_the_cublaslt_forward_trains_like_the_kernels(monkeypatch):
+    """GPUNET_DENSE_VARIANT=cublaslt on the stand-in: every forward Dense through cuBLASLt inside the captured
+    step (the head unfused: it is a kernel of ours), the same weights as the emulated kernels to rounding."""
+    import test_gpu_step as tg
+    monkeypatch.setenv("GPUNET_DENSE_VARIANT", "cublaslt")
+    w, h, prog, c = tg._standin_fit(monkeypatch, 93)
+    names = [x.name for x in prog.launches]
+    assert names.count("cublaslt_matmul") == 1 and prog.runner.graphs, names  # relu hidden layer; head fused
+    monkeypatch.setenv("GPUNET_DENSE_VARIANT", "tile")
+    w_tile = tg._fit("emulate", tg._small(), lambda: gpunet.optimizers.Adam(
+        gpunet.optimizers.schedules.ExponentialDecay(0.01, 5, 0.9)), *tg._data(93, inputs=13, classes=5, seed=10),
+        batch_size=8, epochs=2)[0]
+    for a, b in zip(w, w_tile):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

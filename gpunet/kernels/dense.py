@@ -7,19 +7,26 @@ Which kernels run a product is a rule with a switch, GPUNET_DENSE_VARIANT:
           as bring the grid near one block per SM, two at least): the partial products of S chunks on the grid's
           third axis, then splitk_reduce sums them in order with the bias and activation; also the fused head
           of a training step (head.py);
+  cublaslt  the forward through cuBLASLt (cublaslt.py: capturable, bias + activation epilogues) wherever it has
+          the activation's epilogue and the library is there (a GPU); the kernels' rule for everything else;
   auto    (default) split-K where the tile grid would leave more than half of the SMS streaming multiprocessors
-          idle, the tile kernel elsewhere; the fused head for batches up to head.HEAD_MAX_ROWS rows.
+          idle, cuBLASLt for forward products of at least LT_MIN_FLOPS on a GPU, the tile kernel elsewhere;
+          the fused head for batches up to head.HEAD_MAX_ROWS rows.
 auto follows GPU-REVIEW-2's arithmetic (§7), not a measurement: bench/gpu_probe.py times every variant at the
 classic and wide shapes so that the first GPU run can set the rule. The weight gradient's bias sum runs inside
 dense_backward_weight for up to DB_SERIAL_ROWS rows, and as two parallel kernels beyond (bias_grad_launches)."""
+import logging
 import math
 import os
 
 import numpy as np
 
+from . import cublaslt
 from .launch import ACT_CODES, INT_MAX, MAX_COLS, Launch, _c32, _empty, _grid, _i32, _tiles, stores_z
 
-VARIANTS = ("tile", "splitk", "auto")
+_log = logging.getLogger("gpunet")
+VARIANTS = ("tile", "splitk", "cublaslt", "auto")
+LT_MIN_FLOPS = 2 * 2**30  # auto: cuBLASLt from here (the wide MLP's products; review 2 puts our tiles at 2-2.7x)
 SMS = 132               # streaming multiprocessors of an H100 SXM / H200: the rule's target, one block per SM
 BK = 16                 # the tile's k-step (gemm_tile.cuh)
 MIN_CHUNK_STEPS = 2     # split-K chunks of at least this many k-steps (each block's partial tile costs a store)
@@ -49,6 +56,8 @@ def splitk_parts(tiles, inner, min_steps=None, at_least=1):
 def gemm_plan(rows, cols, inner, variant=None):
     """("tile", 1, inner) or ("splitk", S, chunk) for a product of rows × cols over `inner`."""
     variant = variant or dense_variant()
+    if variant == "cublaslt":  # the products cuBLASLt does not take follow the kernels' own rule
+        variant = "auto"
     tiles = _tiles(rows) * _tiles(cols)
     S, chunk = splitk_parts(tiles, inner, at_least=2 if variant == "splitk" else 1)
     if variant == "tile" or S < 2 or rows * cols * S > INT_MAX:
@@ -97,11 +106,37 @@ def _reduce_launch(P, b, Y, Z, S, activation):
                    _i32(ACT_CODES[activation]), _i32(b is not None), _i32(Z is not None)))
 
 
+_lt_warned = set()
+
+
+def _use_cublaslt(M, K, N, activation, variant):
+    if variant not in ("cublaslt", "auto") or not cublaslt.supported(activation) or M == 0:
+        return False
+    if variant == "auto" and 2.0 * M * K * N < LT_MIN_FLOPS:
+        return False
+    if not cublaslt.available():
+        if variant == "cublaslt" and "unavailable" not in _lt_warned:
+            _lt_warned.add("unavailable")
+            _log.warning("gpunet: GPUNET_DENSE_VARIANT=cublaslt, but cuBLASLt cannot run here (it needs the CuPy "
+                         "backend on a GPU and libcublasLt); the dense kernels run instead")
+        return False
+    return True
+
+
 def dense_forward_launches(x2, W, b, Y, Z, activation, alloc=_empty, variant=None):
-    """The launches of Y = act(x2·W + b) under the variant rule (module docstring); `alloc(shape)` gives the
-    split-K workspace (a step program passes its arena's)."""
+    """The launches of Y = act(x2·W + b) under the variant rule (module docstring); `alloc(shape[, dtype])`
+    gives the split-K or cuBLASLt workspace (a step program passes its arena's)."""
     M, K = x2.shape
     N = W.shape[1]
+    variant = variant or dense_variant()
+    if _use_cublaslt(M, K, N, activation, variant):
+        try:
+            return [cublaslt.LtMatmul(x2, W, b, Y, Z, activation, cublaslt.workspace(alloc))]
+        except Exception as e:  # no algorithm, a library that refuses: the kernels, said once
+            if str(e) not in _lt_warned:
+                _lt_warned.add(str(e))
+                _log.warning("gpunet: cuBLASLt refused %d×%d×%d (%s: %s); the dense kernels run instead",
+                             M, K, N, type(e).__name__, e)
     kind, S, chunk = gemm_plan(M, N, K, variant)
     if kind == "tile":
         return [dense_forward_launch(x2, W, b, Y, Z, activation)]
