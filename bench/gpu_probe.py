@@ -1,34 +1,38 @@
-"""Question: on a lent GPU, in one call of at most ~8 minutes, what works, what fails, and how fast is it?
+"""Question: on a lent GPU, in one call of at most ~9 minutes, what works, what fails, and how fast is it?
 
-    python bench/gpu_probe.py OUT [--budget 480] [--sections env,capture,...] [--sanitize]
+    python bench/gpu_probe.py OUT [--budget 530] [--sections env,capture,...] [--plan]
     bash bench/gpu_run.sh                 # on the device machine: wheels, datasets, then this (see that file)
 
-Sections, in this order, each run in its own process under its own time limit, so one crash, hang or
-failure does not stop the rest; each prints one JSON line ({"section": ..., "status": ok | failed |
-skipped | timeout | error, ...}) and the whole run ends with a short table (OUT/summary.md):
+Sections, in this order (the order is the priority: each gets its own limit, less what the sections after it need
+to start), each run in its own process under its own time limit, so one crash, hang or failure does not stop
+the rest; each prints one JSON line ({"section": ..., "status": ok | failed | skipped | timeout | error, ...}) and
+the whole run ends with a short table (OUT/summary.md):
 
   env        device, driver, CuPy/CUDA/NVRTC/torch versions, NVRTC compile of every kernels/*.cu for the
              device's arch (sm_80 and sm_90 without a device), ptxas's registers/shared memory/spills per
              kernel when nvcc is on PATH, and two measured ceilings (device copy GB/s, cuBLAS FP32 TFLOP/s)
-  capture    can this stack capture a cupy.matmul (cuBLAS), a CuPy elementwise op and our RawKernel
-             launches in a CUDA graph, and does the replay compute what the eager call does; is NCCL there
-  gpu_tests  `pytest -m gpu tests/` (every kernel in the cuda tier, CPU/GPU parity, the captured step, NCCL)
-  kernels    per-kernel GPU time with launch overhead removed: N launches captured in one graph, replayed,
-             timed with events; dense forward/data-gradient/weight-gradient at the classic (784-128-10,
-             batch 32/128/1024) and wide (784-4096-4096-10, batch 1024) shapes next to cupy.matmul (cuBLAS
-             FP32, and the unfused matmul+bias+act), softmax-xent, Adam; each output checked against a float64
-             reference after the timed replays (the graph really did the work)
-  tf32       the same cuBLAS products with CUPY_TF32=1 (a process of its own: CuPy reads it at import)
+  capture    can this stack capture a cupy.matmul (cuBLAS: CuPy 14 says no), a CuPy elementwise op and our
+             RawKernel launches in a CUDA graph, and does the replay compute what the eager call does; is NCCL there
+  kernels    every dense variant (tile, split-K, cuBLASLt: GPUNET_DENSE_VARIANT) at the classic (784-128-10,
+             batch 32/128/1024) and wide (784-4096-4096-10, batch 1024) shapes, each timed twice: captured in a
+             CUDA graph (N calls, replayed, timed by events: launch cost removed) and eagerly (back to back, host
+             launch cost included); next to cuBLAS FP32 through PyTorch captured (torch.cuda.graph) and eager, and
+             through CuPy eager (CuPy cannot capture cuBLAS). Graph is compared with graph, eager with eager; every
+             row says how each number was timed. Also the fused head against its four separate kernels,
+             softmax-xent, Adam; each output checked against a float64 reference after the timed calls
+  tf32       the same cuBLAS products with TF32 allowed (PyTorch graph/eager; CuPy eager with CUPY_TF32=1)
   step       bench/gpu_step.py: fit's µs/step for the classic MLP at batch 32/128/1024 and the wide MLP at
              batch 1024 — gpunet's captured program, the same launches uncaptured, the tape — next to
              PyTorch eager (FP32; TF32 too for the wide one) and PyTorch's whole step captured as a CUDA
              graph (capturable Adam), one run
+  sanitize   bench/gpu_sanitize.py: compute-sanitizer memcheck, racecheck and initcheck over kernel tests of
+             every family at odd shapes (before the long test runs, so each tool gets its share)
+  gpu_tests  `pytest -m gpu tests/` (every kernel in the cuda tier, CPU/GPU parity, the captured step, NCCL)
   suite      the rest of the test suite (-m "not gpu") with GPUNET_BACKEND=cupy: everything that runs on
-             both backends, so CPU/GPU parity; with pytest-xdist on 8 workers; at most 4 minutes
-  sanitize   (with --sanitize) bench/gpu_sanitize.py: compute-sanitizer memcheck, racecheck and initcheck
-             over kernel tests of every family at odd shapes, in what is left
+             both backends, so CPU/GPU parity; with pytest-xdist on 8 workers; whatever time is left
 
-Each section gets its own limit, less what the sections after it need to start; the order is the priority.
+`--plan` prints each section's limit if every section before it used all of its own (the worst case), and the
+sanitizer's share per tool, then exits: a check of the budget without a GPU (tests/test_gpu_probe.py runs it).
 
 OUT receives at most 7 files (the device tool brings back 8): probe.jsonl (every section's full result),
 probe.log (every section's output), summary.md, gpu_tests.xml, suite.xml and the sanitizer's two files.
@@ -56,16 +60,17 @@ MARK = "@@probe "  # a section's result line in its own output
 
 # name: (needs a device, most seconds it may take, least seconds worth starting it with)
 SECTIONS = {
-    "env": (False, 90, 20),
-    "capture": (True, 60, 15),
-    "gpu_tests": (True, 180, 60),
-    "kernels": (True, 120, 30),
-    "tf32": (True, 60, 15),
-    "step": (True, 200, 60),
-    "suite": (True, 240, 60),
-    "sanitize": (True, 150, 60),
+    "env": (False, 60, 20),
+    "capture": (True, 30, 10),
+    "kernels": (True, 100, 40),
+    "tf32": (True, 30, 10),
+    "step": (True, 100, 50),
+    "sanitize": (True, 120, 75),   # 3 tools, each at least SANITIZE_TOOL_MIN after two 5-s margins
+    "gpu_tests": (True, 150, 60),
+    "suite": (True, 240, 30),
 }
 ORDER = list(SECTIONS)
+BUDGET = 530  # bench/gpu_run.sh's call: timeout_s 560, less the wheels' install
 
 
 # ---------------------------------------------------------------- helpers shared by the sections
@@ -105,27 +110,32 @@ def needs_device(section):
     return run
 
 
-def graph_time(xp, fn, calls=20, replays=10):
+def graph_time(xp, fn, calls=20, replays=10, capture=True):
     """Seconds per fn() with the launch overhead removed: `calls` calls captured in one CUDA graph on a
     non-blocking stream (after two warm-up calls: compilation, module load, library handles), the graph
     replayed `replays` times, each replay between two events; the median replay over `calls`.
-    Returns (seconds, how): how is "graph", or "eager: <why capture failed>" when this call cannot be
-    captured (then the calls run back to back between the events: host launch cost included)."""
+    Returns (seconds, how): how is "graph", "eager" (capture=False: the calls back to back between the events,
+    host launch cost included), or "eager: <why capture failed>" when this call cannot be captured (CuPy 14's
+    cuBLAS, for one: then it is timed eagerly, and says so)."""
     cuda = xp.cuda
     cuda.Device().synchronize()
     s = cuda.Stream(non_blocking=True)
-    graph, how = None, "graph"
+    graph, how = None, "graph" if capture else "eager"
     with s:
         fn()
         fn()
         s.synchronize()
         try:
+            if not capture:
+                raise _NoCapture
             s.begin_capture()
             try:
                 for _ in range(calls):
                     fn()
             finally:
                 graph = s.end_capture()
+        except _NoCapture:
+            graph = None
         except Exception as e:
             graph, how = None, "eager: %s: %s" % (type(e).__name__, str(e).splitlines()[0][:160] if str(e) else "")
     if graph is None:
@@ -144,6 +154,51 @@ def graph_time(xp, fn, calls=20, replays=10):
             end.synchronize()
             times.append(cuda.get_elapsed_time(start, end) * 1e-3 / calls)
     return statistics.median(times), how
+
+
+class _NoCapture(Exception):
+    pass
+
+
+def torch_ready():
+    """None when PyTorch can run on this GPU (the cuBLAS reference that can be captured), else why not."""
+    try:
+        import torch
+    except Exception as e:
+        return "unavailable: %s" % type(e).__name__
+    return None if torch.cuda.is_available() else "unavailable: torch.cuda.is_available() is False"
+
+
+def torch_time(fn, calls=20, replays=10, graph=True):
+    """torch's twin of graph_time: `calls` calls captured with torch.cuda.graph (PyTorch captures cuBLAS, which
+    CuPy 14 cannot) or run eagerly, on a side stream after two warm-ups, timed by events; (seconds, how)."""
+    import torch
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        fn()
+        fn()
+    torch.cuda.current_stream().wait_stream(s)
+    torch.cuda.synchronize()
+    g = None
+    if graph:
+        g = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g):
+            for _ in range(calls):
+                fn()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    times = []
+    for _ in range(replays):
+        start.record()
+        if g is not None:
+            g.replay()
+        else:
+            for _ in range(calls):
+                fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) * 1e-3 / calls)
+    return statistics.median(times), "torch graph" if graph else "torch eager"
 
 
 def _rel_err(xp, out, ref):
@@ -413,7 +468,7 @@ def section_gpu_tests(out, quick, budget):
 
 def _dense_shapes(quick):
     if quick:  # a check of the script (the emulated tier through the CuPy stand-in): tiny odd shapes
-        return [("classic b5 L1", 5, 13, 7, "relu"), ("classic b5 L2", 5, 7, 3, "linear")]
+        return [("classic b5 L1", 5, 70, 7, "relu"), ("classic b5 L2", 5, 7, 3, "linear")]
     rows = []
     for b in (32, 128, 1024):
         rows += [("classic b%d L1" % b, b, 784, 128, "relu"), ("classic b%d L2" % b, b, 128, 10, "linear")]
@@ -427,12 +482,65 @@ def _act(xp, z, act):
     return xp.maximum(z, 0, out=z) if act == "relu" else z
 
 
+def _cublas_refs(xp, x, W, b, dY, act, calls, replays):
+    """cuBLAS FP32 for the three products (and the unfused forward with bias and activation), timed both ways
+    where that is possible: through PyTorch eager and captured (torch.cuda.graph captures cuBLAS), and through
+    CuPy eagerly (CuPy 14 refuses cuBLAS while capturing). {column: (µs or None, how)}."""
+    import numpy as np
+    M, K = x.shape
+    N = W.shape[1]
+    Yc, gxc, gWc = xp.empty((M, N), np.float32), xp.empty((M, K), np.float32), xp.empty((K, N), np.float32)
+    out = {}
+    for name, f in (("fwd", lambda: xp.matmul(x, W, out=Yc)), ("dx", lambda: xp.matmul(dY, W.T, out=gxc)),
+                    ("dw", lambda: xp.matmul(x.T, dY, out=gWc))):
+        t, how = graph_time(xp, f, calls, replays, capture=False)
+        out["cupy_eager_" + name] = (t * 1e6, "cupy eager")
+    why = torch_ready()
+    for mode in ("graph", "eager"):
+        for name in ("fwd", "fwd_bias_act", "dx", "dw"):
+            out["torch_%s_%s" % (mode, name)] = (None, why)
+    if why is None:
+        import torch
+        torch.backends.cuda.matmul.allow_tf32 = False  # FP32 (TF32 is the tf32 section's)
+        tx, tW, tb, tdY = (torch.from_dlpack(a) for a in (x, W, b, dY))
+        tY, tgx, tgW = torch.empty((M, N), device="cuda"), torch.empty((M, K), device="cuda"), \
+            torch.empty((K, N), device="cuda")
+
+        def fba():
+            torch.addmm(tb, tx, tW, out=tY)
+            if act == "relu":
+                torch.relu_(tY)
+        fns = {"fwd": lambda: torch.matmul(tx, tW, out=tY), "fwd_bias_act": fba,
+               "dx": lambda: torch.matmul(tdY, tW.T, out=tgx), "dw": lambda: torch.matmul(tx.T, tdY, out=tgW)}
+        for mode in ("graph", "eager"):
+            for name, f in fns.items():
+                t, how = torch_time(f, calls, replays, graph=mode == "graph")
+                out["torch_%s_%s" % (mode, name)] = (t * 1e6, how)
+    return out
+
+
+def _variant_launches(dense, kind, variant, args, alloc):
+    """The launch list of one variant, or None when the variant does not apply to this product (split-K with
+    too little K, cuBLASLt where it cannot run or has no epilogue)."""
+    if kind == "fwd":
+        launches = dense.dense_forward_launches(*args, alloc=alloc, variant=variant)
+    else:
+        launches = dense.dense_backward_data_launches(*args, alloc=alloc, variant=variant)
+    if variant == "tile":  # always applies
+        return launches
+    names = [getattr(x, "name", None) for x in launches]
+    want = {"splitk": ("dense_forward_partial", "dense_backward_data_partial"), "cublaslt": ("cublaslt_matmul",)}
+    return launches if any(n in want[variant] for n in names) else None
+
+
 @needs_device
 def section_kernels(out, quick, budget):
-    """Our kernels against cuBLAS at the MLPs' shapes, graph-timed; every output checked after the timing."""
+    """Every dense variant against cuBLAS at the MLPs' shapes, each timed both ways (captured in a CUDA graph,
+    and eagerly: back to back, host launch cost included), so that graph is compared with graph and eager with
+    eager; every output checked against float64 after the timing (the timed calls really did the work)."""
     import numpy as np
     from gpunet import backend
-    from gpunet.kernels import dense, optim, softmax_xent
+    from gpunet.kernels import dense, head, optim, softmax_xent
     xp = backend.get_xp()
     rng = np.random.default_rng(0)
     calls, replays = (2, 2) if quick else (20, 10)
@@ -443,37 +551,72 @@ def section_kernels(out, quick, budget):
     def poisoned(shape):
         return xp.asarray(np.full(shape, np.nan, np.float32))
 
+    def alloc(shape, dtype=np.float32):
+        return xp.empty(shape, dtype)
+
+    def run_all(launches):
+        return lambda: [x() for x in launches]
+
     dense_rows, worst = [], 0.0
     for name, M, K, N, act in _dense_shapes(quick):
         x, W, b, dY = dev((M, K)), dev((K, N), K ** -0.5), dev(N, 0.1), dev((M, N))
-        Y, gx, gW, gb = poisoned((M, N)), poisoned((M, K)), poisoned((K, N)), poisoned(N)
-        fwd = dense.dense_forward_launch(x, W, b, Y, None, act)
-        t_f, how = graph_time(xp, fwd, calls, replays)
         x64, W64, dY64 = (a.astype(np.float64) for a in (x, W, dY))
         Y64 = _act(xp, x64 @ W64 + b.astype(np.float64), act)
-        dz64 = dY64 * (Y > 0) if act == "relu" else dY64  # the kernel's own Y decides ReLU's derivative
-        t_d, _ = graph_time(xp, dense.dense_backward_data_launch(dY, Y, None, W, gx, act), calls, replays)
-        t_w, _ = graph_time(xp, dense.dense_backward_weight_launch(x, dY, Y, None, gW, gb, act), calls, replays)
-        errs = {"fwd": _rel_err(xp, Y, Y64), "dx": _rel_err(xp, gx, dz64 @ W64.T),
-                "dw": _rel_err(xp, gW, x64.T @ dz64), "db": _rel_err(xp, gb, dz64.sum(0))}
-        # cuBLAS FP32 for the same three products, and the unfused forward a framework without fusion runs
-        Yc, gxc, gWc = xp.empty((M, N), np.float32), xp.empty((M, K), np.float32), xp.empty((K, N), np.float32)
-        c_f, how_c = graph_time(xp, lambda: xp.matmul(x, W, out=Yc), calls, replays)
-        c_fba, _ = graph_time(xp, lambda: _act(xp, xp.add(xp.matmul(x, W, out=Yc), b, out=Yc), act), calls, replays)
-        c_d, _ = graph_time(xp, lambda: xp.matmul(dY, W.T, out=gxc), calls, replays)
-        c_w, _ = graph_time(xp, lambda: xp.matmul(x.T, dY, out=gWc), calls, replays)
-        flops = 2.0 * M * K * N
-        row = {"name": name, "M": M, "K": K, "N": N, "act": act, "timed_by": how, "cublas_timed_by": how_c,
-               "us": {"fwd": t_f * 1e6, "dx": t_d * 1e6, "dw_db": t_w * 1e6},
-               "cublas_fp32_us": {"fwd": c_f * 1e6, "fwd_bias_act": c_fba * 1e6, "dx": c_d * 1e6, "dw": c_w * 1e6},
-               "tflops": {"fwd": flops / t_f / 1e12, "dx": flops / t_d / 1e12, "dw_db": flops / t_w / 1e12},
-               "speed_vs_cublas_fp32": {"fwd": c_f / t_f, "fwd_vs_unfused": c_fba / t_f, "dx": c_d / t_d,
-                                        "dw_db": c_w / t_w},
-               "rel_err": errs}
-        worst = max([worst] + [e if e == e else math.inf for e in errs.values()])
+        row = {"name": name, "M": M, "K": K, "N": N, "act": act, "us": {}, "timed_by": {}, "rel_err": {},
+               "plan": {"fwd": dense.gemm_plan(M, N, K, "auto")[:2], "dx": dense.gemm_plan(M, K, N, "auto")[:2]}}
+        Yk = None
+        for variant in ("tile", "splitk", "cublaslt"):
+            Y = poisoned((M, N))
+            L = _variant_launches(dense, "fwd", variant, (x, W, b, Y, None, act), alloc)
+            if L is None:
+                continue
+            for mode in ("graph", "eager"):
+                t, how = graph_time(xp, run_all(L), calls, replays, capture=mode == "graph")
+                row["us"]["fwd %s %s" % (variant, mode)], row["timed_by"]["fwd %s %s" % (variant, mode)] = t * 1e6, how
+            row["rel_err"]["fwd " + variant] = _rel_err(xp, Y, Y64)
+            if variant == "tile":
+                Yk = Y
+        dz64 = dY64 * (Yk > 0) if act == "relu" else dY64  # the kernel's own Y decides ReLU's derivative
+        for variant in ("tile", "splitk"):
+            gx = poisoned((M, K))
+            L = _variant_launches(dense, "dx", variant, (dY, Yk, None, W, gx, act), alloc)
+            if L is None:
+                continue
+            for mode in ("graph", "eager"):
+                t, how = graph_time(xp, run_all(L), calls, replays, capture=mode == "graph")
+                row["us"]["dx %s %s" % (variant, mode)], row["timed_by"]["dx %s %s" % (variant, mode)] = t * 1e6, how
+            row["rel_err"]["dx " + variant] = _rel_err(xp, gx, dz64 @ W64.T)
+        gW, gb = poisoned((K, N)), poisoned(N)
+        L = dense.dense_backward_weight_launches(x, dY, Yk, None, gW, gb, act, alloc=alloc)
+        for mode in ("graph", "eager"):
+            t, how = graph_time(xp, run_all(L), calls, replays, capture=mode == "graph")
+            row["us"]["dw_db tile %s" % mode], row["timed_by"]["dw_db tile %s" % mode] = t * 1e6, how
+        row["rel_err"].update({"dw": _rel_err(xp, gW, x64.T @ dz64), "db": _rel_err(xp, gb, dz64.sum(0))})
+        refs = _cublas_refs(xp, x, W, b, dY, act, calls, replays)
+        row["cublas_fp32_us"] = {k: v[0] for k, v in refs.items()}
+        row["timed_by"].update({"cublas " + k: v[1] for k, v in refs.items()})
+        u, c = row["us"], row["cublas_fp32_us"]
+        best = {m: min((v, k) for k, v in u.items() if k.startswith("fwd ") and k.endswith(m)) for m in ("graph",
+                                                                                                        "eager")}
+        row["best_fwd"] = {m: best[m][1] for m in best}
+        # speed = reference µs / our µs: graph against torch's captured cuBLAS, eager against CuPy's eager cuBLAS
+        row["speed_vs_cublas_fp32"] = {
+            "fwd graph vs torch graph": c["torch_graph_fwd"] / best["graph"][0] if c["torch_graph_fwd"] else None,
+            "fwd graph vs torch graph (bias+act)": (c["torch_graph_fwd_bias_act"] / best["graph"][0]
+                                                    if c["torch_graph_fwd_bias_act"] else None),
+            "fwd eager vs cupy eager": c["cupy_eager_fwd"] / best["eager"][0],
+            "dx graph vs torch graph": (c["torch_graph_dx"] / min(v for k, v in u.items() if k.startswith("dx ")
+                                                                  and k.endswith("graph"))
+                                        if c["torch_graph_dx"] else None),
+            "dw graph vs torch graph": c["torch_graph_dw"] / u["dw_db tile graph"] if c["torch_graph_dw"] else None}
+        errs = list(row["rel_err"].values())
+        worst = max([worst] + [e if e == e else math.inf for e in errs])
         dense_rows.append(row)
-        print("%-16s fwd %8.1f us (cuBLAS %8.1f)  dX %8.1f (%8.1f)  dW %8.1f (%8.1f)  err %.1e" % (
-            name, t_f * 1e6, c_f * 1e6, t_d * 1e6, c_d * 1e6, t_w * 1e6, c_w * 1e6, max(errs.values())), flush=True)
+        print("%-16s fwd graph: best %s %.1f us, cuBLAS (torch graph) %s | eager: best %s %.1f us, cuBLAS (CuPy) "
+              "%.1f | err %.1e" % (name, best["graph"][1].split()[1], best["graph"][0],
+                                   "%.1f" % c["torch_graph_fwd"] if c["torch_graph_fwd"] else "-",
+                                   best["eager"][1].split()[1], best["eager"][0], c["cupy_eager_fwd"], max(errs)),
+              flush=True)
     xent = []
     for R, C in ((5, 3),) if quick else ((32, 10), (1024, 10)):
         z = dev((R, C))
@@ -490,9 +633,36 @@ def section_kernels(out, quick, budget):
         ref_loss = lse - z64[xp.arange(R), lab]
         p = xp.exp(z64 - lse[:, None])
         p[xp.arange(R), lab] -= 1
-        xent.append({"rows": R, "classes": C, "fwd_us": t_fx * 1e6, "bwd_us": t_bx * 1e6,
+        xent.append({"rows": R, "classes": C, "fwd_us": t_fx * 1e6, "bwd_us": t_bx * 1e6, "timed_by": "graph",
                      "rel_err": {"loss": _rel_err(xp, loss, ref_loss), "dlogits": _rel_err(xp, d, p / R)}})
         worst = max([worst] + list(xent[-1]["rel_err"].values()))
+    heads = []
+    for R, K, C in ((5, 7, 3),) if quick else ((32, 128, 10), (256, 128, 10)):
+        h, W2, b2 = dev((R, K)), dev((K, C), K ** -0.5), dev(C, 0.1)
+        lab = xp.asarray(rng.integers(0, C, R).astype(np.int32))
+        nvalid, g = softmax_xent.all_rows(), xp.asarray(np.full(1, 1.0 / R, np.float32))
+        res = {}
+        for fused in (True, False):
+            Y, loss, correct, d = poisoned((R, C)), poisoned(R), poisoned(R), poisoned((R, C))
+            rows, acc, bad = tuple(poisoned(R) for _ in range(3)), xp.zeros(2, np.float64), xp.zeros(1, np.int32)
+            if fused:
+                L = [head.head_launch(h, W2, b2, Y, None, lab, Y, loss, rows, correct, bad, nvalid, g, d, acc,
+                                      "linear", True, 0.0)]
+            else:
+                L = [dense.dense_forward_launch(h, W2, b2, Y, None, "linear"),
+                     softmax_xent.xent_forward_launch(Y, lab, Y, loss, rows, correct, bad, nvalid, True, 0.0),
+                     softmax_xent.xent_accumulate_launch(loss, correct, acc),
+                     softmax_xent.xent_backward_launch(Y, lab, Y, rows, g, 0, nvalid, d, True, 0.0)]
+            t, how = graph_time(xp, run_all(L), calls, replays)
+            res["fused" if fused else "separate"] = {"us": t * 1e6, "timed_by": how, "launches": len(L)}
+            z64 = h.astype(np.float64) @ W2.astype(np.float64) + b2.astype(np.float64)
+            p = xp.exp(z64 - z64.max(1, keepdims=True))
+            p /= p.sum(1, keepdims=True)
+            p[xp.arange(R), lab] -= 1
+            err = _rel_err(xp, d, p / R)
+            res["fused" if fused else "separate"]["rel_err_dlogits"] = err
+            worst = max(worst, err if err == err else math.inf)
+        heads.append(dict(rows=R, K=K, classes=C, **res))
     adam = []
     for n in ((1000,) if quick else (101770, 20037642)):
         p_, g_, m_, v_ = dev(n), dev(n), xp.zeros(n, np.float32), xp.zeros(n, np.float32)
@@ -500,34 +670,51 @@ def section_kernels(out, quick, budget):
         t_a, _ = graph_time(xp, optim.adam_update_ctl_launch(p_, g_, m_, v_, None, cur, 0.9, 0.999, 1e-7),
                             calls, replays)
         finite = bool(xp.isfinite(p_).all())
-        adam.append({"params": n, "us": t_a * 1e6, "gbs": 28.0 * n / t_a / 1e9, "finite": finite})  # 16 B in, 12 out
+        adam.append({"params": n, "us": t_a * 1e6, "gbs": 28.0 * n / t_a / 1e9, "finite": finite,
+                     "timed_by": "graph"})  # 16 B in, 12 out
         worst = max(worst, 0.0 if finite else math.inf)
     ok = worst < 1e-4
     return {"status": "ok" if ok else "failed", "worst_rel_err": worst, "calls_per_graph": calls, "replays": replays,
-            "dense": dense_rows, "softmax_xent": xent, "adam": adam}
+            "dense": dense_rows, "softmax_xent": xent, "head": heads, "adam": adam}
 
 
 @needs_device
 def section_tf32(out, quick, budget):
-    """cuBLAS with TF32 allowed (CUPY_TF32=1, set by the orchestrator before CuPy's import) at the dense shapes."""
+    """cuBLAS with TF32 allowed at the dense shapes: through PyTorch (allow_tf32, eager and captured) and through
+    CuPy eagerly (CUPY_TF32=1, set by the orchestrator before CuPy's import; CuPy cannot capture cuBLAS)."""
     import numpy as np
     from gpunet import backend
     cp = backend.get_xp()
     rng = np.random.default_rng(0)
     calls, replays = (2, 2) if quick else (20, 10)
+    why = torch_ready()
     rows = []
     for name, M, K, N, act in _dense_shapes(quick):
         x = cp.asarray(rng.standard_normal((M, K)).astype(np.float32))
         W = cp.asarray((rng.standard_normal((K, N)) * K ** -0.5).astype(np.float32))
         dY = cp.asarray(rng.standard_normal((M, N)).astype(np.float32))
         Yc, gxc, gWc = cp.empty((M, N), np.float32), cp.empty((M, K), np.float32), cp.empty((K, N), np.float32)
-        t = {k: graph_time(cp, f, calls, replays)[0] * 1e6 for k, f in (
+        t = {k: graph_time(cp, f, calls, replays, capture=False)[0] * 1e6 for k, f in (
             ("fwd", lambda: cp.matmul(x, W, out=Yc)), ("dx", lambda: cp.matmul(dY, W.T, out=gxc)),
             ("dw", lambda: cp.matmul(x.T, dY, out=gWc)))}
-        err = _rel_err(cp, Yc, x.astype(np.float64) @ W.astype(np.float64))
-        rows.append({"name": name, "M": M, "K": K, "N": N, "cublas_tf32_us": t, "fwd_rel_err": err})
+        r = {"name": name, "M": M, "K": K, "N": N, "cupy_eager_tf32_us": t,
+             "fwd_rel_err": _rel_err(cp, Yc, x.astype(np.float64) @ W.astype(np.float64))}
+        if why is None:
+            import torch
+            torch.backends.cuda.matmul.allow_tf32 = True
+            tx, tW, tdY = (torch.from_dlpack(a) for a in (x, W, dY))
+            tY, tgx, tgW = (torch.empty(s_, device="cuda") for s_ in ((M, N), (M, K), (K, N)))
+            for mode in ("graph", "eager"):
+                r["torch_%s_tf32_us" % mode] = {k: torch_time(f, calls, replays, graph=mode == "graph")[0] * 1e6
+                                                for k, f in (("fwd", lambda: torch.matmul(tx, tW, out=tY)),
+                                                             ("dx", lambda: torch.matmul(tdY, tW.T, out=tgx)),
+                                                             ("dw", lambda: torch.matmul(tx.T, tdY, out=tgW)))}
+            torch.backends.cuda.matmul.allow_tf32 = False
+        else:
+            r["torch"] = why
+        rows.append(r)
     return {"status": "ok", "CUPY_TF32": os.environ.get("CUPY_TF32"), "dense": rows,
-            "note": "fwd_rel_err near 1e-3..1e-4 shows TF32 was in use; near 1e-7, it was not"}
+            "note": "fwd_rel_err near 1e-3..1e-4 shows TF32 was in use in CuPy; near 1e-7, it was not"}
 
 
 def section_step(out, quick, budget):
@@ -557,6 +744,7 @@ def section_step(out, quick, budget):
 @needs_device
 def section_sanitize(out, quick, budget):
     cmd = [sys.executable, os.path.join(HERE, "gpu_sanitize.py"), out, "--budget", str(int(budget) - 5)]
+    # (the orchestrator passed its limit less 5 s as `budget`: the tools share limit - 10 s)
     rc, so, se = run_killing_group(cmd, budget, cwd=ROOT, env=_test_env(True), stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True)
     sys.stdout.write(so[-20000:] + se[-5000:])
@@ -603,6 +791,17 @@ def plan(names, budget, elapsed):
     return min(most, max(least, left - later), left)
 
 
+def plan_table(names, budget):
+    """[(section, limit)] if every section used all of its limit (the worst case), and the sanitizer's share
+    of one tool; a section whose limit falls under its own minimum is marked as one that would be skipped."""
+    rows, elapsed = [], 0.0
+    for i, name in enumerate(names):
+        limit = plan(names[i:], budget, elapsed)
+        rows.append((name, limit, limit >= SECTIONS[name][2]))
+        elapsed += max(limit, 0)
+    return rows
+
+
 def summary(results):
     """The short table printed last: every ratio the issue's targets are stated in."""
     lines = ["# gpunet GPU probe", ""]
@@ -620,17 +819,43 @@ def summary(results):
             note = "cut short: %s" % r["counts"]
         lines.append("| %s | %s | %s | %s |" % (name, r.get("status"), r.get("seconds"), note))
     k = results.get("kernels", {})
-    tf = {d["name"]: d["cublas_tf32_us"] for d in results.get("tf32", {}).get("dense", [])}
     if k.get("dense"):
-        lines += ["", "| kernel shape (M×K×N) | ours fwd / dX / dW µs | cuBLAS FP32 | cuBLAS TF32 | ours vs FP32 (speed) |",
-                  "|---|---|---|---|---|"]
+        def us(v):
+            return "%.1f" % v if isinstance(v, (int, float)) else "-"
+        lines += ["", "Dense products, µs per call. *graph*: N calls captured in one CUDA graph and replayed (launch "
+                  "cost removed); *eager*: the calls back to back (host launch cost included). cuBLAS graph = PyTorch "
+                  "torch.cuda.graph around torch.matmul; cuBLAS eager = CuPy (CuPy 14 cannot capture cuBLAS). "
+                  "Speed = cuBLAS µs / ours, graph against graph and eager against eager.", "",
+                  "| shape (M×K×N) | ours fwd graph: tile / split-K / cuBLASLt | cuBLAS fwd graph (+bias+act) | "
+                  "ours fwd eager (best) | cuBLAS fwd eager (CuPy) | dX graph: tile / split-K, cuBLAS | "
+                  "dW graph ours / cuBLAS | speed fwd graph / eager | timed by |", "|---" * 9 + "|"]
         for d in k["dense"]:
-            u, c = d["us"], d["cublas_fp32_us"]
-            t = tf.get(d["name"], {})
-            lines.append("| %s %d×%d×%d | %.1f / %.1f / %.1f | %.1f / %.1f / %.1f | %s | %.2f / %.2f / %.2f |" % (
-                d["name"], d["M"], d["K"], d["N"], u["fwd"], u["dx"], u["dw_db"], c["fwd"], c["dx"], c["dw"],
-                " / ".join("%.1f" % t[x] for x in ("fwd", "dx", "dw")) if t else "-",
-                d["speed_vs_cublas_fp32"]["fwd"], d["speed_vs_cublas_fp32"]["dx"], d["speed_vs_cublas_fp32"]["dw_db"]))
+            u, c, sp = d["us"], d["cublas_fp32_us"], d["speed_vs_cublas_fp32"]
+            best_eager = d["best_fwd"]["eager"]
+            cells = "| %s %d×%d×%d | %s / %s / %s | %s (%s) | %s (%s) | %s | %s / %s, %s | %s / %s | %s / %s | %s |"
+            lines.append(cells % (
+                d["name"], d["M"], d["K"], d["N"], us(u.get("fwd tile graph")), us(u.get("fwd splitk graph")),
+                us(u.get("fwd cublaslt graph")), us(c.get("torch_graph_fwd")), us(c.get("torch_graph_fwd_bias_act")),
+                us(u.get(best_eager)), best_eager.split()[1], us(c.get("cupy_eager_fwd")),
+                us(u.get("dx tile graph")), us(u.get("dx splitk graph")), us(c.get("torch_graph_dx")),
+                us(u.get("dw_db tile graph")), us(c.get("torch_graph_dw")),
+                "%.2f" % sp["fwd graph vs torch graph"] if sp.get("fwd graph vs torch graph") else "-",
+                "%.2f" % sp["fwd eager vs cupy eager"],
+                "; ".join(sorted({"%s" % v for v in d["timed_by"].values()}))))
+        for h in k.get("head", []):
+            lines.append("\nfused head %d rows × %d → %d classes: %.1f µs in 1 launch vs %.1f µs in %d "
+                         "(graph)\n" % (
+                h["rows"], h["K"], h["classes"], h["fused"]["us"], h["separate"]["us"], h["separate"]["launches"]))
+    tf = results.get("tf32", {}).get("dense", [])
+    if tf:
+        lines += ["", "| TF32 shape | PyTorch graph fwd / dX / dW µs | CuPy eager fwd / dX / dW µs |",
+                  "|---|---|---|"]
+        for d in tf:
+            tg = d.get("torch_graph_tf32_us", {})
+            lines.append("| %s | %s | %s |" % (d["name"], " / ".join("%.1f" % tg[x] for x in ("fwd", "dx", "dw"))
+                                              if tg else d.get("torch", "-"),
+                                              " / ".join("%.1f" % d["cupy_eager_tf32_us"][x]
+                                                         for x in ("fwd", "dx", "dw"))))
     st = results.get("step", {})
     if st.get("rows"):
         lines += ["", "| model | batch | row | µs/step | vs PyTorch eager FP32 | vs PyTorch graph |", "|---|---|---|---|---|---|"]
@@ -647,10 +872,10 @@ def summary(results):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", help="folder for probe.jsonl, probe.log, summary.md and the junit files")
-    ap.add_argument("--budget", type=float, default=480, help="seconds for the whole run (default 480)")
-    ap.add_argument("--sections", default=",".join(n for n in ORDER if n != "sanitize"),
-                    help="comma-separated, from: %s" % ", ".join(ORDER))
-    ap.add_argument("--sanitize", action="store_true", help="also run bench/gpu_sanitize.py (last)")
+    ap.add_argument("--budget", type=float, default=BUDGET, help="seconds for the whole run (default %d)" % BUDGET)
+    ap.add_argument("--sections", default=",".join(ORDER), help="comma-separated, from: %s" % ", ".join(ORDER))
+    ap.add_argument("--sanitize", action="store_true", help="include the sanitizer when --sections leaves it out")
+    ap.add_argument("--plan", action="store_true", help="print each section's worst-case limit and exit")
     ap.add_argument("--quick", action="store_true", help="tiny shapes and steps: checks the script, numbers mean nothing")
     ap.add_argument("--section", help=argparse.SUPPRESS)  # internal: run one section in this process
     ap.add_argument("--limit", type=float, default=60, help=argparse.SUPPRESS)
@@ -671,6 +896,17 @@ def main(argv=None):
     unknown = [n for n in names if n not in SECTIONS]
     if unknown:
         ap.error("--sections: unknown %s (known: %s)" % (unknown, ", ".join(ORDER)))
+    names = [n for n in ORDER if n in names]  # the order is the priority, whatever order they were named in
+    if a.plan:
+        import gpu_sanitize
+        for name, limit, runs in plan_table(names, a.budget):
+            note = "" if runs else " (under its minimum of %d s: skipped)" % SECTIONS[name][2]
+            if name == "sanitize" and runs:
+                note = " (%.0f s a tool, at least %d)" % (gpu_sanitize.tool_share(limit - 10, len(gpu_sanitize.TOOLS)),
+                                                          gpu_sanitize.TOOL_MIN)
+            print("%-10s %4.0f s%s" % (name, limit, note))
+        print("budget     %4.0f s (worst case: every section uses all of its limit)" % a.budget)
+        return 0
     t0 = time.monotonic()
     results = {}
     with open(os.path.join(a.out, "probe.jsonl"), "w") as jl, open(os.path.join(a.out, "probe.log"), "w") as log:

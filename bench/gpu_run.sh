@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On the device machine, the whole GPU check in one call (prepared by bench/gpu_prepare.sh):
 #   run(command="bash bench/gpu_run.sh", carry=[".data", ".whl"], timeout_s=560)
-#   bash bench/gpu_run.sh [BUDGET_S]          # default 480: bench/gpu_probe.py with the sanitizer last
+#   bash bench/gpu_run.sh [BUDGET_S]          # default 530: bench/gpu_probe.py, every section (--plan shows the plan)
 # Results land in $OUT (the device tool's folder that comes back; /tmp/gpunet-probe elsewhere): at most
 # 7 files, the tool brings back 8. Commit them under bench/results/gpu/<date>/.
 set -uo pipefail
@@ -13,4 +13,4 @@ if ls .whl/*.whl >/dev/null 2>&1; then
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 KERAS_BACKEND=numpy
 [ -d .data/datasets ] && export GPUNET_DATA_DIR="$PWD/.data/datasets"
-python3 bench/gpu_probe.py "$out" --budget "${1:-480}" --sanitize
+python3 bench/gpu_probe.py "$out" --budget "${1:-530}"

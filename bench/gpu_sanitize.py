@@ -9,7 +9,8 @@ cudaMalloc), or an access past an array's end that stays inside a pooled chunk w
 Writes OUT/sanitize.jsonl (one line per tool: status ok | failed | refused | timeout | skipped, the
 sanitizer's error count, pytest's summary) and OUT/sanitize.log; prints the same lines. compute-sanitizer
 works on the Firecracker H200 machines and refuses the device on gVisor ones (the device tool's KINDS.md):
-a refusal is recorded as such, not as a pass. bench/gpu_probe.py --sanitize runs this before its suite.
+a refusal is recorded as such, not as a pass. bench/gpu_probe.py runs this after its timing sections and
+before the long test runs, so that each tool gets its share.
 """
 import argparse
 import glob
@@ -64,6 +65,12 @@ TESTS = [
     "tests/test_kernels_gpu.py::test_captured_and_uncaptured_steps_give_the_same_weights",
 ]
 TOOLS = ("memcheck", "racecheck", "initcheck")
+TOOL_MIN = 20  # seconds below which a tool is not started (CuPy's start-up and pytest's collection alone take ~10)
+
+
+def tool_share(left, tools_left):
+    """What the next tool may take: an equal share of what is left (a tool that finishes early leaves more)."""
+    return left / max(1, tools_left)
 ERROR_EXIT = 86
 # pytest in a process whose CuPy allocates each array on its own (no pool)
 RUNNER = ("import sys, cupy; cupy.cuda.set_allocator(None); cupy.cuda.set_pinned_memory_allocator(None); "
@@ -127,11 +134,11 @@ def main(argv=None):
             open(os.path.join(a.out, "sanitize.jsonl"), "w") as jl:
         for i, tool in enumerate(tools):
             left = a.budget - (time.monotonic() - t0)
-            share = left / (len(tools) - i)
+            share = tool_share(left, len(tools) - i)
             if san is None:
                 r = {"tool": tool, "status": "skipped", "reason": "compute-sanitizer not found on PATH or under "
                                                                   "/usr/local/cuda*, /opt/nvidia"}
-            elif share < 20:
+            elif share < TOOL_MIN:
                 r = {"tool": tool, "status": "skipped", "reason": "no time left (%.0f s)" % left}
             else:
                 cmd = command(san, tool, TESTS)

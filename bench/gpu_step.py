@@ -54,8 +54,22 @@ def _data(n, inputs=784, classes=10):
     return rng.random((n, inputs), dtype=np.float32), rng.integers(0, classes, n)
 
 
-def run_gpunet(dims, batch, steps, epochs, mode):
-    """mode: graph (the captured program), nograph (the same launches, uncaptured), tape (run_eagerly)."""
+def run_gpunet(dims, batch, steps, epochs, mode, variant=None):
+    """mode: graph (the captured program), nograph (the same launches, uncaptured), tape (run_eagerly);
+    variant: GPUNET_DENSE_VARIANT for this run (None: the default rule)."""
+    saved = os.environ.get("GPUNET_DENSE_VARIANT")
+    if variant:
+        os.environ["GPUNET_DENSE_VARIANT"] = variant
+    try:
+        return _run_gpunet(dims, batch, steps, epochs, mode)
+    finally:
+        if saved is None:
+            os.environ.pop("GPUNET_DENSE_VARIANT", None)
+        else:
+            os.environ["GPUNET_DENSE_VARIANT"] = saved
+
+
+def _run_gpunet(dims, batch, steps, epochs, mode):
     os.environ["GPUNET_CUDA_GRAPHS"] = "0" if mode == "nograph" else "1"
     import gpunet as keras
     x, y = _data(batch * steps, dims[0], dims[-1])
@@ -88,7 +102,8 @@ def run_gpunet(dims, batch, steps, epochs, mode):
     if mode == "graph" and keras.backend.kernels() == "cuda" and not captured:
         raise RuntimeError("the step was not captured as a CUDA graph")
     return {"us_per_step": statistics.median(times[1:]) if len(times) > 1 else times[0], "captured": captured,
-            "launches_per_step": len(program.launches) if program is not None else None}
+            "launches_per_step": len(program.launches) if program is not None else None,
+            "launches": [getattr(x, "name", "?") for x in program.launches] if program is not None else None}
 
 
 def run_torch(dims, batch, steps, epochs, mode, tf32=False, device="cuda"):
@@ -197,8 +212,9 @@ def main():
     for model, b, steps in runs:
         dims = models[model]
         f = floor(b, dims)
-        rs = [_row(name, run_gpunet, dims, b, steps, a.epochs, mode)
-              for name, mode in (("gpunet graph", "graph"), ("gpunet no graph", "nograph"), ("gpunet tape", "tape"))]
+        rs = [_row(name, run_gpunet, dims, b, steps, a.epochs, mode, variant)
+              for name, mode, variant in (("gpunet graph", "graph", None), ("gpunet no graph", "nograph", None),
+                                          ("gpunet graph tile", "graph", "tile"), ("gpunet tape", "tape", None))]
         if not a.smoke or a.torch_device != "cuda":
             td = a.torch_device
             rs += [_row("torch eager", run_torch, dims, b, steps, a.epochs, "eager", False, td),

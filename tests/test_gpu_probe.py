@@ -81,10 +81,30 @@ def test_the_budget_keeps_room_for_the_later_sections_and_the_order_is_the_prior
     # plenty of time: each section its own limit
     assert probe.plan(["env", "capture", "suite"], 480, 0) == probe.SECTIONS["env"][1]
     # less: the first gets what the later ones leave, never under its own minimum while the budget has it
-    assert probe.plan(["gpu_tests", "kernels", "suite"], 480, 300) == 180 - 90
-    assert probe.plan(["gpu_tests", "kernels", "suite"], 480, 400) == probe.SECTIONS["gpu_tests"][2]
+    assert probe.plan(["gpu_tests", "suite"], 480, 320) == 150 - 20
+    assert probe.plan(["gpu_tests", "suite"], 480, 400) == probe.SECTIONS["gpu_tests"][2]
     # the budget's end is a hard limit
     assert probe.plan(["suite"], 480, 450) == 30
+
+
+def test_the_plan_of_one_call_runs_timings_then_the_sanitizer_then_the_tests_and_fits_the_call():
+    """GPU-REVIEW-2 D3: the suite ran before the sanitizer and took its time, so memcheck's share fell under its
+    floor. Now, even if every section used all of its limit, each one starts, the sanitizer's tools each get at
+    least their floor, and the whole run fits bench/gpu_run.sh's call (timeout_s 560, less the wheels' install)."""
+    assert probe.ORDER == ["env", "capture", "kernels", "tf32", "step", "sanitize", "gpu_tests", "suite"]
+    table = probe.plan_table(probe.ORDER, probe.BUDGET)
+    assert all(runs for _, _, runs in table), table
+    assert sum(limit for _, limit, _ in table) <= probe.BUDGET <= 560 - 20
+    limit = dict((n, lim) for n, lim, _ in table)["sanitize"]
+    assert sanitize.tool_share(limit - 10, len(sanitize.TOOLS)) >= sanitize.TOOL_MIN
+    run_sh = open(os.path.join(BENCH, "gpu_run.sh")).read()
+    assert "--budget \"${1:-%d}\"" % probe.BUDGET in run_sh and "timeout_s=560" in run_sh
+    p = subprocess.run([sys.executable, os.path.join(BENCH, "gpu_probe.py"), "/tmp/unused", "--plan"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    print(p.stdout)
+    assert [ln.split()[0] for ln in p.stdout.splitlines()] == probe.ORDER + ["budget"]
+    assert "a tool" in p.stdout and "skipped" not in p.stdout
 
 
 def test_pytest_results_come_from_junit_or_from_the_log_of_a_run_cut_short(tmp_path):
@@ -125,14 +145,22 @@ def test_the_kernel_timing_sections_on_the_cupy_standin_capture_and_check_every_
     assert r["gpunet dense_forward (RawKernel)"] == {"captured": True, "replay_equals_eager": True, "max_abs_diff": 0.0}
     k = probe.section_kernels(str(tmp_path), True, 60)
     assert k["status"] == "ok" and k["worst_rel_err"] < 1e-5, k
-    assert {d["timed_by"] for d in k["dense"]} == {"graph"}
-    assert all(d["us"]["fwd"] > 0 and d["cublas_fp32_us"]["dw"] > 0 for d in k["dense"])
-    assert k["softmax_xent"] and k["adam"][0]["finite"]
+    for d in k["dense"]:
+        # every number says how it was timed: ours both ways, CuPy's cuBLAS eager (capture is refused), and
+        # PyTorch's columns honest about being unavailable here (no torch in CI)
+        assert d["timed_by"]["fwd tile graph"] == "graph" and d["timed_by"]["fwd tile eager"] == "eager"
+        assert d["timed_by"]["cublas cupy_eager_fwd"] == "cupy eager" and d["cublas_fp32_us"]["cupy_eager_fwd"] > 0
+        assert set(d["us"]) >= {"fwd tile graph", "fwd tile eager", "dx tile graph", "dw_db tile graph"}
+        assert all(v > 0 for v in d["us"].values())
+        assert d["rel_err"]["fwd tile"] < 1e-5 and d["speed_vs_cublas_fp32"]["fwd eager vs cupy eager"] > 0
+    assert any("fwd splitk graph" in d["us"] for d in k["dense"])  # the 70-deep product splits; split-K timed too
+    assert k["softmax_xent"] and k["adam"][0]["finite"] and k["head"][0]["fused"]["launches"] == 1
     assert standin.captures >= 3 * len(k["dense"]) and standin.replays > 0
     tf = probe.section_tf32(str(tmp_path), True, 60)
     assert tf["status"] == "ok" and len(tf["dense"]) == len(k["dense"])
     table = probe.summary({"env": {"status": "ok"}, "kernels": dict(k, section="kernels"), "tf32": tf})
-    assert "| classic b5 L1 5×13×7 |" in table
+    assert "| classic b5 L1 5×70×7 |" in table and "graph against graph and eager against eager" in table
+    assert "fused head" in table
 
 
 def test_the_kernels_section_fails_when_a_timed_graph_leaves_its_output_unwritten(standin, tmp_path, monkeypatch):
@@ -142,7 +170,7 @@ def test_the_kernels_section_fails_when_a_timed_graph_leaves_its_output_unwritte
     monkeypatch.setattr(dense, "dense_forward_launch", lambda *a, **k: (lambda: None) if real(*a, **k) else None)
     k = probe.section_kernels(str(tmp_path), True, 60)
     assert k["status"] == "failed" and k["worst_rel_err"] == float("inf")
-    assert all(np.isnan(d["rel_err"]["fwd"]) for d in k["dense"])
+    assert all(np.isnan(d["rel_err"]["fwd tile"]) for d in k["dense"])
 
 
 def test_graph_time_falls_back_to_eager_timing_when_a_call_cannot_be_captured(standin):
@@ -168,8 +196,12 @@ def test_gpu_step_smoke_runs_both_models_through_the_launch_program(tmp_path):
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
     rows = json.loads((tmp_path / "gpu_step.json").read_text())["rows"]
-    assert {(r["model"], r["name"]) for r in rows} == {(m, n) for m in ("classic", "wide")
-                                                      for n in ("gpunet graph", "gpunet no graph", "gpunet tape")}
+    assert {(r["model"], r["name"]) for r in rows} == {(m, n) for m in ("classic", "wide") for n in (
+        "gpunet graph", "gpunet no graph", "gpunet graph tile", "gpunet tape")}
+    # the default rule (split-K, the fused head) next to the first kernels (GPUNET_DENSE_VARIANT=tile)
+    by = {(r["model"], r["name"]): r for r in rows}
+    assert "dense_xent_head" in by[("classic", "gpunet graph")]["launches"]
+    assert "dense_xent_head" not in by[("classic", "gpunet graph tile")]["launches"]
     assert all("error" not in r and r["us_per_step"] > 0 for r in rows), rows
     # the launch program ran (not the tape) for the program rows; one more Dense: at least its forward, dW and dX
     # (the wide model runs at batch 1024, where the kernel rule picks other variants than at 32)
