@@ -564,33 +564,29 @@ def section_kernels(out, quick, budget):
         Y64 = _act(xp, x64 @ W64 + b.astype(np.float64), act)
         row = {"name": name, "M": M, "K": K, "N": N, "act": act, "us": {}, "timed_by": {}, "rel_err": {},
                "plan": {"fwd": dense.gemm_plan(M, N, K, "auto")[:2], "dx": dense.gemm_plan(M, K, N, "auto")[:2]}}
+
+        def time_both(key, launches):
+            for mode in ("graph", "eager"):
+                t, how = graph_time(xp, run_all(launches), calls, replays, capture=mode == "graph")
+                row["us"]["%s %s" % (key, mode)], row["timed_by"]["%s %s" % (key, mode)] = t * 1e6, how
+
         Yk = None
         for variant in ("tile", "splitk", "cublaslt"):
             Y = poisoned((M, N))
             L = _variant_launches(dense, "fwd", variant, (x, W, b, Y, None, act), alloc)
-            if L is None:
-                continue
-            for mode in ("graph", "eager"):
-                t, how = graph_time(xp, run_all(L), calls, replays, capture=mode == "graph")
-                row["us"]["fwd %s %s" % (variant, mode)], row["timed_by"]["fwd %s %s" % (variant, mode)] = t * 1e6, how
-            row["rel_err"]["fwd " + variant] = _rel_err(xp, Y, Y64)
-            if variant == "tile":
-                Yk = Y
+            if L is not None:
+                time_both("fwd " + variant, L)
+                row["rel_err"]["fwd " + variant] = _rel_err(xp, Y, Y64)
+                Yk = Y if variant == "tile" else Yk
         dz64 = dY64 * (Yk > 0) if act == "relu" else dY64  # the kernel's own Y decides ReLU's derivative
         for variant in ("tile", "splitk"):
             gx = poisoned((M, K))
             L = _variant_launches(dense, "dx", variant, (dY, Yk, None, W, gx, act), alloc)
-            if L is None:
-                continue
-            for mode in ("graph", "eager"):
-                t, how = graph_time(xp, run_all(L), calls, replays, capture=mode == "graph")
-                row["us"]["dx %s %s" % (variant, mode)], row["timed_by"]["dx %s %s" % (variant, mode)] = t * 1e6, how
-            row["rel_err"]["dx " + variant] = _rel_err(xp, gx, dz64 @ W64.T)
+            if L is not None:
+                time_both("dx " + variant, L)
+                row["rel_err"]["dx " + variant] = _rel_err(xp, gx, dz64 @ W64.T)
         gW, gb = poisoned((K, N)), poisoned(N)
-        L = dense.dense_backward_weight_launches(x, dY, Yk, None, gW, gb, act, alloc=alloc)
-        for mode in ("graph", "eager"):
-            t, how = graph_time(xp, run_all(L), calls, replays, capture=mode == "graph")
-            row["us"]["dw_db tile %s" % mode], row["timed_by"]["dw_db tile %s" % mode] = t * 1e6, how
+        time_both("dw_db tile", dense.dense_backward_weight_launches(x, dY, Yk, None, gW, gb, act, alloc=alloc))
         row["rel_err"].update({"dw": _rel_err(xp, gW, x64.T @ dz64), "db": _rel_err(xp, gb, dz64.sum(0))})
         refs = _cublas_refs(xp, x, W, b, dY, act, calls, replays)
         row["cublas_fp32_us"] = {k: v[0] for k, v in refs.items()}

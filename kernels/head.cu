@@ -52,13 +52,7 @@ dense_xent_head(const float* __restrict__ h, const float* __restrict__ W, const 
         const float* t = sparse ? yr : targets + (long long)row * C;
         const XentRow x = xent_row(yr, lab, t, lane, C, sparse, smoothing, valid && mine, bad);
         if (!mine) continue;
-        if (lane == 0) {
-            loss[row] = x.loss;
-            max_out[row] = x.mx;
-            sum_out[row] = x.s;
-            correct[row] = x.ok;
-            tsum_out[row] = x.tsum;
-        }
+        xent_store(x, row, lane, loss, max_out, sum_out, correct, tsum_out);
         for (int c = lane; c < C; c += WARP)
             dlogits[(long long)row * C + c] = valid ? xent_grad(yr[c], c, x.mx, x.s, x.tsum, lab, t, C, sparse,
                                                                 smoothing, scale) : 0.f;

@@ -34,13 +34,7 @@ extern "C" __global__ void softmax_xent_forward(
     const float* z = logits + (long long)row * C;
     const XentRow x = xent_row(z, sparse ? labels[row] : 0, sparse ? z : targets + (long long)row * C, lane, C,
                                sparse, smoothing, row < *nvalid, bad);
-    if (lane == 0) {
-        loss[row] = x.loss;
-        max_out[row] = x.mx;
-        sum_out[row] = x.s;
-        correct[row] = x.ok;
-        tsum_out[row] = x.tsum;
-    }
+    xent_store(x, row, lane, loss, max_out, sum_out, correct, tsum_out);
 }
 
 extern "C" __global__ void __launch_bounds__(256)

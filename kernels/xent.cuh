@@ -68,6 +68,17 @@ __device__ __forceinline__ XentRow xent_row(const float* z, int lab, const float
     return XentRow{l, mx, s, ok, tsum};
 }
 
+// lane 0 stores a row's results where softmax_xent_forward keeps them (the backward reads max, Σ exp, Σ targets)
+__device__ __forceinline__ void xent_store(const XentRow& x, long long row, int lane, float* loss, float* max_out,
+                                           float* sum_out, float* correct, float* tsum_out) {
+    if (lane != 0) return;
+    loss[row] = x.loss;
+    max_out[row] = x.mx;
+    sum_out[row] = x.s;
+    correct[row] = x.ok;
+    tsum_out[row] = x.tsum;
+}
+
 // d loss / d z_c of a valid row, scaled by g: softmax · Σ targets − target
 __device__ __forceinline__ float xent_grad(float zc, int c, float mx, float s, float tsum, int lab, const float* t,
                                            int C, int sparse, float smoothing, float g) {

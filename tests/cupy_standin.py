@@ -486,27 +486,6 @@ class Array(NDArrayOperatorsMixin):
             raise ValueError("can only convert an array of size 1 to a Python scalar")
         return _host_read(self, "ndarray.item").item()
 
-    def __int__(self):
-        return int(_host_read(self, "int(ndarray)"))
-
-    def __float__(self):
-        return float(_host_read(self, "float(ndarray)"))
-
-    def __complex__(self):
-        return complex(_host_read(self, "complex(ndarray)"))
-
-    def __bool__(self):
-        return bool(_host_read(self, "bool(ndarray)"))
-
-    def __index__(self):
-        return int(_host_read(self, "operator.index(ndarray)"))
-
-    def __repr__(self):
-        return repr(_host_read(self, "repr(ndarray)"))
-
-    def __str__(self):
-        return str(_host_read(self, "str(ndarray)"))
-
     def __format__(self, spec):
         return format(_host_read(self, "format(ndarray)"), spec)
 
@@ -570,6 +549,19 @@ class Array(NDArrayOperatorsMixin):
 
     def __deepcopy__(self, memo):
         return self.__copy__()
+
+
+def _read_through_get(convert, what):
+    def method(self):
+        return convert(_host_read(self, what))
+    method.__name__ = what
+    return method
+
+
+# int()/float()/... read the value back through get() (core.pyx:2048-2055, 2068-2072): a counted host sync
+for _name, _convert in (("__int__", int), ("__float__", float), ("__complex__", complex), ("__bool__", bool),
+                        ("__index__", int), ("__repr__", repr), ("__str__", str)):
+    setattr(Array, _name, _read_through_get(_convert, _name))
 
 
 # ---------------------------------------------------------------- the cupy namespace
