@@ -112,7 +112,7 @@ conv_backward_data(const float* __restrict__ dy, const float* __restrict__ y, co
     const int row0 = blockIdx.x * BM, col0 = blockIdx.y * BN;
     Dz dz{dy, y, has_z ? z : nullptr, F, g * fg, act};
     float acc[4][4] = {};
-    gemm_tile<true>(rows, cg, inner, DzGather{dz, s}, WGatherT{w, s, g * fg}, row0, col0, acc);
+    gemm_tile<true, true>(rows, cg, inner, DzGather{dz, s}, WGatherT{w, s, g * fg}, row0, col0, acc);
     for_each_acc(rows, cg, row0, col0, acc, [&](int r, int c, float v) {
         dx[(long long)r * C + g * cg + c] = v;
     });

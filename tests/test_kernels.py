@@ -899,3 +899,33 @@ def test_unscale_and_moving_average_kernels(kernel_tier):
         p = kernel_tier.dev(p0.copy())
         optim.sgd_update_ctl_launch(p, g, None, cur, 0.0, False)()
         np.testing.assert_array_equal(kernel_tier.host(p) == p0, not update)
+
+
+# what each GEMM operand loader reads fastest along: whether consecutive inner (k) indices are adjacent in memory
+_A_INNER_CONTIGUOUS = {"RowMajor": True, "ActGrad": True, "Im2col": True, "DzGather": True, "Transposed": False,
+                       "Im2colT": False}
+_B_INNER_CONTIGUOUS = {"RowMajor": False, "GroupW": False, "dz": False, "Transposed": True, "WGatherT": True}
+
+
+def test_every_gemm_tile_loads_its_operands_along_their_contiguous_axis():
+    """gemm_tile's template flags pick the order a block walks its tile loads in; the wrong one strides each
+    warp's reads (dense_backward_data read Wᵀ with a stride of N floats: GPU-REVIEW-2 B2). The result is the same
+    either way, so only the source can say: each call's flags must match its loaders' layout."""
+    import re
+    calls = []
+    for f in sorted(build.kernel_dir().glob("*.cu")):
+        for m in re.finditer(r"gemm_tile<(true|false)(?:,\s*(true|false))?>\((.*?)\);", f.read_text(), re.S):
+            args, depth, cur = [], 0, ""
+            for ch in m.group(3):
+                depth += 1 if ch in "({" else -1 if ch in ")}" else 0
+                if ch == "," and depth == 0:
+                    args.append(cur.strip())
+                    cur = ""
+                else:
+                    cur += ch
+            la, lb = (re.match(r"\w+", a).group(0) for a in args[3:5])
+            want = (_A_INNER_CONTIGUOUS[la], _B_INNER_CONTIGUOUS[lb])
+            got = (m.group(1) == "true", m.group(2) == "true")
+            calls.append((f.name, la, lb))
+            assert got == want, "%s: gemm_tile<%s, %s> with loaders %s, %s" % (f.name, *got, la, lb)
+    assert len(calls) >= 8 and ("dense.cu", "ActGrad", "Transposed") in calls
