@@ -18,6 +18,7 @@ the CuPy stand-in models these calls (tests/cupy_standin.py FakeCublasLt) and be
 import ctypes
 import glob
 import os
+import weakref
 
 import numpy as np
 
@@ -193,6 +194,16 @@ class LtMatmul:
         return "LtMatmul(%s)" % (self.keep[1].shape,)
 
 
+_shared = weakref.WeakKeyDictionary()
+
+
 def workspace(alloc):
-    """The caller's workspace (a step program's arena, or a plain allocation for an eager op)."""
-    return alloc((WORKSPACE_BYTES // 4,), np.float32)
+    """The caller's workspace: one per step program (alloc is its arena's method; the program's products run one
+    after another on its one stream, so they can share it), else a plain allocation for an eager op."""
+    owner = getattr(alloc, "__self__", None)
+    if owner is None:
+        return alloc((WORKSPACE_BYTES // 4,), np.float32)
+    ws = _shared.get(owner)
+    if ws is None:
+        ws = _shared[owner] = alloc((WORKSPACE_BYTES // 4,), np.float32)
+    return ws
