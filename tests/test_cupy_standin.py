@@ -12,7 +12,7 @@ import cupy_standin as cs
 import gpunet
 from gpunet.distribution import comm as comm_mod
 from gpunet.kernels import attention, conv
-from gpunet.training import gpu_step
+from gpunet.training import gpu_runner
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -273,7 +273,7 @@ def test_a_capture_failure_with_an_empty_message_still_falls_back(cp, caplog):
         if cs._capturing():
             raise RuntimeError()
         ran.append(1)
-    runner = gpu_step._Runner([launch], capture=True)
+    runner = gpu_runner.Runner([launch], capture=True)
     with caplog.at_level("WARNING", logger="gpunet"):
         for _ in range(4):
             runner.run(1)
@@ -287,7 +287,7 @@ def test_end_capture_raising_on_its_own_falls_back_and_the_stream_is_not_left_ca
         for s in cs._capturing():
             s.invalidated = True  # the driver invalidated the capture without the call itself failing
         ran.append(1)
-    runner = gpu_step._Runner([launch], capture=True)
+    runner = gpu_runner.Runner([launch], capture=True)
     with caplog.at_level("WARNING", logger="gpunet"):
         for _ in range(4):
             runner.run(1)

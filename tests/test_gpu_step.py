@@ -11,7 +11,7 @@ from conftest import in_tier
 import gpunet
 from gpunet import backend
 from gpunet.kernels import emulated
-from gpunet.training import gpu_step
+from gpunet.training import gpu_runner, gpu_step
 from gpunet.training.tape_step import _Plan
 
 pytestmark = pytest.mark.emulated
@@ -532,7 +532,7 @@ def test_a_step_that_syncs_cannot_be_captured_and_runs_uncaptured_with_one_warni
         ran.append(1)
 
     with cupy_standin.installed(monkeypatch):
-        runner = gpu_step._Runner([syncing_launch], capture=True)
+        runner = gpu_runner.Runner([syncing_launch], capture=True)
         with caplog.at_level("WARNING", logger="gpunet"):
             for _ in range(4):
                 runner.run(1)

@@ -23,9 +23,6 @@ HIP-CPU, so the program is tested everywhere and only the capture needs a GPU.
 
 `evaluate`, fit's validation and `predict` get forward-only programs the same way. What the programs
 cannot honour sends fit to the tape path (README: "The captured GPU step")."""
-import logging
-import os
-
 import numpy as np
 
 from .. import backend
@@ -34,169 +31,10 @@ from ..kernels.launch import ACT_CODES, stores_z
 from ..metrics import CategoricalAccuracy, SparseCategoricalAccuracy
 from ..optimizers.rules import SGD, Adam, AdamW, RMSprop
 from .cpu_step import plan_layers
+from .gpu_runner import Arena, Readback, Runner
 
-_log = logging.getLogger("gpunet")
 _ARGMAX_COUNTERS = (SparseCategoricalAccuracy, CategoricalAccuracy)
-WARMUP_STEPS = 2  # eager steps on the capture stream before capture: modules loaded, pool blocks settled
 K = 6  # per-step scalars: [lr or Adam's alpha, decay, loss gradient scale, EMA momentum, EMA overwrite, update]
-
-
-def capture_enabled():
-    return backend.kernels() == "cuda" and os.environ.get("GPUNET_CUDA_GRAPHS", "1") != "0"
-
-
-class _Arena:
-    """The program's buffers: allocated once, from a private CuPy pool kept alive with the program (a
-    graph keeps raw pointers; pool blocks must never return to the shared pool while it exists).
-    Emulated, each buffer starts poisoned (NaN / -1), so one a kernel fails to write shows in the tests."""
-
-    def __init__(self):
-        self.xp = backend.get_xp()
-        self.pool = self.xp.cuda.MemoryPool() if backend.kernels() == "cuda" else None
-        self.buffers = []
-
-    def empty(self, shape, dtype=np.float32, fill=None):
-        xp = self.xp
-        if fill is None:
-            fill = (np.nan if np.dtype(dtype).kind == "f" else -1) if backend.kernels() == "emulate" else 0
-        if self.pool is not None:
-            with xp.cuda.using_allocator(self.pool.malloc):
-                a = xp.full(shape, fill, dtype=dtype)
-        else:
-            a = xp.full(shape, fill, dtype=dtype)
-        self.buffers.append(a)
-        return a
-
-    def copy_of(self, array, dtype):
-        a = self.empty(array.shape, dtype, fill=0)
-        a[...] = self.xp.asarray(array)
-        return a
-
-
-class _Runner:
-    """Runs a launch list k steps at a time: eagerly, or on CuPy as CUDA graphs captured on first use."""
-
-    def __init__(self, launches, capture):
-        self.launches = launches
-        self.capture = capture and capture_enabled()
-        self.stream = None
-        self.graphs = {}
-        self.eager_steps = 0
-        if backend.kernels() == "cuda":
-            xp = backend.get_xp()
-            self.stream = xp.cuda.Stream(non_blocking=True)
-            xp.cuda.Device().synchronize()  # the data and weights were written on the legacy stream
-
-    def follow_default_stream(self):
-        """Work queued on the legacy default stream before now (weights a callback set, data just uploaded)
-        comes before the program's next launch: an event wait on the device, not a host sync."""
-        if self.stream is not None:
-            self.stream.wait_event(backend.get_xp().cuda.Stream.null.record())
-
-    def lead_default_stream(self):
-        """The other way round: work queued on the legacy stream from now on (a batch hook reading or writing
-        weights) comes after the program's launches so far. The program's stream is non-blocking, so the
-        legacy stream would not wait for it otherwise; again an event wait on the device, not a host sync."""
-        if self.stream is not None:
-            backend.get_xp().cuda.Stream.null.wait_event(self.stream.record())
-
-    def staging(self, shape, dtype):
-        """A host buffer for upload(): page-locked on CuPy. A copy from pageable memory is staged by CUDA behind
-        a sync of the stream (a hidden host sync); from pinned memory it is a plain asynchronous copy. The
-        caller must not rewrite it while a copy from it may still be queued (each upload here is either made
-        after a sync, or rewrites rows no queued step reads before a later copy of the same rows)."""
-        if self.stream is None:
-            return np.zeros(shape, dtype)
-        return backend.pinned_empty(shape, dtype)
-
-    def upload(self, dst, host):
-        """A host array (from staging(), same dtype and shape) into a program buffer, ordered on the program's
-        stream (outside any step)."""
-        if self.stream is None:
-            dst[...] = host
-        else:
-            dst.set(host, stream=self.stream)
-
-    def run(self, k):
-        if self.stream is None:
-            for _ in range(k):
-                for launch in self.launches:
-                    launch()
-            return
-        with self.stream:
-            if not self.capture or self.eager_steps < WARMUP_STEPS:
-                for _ in range(k):
-                    for launch in self.launches:
-                        launch()
-                self.eager_steps += k
-                return
-            graph = self.graphs.get(k)
-            if graph is None:
-                graph = self._capture(k)
-                if graph is None:
-                    return self.run(k)
-            graph.launch(self.stream)
-
-    def _capture(self, k):
-        s = self.stream
-        error, graph = None, None
-        try:
-            s.begin_capture()
-            try:
-                for _ in range(k):
-                    for launch in self.launches:
-                        launch()
-            except Exception as e:
-                error = e
-            try:  # always ended: a stream left capturing refuses everything after
-                graph = s.end_capture()
-            except Exception as e:  # the driver invalidated the capture (after `error`, or on its own)
-                error = error or e
-        except Exception as e:  # no stream capture in this CuPy or driver
-            error = e
-        if error is not None:  # the same launches, uncaptured; the first cause is the one worth reading
-            first = (str(error).splitlines() or [""])[0][:200]
-            _log.warning("gpunet: CUDA graph capture failed (%s: %s); the step runs uncaptured",
-                         type(error).__name__, first)
-            self.capture = False
-            return None
-        self.graphs[k] = graph
-        return graph
-
-    def synchronize(self):
-        if self.stream is not None:
-            self.stream.synchronize()
-
-
-class _Readback:
-    """The device sums [Σ loss, Σ correct] for the progress bar without stopping the stream: on CuPy an
-    asynchronous copy into pinned memory and an event; a read returns the latest copy that has landed
-    (one draw behind at worst) and starts the next. read(sync=True) waits (epoch end, batch callbacks)."""
-
-    def __init__(self, acc, runner):
-        self.acc, self.runner = acc, runner
-        self.values = np.zeros(acc.shape, np.float64)
-        self.rows = 0
-        self.pending = None
-        if runner.stream is not None:
-            self.host = backend.pinned_empty(acc.shape, acc.dtype)
-
-    def read(self, rows, sync=False):
-        if self.runner.stream is None:
-            self.values, self.rows = np.array(self.acc, dtype=np.float64), rows
-            return self.values, self.rows
-        if sync:  # a blocking copy on the program's stream: one host wait for the steps and the sums
-            self.values = self.acc.get(stream=self.runner.stream).astype(np.float64)
-            self.rows, self.pending = rows, None
-            return self.values, self.rows
-        if self.pending is not None and self.pending[0].done:
-            self.values, self.rows = np.array(self.host, dtype=np.float64), self.pending[1]
-            self.pending = None
-        if self.pending is None:  # queued behind the steps so far; lands while the next ones run
-            s = self.runner.stream
-            self.acc.get(stream=s, out=self.host, blocking=False)
-            self.pending = (s.record(), rows)
-        return self.values, self.rows
 
 
 def _optimizer_ok(opt):
@@ -363,7 +201,7 @@ class TrainProgram(_Forward):
     def __init__(self, model, plan, steps, shard=None):
         self.model, self.plan, self.opt = model, plan, model.optimizer
         self.steps, self.shard = steps, shard
-        self.arena = _Arena()
+        self.arena = Arena()
         self.follow_callbacks = False  # set by fit when callbacks have batch hooks (they may touch weights)
 
     def _build(self, layers, xd, yd, batch, shuffle, capture):
@@ -429,8 +267,8 @@ class TrainProgram(_Forward):
         L.append(_optimizer_launch(self.opt, self.cur))
         if self.opt.use_ema:
             L.append(optim.ema_update_ctl_launch(self.opt._flat, self.opt._ema, self.cur))
-        self.runner = _Runner(L, capture)
-        self.readback = _Readback(self.acc, self.runner)
+        self.runner = Runner(L, capture)
+        self.readback = Readback(self.acc, self.runner)
         self.rows_done = 0
         return True
 
@@ -518,9 +356,18 @@ class TrainProgram(_Forward):
         self.runner.synchronize()
 
 
-def _has_batch_hooks(cbs, mode):
-    """Whether a callback (not the progress bar) has its own batch hook for `mode` ("train", "test", "predict")."""
-    return cbs is not None and any(cbs.wants_batch_logs("on_%s_batch_%s" % (mode, w)) for w in ("begin", "end"))
+def _hook_caller(cbs, mode, runner):
+    """hook(when, batch, *logs) calls cbs.on_<mode>_batch_<when>; when a callback (not the progress bar) has its own
+    batch hook, the legacy stream it runs on first waits for the steps queued so far (an event, no host sync)."""
+    if cbs is None:
+        return lambda *a: None
+    lead = any(cbs.wants_batch_logs("on_%s_batch_%s" % (mode, w)) for w in ("begin", "end"))
+
+    def hook(when, batch, *logs):
+        if lead:
+            runner.lead_default_stream()
+        getattr(cbs, "on_%s_batch_%s" % (mode, when))(batch, *logs)
+    return hook
 
 
 def _set_trackers(model, plan, loss, correct, rows):
@@ -546,7 +393,7 @@ class EvalProgram(_Forward):
 
     def __init__(self, model, plan, steps):
         self.model, self.plan, self.steps = model, plan, steps
-        self.arena = _Arena()
+        self.arena = Arena()
 
     def _build(self, layers, xd, yd, batch):
         A, plan = self.arena, self.plan
@@ -564,8 +411,8 @@ class EvalProgram(_Forward):
             softmax_xent.xent_forward_launch(self.h, labels, targets, loss, rows, correct, A.empty(1, np.int32, fill=0),
                                         self.ctl[1:2], plan.sparse, plan.label_smoothing),
             softmax_xent.xent_accumulate_launch(loss, correct, self.acc)]
-        self.runner = _Runner(self.launches, capture=True)
-        self.readback = _Readback(self.acc, self.runner)
+        self.runner = Runner(self.launches, capture=True)
+        self.readback = Readback(self.acc, self.runner)
         return True
 
     def run_all(self, cbs=None):
@@ -573,18 +420,12 @@ class EvalProgram(_Forward):
         self.begin()
         rows = 0
         sync = cbs is not None and cbs.wants_batch_logs("on_test_batch_end")
-        lead = _has_batch_hooks(cbs, "test")
+        hook = _hook_caller(cbs, "test", self.runner)
         for t in range(self.steps):
-            if cbs is not None:
-                if lead:
-                    self.runner.lead_default_stream()
-                cbs.on_test_batch_begin(t)
+            hook("begin", t)
             self.runner.run(1)
             rows += _valid_rows(self.n, self.batch, t)
-            if cbs is not None:
-                if lead:
-                    self.runner.lead_default_stream()
-                cbs.on_test_batch_end(t, lambda r=rows: self._logs(r, sync))
+            hook("end", t, lambda r=rows: self._logs(r, sync))
         (loss, correct), _ = self.readback.read(rows, sync=True)
         _set_trackers(self.model, self.plan, loss, correct, rows)
 
@@ -611,7 +452,7 @@ class PredictProgram(_Forward):
 
     def __init__(self, model, steps):
         self.model, self.steps = model, steps
-        self.arena = _Arena()
+        self.arena = Arena()
 
     def _build(self, layers, xd, batch, softmax):
         A = self.arena
@@ -622,21 +463,15 @@ class PredictProgram(_Forward):
             return False
         self.out = A.empty((self.n, self.h.shape[1]))
         self.launches.append(step.rows_out_launch(self.h, self.out, self.ctl, softmax))
-        self.runner = _Runner(self.launches, capture=True)
+        self.runner = Runner(self.launches, capture=True)
         return True
 
     def run_all(self, cbs=None):
         self.begin()
-        lead = _has_batch_hooks(cbs, "predict")
+        hook = _hook_caller(cbs, "predict", self.runner)
         for t in range(self.steps):
-            if cbs is not None:
-                if lead:
-                    self.runner.lead_default_stream()
-                cbs.on_predict_batch_begin(t)
+            hook("begin", t)
             self.runner.run(1)
-            if cbs is not None:
-                if lead:
-                    self.runner.lead_default_stream()
-                cbs.on_predict_batch_end(t, None)
+            hook("end", t, None)
         self.runner.synchronize()
         return self.out
