@@ -7,4 +7,5 @@ data.py, targets.py, batches.py   data adapters: arrays checked and cast once, l
 tape_step.py    what a step needs (its Plan, resolved once per fit) and the tape executor (any model)
 cpu_step.py     the compiled CPU step (a chain of Dense-family layers; no tape)
 gpu_step.py     the static launch program (a CUDA graph on a GPU, the emulated kernels on the CPU)
+gpu_runner.py   what runs it on CuPy: its memory pool, stream, graph capture and replay, readback
 parallel.py     DataParallel across processes: each process's rows, the reductions, the agreements"""
