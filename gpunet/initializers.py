@@ -64,11 +64,16 @@ class Ones(Constant):
 
 
 class _Seeded(Initializer):
+    """An initializer made without a seed draws one when it is made, from Python's `random` (Keras's
+    make_default_seed): a script that seeds `random` gets the same weights, and the instance gives the same
+    values on every call, as Keras's does. Its config keeps the seed it was given (None)."""
+
     def __init__(self, seed=None):
         self.seed = seed
+        self._drawn_seed = _random.make_default_seed() if seed is None else seed
 
     def rng(self):
-        return _random.generator(self.seed)
+        return _random.generator(self._drawn_seed)
 
 
 class RandomNormal(_Seeded):
@@ -214,6 +219,11 @@ def get(identifier):
     if isinstance(identifier, dict):
         return lookup("initializer", identifier["class_name"], _TABLE).from_config(identifier.get("config", {}))
     return lookup("initializer", identifier, _TABLE)()
+
+
+def clone(init):
+    """A fresh instance from init's config (Keras clones an initializer per sublayer); a function stays as it is."""
+    return type(init).from_config(init.get_config()) if isinstance(init, Initializer) else init
 
 
 def serialize(init):

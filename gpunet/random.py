@@ -9,9 +9,14 @@ Dropout inside fit is counter-based so that every device draws the same masks: m
 c-th dropout call of the epoch comes from one Philox block, counter (i // 4, c, 0, 0), key (seed, epoch index),
 word i % 4. kernels/step.cu computes the same function on the GPU (and in the emulated tier), so the
 captured GPU step, the CPU step plan and the tape path train with identical masks."""
+import random as _pyrandom
+
 import numpy as np
 
-_rng = np.random.default_rng()
+# The global stream (unseeded keras.random draws, dropout outside fit). As Keras's global SeedGenerator, it is made
+# at its first use from a seed drawn from Python's `random` (make_default_seed), so a script that seeds `random`
+# repeats it; set_random_seed replaces it.
+_rng = None
 _epoch_rng = None  # the current epoch's stream while fit runs
 _epoch_dropout = None  # [key0, key1, calls so far this epoch] while fit runs
 
@@ -68,10 +73,21 @@ def set_seed(seed):
     _rng = np.random.default_rng(seed)
 
 
+def make_default_seed():
+    """Keras's default seed for anything made without one (an initializer, a SeedGenerator, the global stream):
+    drawn from Python's `random` when the object is made."""
+    return _pyrandom.randint(1, int(1e9))
+
+
 def generator(seed=None):
     """The global Generator, or a fresh one when a seed is given (Keras: a seeded initializer
     draws the same values on every call)."""
-    return _rng if seed is None else np.random.default_rng(seed)
+    global _rng
+    if seed is not None:
+        return np.random.default_rng(seed)
+    if _rng is None:
+        _rng = np.random.default_rng(make_default_seed())
+    return _rng
 
 
 def dropout_mask(shape, rate, dtype):
@@ -97,7 +113,7 @@ def dropout_mask(shape, rate, dtype):
                 return mask
         kept = philox_keep_mask(int(np.prod(shape)), call, (k0, k1), keep).reshape(shape)
         return backend.to_device(kept.astype(dtype) * scale)
-    rng = _rng
+    rng = generator()
     if backend.uses_kernels() and np.dtype(dtype) == np.float32:  # a fresh Philox key from the global stream:
         from .kernels import step                                       # no cuRAND generator per call
         k = rng.integers(2**32, size=2)
@@ -118,7 +134,7 @@ class SeedGenerator:
     def __init__(self, seed=None, name=None, **kwargs):
         if seed is not None and not isinstance(seed, (int, np.integer)):
             raise ValueError("SeedGenerator: seed must be an integer or None, received %r" % (seed,))
-        self.seed = int(generator().integers(2**31)) if seed is None else int(seed)
+        self.seed = make_default_seed() if seed is None else int(seed)
         self.name = name or "seed_generator"
         self._rng = np.random.default_rng(self.seed)
 
@@ -137,7 +153,7 @@ def _stream(seed):
     """The numpy Generator a draw uses: a fresh one for an int seed (the same values every call, as in
     Keras), the SeedGenerator's next state, or the global/epoch stream for None."""
     if seed is None:
-        return _epoch_rng if _epoch_rng is not None else _rng
+        return _epoch_rng if _epoch_rng is not None else generator()
     if isinstance(seed, SeedGenerator):
         return np.random.default_rng(seed.next())
     if isinstance(seed, (int, np.integer)):

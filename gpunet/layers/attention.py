@@ -177,8 +177,11 @@ class MultiHeadAttention(Layer):
         self._inverse_sqrt_key_dim = 1.0 / math.sqrt(float(self.key_dim))
 
     def _dense(self, equation, out_shape, bias_axes, name):
+        # each projection gets its own copy of the initializers, as Keras's do: an unseeded initializer draws its
+        # seed when made, so one instance shared by query, key and value would give them the same kernel
         return EinsumDense(equation, output_shape=out_shape, bias_axes=bias_axes if self.use_bias else None,
-                           kernel_initializer=self.kernel_initializer, bias_initializer=self.bias_initializer,
+                           kernel_initializer=initializers.clone(self.kernel_initializer),
+                           bias_initializer=initializers.clone(self.bias_initializer),
                            kernel_regularizer=self.kernel_regularizer, bias_regularizer=self.bias_regularizer,
                            kernel_constraint=self.kernel_constraint, bias_constraint=self.bias_constraint,
                            dtype=self.dtype, name=name)

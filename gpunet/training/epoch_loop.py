@@ -104,7 +104,9 @@ def begin_training(model, cbs, initial_epoch):
     cbs.on_train_begin()
     resumed = model.__dict__.pop("_initial_epoch", None)
     if model._seed is None:
-        model._seed = int(_random.generator().integers(2**31))
+        # Keras shuffles from NumPy's global state and drops out from seeds Python's `random` gave each layer:
+        # the one seed that keys both here takes a draw from each, so seeding both (set_random_seed) repeats a fit
+        model._seed = (_random.make_default_seed() * 1000003 + int(np.random.randint(2**31))) % 2**31
     start = initial_epoch if resumed is None else resumed
     model._stream_offset = max(0, getattr(model, "_epochs_trained", 0) - start)
     return start
