@@ -6,9 +6,11 @@ import weakref
 import numpy as np
 
 from .. import backend, config, initializers, ops, regularizers, constraints
-from ..ops.symbolic import KerasTensor, Operation, dummy_value, flatten_symbolic, is_symbolic, make_outputs, map_structure  # noqa: F401
+from ..ops.symbolic import (KerasTensor, Operation, dummy_value, flatten_symbolic, is_symbolic,  # noqa: F401
+                            make_outputs, map_structure, probe_outputs)
 from ..ops.tape import Tensor, Variable
 from ..common.naming import to_snake_case, uniquify
+from . import symbolic_masks
 from .saving_support import _auto_config, _charge_weight, _user_init, auto_get_config
 
 _build_scope = []  # layers whose build() is running, outermost first: weight paths nest as Keras's name scopes
@@ -299,6 +301,8 @@ class Layer(Operation):
         if not self.built:
             if isinstance(input_shape, list):  # several inputs (merge layers): a list of shapes
                 shape = [tuple(s) for s in input_shape]
+            elif isinstance(input_shape, dict):
+                shape = {k: tuple(s) for k, s in input_shape.items()}
             else:
                 shape = tuple(input_shape)
             self._build_shape = shape
@@ -353,10 +357,14 @@ class Layer(Operation):
             x = [self._to_tensor(i) for i in inputs]
             if not self.built:
                 self._maybe_build([(None,) + tuple(i.shape[1:]) for i in x])
+        elif isinstance(inputs, dict):  # a layer whose call takes a dict ({"inputs": ..., "targets": ...})
+            x = {k: self._to_tensor(v) for k, v in inputs.items()}
+            if not self.built:
+                self._maybe_build({k: (None,) + tuple(v.shape[1:]) for k, v in x.items()})
         else:
             x = self._to_tensor(inputs)
-            if not self.built:
-                self._maybe_build((None,) + tuple(x.shape[1:]))
+            if not self.built:  # a stateful RNN's batch is its state's: Keras builds it from the array's
+                self._maybe_build((x.shape[0] if getattr(self, "stateful", False) else None,) + tuple(x.shape[1:]))
             self._check_input(x)
         training = kwargs.pop("training", None)
         tpos = self._training_pos
@@ -367,7 +375,7 @@ class Layer(Operation):
             rest = tuple(_as_tensor(a) for a in rest)
         if kwargs:
             kwargs = {k: _as_tensor(v) for k, v in kwargs.items()}
-        prev_mask = x._keras_mask if type(x) is not list else _list_mask(x)
+        prev_mask = _mask_of(x)
         if kwargs.get("mask") is not None:
             prev_mask = kwargs["mask"]  # Keras: an explicit mask is the one passed on
         elif self._call_mask_args and (prev_mask is not None or rest or kwargs):
@@ -407,7 +415,7 @@ class Layer(Operation):
         mask of the tensor passed as `<name>` (MultiHeadAttention's query_mask, value_mask, key_mask)."""
         names = self._call_mask_args
         if "mask" in names and kwargs.get("mask") is None:
-            m = x._keras_mask if type(x) is not list else _list_mask(x)
+            m = _mask_of(x)
             if m is not None:
                 kwargs["mask"] = m
         params = self._call_params
@@ -437,9 +445,14 @@ class Layer(Operation):
 
     def _symbolic_call(self, args, kwargs):
         inputs = args[0]
-        shapes = [tuple(i.shape) for i in inputs] if isinstance(inputs, (list, tuple)) else tuple(inputs.shape)
+        if isinstance(inputs, dict):
+            shapes = {k: tuple(v.shape) for k, v in inputs.items()}
+        else:
+            shapes = [tuple(i.shape) for i in inputs] if isinstance(inputs, (list, tuple)) else tuple(inputs.shape)
         self._maybe_build(shapes)
-        if len(args) == 1 and not is_symbolic(kwargs) and not kwargs:
+        if isinstance(inputs, dict) and type(self).compute_output_shape is Layer.compute_output_shape:
+            out_shape = self._dummy_output_shape(args, kwargs)
+        elif len(args) == 1 and not is_symbolic(kwargs) and not kwargs:
             out_shape = self.compute_output_shape(shapes)
         elif type(self).compute_output_shape is not Layer.compute_output_shape:
             out_shape = self.compute_output_shape(shapes)  # the layer knows its shape from the first input
@@ -449,7 +462,9 @@ class Layer(Operation):
             specs = [(tuple(s), self.dtype) for s in out_shape]
         else:
             specs = (tuple(out_shape), self.dtype)
-        return make_outputs(self, args, kwargs, specs)
+        outs = make_outputs(self, args, kwargs, specs)
+        symbolic_masks.attach(self, args, kwargs, outs)
+        return outs
 
     def compute_output_shape(self, input_shape):
         """Default: run the layer on zeros (batch 1) and read the shape off the result."""
@@ -463,24 +478,23 @@ class Layer(Operation):
         """The output shape(s) of call() on zeros standing in for the symbolic inputs. What the call
         does to state (add_loss, a metric's update_state) is undone: it saw no real data."""
         xp = xp or backend.get_xp()
-        a, k = map_structure(lambda kt: Tensor(dummy_value(kt, xp)), (list(args), dict(kwargs)))
         saved = _snapshot_metrics(self)
-        with ops.stop_recording():
+
+        def run(dummies):
+            a, k = dummies
             if self._call_takes_training:
                 k.setdefault("training", False)
             _call_context.append(False)
             try:
-                out = self.call(a[0], *a[1:], **k)
+                return self.call(a[0], *a[1:], **k)
             finally:
                 _call_context.pop()
+        with ops.stop_recording():
+            out, shapes = probe_outputs(run, (list(args), dict(kwargs)), xp)
         _restore_metrics(saved)
         self._clear_losses()
-
-        def shape(t):
-            return (None,) + tuple(np.shape(t.data if isinstance(t, Tensor) else t)[1:])
-        if isinstance(out, (list, tuple)):
-            return [shape(o) for o in out]
-        return shape(out)
+        shapes = [(None,) + tuple(s[1:]) for s in shapes]
+        return shapes if isinstance(out, (list, tuple)) else shapes[0]
 
     # ---- config ----
     def get_config(self):
@@ -521,6 +535,11 @@ def _scope_path(layer):
         if _build_scope[i] is layer:
             return "/".join(l.name for l in _build_scope[:i + 1])
     return layer.name
+
+
+def _mask_of(x):
+    t = type(x)
+    return x._keras_mask if t is not list and t is not dict else (_list_mask(x) if t is list else None)
 
 
 def _list_mask(xs):

@@ -17,8 +17,12 @@ class InputLayer(Layer):
         super().__init__(name=name, dtype=dtype, **kwargs)
         self.batch_shape = tuple(batch_shape) if batch_shape is not None else (batch_size,) + tuple(shape)
         self.built = True
-        self.output = KerasTensor(self.batch_shape, self.dtype, name=self.name, history=None)
-        self.output._history = (self, [], None)
+        self._tensor = KerasTensor(self.batch_shape, self.dtype, name=self.name, history=None)
+        self._tensor._history = (self, [], None)
+
+    @property
+    def output(self):  # the symbolic tensor it starts (Keras: its one node's output)
+        return self._tensor
 
     def compute_output_shape(self, input_shape):
         return self.batch_shape
@@ -36,7 +40,7 @@ class InputLayer(Layer):
 def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None, tensor=None):
     """A symbolic input (`keras.Input`): starts a Sequential or Functional model."""
     layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, batch_shape=batch_shape, name=name)
-    return layer.output
+    return layer._tensor
 
 
 class Dense(Layer):

@@ -5,13 +5,14 @@ from ..layers.core import InputLayer
 from ..layers.embedding import Embedding
 from ..ops.symbolic import FunctionOp, is_symbolic, map_structure
 from ..ops.tape import Tensor
+from ..training.data import adjusted_rank
 from . import summary as summary_mod
 from .model import Model
 
 
 def _flatten(struct):
-    if isinstance(struct, dict):
-        return list(struct.values())
+    if isinstance(struct, dict):  # Keras flattens a dict in sorted key order (keras.tree)
+        return [struct[k] for k in sorted(struct)]
     if isinstance(struct, (list, tuple)):
         return list(struct)
     return [struct]
@@ -24,6 +25,10 @@ class Functional(Model):
         Model.__init__(self, name=name, trainable=trainable)
         self._inputs_struct, self._outputs_struct = inputs, outputs
         self.inputs, self.outputs = _flatten(inputs), _flatten(outputs)
+        # the keys of dict inputs and outputs, in the order of self.inputs / self.outputs: compile's losses,
+        # metrics and the targets name a dict model's outputs by key (training/outputs.py)
+        self._output_keys = sorted(outputs) if isinstance(outputs, dict) else None
+        self._input_key_list = sorted(inputs) if isinstance(inputs, dict) else None
         for t in self.inputs + self.outputs:
             if not isinstance(t, KerasTensor):
                 raise TypeError("Model(inputs, outputs) takes symbolic tensors from gpunet.Input and layer calls, "
@@ -91,6 +96,25 @@ class Functional(Model):
     def layers(self):
         return list(self._functional_layers)
 
+    # Keras's Functional answers these with the structures it was built from, not its first call's tensors
+    @property
+    def input(self):
+        return self._inputs_struct
+
+    @property
+    def output(self):
+        return self._outputs_struct
+
+    @property
+    def input_shape(self):
+        shapes = [t.shape for t in self.inputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def output_shape(self):
+        shapes = [t.shape for t in self.outputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
     def _sublayers(self):
         return [l for l in self._functional_layers if isinstance(l, Layer) and not isinstance(l, InputLayer)]
 
@@ -113,7 +137,7 @@ class Functional(Model):
         values = self._run_nodes(self._nodes, {id(kt): x for kt, x in zip(self.inputs, xs)}, training)
         outs = [values[id(o)] for o in self.outputs]
         if isinstance(self._outputs_struct, dict):
-            return dict(zip(self._outputs_struct, outs))
+            return dict(zip(self._output_keys, outs))
         if isinstance(self._outputs_struct, (list, tuple)) and len(outs) > 1:
             return outs  # Keras unnests a one-element output list
         return outs[0]
@@ -128,14 +152,22 @@ class Functional(Model):
 
     def _match_inputs(self, inputs):
         if isinstance(inputs, dict):
-            missing = [n for n in self.input_names if n not in inputs]
+            keys = self._input_keys(inputs)
+            missing = [n for n in keys if n not in inputs]
             if missing:
-                raise ValueError('Model "%s" expects inputs named %s; missing %s' % (self.name, self.input_names, missing))
-            return [inputs[n] for n in self.input_names]
-        xs = _flatten(inputs)
+                raise ValueError('Model "%s" expects inputs named %s; missing %s' % (self.name, keys, missing))
+            xs = [inputs[n] for n in keys]
+        else:
+            xs = _flatten(inputs)
         if len(xs) != len(self.inputs):
             raise ValueError('Model "%s" expects %d input(s), but received %d' % (self.name, len(self.inputs), len(xs)))
-        return xs
+        return [adjust_rank(x, t.shape) for x, t in zip(xs, self.inputs)]
+
+    def _input_keys(self, given):
+        """How a dict of input arrays is matched to self.inputs: by the keys of the dict the model was built from
+        when it has them all (Keras matches structures), else by the Input layers' names."""
+        keys = self._input_key_list
+        return keys if keys and all(k in given for k in keys) else self.input_names
 
     def get_build_config(self):
         return None
@@ -344,6 +376,20 @@ class Functional(Model):
             return outputs[key(s)]
         return cls(struct(config["input_layers"]), struct(config["output_layers"]), name=config.get("name"),
                    trainable=config.get("trainable", True))
+
+
+def adjust_rank(x, ref):
+    """x reshaped by Keras's input-rank rule (training/data.adjusted_rank), keeping its mask."""
+    shape = getattr(x, "shape", None)
+    new = None if shape is None else adjusted_rank(tuple(shape), tuple(ref))
+    if new is None:
+        return x
+    if isinstance(x, Tensor):
+        from .. import ops
+        y = ops.reshape(x, new)
+        y._keras_mask = x._keras_mask
+        return y
+    return x.reshape(new)
 
 
 def _class_name(op):

@@ -13,7 +13,7 @@ from ..common import interrupts
 from ..training import array_loop, batch_loop, data as data_mod
 from ..training.batches import unpack
 from ..training.compile_utils import CompileMetrics
-from ..training.tape_step import _per_output
+from ..training import outputs
 from . import summary as summary_mod
 
 
@@ -161,17 +161,11 @@ class Model(Layer):
     def _resolve_output_metrics(self, i, name, y_shape, pred_shape):
         """Metrics of output i (compile(metrics=) as a dict by output name, a list per output, or one
         flat list applied to every output), named <output>_<metric>."""
-        spec = self._metric_ids
-        if isinstance(spec, dict):
-            ids = spec.get(name) or []
-        elif spec and all(isinstance(m, (list, tuple)) for m in spec):
-            ids = spec[i]
-        else:
-            ids = spec
+        ids = outputs.metric_ids(self, i)
         key = ("out", i, len(y_shape), tuple(pred_shape)[1:])
         cache = self.__dict__.setdefault("_out_metric_cache", {})
         if key not in cache:
-            objs = [metrics_mod.get(m, y_shape, pred_shape) for m in (ids if isinstance(ids, (list, tuple)) else [ids])]
+            objs = [metrics_mod.get(m, y_shape, pred_shape) for m in ids]
             for o in objs:
                 o.name = "%s_%s" % (name, o.name)
             cache[key] = objs
@@ -238,7 +232,7 @@ class Model(Layer):
         x, y, sample_weight = unpack(data)
         with GradientTape() as tape:
             y_pred = self(x, training=True)
-            loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+            loss = self._compute_loss(x, y, y_pred, sample_weight, training=True)
             scaled = self.optimizer.scale_loss(loss) if self.optimizer is not None else loss
         self._loss_tracker.update_state(loss, sample_weight=_batch_size(x))
         variables = self.trainable_weights
@@ -247,18 +241,28 @@ class Model(Layer):
         else:
             import warnings
             warnings.warn("The model does not have any trainable weights.", stacklevel=2)
-        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        return self.compute_metrics(x, y, y_pred, sample_weight)
 
     def test_step(self, data):
         x, y, sample_weight = unpack(data)
         y_pred = self(x, training=False)
-        loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False)
+        loss = self._compute_loss(x, y, y_pred, sample_weight, training=False)
         self._loss_tracker.update_state(loss, sample_weight=_batch_size(x))
-        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        return self.compute_metrics(x, y, y_pred, sample_weight)
 
     def predict_step(self, data):
         x, _, _ = unpack(data)
         return self(x, training=False)
+
+    def _compute_loss(self, x, y, y_pred, sample_weight, training):
+        """compute_loss as Keras's trainers call it: positionally, and with `training` only when the override
+        takes it (the argument came in Keras 3.3; older overrides leave it out)."""
+        fn = self.compute_loss
+        if "_loss_takes_training" not in type(self).__dict__:
+            type(self)._loss_takes_training = _takes(fn, "training")
+        if type(self)._loss_takes_training:
+            return fn(x, y, y_pred, sample_weight, training=training)
+        return fn(x, y, y_pred, sample_weight)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """The compiled loss (per output, weighted by loss_weights) plus every add_loss() and
@@ -285,21 +289,19 @@ class Model(Layer):
             raise ValueError("Model %r was compiled with a loss but received no targets y: pass y to fit()/"
                              "evaluate() (or yield (x, y) from the dataset)" % self.name)
         from .. import ops
-        names = getattr(self, "output_names", None)
-        if names is not None and len(names) > 1:
-            preds = [y_pred[n] for n in names] if isinstance(y_pred, dict) else list(y_pred)
-            ys = [y[n] for n in names] if isinstance(y, dict) else list(y)
-            fns = [losses_mod.get(l) for l in _per_output(self.loss, names, "loss")]
-            lw = self._loss_weights
-            weights = [1.0] * len(names) if lw is None else [float(w) for w in _per_output(lw, names, "loss_weights")]
+        keys = outputs.keys(self)
+        if keys is not None:  # Keras's rules for several outputs: training/outputs.py
+            preds, ys = outputs.preds_list(self, y_pred), outputs.per_output(self, y)
+            each = outputs.logs_each_loss(self)
             trackers = self.__dict__.setdefault("_out_loss_trackers", {})
             total = None
-            for n, fn, w, t, p in zip(names, fns, weights, ys, preds):
+            for n, fn, w, t, p in zip(keys, outputs.losses(self), outputs.loss_weights(self), ys, preds):
                 if fn is None:
                     continue
                 li = fn(t, p, sample_weight=sample_weight)
-                trackers.setdefault(n, metrics_mod.Mean(name="%s_loss" % n)).update_state(
-                    li, sample_weight=_batch_size(p))
+                if each:
+                    trackers.setdefault(n, metrics_mod.Mean(name="%s_loss" % n)).update_state(
+                        li, sample_weight=_batch_size(p))
                 term = li if w == 1.0 else ops.multiply(li, w)
                 total = term if total is None else ops.add(total, term)
             return total
@@ -567,6 +569,15 @@ class Model(Layer):
 
     def count_params(self):
         return int(sum(int(np.prod(w.shape)) for w in self.weights))
+
+
+def _takes(fn, arg):
+    """Keras's test: the parameter by name (an override's **kwargs does not count)."""
+    import inspect
+    try:
+        return arg in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return True
 
 
 def _batch_size(x):

@@ -4,6 +4,7 @@ from ..layers.base import KerasTensor, Layer, call_context
 from ..layers.convolutional import _Conv, fused_conv_pool
 from ..layers.core import Activation, Dense, InputLayer
 from ..layers.embedding import Embedding
+from ..ops.symbolic import make_outputs
 from ..ops.tape import Tensor
 from . import summary as summary_mod
 from .model import Model
@@ -81,6 +82,48 @@ class Sequential(Model):
             self._layer_output_shapes[id(layer)] = shape
         self._output_shape_value = shape
         self.built = True
+        self._make_graph()
+
+    def _make_graph(self):
+        """The symbolic graph Keras's Sequential builds (an Input, then each layer on the previous tensor), from
+        the shapes build() worked out: it gives model.inputs/outputs and every layer's .input/.output."""
+        shape = self._batch_input_shape
+        src = self._input_layer if self._input_layer is not None else self.__dict__.get("_graph_input")
+        if src is None or tuple(src.batch_shape) != tuple(shape):
+            first = self._layers[0] if self._layers else None
+            src = self._graph_input = InputLayer(batch_shape=shape, dtype=getattr(first, "dtype", None))
+        kt = src.output
+        for layer in self._layers:
+            out = self._layer_output_shapes[id(layer)]
+            kt = make_outputs(layer, (kt,), {}, (out, layer.dtype))
+        self._graph = ([src.output], [kt])
+
+    def _graph_tensors(self, which, what):
+        if not self.built or "_graph" not in self.__dict__:
+            raise AttributeError("Sequential model '%s' has no defined %s yet." % (self.name, what))
+        return self._graph[which]
+
+    @property
+    def inputs(self):
+        return list(self._graph_tensors(0, "inputs"))
+
+    @property
+    def outputs(self):
+        return list(self._graph_tensors(1, "outputs"))
+
+    # Keras 3 answers these only after the Sequential itself was called symbolically; gpunet also answers
+    # them from the model's own graph, as tf.keras did (README: differences)
+    @property
+    def input(self):
+        if self.__dict__.get("_inbound_nodes"):
+            return Model.input.fget(self)
+        return self._graph_tensors(0, "input")[0]
+
+    @property
+    def output(self):
+        if self.__dict__.get("_inbound_nodes"):
+            return Model.output.fget(self)
+        return self._graph_tensors(1, "output")[0]
 
     def _maybe_build(self, input_shape):
         if not self.built:
@@ -88,6 +131,9 @@ class Sequential(Model):
 
     def call(self, inputs, training=None):
         x = inputs
+        if self.built and self._batch_input_shape is not None:
+            from .functional import adjust_rank  # as Keras's Sequential runs its Functional graph
+            x = adjust_rank(x, self._batch_input_shape)
         for layer in self._layers:
             x = layer(x, training=training)
         return x

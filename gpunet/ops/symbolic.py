@@ -16,6 +16,7 @@ from ..common.naming import to_snake_case, uniquify
 class KerasTensor:
     """A symbolic tensor: shape and dtype only (``gpunet.Input``, and layer calls on it)."""
     __array_priority__ = 1001  # numpy arrays defer to our operators (x + np.ones(...) stays symbolic)
+    _keras_mask = None  # the symbolic mask a masking layer's output carries (layers/symbolic_masks.py)
     _is_keras_tensor = True  # backend.is_keras_tensor reads this
 
     def __init__(self, shape, dtype="float32", name=None, history=None):
@@ -91,9 +92,33 @@ def map_structure(fn, struct):
     return struct
 
 
-def dummy_value(kt, xp):
-    """A zero array standing in for kt while an output shape is worked out (unknown sizes are 1)."""
-    return xp.zeros([1 if d is None else d for d in kt.shape], dtype=kt.dtype)
+def dummy_value(kt, xp, size=1):
+    """A zero array standing in for kt while an output shape is worked out: an unknown batch is 1, other unknown
+    sizes are `size`."""
+    return xp.zeros([(1 if i == 0 else size) if d is None else d for i, d in enumerate(kt.shape)], dtype=kt.dtype)
+
+
+def probe_outputs(run, structs, xp):
+    """Runs `run` on zeros standing in for the KerasTensors in `structs` and returns (its result, the shape of each
+    output, flat). A size that depends on an unknown input size stays None, as in Keras's symbolic shapes: with
+    unknown sizes the call runs twice, at sizes 2 and 3, and an output size that differs between them is unknown.
+    A call that cannot run at those sizes falls back to one run at size 1, its sizes taken as they come."""
+    from .tape import Tensor
+
+    def once(size):
+        out = run(map_structure(lambda kt: Tensor(dummy_value(kt, xp, size)), structs))
+        flat = list(out) if isinstance(out, (list, tuple)) else [out]
+        return out, [tuple(np.shape(t.data if isinstance(t, Tensor) else t)) for t in flat]
+    if any(None in kt.shape[1:] for kt in flatten_symbolic(structs)):
+        try:
+            out, a = once(2)
+            _, b = once(3)
+        except Exception:  # noqa: BLE001 — a call that only runs at size 1 keeps the old answer
+            pass
+        else:
+            if [len(s) for s in a] == [len(s) for s in b]:
+                return out, [tuple(None if x != y else x for x, y in zip(sa, sb)) for sa, sb in zip(a, b)]
+    return once(1)
 
 
 def make_outputs(op, args, kwargs, specs):
@@ -110,6 +135,7 @@ def make_outputs(op, args, kwargs, specs):
         outs.append(kt)
     for kt in outs:
         kt._siblings = outs if multi else None  # a call that returned a list: its outputs, in order
+    op.__dict__.setdefault("_inbound_nodes", []).append((parents, outs))  # Keras's node: its tensors in, out
     return outs if multi else outs[0]
 
 
@@ -119,6 +145,24 @@ class Operation:
 
     def _symbolic_call(self, args, kwargs):
         raise NotImplementedError
+
+    # Keras's Operation.input / .output: the tensors of the first symbolic call (the feature-extraction idiom
+    # `Model(model.input, model.get_layer("x").output)`); one tensor, or a list when the call had several
+    @property
+    def input(self):
+        return self._node_tensors(0, "input")
+
+    @property
+    def output(self):
+        return self._node_tensors(1, "output")
+
+    def _node_tensors(self, which, what):
+        nodes = self.__dict__.get("_inbound_nodes")
+        if not nodes:
+            raise AttributeError("The layer %s has never been called and thus has no defined %s."
+                                 % (getattr(self, "name", type(self).__name__), what))
+        tensors = nodes[0][which]
+        return tensors[0] if len(tensors) == 1 else list(tensors)
 
 
 class FunctionOp(Operation):
@@ -147,18 +191,18 @@ class FunctionOp(Operation):
         from .. import backend
         from .tape import Tensor, stop_recording
         xp = backend.get_xp()
-        dummies = map_structure(lambda kt: Tensor(dummy_value(kt, xp)), (list(args), dict(kwargs)))
         with stop_recording():
-            out = self._fn()(*dummies[0], **self.static, **dummies[1])
+            out, shapes = probe_outputs(lambda d: self._fn()(*d[0], **self.static, **d[1]), (list(args), dict(kwargs)),
+                                        xp)
         batch = any(kt.shape and kt.shape[0] is None for kt in flatten_symbolic((args, kwargs)))
 
-        def spec(t):
-            shape = tuple(np.shape(t.data if isinstance(t, Tensor) else t))
+        def spec(t, shape):
             if batch and shape:
                 shape = (None,) + shape[1:]
-            return shape, str(getattr(t, "dtype", np.asarray(t).dtype))
-        specs = [spec(o) for o in out] if isinstance(out, (list, tuple)) else spec(out)
-        return make_outputs(self, args, kwargs, specs)
+            return shape, str(getattr(t, "dtype", None) or np.asarray(t.data if isinstance(t, Tensor) else t).dtype)
+        if isinstance(out, (list, tuple)):
+            return make_outputs(self, args, kwargs, [spec(o, s) for o, s in zip(out, shapes)])
+        return make_outputs(self, args, kwargs, spec(out, shapes[0]))
 
     @property
     def class_name(self):

@@ -1,6 +1,7 @@
 """What compile() sets up for the metrics: Keras's CompileMetrics container (keras/src/trainers/compile_utils.py)."""
 from .. import metrics as metrics_mod
 from ..ops.tape import Tensor
+from . import outputs
 
 
 class CompileMetrics(metrics_mod.Metric):
@@ -25,11 +26,13 @@ class CompileMetrics(metrics_mod.Metric):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         model = self._model_ref
-        names = getattr(model, "output_names", None)
-        if names is not None and len(names) > 1:
-            preds = [y_pred[n] for n in names] if isinstance(y_pred, dict) else list(y_pred)
-            ys = [y_true[n] for n in names] if isinstance(y_true, dict) else list(y_true)
-            for i, (n, t, p) in enumerate(zip(names, ys, preds)):
+        keys = outputs.keys(model)
+        if keys is not None:
+            preds = outputs.preds_list(model, y_pred)
+            ys = outputs.per_output(model, y_true)
+            for i, (n, t, p) in enumerate(zip(keys, ys, preds)):
+                if t is None:
+                    continue
                 for m in model._resolve_output_metrics(i, n, tuple(t.shape), tuple(p.shape)):
                     m.update_state(t, p.data if isinstance(p, Tensor) else p)
         else:

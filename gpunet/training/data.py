@@ -16,18 +16,22 @@ class Multi:
         self.arrays = list(arrays)
 
     def __len__(self):
-        return len(self.arrays[0])
+        return len(self._first())
+
+    def _first(self):
+        # None stands for an output that takes no targets (no loss, no metrics: compile(loss=[fn, None]))
+        return next(a for a in self.arrays if a is not None)
 
     def __getitem__(self, idx):
-        return Multi([a[idx] for a in self.arrays])
+        return Multi([None if a is None else a[idx] for a in self.arrays])
 
     @property
     def shape(self):
-        return self.arrays[0].shape
+        return self._first().shape
 
     @property
     def dtype(self):
-        return self.arrays[0].dtype
+        return self._first().dtype
 
 
 # ---- scalar arguments of fit/evaluate/predict: checked before anything else runs ----
@@ -90,6 +94,8 @@ def _ordered(x, names, what):
 def prepare_inputs(model, x, name="x"):
     """One array, or a Multi for a multi-input model (lists, or dicts keyed by input name)."""
     names = getattr(model, "input_names", None)
+    if names is not None and isinstance(x, dict):
+        names = model._input_keys(x)
     if names is not None and (len(names) > 1 or _is_structure(x)):
         if not _is_structure(x):
             raise ValueError('Model "%s" has %d inputs %s: pass a list or a dict of arrays as %s'
@@ -106,13 +112,11 @@ def prepare_inputs(model, x, name="x"):
 
 
 def prepare_targets(model, y, n, name="y"):
-    names = getattr(model, "output_names", None)
-    if names is not None and len(names) > 1:
-        if not _is_structure(y):
-            raise ValueError('Model "%s" has %d outputs %s: pass a list or a dict of target arrays as %s'
-                             % (model.name, len(names), names, name))
-        return Multi([prepare_y(a, n, "%s[%r]" % (name, o)) for a, o in zip(_ordered(y, names, name + " (outputs)"),
-                                                                            names)])
+    from . import outputs
+    keys = outputs.keys(model)
+    if keys is not None and y is not None:  # several outputs: Keras's rules for which take targets (outputs.py)
+        return Multi([None if a is None else prepare_y(a, n, "%s[%r]" % (name, k))
+                      for a, k in zip(outputs.per_output(model, y, name), keys)])
     return prepare_y(y, n, name)
 
 
@@ -224,12 +228,25 @@ def prepare_x(model, x, name="x"):
     return _prepare_one(model, x, name, model._expected_input_shape(), model._declared_input_dtype())
 
 
+def adjusted_rank(shape, ref):
+    """Keras's Functional._adjust_input_rank: an input one axis short of `ref` gains a trailing axis when ref's
+    last size is 1 ((N, 28, 28) for Input((28, 28, 1))), one axis long loses a trailing axis of size 1; the new
+    shape, or None when the ranks already agree or cannot be reconciled."""
+    if len(shape) == len(ref) + 1 and shape[-1] == 1:
+        return tuple(shape[:-1])
+    if len(shape) == len(ref) - 1 and ref[-1] == 1:
+        return tuple(shape) + (1,)
+    return None
+
+
 def _prepare_one(model, x, name, expected, declared=None):
     xa = as_array(x, name)
     if xa is None:
         raise ValueError("%s is required" % name)
     if xa.ndim == 0:
         raise ValueError("%s must have a batch axis, received a scalar" % name)
+    if expected is not None and adjusted_rank(xa.shape, expected) is not None:
+        xa = xa.reshape(adjusted_rank(xa.shape, expected))
     if len(xa) == 0:
         raise ValueError("%s has no samples (shape %s): at least one is needed" % (name, tuple(xa.shape)))
     if declared is not None and np.dtype(declared).kind in "iu" and xa.dtype.kind in "iu":

@@ -7,7 +7,7 @@ optimizer's flat buffer and applies it; the loss and metric sums stay on the dev
 from .. import backend, losses as losses_mod, metrics as metrics_mod, ops
 from ..layers.base import has_pending_losses
 from ..ops.tape import GradientTape, Tensor
-from . import data as data_mod
+from . import data as data_mod, outputs
 
 
 class _Plan:
@@ -19,8 +19,6 @@ class _Plan:
             return self._init_multi(model, y_sample)
         self.loss = model._loss_obj
         self.variables = model.trainable_weights
-        if not self.variables:
-            raise ValueError('Model "%s" has no trainable weights to fit' % model.name)
         fn = getattr(self.loss, "fn", None)
         kwargs = getattr(self.loss, "fn_kwargs", {})
         self.sparse = fn is losses_mod.sparse_categorical_crossentropy
@@ -40,44 +38,41 @@ class _Plan:
     def _init_multi(self, model, y):
         """Several outputs: one loss each (a single loss applies to every output), weighted by
         loss_weights; metrics per output, logged as <output>_<metric> beside <output>_loss."""
-        names = model.output_names
+        keys = outputs.keys(model)
         self.variables = model.trainable_weights
         self.fused = self.sparse = self.from_logits = False
         self.label_smoothing = 0.0
         self.has_extra_losses = bool(model.losses)
-        self.out_losses = [losses_mod.get(l) for l in _per_output(model.loss, names, "loss")]
-        lw = model._loss_weights
-        self.loss_weights = [1.0] * len(names) if lw is None else [float(w) for w in _per_output(lw, names, "loss_weights")]
-        self.out_trackers = [metrics_mod.Mean(name="%s_loss" % n) for n in names]
+        self.out_losses = outputs.losses(model)
+        if all(fn is None for fn in self.out_losses) and not self.has_extra_losses:
+            raise ValueError("compile(loss=...) gives none of the outputs %s a loss" % (keys,))
+        self.loss_weights = outputs.loss_weights(model)
+        each = outputs.logs_each_loss(model)  # Keras logs <output>_loss only when several outputs have a loss
+        self.out_trackers = {i: metrics_mod.Mean(name="%s_loss" % k) for i, (k, fn) in
+                             enumerate(zip(keys, self.out_losses)) if fn is not None and each}
         self.slots = []
-        for i, (n, t, o) in enumerate(zip(names, y.arrays, model.outputs)):
-            for m in model._resolve_output_metrics(i, n, t.shape, o.shape):
-                self.slots.append((m, i))
-        self.metrics = self.out_trackers + [m for m, _ in self.slots]
+        for i, (k, t, o) in enumerate(zip(keys, y.arrays, model.outputs)):
+            if t is not None:
+                for m in model._resolve_output_metrics(i, k, t.shape, o.shape):
+                    self.slots.append((m, i))
+        self.metrics = list(self.out_trackers.values()) + [m for m, _ in self.slots]
         self.weighted_metrics = []
         self.metrics_on_logits = True
 
 
-def _per_output(spec, names, what):
-    if isinstance(spec, dict):
-        return [spec.get(n) for n in names]
-    if isinstance(spec, (list, tuple)):
-        if len(spec) != len(names):
-            raise ValueError("compile(%s=...) has %d entries for %d outputs %s" % (what, len(spec), len(names), names))
-        return list(spec)
-    return [spec] * len(names)
-
-
 def _multi_loss(model, plan, xb, yb, swb, training):
-    preds = model._forward(xb, training=training)
+    preds = outputs.preds_list(model, model._forward(xb, training=training))
     total = None
     for i, (lf, w) in enumerate(zip(plan.out_losses, plan.loss_weights)):
         if lf is None:
             continue
         li = lf(yb.arrays[i], preds[i], sample_weight=swb)
-        plan.out_trackers[i].add(li.data, len(yb))
+        if i in plan.out_trackers:
+            plan.out_trackers[i].add(li.data, len(yb))
         term = li if w == 1.0 else ops.multiply(li, w)
         total = term if total is None else ops.add(total, term)
+    if total is None:  # only add_loss() terms: they are added by the caller
+        total = Tensor(backend.get_xp().zeros((), dtype=preds[0].dtype))
     return total, preds
 
 
@@ -147,8 +142,9 @@ def train_step(model, plan, xb, yb, swb):
             for r in model.losses:
                 total = ops.add(total, r)
         scaled = model.optimizer.scale_loss(total)  # Keras: gradients of the scaled loss; apply() unscales
-    grads = tape.gradient(scaled, plan.variables, write_to_sinks=True)
-    model.optimizer.apply(grads, plan.variables)
+    if plan.variables:  # Keras trains a model without trainable weights too: losses and metrics, no update
+        grads = tape.gradient(scaled, plan.variables, write_to_sinks=True)
+        model.optimizer.apply(grads, plan.variables)
     model._loss_tracker.add(total.data, len(xb))
     _update_metrics(plan, yb, preds, swb, _softmax_logits(plan))
     return total

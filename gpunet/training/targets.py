@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from .. import losses as losses_mod
-from . import data as data_mod
+from . import data as data_mod, outputs
 
 
 def class_weights(class_weight, y, sw):
@@ -72,7 +72,9 @@ def labels_for(plan, model, y):
     if y is None:
         return y
     if plan.multi:  # every output's targets checked now, not when its batch comes up mid-epoch
-        for i, (lf, t, o, n) in enumerate(zip(plan.out_losses, y.arrays, model.outputs, model.output_names)):
+        for lf, t, o, n in zip(plan.out_losses, y.arrays, model.outputs, outputs.keys(model)):
+            if t is None:
+                continue
             fn = getattr(lf, "fn", None)
             if fn is losses_mod.sparse_categorical_crossentropy:
                 sparse_targets(t, tuple(o.shape), "output %r (sparse_categorical_crossentropy)" % n)
