@@ -457,3 +457,41 @@ def test_unseeded_initializers_draw_their_seed_when_made_as_keras_does():
     mha(q, q)
     kernels = [w for w in mha.weights if w.path.endswith("kernel")]
     assert not np.array_equal(np.asarray(kernels[0].numpy()), np.asarray(kernels[1].numpy()))  # a copy each
+
+
+# ---- 8. Conv.convolution_op, the hook custom convolutions override ----
+
+def _standardized(lib):
+    class StandardizedConv2D(lib.layers.Conv2D):
+        """keras.io's weight standardization example."""
+
+        def convolution_op(self, inputs, kernel):
+            mean, var = lib.ops.moments(kernel, axes=[0, 1, 2], keepdims=True)
+            return lib.ops.conv(inputs, (kernel - mean) / lib.ops.sqrt(var + 1e-10), padding="valid",
+                                strides=list(self.strides), dilation_rate=self.dilation_rate)
+    return StandardizedConv2D
+
+
+def test_an_overridden_convolution_op_is_what_the_layer_computes():
+    k = real_keras()
+    x = np.random.default_rng(9).normal(size=(2, 7, 6, 3)).astype("float32")
+    models = {lib: lib.Sequential([lib.Input((7, 6, 3)), _standardized(lib)(4, 3, activation="relu"),
+                                   lib.layers.MaxPooling2D(), lib.layers.Flatten(), lib.layers.Dense(2)])
+              for lib in (gpunet, k)}
+    models[k].set_weights(models[gpunet].get_weights())
+    want = models[k].predict(x, verbose=0)
+    np.testing.assert_allclose(models[gpunet].predict(x, verbose=0), want, rtol=1e-4, atol=1e-5)  # fit's fast path
+    np.testing.assert_allclose(models[gpunet](x).numpy(), want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_the_fused_conv_equals_the_general_path_through_convolution_op(padding):
+    class Through(gpunet.layers.Conv2D):
+        def convolution_op(self, inputs, kernel):
+            return super().convolution_op(inputs, kernel)
+    x = np.random.default_rng(10).normal(size=(2, 8, 7, 3)).astype("float32")
+    plain = gpunet.layers.Conv2D(5, 3, strides=2, padding=padding, activation="relu")
+    through = Through(5, 3, strides=2, padding=padding, activation="relu")
+    plain(x), through(x)
+    through.set_weights(plain.get_weights())
+    np.testing.assert_allclose(through(x).numpy(), plain(x).numpy(), rtol=1e-5, atol=1e-6)

@@ -118,14 +118,31 @@ class _Conv(Layer):
         pads = [[0, 0], [left, 0], [0, 0]] if self.data_format == "channels_last" else [[0, 0], [0, 0], [left, 0]]
         return ops.pad(inputs, pads)
 
+    def convolution_op(self, inputs, kernel):
+        """Keras's hook for the convolution alone (no bias, no activation): a subclass that overrides it
+        (weight standardization) is called with the kernel, and the layer adds its bias and activation."""
+        return ops.conv(inputs, kernel, strides=self.strides, padding=self.padding, data_format=self.data_format,
+                        dilation_rate=self.dilation_rate)
+
     def call(self, inputs):
         padding = self.padding
+        if type(self).convolution_op is not _Conv.convolution_op and padding != "causal":
+            return self._call_general(inputs)  # an overridden convolution_op: the fused op would skip it
         if padding == "causal":
             inputs, padding = self._causal_pad(inputs), "valid"
         act = self._fused or "linear"
         out = C.conv_bias_act(inputs, self.kernel, self.bias, act, self.strides, padding, self.data_format,
                               self.dilation_rate)
         return out if self._fused else self.activation(out)
+
+    def _call_general(self, inputs):
+        """Keras's BaseConv.call: convolution_op, then the bias, then the activation."""
+        out = self.convolution_op(inputs, self.kernel)
+        if self.bias is not None:
+            shape = (1,) * (self.rank + 1) + (self.filters,) if self.data_format == "channels_last" \
+                else (1, self.filters) + (1,) * self.rank
+            out = ops.add(out, ops.reshape(self.bias, shape))
+        return self.activation(out)
 
     def _spatial(self, input_shape):
         if self.data_format == "channels_last":
