@@ -495,3 +495,19 @@ def test_the_fused_conv_equals_the_general_path_through_convolution_op(padding):
     plain(x), through(x)
     through.set_weights(plain.get_weights())
     np.testing.assert_allclose(through(x).numpy(), plain(x).numpy(), rtol=1e-5, atol=1e-6)
+
+
+# ---- 11. lookups: Keras's deprecated output_mode names ----
+
+@pytest.mark.parametrize("make", [
+    lambda mode: gpunet.layers.StringLookup(vocabulary=["a", "b", "c"], output_mode=mode),
+    lambda mode: gpunet.layers.IntegerLookup(vocabulary=[3, 5, 7], output_mode=mode),
+    lambda mode: gpunet.layers.TextVectorization(vocabulary=["a", "b", "c"], output_mode=mode),
+])
+def test_binary_is_keras_s_old_name_for_multi_hot(make):
+    old, new = make("binary"), make("multi_hot")
+    sample = np.array(["a b", "c a"]) if isinstance(old, gpunet.layers.TextVectorization) else (
+        np.array([[3, 7], [5, 9]]) if isinstance(old, gpunet.layers.IntegerLookup) else np.array([["a", "b"], ["c", "z"]]))
+    np.testing.assert_array_equal(np.asarray(old(sample)), np.asarray(new(sample)))
+    assert old.get_config()["output_mode"] == "multi_hot"  # Keras stores the current name
+    assert type(old)(output_mode="tf-idf").output_mode == "tf_idf"

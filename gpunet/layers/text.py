@@ -22,6 +22,12 @@ STRIP_REGEX = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
 _MODES = ("int", "one_hot", "multi_hot", "count", "tf_idf")
 
 
+def _deprecated_mode(mode):
+    """The output_mode names Keras still accepts for the lookups and TextVectorization: "binary" is multi_hot,
+    "tf-idf" is tf_idf (keras/src/layers/preprocessing/index_lookup.py)."""
+    return {"binary": "multi_hot", "tf-idf": "tf_idf"}.get(mode, mode) if isinstance(mode, str) else mode
+
+
 def _host(data):
     if isinstance(data, Tensor):
         return data.numpy()
@@ -55,6 +61,7 @@ class _IndexLookup(Layer):
         if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or
                                        max_tokens <= 1):
             raise ValueError("If set, `max_tokens` must be greater than 1. Received: max_tokens=%r" % (max_tokens,))
+        output_mode = _deprecated_mode(output_mode)
         if output_mode not in _MODES:
             raise ValueError("Invalid value for argument `output_mode`. Expected one of %s. Received: output_mode=%r"
                              % (list(_MODES), output_mode))
@@ -330,6 +337,7 @@ class TextVectorization(Layer):
                 isinstance(ngrams, (tuple, list)) and all(isinstance(i, int) for i in ngrams)):
             raise ValueError("`ngrams` must be None, an integer, or a tuple of integers. Received: ngrams=%r"
                              % (ngrams,))
+        output_mode = _deprecated_mode(output_mode)
         if output_mode not in ("int", "multi_hot", "count", "tf_idf"):
             raise ValueError("Invalid value for argument `output_mode`. Expected one of ['int', 'multi_hot', "
                              "'count', 'tf_idf']. Received: output_mode=%r" % (output_mode,))
