@@ -511,3 +511,89 @@ def test_binary_is_keras_s_old_name_for_multi_hot(make):
     np.testing.assert_array_equal(np.asarray(old(sample)), np.asarray(new(sample)))
     assert old.get_config()["output_mode"] == "multi_hot"  # Keras stores the current name
     assert type(old)(output_mode="tf-idf").output_mode == "tf_idf"
+
+
+# ---- 12. custom objects' assets in .keras archives ----
+
+def _table_layer(lib):
+    class Table(lib.layers.Layer):
+        """A layer with a file of its own (Keras's saving guide): save_assets/load_assets."""
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.table = "unset"
+
+        def call(self, x):
+            return x
+
+        def save_assets(self, dir_path):
+            with open(os.path.join(dir_path, "table.txt"), "w") as f:
+                f.write(self.table)
+
+        def load_assets(self, dir_path):
+            with open(os.path.join(dir_path, "table.txt")) as f:
+                self.table = f.read()
+    return Table
+
+
+@pytest.mark.parametrize("writer", ["gpunet", "keras"])
+def test_custom_assets_travel_in_keras_archives_both_ways(tmp_path, writer):
+    k = real_keras()
+    libs = {"gpunet": gpunet, "keras": k}
+    w, r = libs[writer], libs["keras" if writer == "gpunet" else "gpunet"]
+    Table = _table_layer(w)
+    model = w.Sequential([w.Input((2,)), Table(name="table"), w.layers.Dense(1)])
+    model.layers[0].table = "row 1\nrow 2 \u00e9"
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    import zipfile
+    with zipfile.ZipFile(path) as z:
+        assert z.read("assets/layers/table/table.txt").decode() == "row 1\nrow 2 \u00e9"
+    loaded = r.saving.load_model(path, custom_objects={"Table": _table_layer(r)})
+    assert loaded.layers[0].table == "row 1\nrow 2 \u00e9"
+
+
+def test_an_asset_path_outside_the_assets_folder_is_refused(tmp_path):
+    Table = _table_layer(gpunet)
+    model = gpunet.Sequential([gpunet.Input((2,)), Table(name="table"), gpunet.layers.Dense(1)])
+    good = str(tmp_path / "m.keras")
+    model.save(good)
+    import zipfile
+    bad = str(tmp_path / "bad.keras")
+    with zipfile.ZipFile(good) as zin, zipfile.ZipFile(bad, "w") as zout:
+        for info in zin.infolist():
+            zout.writestr(info, zin.read(info))
+        zout.writestr("assets/layers/../../escape.txt", "x")
+    with pytest.raises(gpunet.saving.SavingError, match="outside the assets folder"):
+        gpunet.saving.load_model(bad, custom_objects={"Table": Table})
+    assert not (tmp_path / "escape.txt").exists()
+
+
+class Vectorized(gpunet.layers.Layer):
+    """A layer holding a TextVectorization made in __init__, adapted later: its config has no vocabulary, so the
+    vocabulary comes back from the asset (Keras's path for an adapted lookup)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.tv = gpunet.layers.TextVectorization(max_tokens=20, output_sequence_length=4)
+
+    def call(self, x):
+        return x
+
+
+def test_an_adapted_vectorizer_comes_back_from_its_asset(tmp_path):
+    model = gpunet.Sequential([gpunet.Input((2,)), Vectorized(name="vectorized"), gpunet.layers.Dense(1)])
+    model.layers[0].tv.adapt(["the cat sat", "the dog ran far"])
+    want = model.layers[0].tv.get_vocabulary()
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    import zipfile
+    with zipfile.ZipFile(path) as z:
+        assert "assets/layers/vectorized/tv/vocabulary.txt" in z.namelist()
+    loaded = gpunet.saving.load_model(path, custom_objects={"Vectorized": Vectorized})
+    assert loaded.layers[0].tv.get_vocabulary() == want
+    plain = gpunet.Sequential([gpunet.Input((4,)), gpunet.layers.Embedding(20, 3)])
+    plain.save(str(tmp_path / "plain.keras"))  # nothing with assets: no assets folder, loads as before
+    with zipfile.ZipFile(str(tmp_path / "plain.keras")) as z:
+        assert not [n for n in z.namelist() if n.startswith("assets/")]
+    gpunet.saving.load_model(str(tmp_path / "plain.keras"))

@@ -121,8 +121,13 @@ def register_builtin_layers(table):
 
 def serialize_layer(layer):
     reg = get_registered_name(layer)
-    out = {"module": "keras.layers" if reg is None else None, "class_name": type(layer).__name__,
-           "config": layer.get_config(), "registered_name": reg}
+    cls = type(layer)
+    module = "keras.layers" if reg is None else None
+    if reg is None and _BUILTIN_LAYERS.get(cls.__name__) is not cls and not cls.__module__.startswith("gpunet."):
+        # a user's class that is not registered: Keras writes its module and its name as the registered name,
+        # and a loader finds it in custom_objects under that name (Keras looks in keras.layers otherwise)
+        module, reg = cls.__module__, cls.__name__
+    out = {"module": module, "class_name": cls.__name__, "config": layer.get_config(), "registered_name": reg}
     if type(layer).__name__ == "Functional":
         out["module"] = "keras"
     build = layer.get_build_config()

@@ -239,8 +239,15 @@ class _IndexLookup(Layer):
             f.write("\n".join(str(w) for w in self.get_vocabulary()))
 
     def load_assets(self, dir_path):
-        self.set_vocabulary(os.path.join(dir_path, "vocabulary.txt"),
-                            None if self._idf is None else self._idf)
+        """As Keras's: a vocabulary in the config wins (Keras writes the asset for an adapted layer, whose config
+        has none); else the asset's vocabulary.txt, which must be there."""
+        if self.input_vocabulary is not None:
+            return
+        path = None if dir_path is None else os.path.join(dir_path, "vocabulary.txt")
+        if path is None or not os.path.isfile(path):
+            raise ValueError("Layer %r has no vocabulary in its config and the saved archive has no "
+                             "assets/.../vocabulary.txt for it" % self.name)
+        self.set_vocabulary(path, None if self._idf is None else self._idf)
 
     def compute_output_shape(self, input_shape):
         if self.output_mode == "int":

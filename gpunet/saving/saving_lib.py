@@ -16,7 +16,7 @@ from ..common import interrupts
 from ..common.naming import to_snake_case
 from ..common import registry
 from ..common.registry import SavingError  # noqa: F401  (gpunet.saving.SavingError)
-from . import hdf5, safety
+from . import assets, hdf5, safety
 # check_folder and check_save_path stay importable from here (the CLI and the callbacks use them)
 from .files import _atomic_write, _reserve, _target, check_folder, check_save_path  # noqa: F401
 
@@ -380,6 +380,7 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
                     z.writestr("metadata.json", meta)
                     z.writestr("config.json", config)
                     z.write(h5, "model.weights.h5")
+                    assets.write(z, model)  # each save_assets(dir) into assets/<its path>/, as Keras's saving
             finally:
                 if os.path.exists(h5):
                     os.remove(h5)
@@ -446,6 +447,11 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     if compile and config.get("compile_config"):
         _compile_from_config(model, config["compile_config"], custom_objects, path)
     _read_h5(weights, model, path, load_optimizer=compile)
+    try:
+        with zipfile.ZipFile(path, "r") as z:
+            assets.read(z, model, path)  # each load_assets(dir) from assets/<its path>/
+    except _ZIP_ERRORS as e:
+        raise SavingError("%s is not a valid .keras file (corrupt or truncated): %s" % (path, e)) from None
     if isinstance(meta.get("gpunet_seed"), int):
         model._seed = meta["gpunet_seed"]
     if isinstance(meta.get("gpunet_epochs_trained"), int):
