@@ -597,3 +597,109 @@ def test_an_adapted_vectorizer_comes_back_from_its_asset(tmp_path):
     with zipfile.ZipFile(str(tmp_path / "plain.keras")) as z:
         assert not [n for n in z.namelist() if n.startswith("assets/")]
     gpunet.saving.load_model(str(tmp_path / "plain.keras"))
+
+
+# ---- 10. keras.ops.image and the keras.ops namespaces ----
+
+_IMAGE_CASES = [
+    ("extract_patches", dict(size=3)), ("extract_patches", dict(size=(2, 3), strides=(1, 2))),
+    ("extract_patches", dict(size=3, padding="same")), ("extract_patches", dict(size=2, dilation_rate=2, strides=1)),
+    ("rgb_to_hsv", {}), ("rgb_to_hsv", dict(data_format="channels_first")),
+    ("pad_images", dict(top_padding=1, left_padding=2, target_height=12, target_width=10)),
+    ("pad_images", dict(bottom_padding=0, right_padding=3, target_height=10, target_width=11)),
+    ("crop_images", dict(top_cropping=1, left_cropping=2, target_height=5, target_width=3)),
+    ("crop_images", dict(top_cropping=1, bottom_cropping=2, left_cropping=0, right_cropping=1)),
+    ("gaussian_blur", {}), ("gaussian_blur", dict(kernel_size=(5, 3), sigma=(2.0, 0.7))),
+    ("gaussian_blur", dict(data_format="channels_first")),
+    ("sobel_edges", {}), ("sobel_edges", dict(data_format="channels_first")),
+]
+
+
+@pytest.mark.parametrize("name,kwargs", _IMAGE_CASES)
+def test_image_ops_equal_keras(name, kwargs):
+    k = real_keras()
+    x = np.random.default_rng(11).uniform(size=(2, 9, 7, 3)).astype("float32")
+    if kwargs.get("data_format") == "channels_first":
+        x = np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2)))
+    got = getattr(gpunet.ops.image, name)(x, **kwargs)
+    want = getattr(k.ops.image, name)(x, **kwargs)
+    np.testing.assert_allclose(np.asarray(got.numpy()), np.asarray(want), rtol=1e-5, atol=1e-6)
+    if name != "rgb_to_hsv":  # an unbatched image gives the batched result's first item
+        one = getattr(gpunet.ops.image, name)(x[0], **kwargs) if name != "sobel_edges" else None
+        if one is not None:
+            np.testing.assert_allclose(np.asarray(one.numpy()), np.asarray(want)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_hsv_to_rgb_and_3d_patches_equal_keras():
+    k = real_keras()
+    rng = np.random.default_rng(12)
+    hsv = rng.uniform(size=(2, 5, 4, 3)).astype("float32")
+    np.testing.assert_allclose(gpunet.ops.image.hsv_to_rgb(hsv).numpy(), np.asarray(k.ops.image.hsv_to_rgb(hsv)),
+                               rtol=1e-5, atol=1e-6)
+    v = rng.uniform(size=(2, 6, 5, 4, 2)).astype("float32")
+    np.testing.assert_array_equal(gpunet.ops.image.extract_patches(v, (2, 2, 2)).numpy(),
+                                  np.asarray(k.ops.image.extract_patches_3d(v, (2, 2, 2))))
+
+
+@pytest.mark.parametrize("name,kwargs", [
+    ("extract_patches", dict(size=2, strides=1)), ("rgb_to_hsv", {}), ("hsv_to_rgb", {}),
+    ("pad_images", dict(top_padding=1, left_padding=0, target_height=6, target_width=5)),
+    ("crop_images", dict(top_cropping=1, left_cropping=1, target_height=2, target_width=2)),
+    ("gaussian_blur", {}), ("sobel_edges", {})])
+def test_image_ops_gradients_match_central_differences(name, kwargs):
+    from gradcheck import directional_check
+    x = np.random.default_rng(13).uniform(0.1, 0.9, size=(1, 4, 4, 3))
+    directional_check(lambda t: getattr(gpunet.ops.image, name)(t, **kwargs), x, rtol=1e-5, atol=1e-8)
+
+
+def test_image_op_arguments_are_checked_by_name():
+    x = np.zeros((1, 4, 4, 3), "float32")
+    with pytest.raises(ValueError, match="exactly two of top_padding"):
+        gpunet.ops.image.pad_images(x, top_padding=1, bottom_padding=1, target_height=6, left_padding=0,
+                                    target_width=4)
+    with pytest.raises(ValueError, match="bottom_padding must be >= 0"):
+        gpunet.ops.image.pad_images(x, top_padding=3, left_padding=0, target_height=5, target_width=4)
+    with pytest.raises(ValueError, match="rank"):
+        gpunet.ops.image.crop_images(np.zeros((4, 4)), top_cropping=0, left_cropping=0, target_height=1,
+                                     target_width=1)
+    with pytest.raises(ValueError, match="float dtype"):
+        gpunet.ops.image.rgb_to_hsv(np.zeros((1, 2, 2, 3), "uint8"))
+
+
+def test_the_keras_ops_namespaces_answer_keras_s_names():
+    k = real_keras()
+    from gpunet.ops.namespaces import NAMES
+    for ns in ("nn", "numpy", "linalg"):
+        assert NAMES[ns] == {n for n in dir(getattr(k.ops, ns)) if not n.startswith("_")}, ns
+    assert gpunet.ops.numpy.mean is gpunet.ops.mean and gpunet.ops.nn.conv is gpunet.ops.conv
+    assert gpunet.ops.linalg.norm is gpunet.ops.norm
+    with pytest.raises(AttributeError, match="no attribute 'not_an_op'"):
+        _ = gpunet.ops.numpy.not_an_op
+    with pytest.raises(AttributeError):
+        _ = gpunet.ops.numpy.data  # a gpunet.ops name Keras does not list under numpy
+
+
+class Patches(gpunet.layers.Layer):
+    """keras.io's ViT patch layer, unchanged but for the import."""
+
+    def __init__(self, patch_size, **kwargs):
+        super().__init__(**kwargs)
+        self.patch_size = patch_size
+
+    def call(self, images):
+        shape = gpunet.ops.shape(images)
+        patches = gpunet.ops.image.extract_patches(images, size=self.patch_size)
+        return gpunet.ops.reshape(patches, (shape[0], (shape[1] // self.patch_size) * (shape[2] // self.patch_size),
+                                            self.patch_size * self.patch_size * shape[-1]))
+
+
+def test_a_vit_patch_layer_builds_and_trains():
+    inp = gpunet.Input((8, 8, 3))
+    h = Patches(4)(inp)
+    assert h.shape == (None, 4, 48)
+    out = gpunet.layers.Dense(2)(gpunet.layers.GlobalAveragePooling1D()(gpunet.layers.Dense(6)(h)))
+    m = gpunet.Model(inp, out)
+    m.compile("adam", gpunet.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = np.random.default_rng(14).uniform(size=(6, 8, 8, 3)).astype("float32")
+    h = m.fit(x, np.arange(6) % 2, epochs=2, verbose=0).history
+    assert np.isfinite(h["loss"]).all()

@@ -21,7 +21,7 @@ from .linalg import *  # noqa: F401,F403,E402
 from .control import *  # noqa: F401,F403,E402
 from .convolution import *  # noqa: F401,F403,E402
 from .pooling import *  # noqa: F401,F403,E402
-from . import linalg, image  # noqa: F401,E402
+from . import linalg, image, numpy  # noqa: F401,E402  (keras.ops's namespaces; nn is the activations module)
 get_item = getitem
 
 
@@ -97,3 +97,12 @@ def _symbolic_dispatch():
 
 _NOT_SYMBOLIC = {"data", "convert_to_tensor", "stop_recording", "record", "dense", "softmax_cross_entropy"}
 _symbolic_dispatch()
+
+
+def _bind_namespaces():
+    import sys
+    from . import namespaces
+    namespaces.bind(sys.modules[__name__])  # keras.ops.nn / numpy / linalg answer with these (wrapped) ops
+
+
+_bind_namespaces()

@@ -151,3 +151,8 @@ def rgb_to_grayscale(images, data_format=None):
 
 __all__ = ["resize", "affine_transform", "rgb_to_grayscale"]
 _ = np
+
+
+# the rest of keras.ops.image that gpunet has, built from the differentiable ops
+from .image_extra import (  # noqa: E402,F401
+    crop_images, extract_patches, extract_patches_3d, gaussian_blur, hsv_to_rgb, pad_images, rgb_to_hsv, sobel_edges)

@@ -83,3 +83,8 @@ def cholesky_inverse(x, upper=False):
     xp = _xp()
     A = (xp.swapaxes(L, -1, -2) @ L) if upper else (L @ xp.swapaxes(L, -1, -2))
     return _const(xp.linalg.inv(A))
+
+
+def __getattr__(name):  # keras.ops.linalg's names that gpunet keeps elsewhere in gpunet.ops (namespaces.py)
+    from .namespaces import lookup
+    return lookup("linalg", name)

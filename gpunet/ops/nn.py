@@ -164,3 +164,8 @@ def log_softmax(x, axis=-1):
     s = z - z.max(axis=axis, keepdims=True)
     y = s - xp.log(xp.exp(s).sum(axis=axis, keepdims=True))
     return record(y, (x,), lambda g, n: (g - xp.exp(y) * g.sum(axis=axis, keepdims=True),))
+
+
+def __getattr__(name):  # keras.ops.nn's names that gpunet keeps elsewhere in gpunet.ops (namespaces.py)
+    from .namespaces import lookup
+    return lookup("nn", name)

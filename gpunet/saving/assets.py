@@ -14,14 +14,13 @@ PREFIX = "assets/"
 MAX_ASSET_BYTES = 1 << 30  # one file; a vocabulary of millions of tokens is a few hundred MiB
 
 
-def holders(model):
-    """[(path, object)] for the model and every layer under it, in the weights file's paths."""
-    from .saving_lib import _children
-
+def holders(model, children):
+    """[(path, object)] for the model and every layer under it, in the weights file's paths; `children(layer)`
+    gives a layer's (key, child) pairs as the weights file names them (saving_lib._children)."""
     out = [("", model)]
 
     def walk(layer, prefix):
-        for key, kid in _children(layer):
+        for key, kid in children(layer):
             path = "%s/%s" % (prefix, key) if prefix else key
             out.append((path, kid))
             walk(kid, path)
@@ -29,9 +28,9 @@ def holders(model):
     return out
 
 
-def write(z, model):
+def write(z, model, children):
     """Each holder's save_assets into the open zip `z`, under assets/<path>/."""
-    savers = [(p, o) for p, o in holders(model) if callable(getattr(o, "save_assets", None))]
+    savers = [(p, o) for p, o in holders(model, children) if callable(getattr(o, "save_assets", None))]
     if not savers:
         return
     root = tempfile.mkdtemp(prefix="gpunet-assets-")
@@ -48,9 +47,9 @@ def write(z, model):
         shutil.rmtree(root, ignore_errors=True)
 
 
-def read(z, model, source):
+def read(z, model, source, children):
     """Each holder's load_assets from the archive's assets/ folder (extracted to a private temporary folder)."""
-    loaders = [(p, o) for p, o in holders(model) if callable(getattr(o, "load_assets", None))]
+    loaders = [(p, o) for p, o in holders(model, children) if callable(getattr(o, "load_assets", None))]
     members = [i for i in z.infolist() if i.filename.startswith(PREFIX) and not i.is_dir()]
     if not loaders:
         return

@@ -380,7 +380,7 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
                     z.writestr("metadata.json", meta)
                     z.writestr("config.json", config)
                     z.write(h5, "model.weights.h5")
-                    assets.write(z, model)  # each save_assets(dir) into assets/<its path>/, as Keras's saving
+                    assets.write(z, model, _children)  # each save_assets(dir) into assets/<its path>/, as Keras's saving
             finally:
                 if os.path.exists(h5):
                     os.remove(h5)
@@ -449,7 +449,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     _read_h5(weights, model, path, load_optimizer=compile)
     try:
         with zipfile.ZipFile(path, "r") as z:
-            assets.read(z, model, path)  # each load_assets(dir) from assets/<its path>/
+            assets.read(z, model, path, _children)  # each load_assets(dir) from assets/<its path>/
     except _ZIP_ERRORS as e:
         raise SavingError("%s is not a valid .keras file (corrupt or truncated): %s" % (path, e)) from None
     if isinstance(meta.get("gpunet_seed"), int):
