@@ -380,7 +380,7 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
                     z.writestr("metadata.json", meta)
                     z.writestr("config.json", config)
                     z.write(h5, "model.weights.h5")
-                    assets.write(z, model, _children)  # each save_assets(dir) into assets/<its path>/, as Keras's saving
+                    assets.write(z, model, _children)  # each save_assets(dir) into assets/<its path>/, as Keras
             finally:
                 if os.path.exists(h5):
                     os.remove(h5)
