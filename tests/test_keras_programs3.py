@@ -703,3 +703,114 @@ def test_a_vit_patch_layer_builds_and_trains():
     x = np.random.default_rng(14).uniform(size=(6, 8, 8, 3)).astype("float32")
     h = m.fit(x, np.arange(6) % 2, epochs=2, verbose=0).history
     assert np.isfinite(h["loss"]).all()
+
+
+# ---- 14. every input Keras accepts: re-iterable datasets (tf.data, DataLoader), PyDataset workers ----
+
+class Loader:
+    """A re-iterable dataset as a torch DataLoader is one: iter() starts a pass, len() counts its batches; it
+    yields lists [x, y] as DataLoader does. Records the batches handed out."""
+
+    def __init__(self, x, y, batch_size, with_len=True):
+        self.x, self.y, self.bs, self.log = x, y, batch_size, []
+        if with_len:
+            self.__class__ = _SizedLoader
+
+    def __iter__(self):
+        for lo in range(0, len(self.x), self.bs):
+            self.log.append(lo // self.bs)
+            yield [self.x[lo:lo + self.bs], self.y[lo:lo + self.bs]]
+
+
+class _SizedLoader(Loader):
+    def __len__(self):
+        return -(-len(self.x) // self.bs)
+
+
+def _mlp():
+    gpunet.utils.set_random_seed(3)
+    m = gpunet.Sequential([gpunet.Input((4,)), gpunet.layers.Dense(5, activation="relu"), gpunet.layers.Dense(1)])
+    m.compile(gpunet.optimizers.SGD(0.05), "mse", metrics=["mae"])
+    return m
+
+
+@pytest.mark.parametrize("with_len", [True, False])
+def test_a_reiterable_dataset_trains_like_the_same_batches_from_arrays(with_len):
+    rng = np.random.default_rng(15)
+    x, y = rng.normal(size=(20, 4)).astype("float32"), rng.normal(size=(20, 1)).astype("float32")
+    ref = _mlp()
+    h_ref = ref.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0).history
+    m = _mlp()
+    loader = Loader(x, y, 8, with_len)
+    h = m.fit(loader, epochs=3, verbose=0, validation_data=Loader(x, y, 8, with_len)).history
+    assert loader.log == [0, 1, 2] * 3  # a fresh pass each epoch
+    for key in ("loss", "mae"):
+        np.testing.assert_allclose(h[key], h_ref[key], rtol=1e-5)
+    for a, b in zip(m.get_weights(), ref.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(m.evaluate(Loader(x, y, 8, with_len), verbose=0), ref.evaluate(x, y, verbose=0),
+                               rtol=1e-5)
+    np.testing.assert_allclose(m.predict(Loader(x, y, 8, with_len), verbose=0), ref.predict(x, verbose=0), rtol=1e-5)
+
+
+def test_steps_per_epoch_runs_one_pass_on_across_epochs_as_keras():
+    rng = np.random.default_rng(16)
+    x, y = rng.normal(size=(32, 4)).astype("float32"), rng.normal(size=(32, 1)).astype("float32")
+    loader = Loader(x, y, 8)  # 4 batches a pass
+    with pytest.warns(UserWarning, match="ran out of data"):
+        _mlp().fit(loader, epochs=3, steps_per_epoch=3, verbose=0)
+    # Keras's EpochIterator: 0 1 2 | 3, out of data | a new pass 0 1 2
+    assert loader.log == [0, 1, 2, 3, 0, 1, 2]
+
+
+class Squares(gpunet.utils.PyDataset):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.readers = set()
+
+    def __len__(self):
+        return 5
+
+    def __getitem__(self, i):
+        import threading
+        self.readers.add((os.getpid(), threading.get_ident()))
+        x = np.full((4, 4), i, "float32") / 5.0
+        return x, x.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("kwargs", [dict(workers=3), dict(workers=2, use_multiprocessing=True, max_queue_size=2)])
+def test_a_pydataset_read_by_workers_trains_as_read_in_the_calling_thread(kwargs):
+    import threading
+    serial, parallel = Squares(), Squares(**kwargs)
+    a, b = _mlp(), _mlp()
+    ha = a.fit(serial, epochs=2, shuffle=False, verbose=0).history
+    hb = b.fit(parallel, epochs=2, shuffle=False, verbose=0).history
+    np.testing.assert_allclose(hb["loss"], ha["loss"], rtol=1e-6)
+    if not kwargs.get("use_multiprocessing"):  # threads record into this object; processes into their copies
+        assert any(t != threading.get_ident() for _, t in parallel.readers)
+    np.testing.assert_allclose(b.predict(Squares(**kwargs), verbose=0), a.predict(serial, verbose=0), rtol=1e-6)
+
+
+def test_a_torch_dataloader_trains():
+    torch = pytest.importorskip("torch", reason="torch is not installed (the device image has it)")
+    rng = np.random.default_rng(17)
+    x, y = rng.normal(size=(20, 4)).astype("float32"), rng.normal(size=(20, 1)).astype("float32")
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y)),
+                                         batch_size=8)
+    ref, m = _mlp(), _mlp()
+    h_ref = ref.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0).history
+    np.testing.assert_allclose(m.fit(loader, epochs=2, verbose=0).history["loss"], h_ref["loss"], rtol=1e-5)
+
+
+def test_a_tf_data_dataset_trains():
+    tf = pytest.importorskip("tensorflow", reason="TensorFlow is not installed: the test extra leaves it out to "
+                                                   "keep CI's install short (README); pip install tensorflow-cpu")
+    rng = np.random.default_rng(18)
+    x, y = rng.normal(size=(20, 4)).astype("float32"), rng.normal(size=(20, 1)).astype("float32")
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    ref, m = _mlp(), _mlp()
+    h_ref = ref.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0).history
+    np.testing.assert_allclose(m.fit(ds, epochs=2, verbose=0).history["loss"], h_ref["loss"], rtol=1e-5)
+    np.testing.assert_allclose(m.predict(ds.map(lambda a, b: a), verbose=0), m.predict(x, verbose=0), rtol=1e-6)
+    endless = tf.data.Dataset.from_tensor_slices((x, y)).batch(8).repeat()
+    assert len(m.fit(endless, epochs=2, steps_per_epoch=4, verbose=0).history["loss"]) == 2

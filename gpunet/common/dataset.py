@@ -5,8 +5,9 @@ class PyDataset:
     """Subclass it, call ``super().__init__(**kwargs)``, and define ``__len__`` (the number of
     batches) and ``__getitem__(idx)`` (batch idx: ``x``, ``(x, y)`` or ``(x, y, sample_weight)``).
     fit() asks for every batch of an epoch (in a shuffled order when shuffle=True, as Keras does)
-    and calls ``on_epoch_begin``/``on_epoch_end``. gpunet reads batches in the calling thread:
-    ``workers``/``use_multiprocessing`` are accepted and stored, not used (README)."""
+    and calls ``on_epoch_begin``/``on_epoch_end``. With ``workers`` > 1 the batches are read ahead (up to
+    ``max_queue_size``) by that many threads, or processes with ``use_multiprocessing=True``, and handed over in
+    order (training/batches.py)."""
 
     def __init__(self, workers=1, use_multiprocessing=False, max_queue_size=10):
         self._workers = workers
@@ -42,6 +43,32 @@ class PyDataset:
         pass
 
 
+def is_reiterable(x):
+    """A dataset iterated afresh each epoch (a tf.data.Dataset, a torch DataLoader, any iterable that is not an
+    array, a list, a tuple, a dict or a string): Keras's TF-dataset and torch adapters take it."""
+    if isinstance(x, (list, tuple, dict, str, bytes, PyDataset)) or hasattr(x, "__next__"):
+        return False
+    if any(hasattr(x, a) for a in ("shape", "__array__", "__array_interface__", "__cuda_array_interface__")):
+        return False
+    return hasattr(x, "__iter__")
+
+
+def num_batches(x):
+    """The batches in one pass over a re-iterable dataset: len() (a DataLoader), a tf.data cardinality that is
+    known and finite, else None (found by running out)."""
+    if hasattr(type(x), "__len__"):
+        try:
+            return int(len(x))
+        except TypeError:  # a __len__ that refuses (an IterableDataset's DataLoader)
+            return None
+    card = getattr(x, "cardinality", None)
+    if callable(card):
+        n = int(card())
+        return n if n >= 0 else None
+    return None
+
+
 def is_stream(x):
-    """A PyDataset, a generator or another iterator: batches come from it, not from slicing arrays."""
-    return isinstance(x, PyDataset) or (hasattr(x, "__next__") and hasattr(x, "__iter__"))
+    """A PyDataset, a generator or another iterator, or a re-iterable dataset: batches come from it, not from
+    slicing arrays."""
+    return isinstance(x, PyDataset) or (hasattr(x, "__next__") and hasattr(x, "__iter__")) or is_reiterable(x)

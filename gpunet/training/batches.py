@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import backend, config
 from ..ops.tape import Tensor
-from ..common.dataset import PyDataset, is_stream
+from ..common.dataset import PyDataset, is_reiterable, is_stream, num_batches
 from . import targets
 
 
@@ -29,9 +29,15 @@ def _map(fn, struct):
 
 
 def _to_backend(a, name):
-    """One array of a batch on the backend: floats as floatx (Keras's data adapters cast them)."""
+    """One array of a batch on the backend: floats as floatx (Keras's data adapters cast them). A torch or
+    TensorFlow tensor is read through NumPy first, as Keras's adapters convert them."""
     if isinstance(a, Tensor):
         return a.data
+    if not isinstance(a, np.ndarray) and not hasattr(a, "__cuda_array_interface__"):
+        if hasattr(a, "detach") and hasattr(a, "cpu"):  # torch
+            a = a.detach().cpu().numpy()
+        elif hasattr(a, "numpy") and callable(a.numpy):  # a TensorFlow eager tensor
+            a = a.numpy()
     arr = a if hasattr(a, "dtype") and hasattr(a, "shape") else np.asarray(a)
     if arr.dtype.kind not in "biuf":
         raise TypeError("%s must be numeric, received an array of dtype %s" % (name, arr.dtype))
@@ -88,6 +94,16 @@ class Batches:
             if n == 0:  # Keras's refusal: an epoch of it would train (or evaluate) nothing, silently
                 raise ValueError("The PyDataset has length 0")
             self.steps = n if steps is None else (min(n, int(steps)) if n is not None else int(steps))
+        elif is_reiterable(x):
+            # Keras's EpochIterator: a fresh pass each epoch; with steps_per_epoch, one pass runs on across epochs
+            # and starts again once it has given all its batches
+            self.kind, self.source, self.pass_it, self.seen = "iterable", x, None, 0
+            _unsupported(y, sample_weight, "dataset")
+            self.per_pass = num_batches(x)
+            if self.per_pass == 0:
+                raise ValueError("The dataset %s is empty: an epoch of it would train nothing" % type(x).__name__)
+            self.capped = steps is not None
+            self.steps = int(steps) if steps is not None else self.per_pass
         elif is_stream(x):
             self.kind, self.it = "stream", x
             _unsupported(y, sample_weight, "Python generator or iterator")
@@ -132,9 +148,11 @@ class Batches:
             idx = list(range(self.steps))
             if self.shuffle and stream is not None:
                 idx = [idx[i] for i in stream.permutation(len(idx))]
-            for i in idx:
-                yield self._convert(self.ds[i])
+            for item in _read(self.ds, idx):
+                yield self._convert(item)
             self.ds.on_epoch_end()
+        elif self.kind == "iterable":
+            yield from self._pass_batches()
         else:
             count = 0
             while self.steps is None or count < self.steps:
@@ -147,6 +165,32 @@ class Batches:
                 count += 1
                 yield self._convert(data)
 
+    def _pass_batches(self):
+        if self.pass_it is None or not self.capped:
+            self.pass_it, self.seen = iter(self.source), 0
+        count = 0
+        while self.steps is None or count < self.steps:
+            if self.per_pass is not None and self.seen >= self.per_pass:
+                if self.capped:  # steps_per_epoch asked for more than the pass had left
+                    _ran_out()
+                break
+            try:
+                data = next(self.pass_it)
+            except StopIteration:
+                if self.per_pass is None:
+                    self.per_pass = self.seen  # learned: the next pass ends here without a warning
+                    if not self.capped:
+                        self.steps = self.per_pass
+                if self.capped:
+                    _ran_out()
+                self.pass_it = None
+                return
+            self.seen += 1
+            count += 1
+            yield self._convert(data)
+        if self.per_pass is not None and self.seen >= self.per_pass:
+            self.pass_it = None  # the next epoch starts a new pass
+
     @property
     def exhausted(self):
         return self.kind == "stream" and self._exhausted
@@ -158,3 +202,59 @@ class Batches:
                                         None if sw is None else np.asarray(backend.to_numpy(sw)))
         return pack(_map(lambda a: _to_backend(a, "x"), x), _map(lambda a: _to_backend(a, "y"), y),
                     None if sw is None else _to_backend(sw, "sample_weight"))
+
+
+def _ran_out():
+    import warnings
+    warnings.warn("Your input ran out of data; interrupting training. Make sure that your dataset or generator can "
+                  "generate at least `steps_per_epoch * epochs` batches. You may need to use the `.repeat()` "
+                  "function when building your dataset.", stacklevel=4)
+
+
+_WORKER_DATASET = []  # the PyDataset a worker process reads (inherited through fork)
+
+
+def _worker_init(ds):
+    _WORKER_DATASET[:] = [ds]
+
+
+def _worker_item(i):
+    return _WORKER_DATASET[0][i]
+
+
+def _read(ds, idx):
+    """ds[i] for each i in idx, in order: in this thread, or read ahead by `workers` threads (processes with
+    use_multiprocessing=True), at most max_queue_size batches ahead, as Keras's PyDataset enqueuer does."""
+    workers = int(ds.workers or 1)
+    if workers <= 1 and not ds.use_multiprocessing:
+        for i in idx:
+            yield ds[i]
+        return
+    import collections
+    import concurrent.futures as cf
+    if ds.use_multiprocessing:
+        import multiprocessing
+        pool = cf.ProcessPoolExecutor(max(1, workers), mp_context=multiprocessing.get_context("fork"),
+                                      initializer=_worker_init, initargs=(ds,))
+        get = _worker_item
+    else:
+        pool = cf.ThreadPoolExecutor(workers, thread_name_prefix="gpunet-pydataset")
+        get = ds.__getitem__
+    ahead = max(1, int(ds.max_queue_size or 1))
+    pending = collections.deque()
+    todo = iter(idx)
+    try:
+        for i in todo:
+            pending.append(pool.submit(get, i))
+            if len(pending) >= ahead:
+                break
+        while pending:
+            item = pending.popleft().result()
+            nxt = next(todo, None)
+            if nxt is not None:
+                pending.append(pool.submit(get, nxt))
+            yield item
+    finally:
+        for f in pending:
+            f.cancel()
+        pool.shutdown(wait=True)
