@@ -814,3 +814,115 @@ def test_a_tf_data_dataset_trains():
     np.testing.assert_allclose(m.predict(ds.map(lambda a, b: a), verbose=0), m.predict(x, verbose=0), rtol=1e-6)
     endless = tf.data.Dataset.from_tensor_slices((x, y)).batch(8).repeat()
     assert len(m.fit(endless, epochs=2, steps_per_epoch=4, verbose=0).history["loss"]) == 2
+
+
+# ---- 9. ConvLSTM1D/2D/3D ----
+
+_CONVLSTM_CASES = [
+    (2, (2, 4, 6, 5, 2), {}), (2, (2, 4, 6, 5, 2), dict(return_sequences=True, padding="same")),
+    (2, (2, 4, 6, 5, 2), dict(return_state=True, go_backwards=True, strides=2)),
+    (1, (2, 4, 7, 2), dict(return_sequences=True, dilation_rate=2)),
+    (3, (2, 3, 5, 4, 4, 2), dict(return_sequences=True)),
+    (2, (2, 4, 2, 6, 5), dict(data_format="channels_first", return_sequences=True)),
+    (2, (2, 4, 6, 5, 2), dict(return_sequences=True, use_bias=False, activation="relu", unit_forget_bias=False)),
+]
+
+
+@pytest.mark.parametrize("rank,shape,kwargs", _CONVLSTM_CASES)
+def test_conv_lstm_equals_keras(rank, shape, kwargs):
+    k = real_keras()
+    x = np.random.default_rng(19).normal(size=shape).astype("float32")
+    mine = getattr(gpunet.layers, "ConvLSTM%dD" % rank)(3, 3, **kwargs)
+    theirs = getattr(k.layers, "ConvLSTM%dD" % rank)(3, 3, **kwargs)
+    got = mine(x)
+    theirs(x)
+    assert [w.path for w in mine.weights] == [w.path.replace(theirs.name, mine.name) for w in theirs.weights]
+    theirs.set_weights(mine.get_weights())
+    want = theirs(x)
+    for a, b in zip(got if isinstance(got, list) else [got], want if isinstance(want, (list, tuple)) else [want]):
+        np.testing.assert_allclose(a.numpy(), np.asarray(b), rtol=1e-5, atol=1e-6)
+    cfg, kcfg = mine.get_config(), theirs.get_config()
+    assert sorted(cfg) == sorted(kcfg)
+    assert {key: cfg[key] for key in ("filters", "kernel_size", "strides", "padding", "return_sequences")} == \
+        {key: kcfg[key] for key in ("filters", "kernel_size", "strides", "padding", "return_sequences")}
+
+
+@pytest.mark.parametrize("zero_output", [False, True])
+def test_conv_lstm_masks_hold_the_state_over_masked_steps(zero_output):
+    """Keras 3.15 fails on a ConvLSTM mask (its mask does not broadcast over the frames), so the reference is the
+    RNN rule itself: a masked step keeps h and c, and its output is the previous output (or zeros)."""
+    x = np.random.default_rng(20).normal(size=(3, 5, 4, 4, 2)).astype("float32")
+    mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]], bool)
+    seq = gpunet.layers.ConvLSTM2D(2, 3, padding="same", return_sequences=True, return_state=True,
+                                   zero_output_for_mask=zero_output)
+    out, h, c = seq(x, mask=mask)
+    for i, n in enumerate(mask.sum(1)):
+        ref_out, ref_h, ref_c = seq(x[i:i + 1, :n])
+        np.testing.assert_allclose(out.numpy()[i, :n], ref_out.numpy()[0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(h.numpy()[i], ref_h.numpy()[0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(c.numpy()[i], ref_c.numpy()[0], rtol=1e-5, atol=1e-6)
+        tail = out.numpy()[i, n:]
+        want = np.zeros_like(tail) if zero_output else np.broadcast_to(ref_out.numpy()[0, -1], tail.shape)
+        np.testing.assert_allclose(tail, want, rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match=r"mask of shape \(batch, time\)"):
+        seq(x, mask=np.ones((3, 5, 4), bool))
+
+
+def test_conv_lstm_files_travel_both_ways(tmp_path):
+    k = real_keras()
+    x = np.random.default_rng(21).normal(size=(2, 3, 5, 5, 1)).astype("float32")
+    m = gpunet.Sequential([gpunet.Input((3, 5, 5, 1)), gpunet.layers.ConvLSTM2D(2, 3, return_sequences=True),
+                           gpunet.layers.ConvLSTM2D(2, 3), gpunet.layers.Flatten(), gpunet.layers.Dense(1)])
+    m.save(str(tmp_path / "g.keras"))
+    km = k.saving.load_model(str(tmp_path / "g.keras"))
+    np.testing.assert_allclose(np.asarray(km.predict(x, verbose=0)), m.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    km.save(str(tmp_path / "k.keras"))
+    back = gpunet.saving.load_model(str(tmp_path / "k.keras"))
+    np.testing.assert_allclose(back.predict(x, verbose=0), m.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+_CONVLSTM_FIT = '''
+def build(keras):
+    return keras.Sequential([keras.Input((4, 6, 6, 1)),
+                             keras.layers.ConvLSTM2D(3, 3, padding="same", return_sequences=True),
+                             keras.layers.TimeDistributed(keras.layers.Flatten()), keras.layers.LSTM(4),
+                             keras.layers.Dense(1)])
+
+def run(keras, model, d):
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    return model.fit(d["x"], d["y"], epochs=3, batch_size=4, shuffle=False, verbose=0).history
+'''
+
+
+def test_a_conv_lstm_model_trains_as_in_keras(tmp_path):
+    rng = np.random.default_rng(22)
+    data = {"x": rng.normal(size=(8, 4, 6, 6, 1)).astype("float32"), "y": rng.normal(size=(8, 1)).astype("float32")}
+    mine, theirs = same_program(tmp_path, _CONVLSTM_FIT, data)
+    assert_same(mine, theirs, rtol=2e-4, atol=1e-5)
+
+
+def test_a_stateful_conv_lstm_carries_its_state():
+    x = np.random.default_rng(23).normal(size=(2, 3, 4, 4, 1)).astype("float32")
+    layer = gpunet.layers.ConvLSTM2D(2, 3, padding="same", stateful=True)
+    plain = gpunet.layers.ConvLSTM2D(2, 3, padding="same", return_state=True)
+    first = layer(x)
+    plain(x)
+    plain.set_weights(layer.get_weights())
+    _, h, c = plain(x)
+    np.testing.assert_allclose(first.numpy(), h.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(layer(x).numpy(), plain(x, initial_state=[h, c])[0].numpy(), rtol=1e-5, atol=1e-6)
+    layer.reset_states()
+    np.testing.assert_allclose(layer(x).numpy(), first.numpy(), rtol=1e-6)
+
+
+def test_conv_lstm_dropout_draws_one_mask_per_sequence_and_leaves_inference_alone():
+    x = np.random.default_rng(24).normal(size=(2, 3, 4, 4, 1)).astype("float32")
+    layer = gpunet.layers.ConvLSTM2D(2, 3, dropout=0.5, recurrent_dropout=0.5)
+    base = gpunet.layers.ConvLSTM2D(2, 3)
+    out = layer(x)
+    base(x)
+    base.set_weights(layer.get_weights())
+    np.testing.assert_allclose(out.numpy(), base(x).numpy(), rtol=1e-6)  # training=False: no dropout
+    assert not np.allclose(layer(x, training=True).numpy(), out.numpy())
+    with pytest.raises(ValueError, match="static input shapes"):
+        gpunet.layers.ConvLSTM2D(2, 3)(gpunet.Input((None, None, 4, 1)))

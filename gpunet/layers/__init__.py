@@ -12,6 +12,7 @@ from .embedding import Embedding, Masking, ReversibleEmbedding  # noqa: F401
 from .text import CategoryEncoding, Hashing, IntegerLookup, StringLookup, TextVectorization  # noqa: F401
 from .recurrent import GRU, LSTM, RNN, SimpleRNN  # noqa: F401
 from .rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells  # noqa: F401
+from .conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D, ConvLSTMCell  # noqa: F401
 from .wrappers import Bidirectional, TimeDistributed  # noqa: F401
 from .merge import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average,  # noqa: F401
                     concatenate, dot, maximum, minimum, multiply, subtract)
