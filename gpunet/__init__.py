@@ -7,7 +7,7 @@ import sys as _sys
 import numpy as _np
 
 from . import (activations, backend, callbacks, config, constraints, initializers, layers,  # noqa: F401
-               losses, metrics, models, ops, optimizers, random, regularizers, utils)
+               losses, metrics, models, ops, optimizers, preprocessing, random, regularizers, utils)
 from .initializers import Initializer  # noqa: F401
 from .layers import Input, InputSpec, KerasTensor, Layer  # noqa: F401
 from .losses import Loss  # noqa: F401

@@ -53,3 +53,16 @@ def test_coverage_report_is_current(capsys):
         pytest.skip("docs/keras-coverage.md was made with another Keras than the installed %s" % k.__version__)
     assert committed == text, "docs/keras-coverage.md is stale: python tests/keras_coverage.py > docs/keras-coverage.md"
     assert "## keras.ops arguments that differ\n\n- none" in text  # configs store op arguments by name
+    assert keras_coverage.UNASSIGNED not in text, "a missing name with no issue or decision: add it to WHY"
+
+
+def test_the_report_walks_the_whole_public_api():
+    keras()
+    import keras_coverage
+    found = keras_coverage.missing()
+    for path in ("applications", "mixed_precision", "export", "dtype_policies", "quantizers", "tree", "visualization",
+                 "preprocessing", "wrappers", "distillation", "datasets.cifar10", "datasets.imdb", "ops.image",
+                 "(Model)", "(Layer)"):
+        assert path in found, path
+    assert keras_coverage.reason("applications.resnet", "ResNet50").startswith("issue 34")
+    assert keras_coverage.reason("layers", "NoSuchThing") == keras_coverage.UNASSIGNED

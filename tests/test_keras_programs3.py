@@ -926,3 +926,18 @@ def test_conv_lstm_dropout_draws_one_mask_per_sequence_and_leaves_inference_alon
     assert not np.allclose(layer(x, training=True).numpy(), out.numpy())
     with pytest.raises(ValueError, match="static input shapes"):
         gpunet.layers.ConvLSTM2D(2, 3)(gpunet.Input((None, None, 4, 1)))
+
+
+# ---- 16. keras.preprocessing, as Keras 3 keeps it ----
+
+@pytest.mark.parametrize("size", [(5, 5), (4, 7), (13, 9)])
+def test_preprocessing_image_smart_resize_equals_keras(size):
+    k = real_keras()
+    x = np.random.default_rng(25).uniform(0, 255, size=(2, 13, 9, 3)).astype("float32")
+    np.testing.assert_allclose(gpunet.preprocessing.image.smart_resize(x, size),
+                               np.asarray(k.preprocessing.image.smart_resize(x, size)), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(gpunet.preprocessing.image.smart_resize(x[0], size),
+                               np.asarray(k.preprocessing.image.smart_resize(x[0], size)), rtol=1e-5, atol=1e-4)
+    from gpunet.preprocessing.sequence import pad_sequences
+    assert pad_sequences is gpunet.utils.pad_sequences
+    assert gpunet.preprocessing.image.load_img is gpunet.utils.load_img

@@ -1,0 +1,2 @@
+"""`keras.preprocessing.sequence`."""
+from ..utils import pad_sequences  # noqa: F401
