@@ -6,8 +6,13 @@ import sys as _sys
 
 import numpy as _np
 
-from . import (activations, backend, callbacks, config, constraints, initializers, layers,  # noqa: F401
-               losses, metrics, models, ops, optimizers, preprocessing, random, regularizers, utils)
+from . import (activations, backend, callbacks, config, constraints, dtype_policies, initializers,  # noqa: F401
+               layers, losses, metrics, mixed_precision, models, ops, optimizers, preprocessing, random, regularizers,
+               utils)
+from .dtype_policies import DTypePolicy, FloatDTypePolicy  # noqa: F401
+
+# keras.config's policy functions live in dtype_policies (config sits below the layers that read them)
+config.set_dtype_policy, config.dtype_policy = dtype_policies.set_dtype_policy, dtype_policies.dtype_policy
 from .initializers import Initializer  # noqa: F401
 from .layers import Input, InputSpec, KerasTensor, Layer  # noqa: F401
 from .losses import Loss  # noqa: F401

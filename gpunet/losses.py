@@ -169,6 +169,19 @@ def apply_mask(sample_weight, mask, reduction):
     return sw * w
 
 
+def _full_precision(t):
+    """A float16/bfloat16 tensor (a mixed-precision model's output) as float32: Keras's losses compute in the loss
+    dtype, float32, whatever the model computed in."""
+    dt = getattr(t, "dtype", None)
+    if dt is not None and getattr(dt, "name", str(dt)) in ("float16", "bfloat16"):
+        from . import ops
+        mask = getattr(t, "_keras_mask", None)
+        t = ops.cast(t, "float32")
+        if mask is not None:
+            t._keras_mask = mask
+    return t
+
+
 class Loss:
     def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None):
         if reduction not in ("sum_over_batch_size", "sum", "none", None, "mean", "mean_with_sample_weight"):
@@ -182,6 +195,7 @@ class Loss:
         # Keras: a mask on the predictions (padded timesteps) weighs those entries 0 and, for the mean
         # reductions, the rest total/valid, so the loss is the mean over the real timesteps only
         sample_weight = apply_mask(sample_weight, getattr(y_pred, "_keras_mask", None), self.reduction)
+        y_true, y_pred = _full_precision(y_true), _full_precision(y_pred)
         return reduce_weighted(self.call(y_true, y_pred), sample_weight, self.reduction)
 
     def call(self, y_true, y_pred):

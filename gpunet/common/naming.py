@@ -15,5 +15,15 @@ def uniquify(base):
     return base if n == 0 else "%s_%d" % (base, n)
 
 
+_session_state = []  # resets of other session-wide state (the global dtype policy), registered by its owner
+
+
+def on_clear_session(reset):
+    _session_state.append(reset)
+
+
 def clear_session():
+    """Keras's clear_session: fresh automatic names, and every session-wide setting back to its default."""
     _counts.clear()
+    for reset in _session_state:
+        reset()

@@ -184,7 +184,7 @@ class MultiHeadAttention(Layer):
                            bias_initializer=initializers.clone(self.bias_initializer),
                            kernel_regularizer=self.kernel_regularizer, bias_regularizer=self.bias_regularizer,
                            kernel_constraint=self.kernel_constraint, bias_constraint=self.bias_constraint,
-                           dtype=self.dtype, name=name)
+                           dtype=self.dtype_policy, name=name)
 
     def build(self, query_shape, value_shape=None, key_shape=None):
         if isinstance(query_shape, list) and query_shape and isinstance(query_shape[0], (tuple, list)):
@@ -211,8 +211,8 @@ class MultiHeadAttention(Layer):
                              % (self._output_shape,))
         self.output_dense = self._dense("abcd,cde->abe", (None, out_dims[0]), "e", "attention_output")
         self.output_dense.build((None, query_shape[1], self.num_heads, self.value_dim))
-        self._softmax = Softmax(axis=-1, dtype=self.dtype)
-        self._dropout_layer = Dropout(rate=self.dropout, dtype=self.dtype, seed=self.seed)
+        self._softmax = Softmax(axis=-1, dtype=self.dtype_policy)
+        self._dropout_layer = Dropout(rate=self.dropout, dtype=self.dtype_policy, seed=self.seed)
         self._query_shape, self._value_shape, self._key_shape = query_shape, value_shape, key_shape
         self.attention_axes = (1,)  # Keras records the axes it attends over once built
         self.built = True

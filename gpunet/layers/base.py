@@ -5,12 +5,14 @@ import weakref
 
 import numpy as np
 
-from .. import backend, config, initializers, ops, regularizers, constraints
+from .. import backend, dtype_policies, initializers, ops, regularizers, constraints
 from ..ops.symbolic import (KerasTensor, Operation, dummy_value, flatten_symbolic, is_symbolic,  # noqa: F401
                             make_outputs, map_structure, probe_outputs)
 from ..ops.tape import Tensor, Variable
 from ..common.naming import to_snake_case, uniquify
-from . import symbolic_masks
+from . import autocast, symbolic_masks
+from .call_support import (InputSpec, _as_tensor, _call_params, _list_mask, _mask_of, _mask_params,  # noqa: F401
+                           _restore_metrics, _snapshot_metrics, _warn_mask_dropped)
 from .saving_support import _auto_config, _charge_weight, _user_init, auto_get_config
 
 _build_scope = []  # layers whose build() is running, outermost first: weight paths nest as Keras's name scopes
@@ -58,25 +60,6 @@ _KNOWN_KWARGS = {"input_shape", "input_dim", "batch_input_shape", "batch_size", 
                  "trainable", "activity_regularizer", "autocast", "weights"}
 
 
-class InputSpec:
-    """Keras's InputSpec: what a layer accepts (dtype, rank, sizes of given axes); checked on call."""
-
-    def __init__(self, dtype=None, shape=None, ndim=None, max_ndim=None, min_ndim=None, axes=None,
-                 allow_last_axis_squeeze=False, name=None, optional=False):
-        self.dtype, self.shape, self.ndim, self.max_ndim, self.min_ndim = dtype, shape, ndim, max_ndim, min_ndim
-        self.axes = dict(axes or {})
-        self.allow_last_axis_squeeze, self.name, self.optional = allow_last_axis_squeeze, name, optional
-        if shape is not None:
-            self.ndim = len(shape)
-
-    def get(self, key, default=None):  # the dict spelling Layer._check_input reads
-        return {"min_ndim": self.min_ndim if self.min_ndim is not None else self.ndim or 0,
-                "axes": self.axes}.get(key, default)
-
-    def __bool__(self):
-        return True
-
-
 def _positional_index(fn, arg):
     """Where `arg` sits among call()'s positional parameters after self (layer(x, True) passes training)."""
     try:
@@ -111,9 +94,7 @@ class Layer(Operation):
         name = kwargs.get("name")
         self.name = name if name else uniquify(to_snake_case(type(self).__name__))
         self._trainable = kwargs.get("trainable", True)
-        self.dtype = kwargs.get("dtype") or config.floatx()
-        if isinstance(self.dtype, dict):  # a DTypePolicy config from a Keras file
-            self.dtype = self.dtype.get("config", {}).get("name", config.floatx())
+        self.dtype_policy = kwargs.get("dtype")  # a name, a DTypePolicy, a file's config, or None (the global one)
         self.built = False
         self.input_spec = None  # {"min_ndim": int, "axes": {axis: size}} once built
         self._own_weights = []
@@ -139,6 +120,31 @@ class Layer(Operation):
             cls._call_mask_args = _mask_params(cls.call)
             cls._call_params = _call_params(cls.call) if cls._call_mask_args else ()
 
+    # ---- dtypes (keras.dtype_policies): variables in variable_dtype (`dtype`), calls in compute_dtype ----
+    @property
+    def dtype_policy(self):
+        return self._dtype_policy
+
+    @dtype_policy.setter
+    def dtype_policy(self, value):
+        policy = dtype_policies.get(value)
+        self._dtype_policy = policy
+        self.dtype = policy.variable_dtype
+        self._compute_dtype = policy.compute_dtype
+        self._mixed = policy.is_mixed and policy.compute_dtype in ("float16", "bfloat16")
+
+    @property
+    def compute_dtype(self):
+        return self._compute_dtype
+
+    @property
+    def variable_dtype(self):
+        return self.dtype
+
+    @property
+    def input_dtype(self):
+        return self._compute_dtype
+
     # ---- weights ----
     def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, autocast=True,
                    regularizer=None, constraint=None, name=None, **_):
@@ -151,6 +157,7 @@ class Layer(Operation):
             raise ValueError("layer %r: a weight's shape must not be negative, received %s" % (self.name, shape))
         _charge_weight(self, shape)
         v = Variable(init, shape=shape, dtype=dtype, trainable=trainable, name=name or "variable")
+        v.autocast = bool(autocast)  # read in the compute dtype inside a mixed-precision call (autocast.py)
         v.path = "%s/%s" % (_scope_path(self), v.name)
         v._constraint = constraints.get(constraint)
         reg = regularizers.get(regularizer)
@@ -310,7 +317,7 @@ class Layer(Operation):
             self.built = True
 
     def _check_input(self, x):
-        if x.dtype.kind not in "biuf":
+        if x.dtype.kind not in "biuf" and x.dtype.name != "bfloat16":
             raise TypeError('Layer "%s" expects numeric input, but received dtype %s' % (self.name, x.dtype))
         if self.input_spec:
             self._check_input_shape(x.shape)
@@ -336,11 +343,11 @@ class Layer(Operation):
             t = x
         else:
             arr = x if hasattr(x, "dtype") else np.asarray(x)
-            if arr.dtype.kind not in "biuf":
+            if arr.dtype.kind not in "biuf" and arr.dtype.name != "bfloat16":
                 raise TypeError('Layer "%s" expects numeric input, but received dtype %s' % (self.name, arr.dtype))
             t = Tensor(backend.get_xp().asarray(arr))
-        if t.dtype.kind == "f" and t.dtype != self.dtype:
-            t = ops.cast(t, self.dtype)  # Keras autocasts floating inputs to the layer dtype
+        if (t.dtype.kind == "f" or t.dtype.name == "bfloat16") and t.dtype != self._compute_dtype:
+            t = ops.cast(t, self._compute_dtype)  # Keras autocasts floating inputs to the compute dtype
         return t
 
     def __call__(self, *args, **kwargs):
@@ -391,10 +398,14 @@ class Layer(Operation):
         elif self._call_takes_training:
             kwargs["training"] = training
         _call_context.append(training)
+        swapped = autocast.enter(self, self._compute_dtype) if self._mixed else None
         try:
             out = self.call(x, *rest, **kwargs)
         finally:
             _call_context.pop()
+            autocast.leave(swapped)
+        if self._mixed:  # NumPy computes bfloat16 products in float32: the output is the compute dtype's, as Keras
+            out = autocast.outputs_in(out, self._compute_dtype)
         if self.activity_regularizer is not None and training:
             self._activity_losses = [ops.divide(self.activity_regularizer(out), out.shape[0])]
         if self.supports_masking:
@@ -459,9 +470,9 @@ class Layer(Operation):
         else:
             out_shape = self._dummy_output_shape(args, kwargs)
         if isinstance(out_shape, list) and out_shape and isinstance(out_shape[0], (tuple, list)):
-            specs = [(tuple(s), self.dtype) for s in out_shape]
+            specs = [(tuple(s), self._compute_dtype) for s in out_shape]
         else:
-            specs = (tuple(out_shape), self.dtype)
+            specs = (tuple(out_shape), self._compute_dtype)
         outs = make_outputs(self, args, kwargs, specs)
         symbolic_masks.attach(self, args, kwargs, outs)
         return outs
@@ -498,9 +509,7 @@ class Layer(Operation):
 
     # ---- config ----
     def get_config(self):
-        cfg = {"name": self.name, "trainable": self.trainable,
-               "dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": self.dtype},
-                         "registered_name": None}}
+        cfg = {"name": self.name, "trainable": self.trainable, "dtype": dtype_policies.serialize(self._dtype_policy)}
         if self._batch_input_shape is not None:
             cfg["batch_input_shape"] = list(self._batch_input_shape)
         if type(self).get_config is Layer.get_config and _user_init(type(self), Layer):
@@ -535,74 +544,3 @@ def _scope_path(layer):
         if _build_scope[i] is layer:
             return "/".join(l.name for l in _build_scope[:i + 1])
     return layer.name
-
-
-def _mask_of(x):
-    t = type(x)
-    return x._keras_mask if t is not list and t is not dict else (_list_mask(x) if t is list else None)
-
-
-def _list_mask(xs):
-    masks = [i._keras_mask for i in xs]
-    return None if all(m is None for m in masks) else masks
-
-
-def _call_params(fn):
-    """call()'s parameter names after self, in order."""
-    try:
-        return tuple(inspect.signature(fn).parameters)[1:]
-    except (TypeError, ValueError):
-        return ()
-
-
-def _mask_params(fn):
-    """call()'s parameters Keras fills with masks: `mask` and `<tensor argument>_mask`."""
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return ()
-    return tuple(p for p in params if p == "mask" or p.endswith("_mask") and p != "attention_mask")
-
-
-_warned_masks = set()
-
-
-def _warn_mask_dropped(layer):
-    key = type(layer)
-    if key not in _warned_masks:
-        _warned_masks.add(key)
-        import warnings
-        warnings.warn("Layer '%s' (of type %s) was passed an input with a mask attached to it. However, this layer "
-                      "does not support masking and will therefore destroy the mask information. Downstream layers "
-                      "will not see the mask." % (layer.name, type(layer).__name__), stacklevel=3)
-
-
-def _as_tensor(v):
-    """Extra call arguments: arrays become Tensors (Keras converts them), anything else is kept."""
-    if isinstance(v, np.ndarray) or (hasattr(v, "__cuda_array_interface__") and not isinstance(v, Tensor)):
-        return Tensor(backend.get_xp().asarray(v))
-    return v
-
-
-def _snapshot_metrics(layer):
-    saved = []
-    for m in layer.metrics:
-        state = {("var", i): (v, v.data.copy()) for i, v in enumerate(getattr(m, "_variables", []))}
-        for k, v in m.__dict__.items():
-            if isinstance(v, Variable):
-                state[k] = (v, v.data.copy())
-            elif hasattr(v, "copy") and hasattr(v, "dtype"):
-                state[k] = v.copy()
-            else:
-                state[k] = v
-        saved.append((m, state))
-    return saved
-
-
-def _restore_metrics(saved):
-    for m, state in saved:
-        for k, v in state.items():
-            if isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], Variable):
-                v[0].data[...] = v[1]
-            else:
-                m.__dict__[k] = v

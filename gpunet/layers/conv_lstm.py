@@ -201,7 +201,7 @@ class _ConvLSTM(Layer):
             (cell.input_dim,) + cell.spatial_dims
         shape = cell.state_shape((batch_size,) + frame)
         xp = backend.get_xp()
-        return [Tensor(xp.zeros(shape, dtype=self.dtype)), Tensor(xp.zeros(shape, dtype=self.dtype))]
+        return [Tensor(xp.zeros(shape, dtype=self.compute_dtype)), Tensor(xp.zeros(shape, dtype=self.compute_dtype))]
 
     def reset_states(self):
         if self.states is not None:
@@ -266,11 +266,11 @@ class _ConvLSTM(Layer):
             return [s if isinstance(s, Tensor) else Tensor(backend.get_xp().asarray(s)) for s in states]
         if self.stateful:
             if self.states is None or tuple(self.states[0].shape) != tuple(shape):
-                self.states = [Variable(backend.get_xp().zeros(shape, dtype=self.dtype), trainable=False,
+                self.states = [Variable(backend.get_xp().zeros(shape, dtype=self.compute_dtype), trainable=False,
                                         name="state_%d" % i) for i in range(2)]
             return [Tensor(self.states[0].data), Tensor(self.states[1].data)]
         xp = backend.get_xp()
-        return [Tensor(xp.zeros(shape, dtype=self.dtype)), Tensor(xp.zeros(shape, dtype=self.dtype))]
+        return [Tensor(xp.zeros(shape, dtype=self.compute_dtype)), Tensor(xp.zeros(shape, dtype=self.compute_dtype))]
 
     def get_config(self):
         cfg = Layer.get_config(self)

@@ -383,7 +383,7 @@ class RandomCrop(_RandomImageLayer):
         x = _data(inputs)
         x = x if x.dtype == np.dtype(self.dtype) else x.astype(self.dtype)
         if not training:
-            return Resizing(self.height, self.width, crop_to_aspect_ratio=True, dtype=self.dtype)(x)
+            return Resizing(self.height, self.width, crop_to_aspect_ratio=True, dtype=self.dtype_policy)(x)
         return self.transform_images(x, self.get_random_transformation(x, training=True), training=True)
 
     def get_random_transformation(self, data, training=True, seed=None):

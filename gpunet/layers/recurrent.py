@@ -78,7 +78,8 @@ class RNN(Layer):
     def get_initial_state(self, batch_size):
         fn = getattr(self.cell, "get_initial_state", None)
         if fn is None:
-            return [Tensor(backend.get_xp().zeros((batch_size, d), dtype=self.dtype)) for d in _flat(self.state_size)]
+            return [Tensor(backend.get_xp().zeros((batch_size, d), dtype=self.compute_dtype))
+                    for d in _flat(self.state_size)]
         init = fn(batch_size=batch_size)
         return _flat(init if isinstance(init, (list, tuple)) else [init])
 
@@ -108,7 +109,7 @@ class RNN(Layer):
             raise ValueError("If an RNN is stateful, the batch size of the input sequences must be the same as the "
                              "batch size of the initial state. \n- Expected batch size: %d\n- Received batch size: %d"
                              % (self.states[0].shape[0], B))
-        states = [s if isinstance(s, Tensor) else Tensor(backend.get_xp().asarray(s, dtype=self.dtype))
+        states = [s if isinstance(s, Tensor) else Tensor(backend.get_xp().asarray(s, dtype=self.compute_dtype))
                   for s in _flat(initial_state if isinstance(initial_state, (list, tuple)) else [initial_state])]
         if len(states) != len(_flat(self.state_size)):
             raise ValueError('Layer "%s" expects %d initial state tensor(s), received %d'
@@ -147,8 +148,8 @@ class RNN(Layer):
         ract = activations.name_of(getattr(cell, "recurrent_activation", activations.sigmoid))
         if not rnn_ops.supported(act, ract) or activations.get(act) is not cell.activation:
             return None
-        if cell.dtype not in ("float32", "float64"):
-            return None
+        if cell.dtype not in ("float32", "float64") or cell.compute_dtype != cell.dtype:
+            return None  # mixed precision: the cell's own call, in its compute dtype
         return kind
 
     def _fused(self, kind, x, states, mask, training):

@@ -73,7 +73,7 @@ class _CellBase(Layer):
     def get_initial_state(self, batch_size=None):
         xp = backend.get_xp()
         sizes = self.state_size if isinstance(self.state_size, (list, tuple)) else [self.state_size]
-        return [Tensor(xp.zeros((batch_size, d), dtype=self.dtype)) for d in sizes]
+        return [Tensor(xp.zeros((batch_size, d), dtype=self.compute_dtype)) for d in sizes]
 
     def _base_config(self, extra):
         cfg = super().get_config()

@@ -81,6 +81,9 @@ class Model(Layer):
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
                 run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True):
         opt = optimizers.get(optimizer)
+        if auto_scale_loss and self.dtype_policy.name == "mixed_float16" and \
+                not isinstance(opt, optimizers.LossScaleOptimizer):
+            opt = optimizers.LossScaleOptimizer(opt)  # Keras: float16 gradients need dynamic loss scaling
         loss = self._single_output_loss(loss)
         if isinstance(loss, (list, tuple, dict)):  # one loss per output: resolved per output at fit time
             for l in (loss.values() if isinstance(loss, dict) else loss):

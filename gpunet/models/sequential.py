@@ -222,7 +222,7 @@ class Sequential(Model):
         """Inside fit/evaluate the data were checked once up front, so each batch may go straight to
         `call` (no per-batch input checks) — unless a layer needs __call__ (activity regularizer)."""
         return self.built and all(l.built and l.activity_regularizer is None and not l._produces_mask()
-                                  for l in self._layers)  # masks ride on __call__
+                                  and not l._mixed for l in self._layers)  # masks, autocast ride on __call__
 
     def _loss_output_names(self):
         return ["output"], True

@@ -53,7 +53,7 @@ class Tensor:
 class Variable(Tensor):
     """A named, assignable tensor (Keras's ``keras.Variable``). Assignment writes in place, so the
     optimizer may keep all parameters as views into one flat buffer."""
-    __slots__ = ("name", "trainable", "path", "_constraint", "_grad_sink")
+    __slots__ = ("name", "trainable", "path", "_constraint", "_grad_sink", "autocast")
 
     def __init__(self, initializer, shape=None, dtype=None, trainable=True, name=None):
         from .. import config
@@ -71,6 +71,7 @@ class Variable(Tensor):
         self.trainable = trainable
         self._constraint = None
         self._grad_sink = None  # the optimizer's flat-gradient view for this variable, once built
+        self.autocast = True  # Keras: read in a mixed-precision layer's compute dtype during its call
 
     @property
     def value(self):

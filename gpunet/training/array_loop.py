@@ -115,7 +115,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     if plan.variables and not getattr(model.optimizer, "built", False):
         model.optimizer.build(plan.variables)
     # a model with nothing to train (a Lambda, frozen layers) still runs its losses and metrics, as Keras's does
-    eager = sw is not None or getattr(model, "run_eagerly", False) or not plan.variables
+    eager = sw is not None or getattr(model, "run_eagerly", False) or not plan.variables or \
+        getattr(model.optimizer, "dynamic_loss_scaling", False)  # the compiled steps have no dynamic loss scale
     fast = None if eager else StepPlan.build(model, plan)
     cbs = CallbackList(parallel.for_rank(callbacks, dp), model=model, add_history=True,
                        add_progbar=verbose != 0 and parallel.rank(dp) == 0, verbose=verbose, epochs=epochs, steps=steps)

@@ -27,6 +27,8 @@ def layer_chain(model):
     chain = model._layer_chain()
     if not chain or len({id(l) for l, _ in chain}) != len(chain):  # a shared layer: its gradients would add up
         return None
+    if any(getattr(l, "_mixed", False) for l, _ in chain):  # mixed precision runs each layer's own call
+        return None
     return chain
 
 

@@ -27,7 +27,8 @@ class _Plan:
         # probabilities (the logits before the softmax), or any output with from_logits=True (the output)
         self.from_logits = bool(ce and kwargs.get("from_logits"))
         self.fused = (ce and kwargs.get("axis", -1) == -1 and self.loss.reduction == "sum_over_batch_size"
-                      and kwargs.get("ignore_class") is None and (self.from_logits or model._has_softmax_head()))
+                      and kwargs.get("ignore_class") is None and (self.from_logits or model._has_softmax_head())
+                      and not _any_mixed(model))  # mixed precision: the layers' calls, the loss in float32
         self.label_smoothing = kwargs.get("label_smoothing", 0.0) or 0.0
         yshape = y_sample.shape if y_sample is not None else None
         self.metrics = model._resolve_metrics(yshape, y_pred_shape)
@@ -58,6 +59,21 @@ class _Plan:
         self.metrics = list(self.out_trackers.values()) + [m for m, _ in self.slots]
         self.weighted_metrics = []
         self.metrics_on_logits = True
+
+
+def _any_mixed(model):
+    """Whether a layer of the model computes in half precision (its calls must run, not the fused head)."""
+    from ..layers.base import Layer
+    seen, todo = set(), [model]
+    while todo:
+        layer = todo.pop()
+        if id(layer) in seen or not isinstance(layer, Layer):
+            continue
+        seen.add(id(layer))
+        if layer._mixed:
+            return True
+        todo.extend(layer._sublayers())
+    return False
 
 
 def _multi_loss(model, plan, xb, yb, swb, training):
