@@ -55,7 +55,8 @@ class DTypePolicy:
             raise ValueError("Cannot convert '%s' to a mixed precision DTypePolicy. Valid policies include "
                              "'mixed_float16', 'mixed_bfloat16', and the name of any float dtype such as "
                              "'float32'." % (name,))
-        _np_dtype(compute)  # bfloat16 without ml_dtypes fails here, when the policy is made
+        if compute == "bfloat16":
+            _np_dtype(compute)  # without ml_dtypes this fails here, when the policy is made
         self._name, self._compute_dtype, self._variable_dtype = name, compute, variable
 
     @property

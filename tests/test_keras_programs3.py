@@ -1100,3 +1100,83 @@ def test_clear_session_forgets_the_global_policy_as_keras_does():
         assert gpunet.layers.Dense(2).dtype == "float64"  # floatx's policy again
     finally:
         gpunet.config.set_floatx("float32")
+
+
+# ---- 11. the raw-string model idiom: lookups and TextVectorization on a string Input ----
+
+def test_an_end_to_end_model_over_raw_strings():
+    """keras.io's text classification from scratch: a model trained on vectorized ids, then an end-to-end model
+    that takes the raw strings (Keras runs this on TensorFlow only; gpunet's lookups read host strings)."""
+    texts = np.array(["the cat sat", "a dog ran", "the dog sat down", "cats and dogs", "a cat ran far", "sat"])
+    labels = np.array([0, 1, 1, 0, 0, 1])
+    vectorize = gpunet.layers.TextVectorization(max_tokens=30, output_sequence_length=5)
+    vectorize.adapt(texts)
+    ids_in = gpunet.Input((5,), dtype="int64")
+    h = gpunet.layers.GlobalAveragePooling1D()(gpunet.layers.Embedding(30, 4)(ids_in))
+    model = gpunet.Model(ids_in, gpunet.layers.Dense(2, activation="softmax")(h))
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(vectorize(texts), labels, epochs=2, verbose=0)
+    raw = gpunet.Input((1,), dtype="string")
+    ids = vectorize(raw)
+    assert ids.shape == (None, 5) and ids.dtype == "int64"
+    end_to_end = gpunet.Model(raw, model(ids))
+    want = model.predict(vectorize(texts), verbose=0)
+    np.testing.assert_allclose(end_to_end.predict(texts[:, None], verbose=0), want, rtol=1e-6)
+    np.testing.assert_allclose(end_to_end(texts[:, None]).numpy(), want, rtol=1e-6)
+    end_to_end.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    loss, acc = end_to_end.evaluate(texts[:, None], labels, verbose=0)
+    np.testing.assert_allclose([loss, acc], model.evaluate(vectorize(texts), labels, verbose=0), rtol=1e-6)
+    h = end_to_end.fit(texts[:, None], labels, epochs=1, batch_size=3, verbose=0).history
+    assert np.isfinite(h["loss"][0])
+    with pytest.raises(TypeError, match="takes strings"):
+        end_to_end.predict(np.zeros((2, 1)), verbose=0)
+
+
+def test_string_lookups_are_graph_nodes_on_a_string_input():
+    raw = gpunet.Input((2,), dtype="string")
+    ids = gpunet.layers.StringLookup(vocabulary=["a", "b", "c"])(raw)
+    hot = gpunet.layers.StringLookup(vocabulary=["a", "b", "c"], output_mode="multi_hot")(raw)
+    assert (ids.shape, ids.dtype, hot.shape, hot.dtype) == ((None, 2), "int64", (None, 4), "float32")
+    m = gpunet.Model(raw, [ids, hot])
+    got_ids, got_hot = m.predict(np.array([["a", "z"], ["c", "b"]]), verbose=0)
+    np.testing.assert_array_equal(got_ids, [[1, 0], [3, 2]])
+    np.testing.assert_array_equal(got_hot, [[1, 1, 0, 0], [0, 0, 1, 1]])
+
+
+def test_a_one_layer_functional_softmax_model_evaluates_and_fits():
+    """The fused softmax head read the Input's batch as a bare array when the head sat right on the Input."""
+    k = real_keras()
+    x, y = np.random.default_rng(30).normal(size=(6, 3)).astype("float32"), np.array([0, 1, 1, 0, 0, 1])
+    models = {}
+    for lib in (gpunet, k):
+        inp = lib.Input((3,))
+        models[lib] = lib.Model(inp, lib.layers.Dense(2, activation="softmax")(inp))
+        models[lib].compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    models[k].set_weights(models[gpunet].get_weights())
+    np.testing.assert_allclose(models[gpunet].evaluate(x, y, verbose=0), models[k].evaluate(x, y, verbose=0),
+                               rtol=1e-5)
+    assert np.isfinite(models[gpunet].fit(x, y, verbose=0).history["loss"][0])
+
+
+def test_a_compiled_model_inside_another_leaves_its_trackers_out_of_the_outer_logs():
+    """Keras skips a nested Trainer's own metrics: the inner model's untouched loss tracker (0.0) overwrote the
+    outer loss in the per-batch loop's logs."""
+    k = real_keras()
+    x, y = np.random.default_rng(31).normal(size=(6, 5)).astype("float32"), np.array([0, 1, 1, 0, 0, 1])
+    outer = {}
+    for lib in (gpunet, k):
+        inp = lib.Input((5,))
+        inner = lib.Model(inp, lib.layers.Dense(2, activation="softmax")(inp))
+        inner.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        raw = lib.Input((5,))
+        outer[lib] = lib.Model(raw, inner(raw))
+        outer[lib].compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    outer[k].set_weights(outer[gpunet].get_weights())
+    mine = outer[gpunet].evaluate(x, y, verbose=0, return_dict=True)
+    theirs = outer[k].evaluate(x, y, verbose=0, return_dict=True)
+    assert sorted(mine) == sorted(theirs)
+    for key in theirs:
+        np.testing.assert_allclose(mine[key], theirs[key], rtol=1e-5)
+    import gpunet.training.batch_loop as per_batch  # the loop the raw-string models take
+    logs = per_batch.evaluate(outer[gpunet], x, y, 32, 0, None, None, None, True)
+    np.testing.assert_allclose(logs["loss"], theirs["loss"], rtol=1e-5)

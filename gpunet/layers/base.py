@@ -269,7 +269,10 @@ class Layer(Operation):
             items = value if isinstance(value, (list, tuple)) else [value]
             out.extend(m for m in items if isinstance(m, Metric) and all(m is not o for o in out))
         for layer in self._sublayers():
-            out.extend(m for m in layer.metrics if all(m is not o for o in out))
+            # a nested model's own loss tracker and compiled metrics are not the outer model's (Keras skips a
+            # Trainer's metrics): only those its layers hold
+            sub = layer._layer_metrics() if hasattr(layer, "_layer_metrics") else layer.metrics
+            out.extend(m for m in sub if all(m is not o for o in out))
         return out
 
     def compute_mask(self, inputs, previous_mask=None):

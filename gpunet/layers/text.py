@@ -14,6 +14,7 @@ import re
 import numpy as np
 
 from .. import backend
+from ..ops.symbolic import KerasTensor, make_outputs
 from ..ops.tape import Tensor
 from .base import Layer
 
@@ -50,6 +51,25 @@ def _bag(ids_per_sample, depth, mode):
         else:
             np.add.at(out[r], ids, 1.0)
     return out
+
+
+def _host_layer_call(layer, inputs):
+    """The lookups, TextVectorization and Hashing run on host data outside Layer.__call__ (strings are no backend
+    arrays). On a symbolic tensor (a string `Input` of a Functional model: the raw-string model idiom) the call is a
+    graph node: its output shape is compute_output_shape's, its dtype int64 for ids, the compute dtype for
+    encodings, strings for an inverted lookup."""
+    if isinstance(inputs, KerasTensor):
+        if not layer.built:
+            layer._maybe_build(tuple(inputs.shape))
+        shape = tuple(layer.compute_output_shape(tuple(inputs.shape)))
+        if getattr(layer, "invert", False):
+            dtype = "string"
+        elif getattr(layer, "output_mode", "int") == "int":
+            dtype = "int64"
+        else:
+            dtype = layer.compute_dtype
+        return make_outputs(layer, (inputs,), {}, (shape, dtype))
+    return layer.call(inputs)
 
 
 class _IndexLookup(Layer):
@@ -271,7 +291,7 @@ class StringLookup(_IndexLookup):
         return t.decode(self.encoding) if isinstance(t, bytes) else str(t)
 
     def __call__(self, inputs, **kwargs):
-        return self.call(inputs)
+        return _host_layer_call(self, inputs)
 
     def call(self, inputs):
         arr = np.asarray(_host(inputs), dtype=object)
@@ -405,7 +425,7 @@ class TextVectorization(Layer):
         self._lookup_layer.adapt([self._tokens(s) for s in samples])
 
     def __call__(self, inputs, **kwargs):
-        return self.call(inputs)
+        return _host_layer_call(self, inputs)
 
     def call(self, inputs):
         samples, scalar = self._samples(inputs)
@@ -503,7 +523,7 @@ class Hashing(Layer):
         return h % bins
 
     def __call__(self, inputs, **kwargs):
-        return self.call(inputs)
+        return _host_layer_call(self, inputs)
 
     def call(self, inputs):
         arr = np.asarray(_host(inputs))

@@ -1,5 +1,8 @@
 """Functional models: `gpunet.Model(inputs, outputs)` over a graph of layer calls on symbolic
 tensors (`gpunet.Input`), with multiple inputs and outputs and shared layers."""
+import numpy as np
+
+from .. import backend
 from ..layers.base import KerasTensor, Layer, call_context
 from ..layers.core import InputLayer
 from ..layers.embedding import Embedding
@@ -146,7 +149,7 @@ class Functional(Model):
         inputs = args[0] if args else kwargs.pop("inputs")
         if is_symbolic(inputs):
             return Layer.__call__(self, inputs, *args[1:], **kwargs)
-        xs = [i if isinstance(i, Tensor) else Tensor(Layer._to_tensor(self, i).data) for i in self._match_inputs(inputs)]
+        xs = [_input_value(self, i, t) for i, t in zip(self._match_inputs(inputs), self.inputs)]
         with call_context(self, kwargs.pop("training", None)) as training:
             return self.call(xs if len(xs) > 1 else xs[0], training=training)
 
@@ -162,6 +165,9 @@ class Functional(Model):
         if len(xs) != len(self.inputs):
             raise ValueError('Model "%s" expects %d input(s), but received %d' % (self.name, len(self.inputs), len(xs)))
         return [adjust_rank(x, t.shape) for x, t in zip(xs, self.inputs)]
+
+    def _takes_strings(self):
+        return any(t.dtype == "string" for t in self.inputs)
 
     def _input_keys(self, given):
         """How a dict of input arrays is matched to self.inputs: by the keys of the dict the model was built from
@@ -212,6 +218,8 @@ class Functional(Model):
             values = self._run_nodes(self._nodes[:-1], {id(kt): v for kt, v in zip(self.inputs, xs)}, training)
         layer, parents, _, _ = self._nodes[-1]
         h = values[id(parents[0])]
+        if not isinstance(h, Tensor):  # the head reads the Input itself (a one-layer model): the batch as given
+            h = Tensor(backend.get_xp().asarray(h))
         if isinstance(layer, Dense):
             layer._check_input(h)
             logits = layer.call_logits(h)
@@ -376,6 +384,20 @@ class Functional(Model):
             return outputs[key(s)]
         return cls(struct(config["input_layers"]), struct(config["output_layers"]), name=config.get("name"),
                    trainable=config.get("trainable", True))
+
+
+def _input_value(model, x, kt):
+    """A value for Input `kt`: a Tensor, or the host array itself for a string Input (the raw-string model idiom:
+    the lookup layers read host data)."""
+    if isinstance(x, Tensor):
+        return x
+    if kt.dtype == "string":
+        arr = np.asarray(x)
+        if arr.dtype.kind not in "OSU":
+            raise TypeError('Input %r of model "%s" takes strings, received an array of dtype %s'
+                            % (kt._history[0].name, model.name, arr.dtype))
+        return arr
+    return Tensor(Layer._to_tensor(model, x).data)
 
 
 def adjust_rank(x, ref):

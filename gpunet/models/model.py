@@ -405,6 +405,10 @@ class Model(Layer):
     def _has_softmax_head(self):
         return False
 
+    def _takes_strings(self):
+        """Whether an input is a string Input (fit, evaluate and predict then run batch by batch on host data)."""
+        return False
+
     def _forward_logits(self, x, training, fast=False):
         raise NotImplementedError
 

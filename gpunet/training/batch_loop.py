@@ -22,7 +22,7 @@ _STEP_API = ("train_step", "test_step", "compute_loss", "compute_metrics", "metr
 
 def needed(model, x, y, for_predict=False):
     """True when fit/evaluate/predict must call the model's steps one batch at a time."""
-    if is_stream(x):
+    if is_stream(x) or model._takes_strings():  # strings stay on the host: the model's own calls read them
         return True
     if for_predict:
         return model._overrides(("predict_step",))

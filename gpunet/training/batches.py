@@ -39,6 +39,8 @@ def _to_backend(a, name):
         elif hasattr(a, "numpy") and callable(a.numpy):  # a TensorFlow eager tensor
             a = a.numpy()
     arr = a if hasattr(a, "dtype") and hasattr(a, "shape") else np.asarray(a)
+    if arr.dtype.kind in "OSU" and name == "x":  # strings for a string Input stay host arrays (lookup layers)
+        return arr
     if arr.dtype.kind not in "biuf":
         raise TypeError("%s must be numeric, received an array of dtype %s" % (name, arr.dtype))
     if arr.dtype.kind == "f" and arr.dtype != np.dtype(config.floatx()):
