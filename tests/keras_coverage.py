@@ -33,11 +33,9 @@ WHY = [
     (None, ("fft", "stft", "STFT", "rfft", "irfft", "Spectrogram", "view_as", "polar", "extract_sequences"),
      "decision: signal processing (FFT, STFT, spectrograms) is not planned; no issue"),
     (None, ("ctc", "CTC"), "open, no issue yet: CTC loss and decoding"),
-    (None, ("Adaptive", "adaptive", "depth_to_space", "space_to_depth", "fold", "unfold", "rearrange",
-            "jvp", "lu_factor", "elastic_transform", "map_coordinates", "perspective_transform",
+    (None, ("rearrange", "jvp", "lu_factor", "elastic_transform", "map_coordinates", "perspective_transform",
             "scale_and_translate", "ssim"),
-     "open, no issue yet: the rest of keras.ops (adaptive pooling, depth/space, fold, jvp, lu_factor, the "
-     "geometric image transforms, ssim)"),
+     "open, no issue yet: the rest of keras.ops (rearrange, jvp, lu_factor, the geometric image transforms, ssim)"),
     (("visualization", "utils.bounding_boxes"), None,
      "decision: bounding-box and segmentation utilities belong to detection support, not planned"),
     (("wrappers",), None,

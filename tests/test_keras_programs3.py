@@ -1180,3 +1180,67 @@ def test_a_compiled_model_inside_another_leaves_its_trackers_out_of_the_outer_lo
     import gpunet.training.batch_loop as per_batch  # the loop the raw-string models take
     logs = per_batch.evaluate(outer[gpunet], x, y, 32, 0, None, None, None, True)
     np.testing.assert_allclose(logs["loss"], theirs["loss"], rtol=1e-5)
+
+
+# ---- 10. keras.ops.nn: depth/space, unfold/fold, adaptive pooling (and the Adaptive*Pooling layers) ----
+
+@pytest.mark.parametrize("fmt", ["channels_last", "channels_first"])
+def test_depth_and_space_rearrangements_equal_keras(fmt):
+    k = real_keras()
+    x = np.random.default_rng(32).normal(size=(2, 4, 6, 8) if fmt == "channels_last" else (2, 8, 4, 6))
+    x = x.astype("float32")
+    for name, arg in (("depth_to_space", 2), ("space_to_depth", 2)):
+        got = getattr(gpunet.ops, name)(x, arg, data_format=fmt)
+        np.testing.assert_array_equal(got.numpy(), np.asarray(getattr(k.ops, name)(x, arg, data_format=fmt)))
+    back = gpunet.ops.space_to_depth(gpunet.ops.depth_to_space(x, 2, data_format=fmt), 2, data_format=fmt)
+    np.testing.assert_array_equal(back.numpy(), x)
+    with pytest.raises(ValueError, match="block_size"):
+        gpunet.ops.depth_to_space(x, 1)
+
+
+@pytest.mark.parametrize("kwargs", [dict(kernel_size=2), dict(kernel_size=(2, 3), stride=2, padding=1),
+                                    dict(kernel_size=3, dilation=2, padding=(1, 2), stride=(1, 2))])
+def test_unfold_and_fold_equal_keras(kwargs):
+    k = real_keras()
+    x = np.random.default_rng(33).normal(size=(2, 3, 7, 8)).astype("float32")
+    cols = gpunet.ops.unfold(x, **kwargs)
+    want = np.asarray(k.ops.unfold(x, **kwargs))
+    np.testing.assert_allclose(cols.numpy(), want, rtol=1e-6)
+    np.testing.assert_allclose(gpunet.ops.fold(want, (7, 8), **kwargs).numpy(),
+                               np.asarray(k.ops.fold(want, (7, 8), **kwargs)), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape,size", [((2, 10, 3), 4), ((2, 7, 9, 3), (3, 4)), ((1, 5, 6, 7, 2), (2, 3, 4)),
+                                        ((2, 3, 11, 5), (4, 2))])
+def test_adaptive_pooling_equals_keras(shape, size):
+    k = real_keras()
+    fmt = "channels_first" if shape == (2, 3, 11, 5) else "channels_last"
+    x = np.random.default_rng(34).normal(size=shape).astype("float32")
+    for name in ("adaptive_average_pool", "adaptive_max_pool"):
+        got = getattr(gpunet.ops, name)(x, size, data_format=fmt)
+        np.testing.assert_allclose(got.numpy(), np.asarray(getattr(k.ops, name)(x, size, data_format=fmt)),
+                                   rtol=1e-5, atol=1e-6)
+    rank = len(shape) - 2
+    for kind in ("Average", "Max"):
+        name = "Adaptive%sPooling%dD" % (kind, rank)
+        mine, theirs = getattr(gpunet.layers, name)(size, data_format=fmt), getattr(k.layers, name)(size,
+                                                                                                 data_format=fmt)
+        np.testing.assert_allclose(mine(x).numpy(), np.asarray(theirs(x)), rtol=1e-5, atol=1e-6)
+        assert mine.get_config()["output_size"] == theirs.get_config()["output_size"]
+        assert mine.compute_output_shape(shape) == theirs.compute_output_shape(shape)
+
+
+@pytest.mark.parametrize("name,args", [
+    ("depth_to_space", (2,)), ("space_to_depth", (2,)), ("unfold", (2,)), ("adaptive_average_pool", ((2, 3),)),
+    ("adaptive_max_pool", ((3, 2),))])
+def test_spatial_ops_gradients_match_central_differences(name, args):
+    from gradcheck import directional_check
+    x = np.random.default_rng(35).normal(size=(1, 4, 6, 8))
+    directional_check(lambda t: getattr(gpunet.ops, name)(t, *args), x, rtol=1e-5, atol=1e-8)
+
+
+def test_fold_gradient_matches_central_differences():
+    from gradcheck import directional_check
+    cols = np.random.default_rng(36).normal(size=(1, 2 * 4, 9))
+    directional_check(lambda t: gpunet.ops.fold(t, (5, 5), kernel_size=2, stride=2, padding=1), cols, rtol=1e-5,
+                      atol=1e-8)
