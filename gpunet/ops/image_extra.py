@@ -89,16 +89,24 @@ def _hw_axes(images, fmt):
     return (nd - 3, nd - 2) if fmt == "channels_last" else (nd - 2, nd - 1)
 
 
+def _framed(images, vertical, horizontal, what, data_format):
+    """pad_images' and crop_images' common checks: the images as a tensor of rank 3 or 4, exactly two of each
+    triple (before, after, target) given, and the height and width axes with their sizes."""
+    images = _ops().convert_to_tensor(images)
+    _rank(images, (3, 4), "images")
+    for side, values in (("top", vertical), ("left", horizontal)):
+        names = ("%s_%s" % (side, what), "%s_%s" % ("bottom" if side == "top" else "right", what),
+                 "target_height" if side == "top" else "target_width")
+        _two_of_three(*values, names)
+    ha, wa = _hw_axes(images, _fmt(data_format))
+    return images, ha, wa, images.shape[ha], images.shape[wa]
+
+
 def pad_images(images, top_padding=None, left_padding=None, bottom_padding=None, right_padding=None,
                target_height=None, target_width=None, data_format=None):
     ops = _ops()
-    images = ops.convert_to_tensor(images)
-    _rank(images, (3, 4), "images")
-    _two_of_three(top_padding, bottom_padding, target_height, ("top_padding", "bottom_padding", "target_height"))
-    _two_of_three(left_padding, right_padding, target_width, ("left_padding", "right_padding", "target_width"))
-    fmt = _fmt(data_format)
-    ha, wa = _hw_axes(images, fmt)
-    h, w = images.shape[ha], images.shape[wa]
+    images, ha, wa, h, w = _framed(images, (top_padding, bottom_padding, target_height),
+                                   (left_padding, right_padding, target_width), "padding", data_format)
     top = target_height - bottom_padding - h if top_padding is None else top_padding
     bottom = target_height - top - h if bottom_padding is None else bottom_padding
     left = target_width - right_padding - w if left_padding is None else left_padding
@@ -115,13 +123,8 @@ def pad_images(images, top_padding=None, left_padding=None, bottom_padding=None,
 def crop_images(images, top_cropping=None, left_cropping=None, bottom_cropping=None, right_cropping=None,
                 target_height=None, target_width=None, data_format=None):
     ops = _ops()
-    images = ops.convert_to_tensor(images)
-    _rank(images, (3, 4), "images")
-    _two_of_three(top_cropping, bottom_cropping, target_height, ("top_cropping", "bottom_cropping", "target_height"))
-    _two_of_three(left_cropping, right_cropping, target_width, ("left_cropping", "right_cropping", "target_width"))
-    fmt = _fmt(data_format)
-    ha, wa = _hw_axes(images, fmt)
-    h, w = images.shape[ha], images.shape[wa]
+    images, ha, wa, h, w = _framed(images, (top_cropping, bottom_cropping, target_height),
+                                   (left_cropping, right_cropping, target_width), "cropping", data_format)
     top = h - target_height - bottom_cropping if top_cropping is None else top_cropping
     height = h - bottom_cropping - top if target_height is None else target_height
     left = w - target_width - right_cropping if left_cropping is None else left_cropping
