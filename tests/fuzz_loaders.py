@@ -305,10 +305,15 @@ def case_keras(bases, rng, work):
         _rewrite(bases.keras, path, _truncate, rng)
     elif choice == 2:
         members = _zip_members(bases.keras)
-        op = int(rng.integers(4))
+        op = int(rng.integers(5))
         if op == 0:
             members.pop(int(rng.integers(len(members))))
             label = "zip member removed"
+        elif op == 4:  # assets/ members, hostile names among them: extracted only for a load_assets holder,
+            name = ["assets/../escape.txt", "assets//abs.txt", "assets/layers/dense/vocabulary.txt",  # inside
+                    "assets/" + "a/" * 40 + "deep.txt"][int(rng.integers(4))]                       # the archive
+            members.append((name, os.urandom(int(rng.integers(1, 300)))))
+            label = "assets member added"
         elif op == 1:
             i = int(rng.integers(len(members)))
             members[i] = (members[i][0].filename, os.urandom(int(rng.integers(1, 300))))

@@ -9,7 +9,8 @@ from .core import (Activation, Dense, Dropout, Flatten, Input, InputLayer, Resha
                    SpatialDropout2D, SpatialDropout3D)
 from .attention import AdditiveAttention, Attention, EinsumDense, MultiHeadAttention  # noqa: F401
 from .embedding import Embedding, Masking, ReversibleEmbedding  # noqa: F401
-from .text import CategoryEncoding, Hashing, IntegerLookup, StringLookup, TextVectorization  # noqa: F401
+from .text import IntegerLookup, StringLookup, TextVectorization  # noqa: F401
+from .categorical import CategoryEncoding, Hashing  # noqa: F401
 from .recurrent import GRU, LSTM, RNN, SimpleRNN  # noqa: F401
 from .rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells  # noqa: F401
 from .conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D, ConvLSTMCell  # noqa: F401
