@@ -356,7 +356,22 @@ CategoricalFocalCrossentropy = _loss_class("CategoricalFocalCrossentropy", categ
                                            "categorical_focal_crossentropy",
                                            {"alpha": 0.25, "gamma": 2.0, "from_logits": False, "label_smoothing": 0.0,
                                             "axis": -1})
+def ctc(y_true, y_pred):
+    """Keras's CTC loss: y_true (batch, max_label) integer labels, 0 the blank and padding; y_pred
+    (batch, frames, classes) logits, every frame real."""
+    if len(ops.shape(y_true)) != 2:
+        raise ValueError("Targets `y_true` are expected to be a tensor of shape `(batch_size, max_length)` in integer "
+                         "format. Received: y_true.shape=%s" % (tuple(ops.shape(y_true)),))
+    if len(ops.shape(y_pred)) != 3:
+        raise ValueError("Logits `y_pred` are expected to be a tensor of shape `(batch_size, max_length, "
+                         "num_classes)`. Received: y_pred.shape=%s" % (tuple(ops.shape(y_pred)),))
+    labels = np.asarray(backend.to_numpy(y_true.data if isinstance(y_true, Tensor) else y_true))
+    frames = np.full((int(y_pred.shape[0]),), int(y_pred.shape[1]), dtype=np.int64)
+    return ops.ctc_loss(labels.astype(np.int64), y_pred, (labels != 0).sum(axis=-1), frames, mask_index=0)
+
+
 Dice = _loss_class("Dice", dice, "dice", {"axis": None})
+CTC = _loss_class("CTC", ctc, "ctc", {})
 Tversky = _loss_class("Tversky", tversky, "tversky", {"alpha": 0.5, "beta": 0.5, "axis": None})
 MeanSquaredError = _loss_class("MeanSquaredError", mean_squared_error, "mean_squared_error", {})
 MeanAbsolutePercentageError = _loss_class("MeanAbsolutePercentageError", mean_absolute_percentage_error,
@@ -397,13 +412,13 @@ _FUNCTIONS = {
     "hinge": hinge, "squared_hinge": squared_hinge, "categorical_hinge": categorical_hinge, "log_cosh": log_cosh,
     "logcosh": log_cosh, "poisson": poisson, "cosine_similarity": cosine_similarity,
     "binary_focal_crossentropy": binary_focal_crossentropy,
-    "categorical_focal_crossentropy": categorical_focal_crossentropy, "dice": dice, "tversky": tversky,
+    "categorical_focal_crossentropy": categorical_focal_crossentropy, "dice": dice, "tversky": tversky, "ctc": ctc,
 }
 _CLASSES = {c.__name__: c for c in (MeanSquaredError, MeanAbsoluteError, Huber, KLDivergence,
                                     BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy,
                                     MeanAbsolutePercentageError, MeanSquaredLogarithmicError, Hinge, SquaredHinge,
                                     CategoricalHinge, LogCosh, Poisson, CosineSimilarity, BinaryFocalCrossentropy,
-                                    CategoricalFocalCrossentropy, Dice, Tversky)}
+                                    CategoricalFocalCrossentropy, Dice, Tversky, CTC)}
 _BY_FUNCTION = {mean_squared_error: MeanSquaredError, mean_absolute_error: MeanAbsoluteError, huber: Huber,
                 kl_divergence: KLDivergence, binary_crossentropy: BinaryCrossentropy,
                 categorical_crossentropy: CategoricalCrossentropy,
@@ -412,7 +427,7 @@ _BY_FUNCTION = {mean_squared_error: MeanSquaredError, mean_absolute_error: MeanA
                 mean_squared_logarithmic_error: MeanSquaredLogarithmicError, hinge: Hinge, squared_hinge: SquaredHinge,
                 categorical_hinge: CategoricalHinge, log_cosh: LogCosh, poisson: Poisson,
                 cosine_similarity: CosineSimilarity, binary_focal_crossentropy: BinaryFocalCrossentropy,
-                categorical_focal_crossentropy: CategoricalFocalCrossentropy, dice: Dice, tversky: Tversky}
+                categorical_focal_crossentropy: CategoricalFocalCrossentropy, dice: Dice, tversky: Tversky, ctc: CTC}
 mape = MAPE = mean_absolute_percentage_error
 msle = MSLE = mean_squared_logarithmic_error
 

@@ -32,7 +32,6 @@ WHY = [
      "functions) is not built: gpunet's trainer is stateful and eager"),
     (None, ("fft", "stft", "STFT", "rfft", "irfft", "Spectrogram", "view_as", "polar", "extract_sequences"),
      "decision: signal processing (FFT, STFT, spectrograms) is not planned; no issue"),
-    (None, ("ctc", "CTC"), "open, no issue yet: CTC loss and decoding"),
     (None, ("rearrange", "jvp", "lu_factor", "elastic_transform", "map_coordinates", "perspective_transform",
             "scale_and_translate", "ssim"),
      "open, no issue yet: the rest of keras.ops (rearrange, jvp, lu_factor, the geometric image transforms, ssim)"),

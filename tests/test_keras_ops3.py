@@ -302,3 +302,57 @@ def test_preprocessing_image_smart_resize_equals_keras(size):
     from gpunet.preprocessing.sequence import pad_sequences
     assert pad_sequences is gpunet.utils.pad_sequences
     assert gpunet.preprocessing.image.load_img is gpunet.utils.load_img
+
+
+# ---- 10. keras.ops.ctc_loss / ctc_decode and keras.losses.CTC ----
+
+_CTC_TARGETS = np.array([[1, 2, 2, 0], [3, 1, 0, 0], [4, 4, 4, 1], [2, 0, 0, 0]])
+
+
+@pytest.mark.parametrize("mask_index", [0, 4])
+def test_ctc_loss_equals_keras(mask_index):
+    k = real_keras()
+    logits = np.random.default_rng(37).normal(size=(4, 9, 5)).astype("float32")
+    targets = _CTC_TARGETS if mask_index == 0 else np.where(_CTC_TARGETS == 4, 0, _CTC_TARGETS)
+    tl, ol = np.array([3, 2, 4, 1]), np.array([9, 6, 9, 3])
+    np.testing.assert_allclose(gpunet.ops.ctc_loss(targets, logits, tl, ol, mask_index=mask_index).numpy(),
+                               np.asarray(k.ops.ctc_loss(targets, logits, tl, ol, mask_index=mask_index)),
+                               rtol=1e-5)
+
+
+def test_ctc_loss_gradient_matches_central_differences():
+    from gradcheck import directional_check
+    logits = np.random.default_rng(38).normal(size=(2, 6, 4))
+    directional_check(lambda t: gpunet.ops.ctc_loss(np.array([[1, 2, 2], [3, 0, 0]]), t, np.array([3, 1]),
+                                                    np.array([6, 4])), logits, rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("kwargs", [{}, dict(merge_repeated=False), dict(mask_index=4)])
+def test_ctc_greedy_decode_equals_keras(kwargs):
+    k = real_keras()
+    x = np.random.default_rng(39).normal(size=(3, 8, 5)).astype("float32")
+    lengths = np.array([8, 5, 7])
+    got, score = gpunet.ops.ctc_decode(x, lengths, **kwargs)
+    want, kscore = k.ops.ctc_decode(x, lengths, **kwargs)
+    np.testing.assert_array_equal(got.numpy(), np.asarray(want))
+    np.testing.assert_allclose(score.numpy(), np.asarray(kscore), rtol=1e-6)
+    with pytest.raises(NotImplementedError, match="beam_search"):
+        gpunet.ops.ctc_decode(x, lengths, strategy="beam_search")
+
+
+_CTC_FIT = '''
+def build(keras):
+    inp = keras.Input((7, 3))
+    return keras.Model(inp, keras.layers.Dense(5)(keras.layers.Dense(8, activation="tanh")(inp)))
+
+def run(keras, model, d):
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss=keras.losses.CTC())
+    return model.fit(d["x"], d["y"], epochs=3, batch_size=4, shuffle=False, verbose=0).history
+'''
+
+
+def test_a_model_trains_with_the_ctc_loss_as_in_keras(tmp_path):
+    rng = np.random.default_rng(40)
+    data = {"x": rng.normal(size=(8, 7, 3)).astype("float32"), "y": np.tile(_CTC_TARGETS, (2, 1))}
+    mine, theirs = same_program(tmp_path, _CTC_FIT, data)
+    assert_same(mine, theirs, rtol=1e-4, atol=1e-5)

@@ -22,6 +22,7 @@ from .control import *  # noqa: F401,F403,E402
 from .convolution import *  # noqa: F401,F403,E402
 from .pooling import *  # noqa: F401,F403,E402
 from .nn_spatial import *  # noqa: F401,F403,E402
+from .ctc import *  # noqa: F401,F403,E402
 from . import linalg, image, numpy  # noqa: F401,E402  (keras.ops's namespaces; nn is the activations module)
 get_item = getitem
 
