@@ -356,3 +356,58 @@ def test_a_model_trains_with_the_ctc_loss_as_in_keras(tmp_path):
     data = {"x": rng.normal(size=(8, 7, 3)).astype("float32"), "y": np.tile(_CTC_TARGETS, (2, 1))}
     mine, theirs = same_program(tmp_path, _CTC_FIT, data)
     assert_same(mine, theirs, rtol=1e-4, atol=1e-5)
+
+
+# ---- 10. the geometric image transforms and ssim ----
+
+@pytest.mark.parametrize("order", [0, 1])
+@pytest.mark.parametrize("mode", ["constant", "nearest", "wrap", "mirror", "reflect"])
+def test_map_coordinates_equals_keras(order, mode):
+    k = real_keras()
+    rng = np.random.default_rng(41)
+    x, c = rng.normal(size=(5, 6)).astype("float32"), rng.uniform(-3, 8, size=(2, 4, 7)).astype("float32")
+    np.testing.assert_allclose(gpunet.ops.image.map_coordinates(x, c, order, fill_mode=mode, fill_value=0.5).numpy(),
+                               np.asarray(k.ops.image.map_coordinates(x, c, order, fill_mode=mode, fill_value=0.5)),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_ssim_perspective_elastic_and_scale_and_translate_equal_keras():
+    k = real_keras()
+    rng = np.random.default_rng(42)
+    x = rng.uniform(size=(2, 16, 15, 3)).astype("float32")
+    y = np.clip(x + rng.normal(scale=0.1, size=x.shape), 0, 1).astype("float32")
+    close = dict(rtol=1e-5, atol=2e-6)
+    np.testing.assert_allclose(gpunet.ops.image.ssim(x, y).numpy(), np.asarray(k.ops.image.ssim(x, y)), **close)
+    np.testing.assert_allclose(gpunet.ops.image.ssim(x[0], y[0], filter_size=7, max_val=2.0).numpy(),
+                               np.asarray(k.ops.image.ssim(x[0], y[0], filter_size=7, max_val=2.0)), **close)
+    start = np.array([[0, 0], [14, 0], [0, 15], [14, 15]], "float32")
+    end = np.array([[1, 1], [13, 0], [0, 14], [14, 15]], "float32")
+    for interpolation in ("bilinear", "nearest"):
+        np.testing.assert_allclose(
+            gpunet.ops.image.perspective_transform(x, start, end, interpolation=interpolation, fill_value=0.3).numpy(),
+            np.asarray(k.ops.image.perspective_transform(x, start, end, interpolation=interpolation, fill_value=0.3)),
+            **close)
+    for mode in ("reflect", "constant", "wrap"):  # an integer seed draws Keras's fields
+        np.testing.assert_allclose(
+            gpunet.ops.image.elastic_transform(x, alpha=3.0, sigma=1.0, fill_mode=mode, seed=7).numpy(),
+            np.asarray(k.ops.image.elastic_transform(x, alpha=3.0, sigma=1.0, fill_mode=mode, seed=7)), **close)
+    for method in ("linear", "cubic", "lanczos3", "lanczos5"):
+        for antialias in (True, False):
+            args = ((2, 5, 13, 3), np.array([0.6, 1.7]), np.array([0.5, -1.0]), (1, 2), method)
+            np.testing.assert_allclose(
+                gpunet.ops.image.scale_and_translate(x, *args, antialias=antialias).numpy(),
+                np.asarray(k.ops.image.scale_and_translate(x, *args, antialias=antialias)), **close)
+
+
+@pytest.mark.parametrize("name,call", [
+    ("map_coordinates", lambda t: gpunet.ops.image.map_coordinates(
+        t[0, :, :, 0], np.random.default_rng(43).uniform(-1, 5, size=(2, 9)), 1)),
+    ("ssim", lambda t: gpunet.ops.image.ssim(t, t * 0.9 + 0.05, filter_size=3)),
+    ("perspective_transform", lambda t: gpunet.ops.image.perspective_transform(
+        t, [[0, 0], [4, 0], [0, 4], [4, 4]], [[0.5, 0], [4, 0.5], [0, 4], [3.5, 4]])),
+    ("scale_and_translate", lambda t: gpunet.ops.image.scale_and_translate(
+        t, (1, 3, 7, 2), np.array([0.7, 1.4]), np.array([0.2, 0.0]), (1, 2), "cubic"))])
+def test_geometric_image_ops_gradients_match_central_differences(name, call):
+    from gradcheck import directional_check
+    x = np.random.default_rng(44).uniform(0.1, 0.9, size=(1, 5, 5, 2))
+    directional_check(call, x, rtol=1e-5, atol=1e-8)

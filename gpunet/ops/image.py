@@ -155,4 +155,5 @@ _ = np
 
 # the rest of keras.ops.image that gpunet has, built from the differentiable ops
 from .image_extra import (  # noqa: E402,F401
-    crop_images, extract_patches, extract_patches_3d, gaussian_blur, hsv_to_rgb, pad_images, rgb_to_hsv, sobel_edges)
+    crop_images, elastic_transform, extract_patches, extract_patches_3d, gaussian_blur, hsv_to_rgb, map_coordinates,
+    pad_images, perspective_transform, rgb_to_hsv, scale_and_translate, sobel_edges, ssim)
