@@ -236,3 +236,11 @@ def dropout(inputs, rate, noise_shape=None, seed=None):
     keep = _stream(seed).random(shape) >= rate
     mask = backend.to_device((keep / (1.0 - rate)).astype(x.dtype))
     return ops.multiply(x, mask)
+
+
+def _hand_over():
+    from .ops import image_extra  # elastic_transform draws its fields here (ops sits below and cannot import this)
+    image_extra._seed_stream[:] = [_stream]
+
+
+_hand_over()

@@ -17,8 +17,12 @@ import gpunet
 ])
 def test_binary_is_keras_s_old_name_for_multi_hot(make):
     old, new = make("binary"), make("multi_hot")
-    sample = np.array(["a b", "c a"]) if isinstance(old, gpunet.layers.TextVectorization) else (
-        np.array([[3, 7], [5, 9]]) if isinstance(old, gpunet.layers.IntegerLookup) else np.array([["a", "b"], ["c", "z"]]))
+    if isinstance(old, gpunet.layers.TextVectorization):
+        sample = np.array(["a b", "c a"])
+    elif isinstance(old, gpunet.layers.IntegerLookup):
+        sample = np.array([[3, 7], [5, 9]])
+    else:
+        sample = np.array([["a", "b"], ["c", "z"]])
     np.testing.assert_array_equal(np.asarray(old(sample)), np.asarray(new(sample)))
     assert old.get_config()["output_mode"] == "multi_hot"  # Keras stores the current name
     assert type(old)(output_mode="tf-idf").output_mode == "tf_idf"

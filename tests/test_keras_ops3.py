@@ -336,8 +336,21 @@ def test_ctc_greedy_decode_equals_keras(kwargs):
     want, kscore = k.ops.ctc_decode(x, lengths, **kwargs)
     np.testing.assert_array_equal(got.numpy(), np.asarray(want))
     np.testing.assert_allclose(score.numpy(), np.asarray(kscore), rtol=1e-6)
-    with pytest.raises(NotImplementedError, match="beam_search"):
-        gpunet.ops.ctc_decode(x, lengths, strategy="beam_search")
+
+
+@pytest.mark.parametrize("beam_width,top_paths,mask_index", [(10, 3, 0), (4, 2, 4), (100, 1, 0), (3, 3, 2)])
+def test_ctc_beam_search_decode_equals_keras(beam_width, top_paths, mask_index):
+    k = real_keras()
+    rng = np.random.default_rng(45)
+    for _ in range(3):
+        x, lengths = (rng.normal(size=(3, 8, 5)) * 2).astype("float32"), np.array([8, 5, 7])
+        kwargs = dict(strategy="beam_search", beam_width=beam_width, top_paths=top_paths, mask_index=mask_index)
+        got, score = gpunet.ops.ctc_decode(x, lengths, **kwargs)
+        want, kscore = k.ops.ctc_decode(x, lengths, **kwargs)
+        np.testing.assert_array_equal(got.numpy(), np.asarray(want))
+        np.testing.assert_allclose(score.numpy(), np.asarray(kscore), rtol=1e-5)
+    with pytest.raises(ValueError, match="top_paths"):
+        gpunet.ops.ctc_decode(x, lengths, strategy="beam_search", beam_width=2, top_paths=3)
 
 
 _CTC_FIT = '''
@@ -411,3 +424,13 @@ def test_geometric_image_ops_gradients_match_central_differences(name, call):
     from gradcheck import directional_check
     x = np.random.default_rng(44).uniform(0.1, 0.9, size=(1, 5, 5, 2))
     directional_check(call, x, rtol=1e-5, atol=1e-8)
+
+
+def test_an_unseeded_elastic_transform_draws_from_the_global_stream():
+    x = np.random.default_rng(46).uniform(size=(1, 8, 8, 2)).astype("float32")
+    runs = []
+    for _ in range(2):
+        gpunet.utils.set_random_seed(3)
+        runs.append(gpunet.ops.image.elastic_transform(x, alpha=2.0, sigma=1.0).numpy())
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert not np.allclose(runs[0], gpunet.ops.image.elastic_transform(x, alpha=2.0, sigma=1.0).numpy())

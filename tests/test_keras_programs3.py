@@ -565,3 +565,16 @@ def test_a_compiled_model_inside_another_leaves_its_trackers_out_of_the_outer_lo
     import gpunet.training.batch_loop as per_batch  # the loop the raw-string models take
     logs = per_batch.evaluate(outer[gpunet], x, y, 32, 0, None, None, None, True)
     np.testing.assert_allclose(logs["loss"], theirs["loss"], rtol=1e-5)
+
+
+def test_a_list_for_a_one_tensor_model_warns_as_keras_and_still_runs():
+    k = real_keras()
+    x = np.ones((2, 4), "float32")
+    for lib in (gpunet, k):
+        inp = lib.Input((4,))
+        m = lib.Model(inp, lib.layers.Dense(2)(inp))
+        with pytest.warns(UserWarning, match="structure of `inputs` doesn't match"):
+            direct = m([x])
+        with pytest.warns(UserWarning, match="structure of `inputs` doesn't match"):
+            predicted = m.predict([x], verbose=0)
+        np.testing.assert_allclose(np.asarray(direct), predicted, rtol=1e-6)

@@ -225,8 +225,10 @@ class _ConvLSTM(Layer):
         order = list(range(t))[::-1] if self.go_backwards else list(range(t))
         if dp is None:  # every frame's input convolution at once: (batch x time) frames, all four gates
             flat = cell.input_conv(ops.reshape(x, (b * t,) + frame[1:]), cell.kernel, cell.bias)
-            all_gates = ops.reshape(flat, (b, t) + state_shape[1:-1] + (state_shape[-1] * 4,)) \
-                if cell.data_format == "channels_last" else ops.reshape(flat, (b, t, 4 * cell.filters) + state_shape[2:])
+            if cell.data_format == "channels_last":
+                all_gates = ops.reshape(flat, (b, t) + state_shape[1:-1] + (state_shape[-1] * 4,))
+            else:
+                all_gates = ops.reshape(flat, (b, t, 4 * cell.filters) + state_shape[2:])
         h, c = states
         outputs = []
         m = None if mask is None else (mask if isinstance(mask, Tensor) else Tensor(backend.get_xp().asarray(mask)))

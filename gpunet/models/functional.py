@@ -149,6 +149,7 @@ class Functional(Model):
         inputs = args[0] if args else kwargs.pop("inputs")
         if is_symbolic(inputs):
             return Layer.__call__(self, inputs, *args[1:], **kwargs)
+        self._warn_structure(inputs)
         xs = [_input_value(self, i, t) for i, t in zip(self._match_inputs(inputs), self.inputs)]
         with call_context(self, kwargs.pop("training", None)) as training:
             return self.call(xs if len(xs) > 1 else xs[0], training=training)
@@ -165,6 +166,15 @@ class Functional(Model):
         if len(xs) != len(self.inputs):
             raise ValueError('Model "%s" expects %d input(s), but received %d' % (self.name, len(self.inputs), len(xs)))
         return [adjust_rank(x, t.shape) for x, t in zip(xs, self.inputs)]
+
+    def _warn_structure(self, inputs):
+        """Keras's _maybe_warn_inputs_struct_mismatch for the case it warns on: a list (or tuple) of arrays given to
+        a model built on one input tensor. The arrays are still used."""
+        if isinstance(self._inputs_struct, KerasTensor) and isinstance(inputs, (list, tuple)):
+            import warnings
+            warnings.warn("The structure of `inputs` doesn't match the expected structure.\nExpected: %s\nReceived: "
+                          "inputs=%s" % (self._inputs_struct.name, ["Tensor(shape=%s)" % (tuple(np.shape(i)),)
+                                                                  for i in inputs]), stacklevel=3)
 
     def _takes_strings(self):
         return any(t.dtype == "string" for t in self.inputs)

@@ -85,10 +85,11 @@ def ctc_decode(inputs, sequence_lengths, strategy="greedy", beam_width=100, top_
                mask_index=0):
     """Keras's ctc_decode. strategy="greedy": the most likely class of each frame, repeats merged, blanks dropped;
     returns (decoded (1, batch, max_time) with -1 padding, scores (batch, 1): minus the sum of the chosen
-    frames' values, as Keras). Beam search is not built (it is refused, naming it)."""
+    frames' values, as Keras). strategy="beam_search": the `top_paths` most likely label sequences by CTC prefix
+    beam search over the log-softmax of the inputs, keeping `beam_width` prefixes per frame; returns (decoded
+    (top_paths, batch, max_time), scores (batch, top_paths): their log-probabilities)."""
     if strategy == "beam_search":
-        raise NotImplementedError("ctc_decode(strategy='beam_search') is not built in gpunet yet; use "
-                                  "strategy='greedy'")
+        return _beam_search(inputs, sequence_lengths, beam_width, top_paths, mask_index)
     if strategy != "greedy":
         raise ValueError("Invalid strategy %r. Supported values are 'greedy' and 'beam_search'." % (strategy,))
     x = np.asarray(backend.to_numpy(inputs.data if hasattr(inputs, "data") and not isinstance(inputs, np.ndarray)
@@ -112,3 +113,54 @@ def ctc_decode(inputs, sequence_lengths, strategy="greedy", beam_width=100, top_
         kept = best[i][best[i] != blank]
         decoded[i, :len(kept)] = kept
     return convert_to_tensor(decoded[None]), convert_to_tensor(-scores.sum(axis=1, keepdims=True).astype(np.float32))
+
+
+def _beam_search(inputs, sequence_lengths, beam_width, top_paths, mask_index):
+    x = np.asarray(backend.to_numpy(getattr(inputs, "data", inputs)), dtype=np.float64)
+    lengths = _host_ints(sequence_lengths, "sequence_lengths")
+    if x.ndim != 3 or lengths.shape != (x.shape[0],):
+        raise ValueError("ctc_decode expects inputs (batch, max_time, classes) and sequence_lengths (batch,); "
+                         "received %s and %s" % (x.shape, lengths.shape))
+    for name, v in (("beam_width", beam_width), ("top_paths", top_paths)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError("ctc_decode: %s must be a positive integer, received %r" % (name, v))
+    if top_paths > beam_width:
+        raise ValueError("ctc_decode: top_paths (%d) cannot exceed beam_width (%d)" % (top_paths, beam_width))
+    b, t_max, k = x.shape
+    blank = k - 1 if mask_index is None else int(mask_index)
+    z = x - x.max(axis=-1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    lae = np.logaddexp
+    decoded = np.full((top_paths, b, t_max), -1, dtype=np.int32)
+    scores = np.full((b, top_paths), -np.inf, dtype=np.float32)
+    for i in range(b):
+        # prefix (labels, repeats merged and blanks removed) -> [log p ending in a label, log p ending in a blank]
+        first = np.argsort(-logp[i, 0], kind="stable")[:beam_width]
+        beams = {}
+        for c in first:
+            key = () if c == blank else (int(c),)
+            beams[key] = [-np.inf, logp[i, 0, c]] if c == blank else [logp[i, 0, c], -np.inf]
+        for t in range(1, int(lengths[i])):
+            lp, new = logp[i, t], {}
+
+            def add(prefix, state, value):
+                slot = new.setdefault(prefix, [-np.inf, -np.inf])
+                slot[state] = lae(slot[state], value)
+            for prefix, (emit, gap) in beams.items():
+                total = lae(emit, gap)
+                add(prefix, 1, total + lp[blank])
+                for c in range(k):
+                    if c == blank:
+                        continue
+                    if prefix and prefix[-1] == c:
+                        add(prefix, 0, emit + lp[c])  # the same label again without a blank: merged
+                        add(prefix + (c,), 0, gap + lp[c])  # after a blank: a new label
+                    else:
+                        add(prefix + (c,), 0, total + lp[c])
+            ranked = sorted(new.items(), key=lambda kv: -lae(kv[1][0], kv[1][1]))
+            beams = dict(ranked[:beam_width])
+        ranked = sorted(beams.items(), key=lambda kv: -lae(kv[1][0], kv[1][1]))[:top_paths]
+        for j, (prefix, (emit, gap)) in enumerate(ranked):
+            decoded[j, i, :len(prefix)] = prefix
+            scores[i, j] = lae(emit, gap)
+    return convert_to_tensor(decoded), convert_to_tensor(scores)

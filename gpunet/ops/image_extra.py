@@ -117,7 +117,8 @@ def pad_images(images, top_padding=None, left_padding=None, bottom_padding=None,
     for name, v in (("top_padding", top), ("bottom_padding", bottom), ("left_padding", left),
                     ("right_padding", right)):
         if v < 0:
-            raise ValueError("%s must be >= 0. Received: %s=%d (the target is smaller than the image)" % (name, name, v))
+            raise ValueError("%s must be >= 0. Received: %s=%d (the target is smaller than the image)"
+                             % (name, name, v))
     widths = [[0, 0]] * len(images.shape)
     widths[ha], widths[wa] = [top, bottom], [left, right]
     return ops.pad(images, widths)
@@ -334,6 +335,7 @@ def map_coordinates(inputs, coordinates, order, fill_mode="constant", fill_value
 
 
 _ORDER = {"nearest": 0, "bilinear": 1}
+_seed_stream = []  # gpunet.random's stream for a seed (None: the global one), handed over by gpunet.random
 
 
 def _homographies(start, end):
@@ -416,7 +418,6 @@ def elastic_transform(images, alpha=20.0, sigma=5.0, interpolation="bilinear", f
     """keras.ops.image.elastic_transform: each pixel moved by alpha times a Gaussian-smoothed (sigma) random field.
     An integer seed draws the fields as Keras's NumPy backend does (NumPy's generator on [seed, 0]), so the same
     seed warps the same way; None draws from gpunet's global stream."""
-    from .. import random as _random
     if interpolation not in _ORDER:
         raise ValueError("Invalid value for argument `interpolation`. Expected of one %s. Received: interpolation=%r"
                          % (set(_ORDER), interpolation))
@@ -429,12 +430,13 @@ def elastic_transform(images, alpha=20.0, sigma=5.0, interpolation="bilinear", f
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
         rng = np.random.default_rng(np.array([int(seed), 0], dtype=np.uint32))
     else:
-        rng = _random._stream(seed)
+        rng = _seed_stream[0](seed)
     size = int(6 * float(sigma)) | 1
     fields = []
     for _ in range(2):  # dx, then dy
         noise = (rng.normal(size=(b, h, w)).astype(dtype) * np.asarray(sigma, dtype=dtype))[..., None]
-        fields.append(np.asarray(backend.to_numpy(gaussian_blur(noise, (size, size), (float(sigma),) * 2).data))[..., 0])
+        blurred = gaussian_blur(noise, (size, size), (float(sigma),) * 2)
+        fields.append(np.asarray(backend.to_numpy(blurred.data))[..., 0])
     gx, gy = np.meshgrid(np.arange(w), np.arange(h))
     xs = gx[None] + float(alpha) * fields[0].astype(np.float64)
     ys = gy[None] + float(alpha) * fields[1].astype(np.float64)

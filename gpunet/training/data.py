@@ -94,6 +94,8 @@ def _ordered(x, names, what):
 def prepare_inputs(model, x, name="x"):
     """One array, or a Multi for a multi-input model (lists, or dicts keyed by input name)."""
     names = getattr(model, "input_names", None)
+    if names is not None:
+        model._warn_structure(x)
     if names is not None and isinstance(x, dict):
         names = model._input_keys(x)
     if names is not None and (len(names) > 1 or _is_structure(x)):
