@@ -4,12 +4,37 @@
  * the NumPy path's, and gpunet compiles this with -ffp-contract=off, so results are bit-identical
  * to it; one pass instead of a dozen is what makes it faster.
  * Built at first use by gpunet/cpu_kernels.py with the system C compiler; without one, the NumPy
- * path runs. Scalars are float32 like the arrays. */
+ * path runs. Scalars are float32 like the arrays.
+ *
+ * Subnormal floats are flushed to zero during an update (FTZ and DAZ, restored on return), as TensorFlow and
+ * XLA (Keras on JAX) do on the CPU and gpunet's CUDA kernels (-ftz=true) do. Adam's first moment of a unit whose gradient has become 0
+ * (a dead relu) decays by beta_1 every step through the subnormal range, where each x86 operation on it takes
+ * ~100 cycles: with most units dead the update took 12x as long (1.5 ms against 0.12 ms per step of the
+ * 784-128-10 MLP). The results equal the array ops' bit for bit wherever no value is subnormal. */
 #include <math.h>
 #include <stddef.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+typedef unsigned int fp_mode;
+static fp_mode flush_begin(void) { fp_mode old = _mm_getcsr(); _mm_setcsr(old | 0x8040u); return old; }  /* FTZ|DAZ */
+static void flush_end(fp_mode old) { _mm_setcsr(old); }
+#elif defined(__aarch64__)
+typedef unsigned long fp_mode;
+static fp_mode flush_begin(void) {
+    fp_mode old; __asm__ __volatile__("mrs %0, fpcr" : "=r"(old));
+    __asm__ __volatile__("msr fpcr, %0" : : "r"(old | (1ul << 24)));  /* FZ */
+    return old;
+}
+static void flush_end(fp_mode old) { __asm__ __volatile__("msr fpcr, %0" : : "r"(old)); }
+#else
+typedef int fp_mode;
+static fp_mode flush_begin(void) { return 0; }
+static void flush_end(fp_mode old) { (void)old; }
+#endif
 
 void adam_update(float *p, const float *g, float *m, float *v, float *vhat, long n, float one_minus_b1,
                  float one_minus_b2, float eps, float alpha, float decay, int amsgrad) {
+    fp_mode mode = flush_begin();
     for (long i = 0; i < n; ++i) {
         float pi = p[i];
         if (decay != 0.0f) pi = pi - pi * decay;
@@ -21,10 +46,12 @@ void adam_update(float *p, const float *g, float *m, float *v, float *vhat, long
         if (amsgrad) { vi = vhat[i] > vi ? vhat[i] : vi; vhat[i] = vi; }
         p[i] = pi - (mi * alpha) / (sqrtf(vi) + eps);
     }
+    flush_end(mode);
 }
 
 void sgd_update(float *p, const float *g, float *m, long n, float lr, float momentum, int nesterov,
                 float decay) {
+    fp_mode mode = flush_begin();
     for (long i = 0; i < n; ++i) {
         float pi = p[i];
         if (decay != 0.0f) pi = pi - pi * decay;
@@ -34,10 +61,12 @@ void sgd_update(float *p, const float *g, float *m, long n, float lr, float mome
         m[i] = mi;
         p[i] = nesterov ? pi + (mi * momentum - step) : pi + mi;
     }
+    flush_end(mode);
 }
 
 void rmsprop_update(float *p, const float *g, float *vel, float *mom, float *avg, long n, float lr, float rho,
                     float one_minus_rho, float momentum, float eps, int centered, float decay) {
+    fp_mode mode = flush_begin();
     for (long i = 0; i < n; ++i) {
         float pi = p[i];
         if (decay != 0.0f) pi = pi - pi * decay;
@@ -61,6 +90,7 @@ void rmsprop_update(float *p, const float *g, float *vel, float *mom, float *avg
             p[i] = pi - inc;
         }
     }
+    flush_end(mode);
 }
 
 /* philox_dropout_mask: fit's dropout mask, element i of call `call` under key (k0, k1): word i % 4 of

@@ -183,3 +183,30 @@ def test_cpu_kernel_bit_identical_to_array_ops(case, monkeypatch):
             opt.apply_gradients([(g, v)])
         out.append(v.numpy())
     assert np.array_equal(out[0], out[1])
+
+
+@pytest.mark.parametrize("name", ["adam", "sgd", "rmsprop"])
+def test_cpu_kernel_flushes_subnormals_and_restores_the_float_mode(name):
+    """A dead unit's Adam moment decays through the subnormal range, where each x86 operation takes ~100 cycles:
+    the C update flushes subnormals to zero (as TensorFlow, XLA and our CUDA kernels do), and leaves the
+    caller's float mode as it was (NumPy after it still makes subnormals)."""
+    from gpunet.kernels import cpu as cpu_kernels
+    lib = cpu_kernels.library()
+    if lib is None:
+        pytest.skip("no C compiler: the CPU kernel is not built here")
+    tiny, f32, ptr = np.finfo(np.float32).tiny, np.float32, cpu_kernels.ptr
+    p, g = np.ones(9, np.float32), np.zeros(9, np.float32)
+    slot = np.full(9, tiny * 0.25, np.float32)  # subnormal; the gradient 0 keeps a flushed slot at 0
+    other = np.ones(9, np.float32)
+    if name == "adam":
+        lib.adam_update(ptr(p), ptr(g), ptr(slot), ptr(other), None, 9, f32(0.1), f32(0.001), f32(1e-7), f32(1e-3),
+                        f32(0), 0)
+    elif name == "sgd":
+        lib.sgd_update(ptr(p), ptr(g), ptr(slot), 9, f32(0.1), f32(0.9), 0, f32(0))
+    else:
+        lib.rmsprop_update(ptr(p), ptr(g), ptr(slot), None, None, 9, f32(1e-3), f32(0.9), f32(0.1), f32(0),
+                           f32(1e-7), 0, f32(0))
+    assert np.all(slot == 0), slot
+    assert np.all(p == 1)
+    half = np.float32(tiny) * np.float32(0.5)
+    assert half != 0 and half < tiny  # the mode was restored
