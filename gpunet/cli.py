@@ -15,6 +15,7 @@ def _set_backend(name):
 
 def cmd_info(args):
     from . import backend
+    from .common import threads
     from .kernels import build
     _set_backend(args.backend)
     info = backend.info()
@@ -24,6 +25,7 @@ def cmd_info(args):
     info["kernel_files"] = sorted(p.name for p in build.kernel_files())
     info["kernel_cache"] = build.cache_dir()
     info["kernels_compile"] = build.compile_check()
+    info["cpu_threads"] = threads.policy().describe(wait=True)
     if args.json:
         print(json.dumps(info, indent=2, default=str))
     else:

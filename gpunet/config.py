@@ -87,3 +87,22 @@ def enable_unsafe_deserialization():
     `safe_mode=False` does for one load. Only for files you trust: bytecode is code (Keras's switch)."""
     from .common import registry
     registry.enable_unsafe_deserialization()
+
+
+def set_num_threads(n):
+    """How many CPU threads an op large enough for several gets (a GEMM of at least 1 M multiply-adds, a
+    convolution's chunks), in place of the automatic count (this process's cores that no other process keeps
+    busy); None returns to it. Smaller ops keep one thread. Keras has no such setting (TensorFlow has
+    `tf.config.threading.set_intra_op_parallelism_threads`, PyTorch `torch.set_num_threads`); a fixed count also
+    makes CPU results repeatable run to run. GPUNET_CPU_THREADS sets it for a whole run."""
+    import numbers
+    from .common import threads
+    if n is not None and (isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1):
+        raise ValueError("set_num_threads(n) must be a positive integer or None, received %r" % (n,))
+    threads.policy().user = None if n is None else int(n)
+
+
+def get_num_threads():
+    """The thread count a large op gets now: the user's setting, else the free cores this process may use."""
+    from .common import threads
+    return threads.policy().threads(1, 0)

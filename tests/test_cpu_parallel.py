@@ -7,36 +7,45 @@ import pytest
 
 import gpunet
 from gpunet import ops
+from gpunet.common import threads
 from gpunet.kernels import cpu_parallel
 from gpunet.ops import convolution as C
 
 
 @pytest.fixture
 def workers(monkeypatch):
-    """Sets the worker count for one test (the pool is made on demand for that count)."""
-    cpu_parallel.workers()  # finds NumPy's OpenBLAS once
+    """Sets the thread count for one test: the user's count in a fresh policy (common/threads.py)."""
+    saved = threads.policy()
 
     def set_(n):
-        monkeypatch.setitem(cpu_parallel._state, "workers", n)
-        if n > 1 and "set_local" not in cpu_parallel._state:
-            pytest.skip("NumPy's BLAS here cannot limit threads per worker: chunks always run in turn")
-        monkeypatch.setitem(cpu_parallel._state, "pool", None)
+        if n > 1 and not threads.blas_controlled():
+            pytest.skip("BLAS's thread count cannot be set here: chunks always run in turn")
+        threads.set_policy(threads.Policy(env={"GPUNET_CPU_THREADS": str(n)}))
     yield set_
-    pool = cpu_parallel._state.get("pool")
-    if pool is not None:
-        pool.shutdown()
+    threads.set_policy(saved)
 
 
-def test_chunks_run_on_worker_threads_in_chunk_order(workers):
-    workers(2)
+def _meet(chunks):
+    """fn(i, j) for run(): the first two chunks wait for each other, so they must run on two threads at once."""
+    first = {chunks[0][0], chunks[1][0]}
+    barrier = threading.Barrier(2, timeout=20)
     names = []
 
     def fn(i, j):
         names.append(threading.current_thread().name)
+        if i in first:
+            barrier.wait()
         return list(range(i, j))
-    chunks = [(0, 3), (3, 5), (5, 9), (9, 10)]
+    return fn, names
+
+
+def test_chunks_run_on_worker_threads_in_chunk_order(workers):
+    workers(2)
+    chunks = [(0, 1), (1, 5), (5, 9), (9, 10)]
+    fn, names = _meet(chunks)
     assert cpu_parallel.run(fn, chunks) == [list(range(i, j)) for i, j in chunks]
-    assert all(n.startswith("gpunet-cpu") for n in names)
+    assert threading.current_thread().name in names  # the calling thread takes chunks too
+    assert any(n.startswith("gpunet-cpu") for n in names)
 
 
 def test_a_call_from_a_worker_runs_inline(workers):
@@ -70,18 +79,40 @@ def test_a_worker_error_reaches_the_caller(workers):
         cpu_parallel.run(fn, [(0, 2), (2, 4)])
 
 
-@pytest.mark.parametrize("value", ["0", "-2", "two"])
-def test_bad_thread_count_is_refused(monkeypatch, value):
-    monkeypatch.setenv("GPUNET_CPU_THREADS", value)
-    monkeypatch.delitem(cpu_parallel._state, "workers", raising=False)
+@pytest.mark.parametrize("value", ["0", "-2", "two", "1.5"])
+def test_bad_thread_count_is_refused(value):
     with pytest.raises(ValueError, match="GPUNET_CPU_THREADS must be a positive integer, received %r" % value):
-        cpu_parallel.workers()
+        threads.Policy(env={"GPUNET_CPU_THREADS": value})
 
 
-def test_thread_count_from_the_environment(monkeypatch):
-    monkeypatch.setenv("GPUNET_CPU_THREADS", "1")
-    monkeypatch.delitem(cpu_parallel._state, "workers", raising=False)
+def test_thread_count_from_the_environment(workers):
+    workers(1)
+    me = threading.current_thread().name
     assert cpu_parallel.workers() == 1
+    assert cpu_parallel.run(lambda i, j: threading.current_thread().name, [(0, 1), (1, 2)]) == [me, me]
+
+
+def test_a_busy_machine_runs_the_same_chunks_on_fewer_threads(monkeypatch):
+    """The chunk borders come from the most threads the policy gives (so the results stay the same); how many
+    threads take them comes from the load: with the other core busy, all run on the calling thread."""
+    saved = threads.policy()
+    try:
+        p = threads.Policy(env={}, affinity={0, 1}, host_cpus=2)
+        if not threads.blas_controlled():
+            pytest.skip("no BLAS thread control here: chunks always run in turn")
+        threads.set_policy(p)
+        monkeypatch.setattr(p, "free", lambda: 2)
+        chunks = C.sample_chunks(128, 1 << 20)
+        assert len(chunks) % 2 == 0
+        fn, names = _meet(chunks)
+        cpu_parallel.run(fn, chunks)
+        assert len(set(names)) == 2
+        monkeypatch.setattr(p, "free", lambda: 1)
+        assert C.sample_chunks(128, 1 << 20) == chunks
+        me = threading.current_thread().name
+        assert cpu_parallel.run(lambda i, j: threading.current_thread().name, chunks) == [me] * len(chunks)
+    finally:
+        threads.set_policy(saved)
 
 
 def _conv_training(seed):

@@ -485,3 +485,18 @@ def test_the_gpu_path_with_nccl_inside_the_captured_step_on_the_cupy_standin(mpi
         # 17 steps an epoch: 2 eager warm-up steps, one captured, replayed for the other 32 of the 34
         assert int(zg["nccl_captured"]) == 1 and int(zg["nccl_replayed"]) == 32
         assert int(zg["captures"]) == int(zr["captures"])
+
+
+def test_each_rank_takes_its_share_of_the_cores(mpi):
+    """mpirun -n 2: each process's threading policy (common/threads.py) counts 2 ranks on this host and takes
+    half of the cores it may use, or the cores the launcher bound it to."""
+    code = ("import json, os; from gpunet.common import threads; p = threads.policy(); "
+            "print('POLICY', json.dumps([p.ranks, p.cores, len(p.cpus), os.cpu_count()]))")
+    out = subprocess.run([mpi, "-n", "2", "--oversubscribe", sys.executable, "-c", code], capture_output=True,
+                         text=True, errors="replace", timeout=240, env=_env())
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = [json.loads(line.split("POLICY", 1)[1]) for line in out.stdout.splitlines() if "POLICY" in line]
+    assert len(rows) == 2
+    for ranks, cores, allowed, host in rows:
+        assert ranks == 2
+        assert cores == (max(1, allowed // 2) if allowed >= host else allowed)

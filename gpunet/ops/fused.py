@@ -2,7 +2,10 @@
 
 On NumPy they are the reference implementations of kernels/dense.cu and kernels/softmax_xent.cu;
 on CuPy they launch those kernels (see gpunet/kernels/)."""
+import numpy as np
+
 from .. import backend
+from ..common import threads
 from .core import Tensor, data, record
 from .nn import ELEMENTWISE
 from .tape import grad_sink
@@ -26,6 +29,8 @@ def dense(x, kernel, bias=None, activation="linear"):
             return dense.dense_op(x, kernel, bias, a, W, b, activation, record)
     xp = backend.get_xp()
     a2 = a.reshape(-1, a.shape[-1])
+    if xp is np:
+        threads.gemm(a2.shape[0], *W.shape)
     z = a2 @ W
     if b is not None:
         z += b
@@ -56,9 +61,13 @@ def dense(x, kernel, bias=None, activation="linear"):
             dz = g2 * (y > 0)
         else:
             dz = g2 * grad(z, y)
+        if xp is np:
+            threads.gemm(a2.shape[0], W.shape[1], W.shape[0])
         gx = (dz @ W.T).reshape(a.shape) if n[0] else None
         gW = gb = None
         if n[1]:
+            if xp is np:
+                threads.gemm(W.shape[0], a2.shape[0], W.shape[1])
             gW = xp.matmul(a2.T, dz, out=grad_sink(kernel, dz.dtype))
         if b is not None and n[2]:
             gb = dz.sum(axis=0, out=grad_sink(bias, dz.dtype))

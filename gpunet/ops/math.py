@@ -2,6 +2,7 @@
 import numpy as np
 
 from .. import backend
+from ..common import threads
 from .core import Tensor, data, expand_reduced, norm_axes, record, unbroadcast
 
 
@@ -182,11 +183,20 @@ def argmin(x, axis=-1, keepdims=False):
 
 # ---- linear algebra ----
 
+def _gemm_threads(a, b):
+    """BLAS's thread count for one (m, k) x (k, n) product of a (stacked) matmul on NumPy (common/threads.py)."""
+    if a.ndim and b.ndim:
+        threads.gemm(a.shape[-2] if a.ndim > 1 else 1, a.shape[-1], b.shape[-1] if b.ndim > 1 else 1)
+
+
 def matmul(x1, x2):
     a, b = data(x1), data(x2)
     xp = _xp()
+    cpu = xp is np
 
     def backward(g, n):
+        if cpu:  # both gradient products have the forward's m * k * n multiply-adds
+            _gemm_threads(a, b)
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g2 = g
@@ -200,6 +210,8 @@ def matmul(x1, x2):
         if n[1]:
             gb = unbroadcast(xp.swapaxes(a2, -1, -2) @ g2, b2).reshape(b.shape)
         return ga, gb
+    if cpu:
+        _gemm_threads(a, b)
     return record(xp.matmul(a, b), (x1, x2), backward)
 
 

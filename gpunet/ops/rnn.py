@@ -16,6 +16,7 @@ The op's result packs the outputs and the final carry: (B, T, H) outputs, then f
 import numpy as np
 
 from .. import backend
+from ..common import threads
 from .core import data
 from .tape import record
 
@@ -219,6 +220,8 @@ def sequence(kind, x, h0, c0, kernel, recurrent_kernel, bias, mask=None, go_back
     if b is not None:
         b_in, S.b_rec = (b[0], b[1]) if kind == "gru" else (b, None)
     # the input projection of every step: one GEMM
+    gemm = threads.gemm if xp is np else (lambda m, k, n: None)
+    gemm(T * B, D, W.shape[1])
     S.pre = xp.matmul(Xt.reshape(T * B, D), W).reshape(T, B, G * H)
     if b_in is not None:
         S.pre += b_in
@@ -232,6 +235,7 @@ def sequence(kind, x, h0, c0, kernel, recurrent_kernel, bias, mask=None, go_back
         S.acs = xp.empty((T, B, H), dtype=dt)
     elif kind == "gru":
         S.rhs = xp.empty((T, B, H), dtype=dt)
+    gemm(B, H, U.shape[1])  # the same count for all T steps
     for t in range(T):
         xp.matmul(S.hs[t], U, out=S.rec)
         cells.forward(S, t)
@@ -250,6 +254,7 @@ def sequence(kind, x, h0, c0, kernel, recurrent_kernel, bias, mask=None, go_back
         S.dc = gt[T].copy() if kind == "lstm" else None
         S.ptrs = None
         Ut = xp.ascontiguousarray(U.T)
+        gemm(B, U.shape[1], H)
         for t in range(T - 1, -1, -1):
             cells.backward(S, t)
             xp.matmul(S.drec[t], Ut, out=S.dhn)
@@ -257,6 +262,7 @@ def sequence(kind, x, h0, c0, kernel, recurrent_kernel, bias, mask=None, go_back
                 S.dhn += S.carry
         grads = [None] * len(inputs)
         dpre2, drec2 = S.dpre.reshape(T * B, G * H), S.drec.reshape(T * B, G * H)
+        gemm(T * B, W.shape[1], D)  # the largest of the three weight and input products
         if needs[0]:
             dX = xp.matmul(dpre2, W.T).reshape(T, B, D).transpose(1, 0, 2)
             grads[0] = xp.ascontiguousarray(dX[:, ::-1] if go_backwards else dX)

@@ -11,6 +11,7 @@ losses) takes the general tape path; tests check both give the same weights.
 import numpy as np
 
 from .. import activations, backend, random as _random
+from ..common import threads
 from ..layers.core import Activation, Dense, Dropout, Flatten, Reshape
 from ..metrics import CategoricalAccuracy, SparseCategoricalAccuracy
 from ..ops.fused import xent_numpy
@@ -104,6 +105,7 @@ class StepPlan:
                 layer, act = st[1], st[2]
                 W = layer.kernel.data
                 h2 = h.reshape(-1, h.shape[-1])
+                threads.gemm(*h2.shape, W.shape[1])
                 z = h2 @ W
                 if layer.bias is not None:
                     z += layer.bias.data
@@ -146,11 +148,13 @@ class StepPlan:
                 elif act != "linear":
                     g2 = g2 * ELEMENTWISE[act][1](zsave, y)
                 if layer.trainable:
+                    threads.gemm(h2.shape[1], B, g2.shape[1])
                     np.matmul(h2.T, g2, out=layer.kernel._grad_sink)
                     if layer.bias is not None:
                         g2.sum(axis=0, out=layer.bias._grad_sink)
                 if i == self.first_dense:
                     break
+                threads.gemm(B, *layer.kernel.data.shape[::-1])
                 g = (g2 @ layer.kernel.data.T).reshape(in_shape)
             elif kind == "act":
                 z, y = sv
