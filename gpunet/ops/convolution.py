@@ -21,6 +21,7 @@ o reads padded positions o·s + t·d, where the padded input has `lo` zeros befo
 import numpy as np
 
 from .. import backend, config
+from ..common import threads
 from .core import Tensor, data, record
 from .nn import ELEMENTWISE
 from .tape import grad_sink, recording
@@ -387,6 +388,8 @@ def _backward_data_shifted(dz, W, x_shape, dilation, lo, outs):
     total = int(np.prod(padded))
     dxp = xp.zeros((N, total, C), dtype=dz.dtype)
     flat = [int(np.prod(padded[i + 1:])) for i in range(len(padded))]  # flat strides of the padded input
+    if xp is np:  # one product per tap, outside the chunk pool: BLAS's own threads, as the policy gives
+        threads.gemm(N * rows, F, C)
     for tap in np.ndindex(*ksize):
         off = sum(t * d * f for t, d, f in zip(tap, dilation, flat))
         part = (dze @ W[tap].T).reshape(N, rows, C)
