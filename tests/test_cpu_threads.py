@@ -193,16 +193,16 @@ class Recorder:
         monkeypatch.setattr(threads, "set_blas_threads", self.calls.append)
 
 
-def _blas_counts_in_fit(monkeypatch, hidden, batch, free):
+def _blas_counts_in_fit(monkeypatch, hidden, batch, free, run_eagerly=False, env=None):
     saved = threads.policy()
     try:
-        p = Policy(env={}, affinity={0, 1}, host_cpus=2)
+        p = Policy(env=env or {}, affinity={0, 1}, host_cpus=2)
         monkeypatch.setattr(p, "free", lambda: free)
         threads.set_policy(p)
         rec = Recorder(monkeypatch)
         m = gpunet.Sequential([gpunet.Input((784,)), gpunet.layers.Dense(hidden, activation="relu"),
                                gpunet.layers.Dense(10, activation="softmax")])
-        m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", run_eagerly=run_eagerly)
         rng = np.random.default_rng(0)
         m.fit(rng.random((2 * batch, 784), dtype=np.float32), rng.integers(0, 10, 2 * batch), batch_size=batch,
               verbose=0)
@@ -217,6 +217,17 @@ def test_fit_gives_blas_each_gemms_count(monkeypatch):
     assert _blas_counts_in_fit(monkeypatch, 32, 32, free=2) == {1}
     assert _blas_counts_in_fit(monkeypatch, 1024, 32, free=2) >= {2}
     assert _blas_counts_in_fit(monkeypatch, 1024, 32, free=1) == {1}
+
+
+@pytest.mark.parametrize("run_eagerly", [False, True])
+def test_the_compiled_step_and_the_general_path_give_the_same_counts(monkeypatch, run_eagerly):
+    """The fast CPU step honours the policy as the tape path does, the user's count included."""
+    assert _blas_counts_in_fit(monkeypatch, 1024, 32, free=2, run_eagerly=run_eagerly) >= {2}
+    assert _blas_counts_in_fit(monkeypatch, 1024, 32, free=1, run_eagerly=run_eagerly) == {1}
+    assert _blas_counts_in_fit(monkeypatch, 1024, 32, free=2, run_eagerly=run_eagerly,
+                               env={"GPUNET_CPU_THREADS": "1"}) == {1}
+    assert _blas_counts_in_fit(monkeypatch, 1024, 32, free=1, run_eagerly=run_eagerly,
+                               env={"GPUNET_CPU_THREADS": "3"}) >= {3}
 
 
 def test_ops_give_blas_each_products_count(monkeypatch):
