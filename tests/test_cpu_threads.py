@@ -54,7 +54,7 @@ def test_small_ops_get_one_thread_large_ones_every_free_core(stat):
     assert p.cores == 4
     assert p.gemm(*SMALL) == 1 and SMALL[0] * SMALL[1] * SMALL[2] < GEMM_MIN_WORK
     assert p.gemm(*LARGE) == 4
-    assert p.threads(1, 0) == 4  # a chunked convolution: every free core
+    assert p.large() == 4  # a chunked convolution: every free core
 
 
 def test_affinity_bounds_the_cores(stat):
@@ -130,7 +130,7 @@ def test_after_the_chunk_pool_ran_gemms_stay_on_one_thread(stat):
         assert p.gemm(*LARGE) == 4
         p.chunks_ran()
         stat.advance(threads.CHUNKS_S / 2, others_busy=0)
-        assert p.gemm(*LARGE) == 1 and p.threads(1, 0) == 4  # the chunks themselves still get every core
+        assert p.gemm(*LARGE) == 1 and p.large() == 4  # the chunks themselves still get every core
         stat.advance(threads.CHUNKS_S, others_busy=0)
         assert p.gemm(*LARGE) == 4
 

@@ -205,6 +205,10 @@ class Policy:
             return 1
         return self.setting() or min(self.cores, self.free())
 
+    def large(self):
+        """Threads for work far above any crossover (a convolution's chunks): the user's count or the free cores."""
+        return self.threads(1, 0)
+
     def gemm(self, m, k, n):
         t = self.threads(m * k * n, GEMM_MIN_WORK)
         if t > 1 and self._chunks_at is not None and self._clock() - self._chunks_at < CHUNKS_S:
@@ -226,7 +230,7 @@ class Policy:
         return {"cpus_allowed": len(self.cpus), "cgroup_cpu_quota": self.quota, "local_ranks": self.ranks,
                 "cores": self.cores, "user_threads": s, "user_threads_from": src,
                 "others_busy_cores": None if self.others is None else round(self.others, 2),
-                "large_op_threads": self.threads(GEMM_MIN_WORK, GEMM_MIN_WORK),
+                "large_op_threads": self.large(),
                 "gemm_one_thread_below_multiply_adds": GEMM_MIN_WORK, "blas": blas_info()}
 
 

@@ -56,7 +56,7 @@ def run(fn, chunks):
     if getattr(_local, "worker", False):
         return [fn(i, j) for i, j in chunks]
     policy = threads.policy()
-    k = min(len(chunks), workers(), policy.threads(1, 0))
+    k = min(len(chunks), workers(), policy.large())
     policy.chunks_ran()
     threads.set_blas_threads(1)  # a chunk's GEMMs: our threads are the parallelism (OpenBLAS's would spin)
     if k < 2:
