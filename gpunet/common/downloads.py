@@ -4,6 +4,8 @@ Progress goes to stderr; a download slower than MIN_BYTES_PER_S over a whole win
 $GPUNET_DOWNLOAD_STALL_S seconds (or silent that long) is given up; a body shorter than the Content-Length the
 server announced is refused (a cut connection must never be cached as the file); a URL is printed without its
 password. Temporary files carry the writer's pid, so the next call removes those of a process that was killed."""
+import hashlib
+import http.client
 import math
 import os
 import secrets
@@ -20,6 +22,49 @@ MAX_STALL_S = 1e6
 
 class DownloadError(OSError):
     """A transfer that did not deliver the file: stalled, or shorter than announced."""
+
+
+class HashMismatch(DownloadError):
+    """The whole file arrived, but its digest is not the expected one (corrupt, truncated, or another file)."""
+
+    def __init__(self, url, algorithm, got, expected):
+        super().__init__("%s of %s is %s, expected %s; nothing was cached" % (algorithm, redact(url), got, expected))
+        self.algorithm, self.got, self.expected = algorithm, got, expected
+
+
+def file_hash(path, algorithm="sha256"):
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def download(url, dest, expected=None, algorithm="sha256"):
+    """The one download of gpunet (get_file, the dataset loaders, application weights): url into dest through a
+    temporary file named with this process's pid (those of killed processes are removed first); dest appears,
+    by one rename, only when the transfer is whole and, with `expected`, its `algorithm` digest matches.
+    Raises HashMismatch or DownloadError; network errors (OSError, http.client.HTTPException) pass through."""
+    directory, prefix = os.path.dirname(dest), "." + os.path.basename(dest) + ".download-"
+    os.makedirs(directory, exist_ok=True)
+    remove_stale(directory, prefix)
+    tmp = temp_path(directory, prefix)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        with os.fdopen(fd, "wb") as out:
+            fetch(url, out, stall_window())
+        if expected is not None:
+            got = file_hash(tmp, algorithm)
+            if got.lower() != expected.lower():
+                raise HashMismatch(url, algorithm, got, expected)
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return dest
+
+
+NETWORK_ERRORS = (OSError, http.client.HTTPException)  # socket.timeout is an OSError: nothing came for a window
 
 
 def redact(url):

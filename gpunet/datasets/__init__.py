@@ -1,2 +1,3 @@
-from . import fashion_mnist, mnist  # noqa: F401
+from . import (boston_housing, california_housing, cifar10, cifar100, fashion_mnist, imdb, mnist,  # noqa: F401
+               reuters)
 from ._files import DatasetError  # noqa: F401

@@ -6,8 +6,6 @@ default ~/.keras/datasets) and /usr/share/datasets (Debian's dataset packages). 
 canonical URL fetched ($GPUNET_DATASETS_URL replaces its base, e.g. for a mirror), verified
 against its SHA-256 and moved into gpunet's cache atomically; a bad download is never cached."""
 import gzip
-import hashlib
-import http.client
 import os
 import urllib.parse
 
@@ -23,11 +21,7 @@ class DatasetError(RuntimeError):
 
 
 def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return downloads.file_hash(path, "sha256")
 
 
 def gpunet_cache_dir():
@@ -57,43 +51,22 @@ def check_hash(path, expected):
                            "the copy) and load again." % (path, got, expected))
 
 
-def _stall_window():
+def download(url, dest, expected_sha256, algorithm="sha256"):
+    """Fetches url to dest with common.downloads.download (the one implementation: temporary file, stall and
+    length checks, dest only when the digest matches), as a DatasetError when it fails."""
     try:
-        return downloads.stall_window()
-    except ValueError as e:
+        return downloads.download(url, dest, expected_sha256, algorithm)
+    except ValueError as e:  # a bad GPUNET_DOWNLOAD_STALL_S
         raise DatasetError(str(e)) from None
-
-
-def download(url, dest, expected_sha256):
-    """Fetches url to dest through a temporary file; dest appears only if the hash matches. Progress is shown;
-    a download that stays below MIN_BYTES_PER_S for a whole stall window (or sends nothing for that long), or ends
-    short of its announced length, is abandoned with a DatasetError. The temporary file carries this process's
-    pid: one left by a killed process is removed by the next download into the folder."""
-    directory = os.path.dirname(dest)
-    prefix = "." + os.path.basename(dest) + ".download-"
-    try:
-        os.makedirs(directory, exist_ok=True)
-        downloads.remove_stale(directory, prefix)
-        tmp = downloads.temp_path(directory, prefix)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except OSError as e:
+    except downloads.HashMismatch as e:
+        raise DatasetError("Downloaded %s is corrupt or truncated: %s %s, expected %s; nothing was cached."
+                           % (downloads.redact(url), "SHA-256" if algorithm == "sha256" else algorithm.upper(),
+                              e.got, e.expected)) from None
+    except PermissionError as e:
         raise DatasetError("cannot write to the dataset cache %s (%s): set GPUNET_HOME to a writable directory, or "
-                           "pass path= to a local copy" % (directory, e.strerror or e)) from e
-    window = _stall_window()
-    try:
-        with os.fdopen(fd, "wb") as out:
-            downloads.fetch(url, out, window)
-        got = sha256(tmp)
-        if got != expected_sha256:
-            raise DatasetError("Downloaded %s is corrupt or truncated: SHA-256 %s, expected %s; nothing was cached."
-                               % (downloads.redact(url), got, expected_sha256))
-        os.replace(tmp, dest)
-    except (OSError, http.client.HTTPException) as e:  # socket.timeout is an OSError: nothing came for a window
+                           "pass path= to a local copy" % (os.path.dirname(dest), e.strerror or e)) from e
+    except downloads.NETWORK_ERRORS as e:
         raise DatasetError("Could not download %s: %s" % (downloads.redact(url), e)) from e
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return dest
 
 
 def base_url():

@@ -9,7 +9,6 @@ device files, FIFOs, setuid bits, group/other-writable modes, foreign owners, ab
 that leave the folder; zip members likewise) into a private temporary folder that is published by one rename,
 under a file lock: concurrent calls see a complete folder or wait for one. A folder is reused only when a
 record beside it says it was extracted from the archive now in the cache (its SHA-256)."""
-import hashlib
 import json
 import os
 import shutil
@@ -22,11 +21,7 @@ _HASH_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
 
 
 def _hash(path, algorithm):
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return downloads.file_hash(path, algorithm)
 
 
 def _algorithm(file_hash, hash_algorithm):
@@ -103,23 +98,15 @@ def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None
 
 
 def _download(origin, target, file_hash, algo):
-    directory, prefix = os.path.dirname(target), "." + os.path.basename(target) + ".download-"
-    downloads.remove_stale(directory, prefix)  # left by a process killed mid-download
-    tmp = downloads.temp_path(directory, prefix)
-    import http.client
+    """common.downloads.download (gpunet's one download), with Keras's messages."""
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        with os.fdopen(fd, "wb") as out:
-            downloads.fetch(origin, out, downloads.stall_window())
-        if algo is not None and _hash(tmp, algo) != file_hash:
-            raise ValueError("Incomplete or corrupted file detected. The %s file hash does not match the provided "
-                             "value of %s (from %s); nothing was cached." % (algo, file_hash, downloads.redact(origin)))
-        os.replace(tmp, target)
-    except (OSError, http.client.HTTPException) as e:
+        downloads.download(origin, target, file_hash, algo or "sha256")
+    except downloads.HashMismatch:
+        raise ValueError("Incomplete or corrupted file detected. The %s file hash does not match the provided "
+                         "value of %s (from %s); nothing was cached." % (algo, file_hash, downloads.redact(origin))
+                         ) from None
+    except downloads.NETWORK_ERRORS as e:
         raise Exception("URL fetch failure on %s: %s" % (downloads.redact(origin), e)) from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 # ---- extraction ----
