@@ -1,6 +1,7 @@
 # gpunet on a CUDA 12 runtime: `docker run --gpus all gpunet` trains MNIST on the GPU; without a GPU
 # the same image falls back to NumPy on the CPU. Datasets and kernel caches live under /data.
-ARG BASE_IMAGE=nvidia/cuda:12.6.3-runtime-ubuntu24.04
+# fully qualified (registry/name:tag): buildah and podman refuse a short name unless a registry search list is set
+ARG BASE_IMAGE=docker.io/nvidia/cuda:12.6.3-runtime-ubuntu24.04
 FROM ${BASE_IMAGE}
 
 ENV DEBIAN_FRONTEND=noninteractive \
@@ -14,11 +15,13 @@ RUN if ! python3 -m venv --help >/dev/null 2>&1; then \
         && rm -rf /var/lib/apt/lists/*; \
     fi
 
-COPY pyproject.toml README.md /src/
+COPY pyproject.toml README.md LICENSE /src/
 COPY gpunet /src/gpunet
 COPY kernels /src/kernels
+# CuPy without its `ctk` extra: the CUDA runtime base image already holds the toolkit's libraries (NVRTC, cuBLAS,
+# ...), and the extra would add about 2 GB of the same libraries as wheels
 RUN python3 -m venv /opt/gpunet \
-    && /opt/gpunet/bin/pip install "/src[cuda12]" \
+    && /opt/gpunet/bin/pip install /src "cupy-cuda12x>=14" \
     && rm -rf /src /root/.cache
 
 RUN (getent passwd gpunet >/dev/null || useradd --create-home --uid 10001 gpunet) \

@@ -65,6 +65,8 @@ def _launch_processes(args, argv):
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers run as root; Open MPI refuses root by default
         env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
         env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    # the ranks' stdout is Open MPI's pseudo-terminal whatever ours is: tell them what ours is (common/progbar.py)
+    env.setdefault("GPUNET_PROGRESS_TTY", "1" if sys.stdout.isatty() else "0")
     cmd += [sys.executable, "-m", "gpunet"] + list(argv)
     return subprocess.call(cmd, env=env)
 
@@ -110,6 +112,9 @@ def cmd_train(args, argv=None):
         (x_train, y_train), (x_test, y_test) = loader.load_data(path=args.data)
     except DatasetError as e:
         print("gpunet train: %s" % e, file=sys.stderr)
+        print("gpunet train: to use local files, pass --data DIR (a folder with the four IDX .gz files, or an .npz) "
+              "or set GPUNET_DATA_DIR to a folder holding %s/." % ("mnist" if args.dataset == "mnist"
+                                                                  else "fashion-mnist"), file=sys.stderr)
         if args.dataset == "mnist":
             print("gpunet train: MNIST's training set is missing here; `gpunet train fashion_mnist` trains the "
                   "same model on Fashion-MNIST (same shapes).", file=sys.stderr)
@@ -175,27 +180,54 @@ def _positive(text):
     return value
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(prog="gpunet", description="gpunet: Keras on NumPy or NVIDIA GPUs")
-    sub = p.add_subparsers(dest="command")
-    pi = sub.add_parser("info", help="backend, device, versions, kernel cache and compile check")
-    pi.add_argument("--backend", choices=["numpy", "cupy"])
-    pi.add_argument("--json", action="store_true")
-    pt = sub.add_parser("train", help="train the classic 784-128-10 MLP and print test accuracy")
-    pt.add_argument("dataset", choices=["mnist", "fashion_mnist"])
-    pt.add_argument("--epochs", type=_positive, default=5)
-    pt.add_argument("--batch-size", type=_positive, default=32)
-    pt.add_argument("--backend", choices=["numpy", "cupy"])
-    pt.add_argument("--data", help="directory with the dataset's IDX .gz files (or an .npz)")
-    pt.add_argument("--seed", type=int)
-    pt.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
-    pt.add_argument("--save", type=_save_path, help="save the trained model to this .keras file")
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, where it has one (None and flags say theirs in words)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "%(default)" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+def parser():
+    """gpunet's command line: every option with its help and default."""
+    from .version import __version__
+    fmt = _DefaultsFormatter
+    p = argparse.ArgumentParser(prog="gpunet", description="gpunet: Keras on NumPy or NVIDIA GPUs", formatter_class=fmt)
+    p.add_argument("--version", action="version", version="gpunet %s" % __version__)
+    sub = p.add_subparsers(dest="command", metavar="{info,train,bench}")
+    backend_help = "array backend (default: CuPy where a GPU is found, else NumPy; $GPUNET_BACKEND)"
+    pi = sub.add_parser("info", help="backend, device, versions, kernel cache and compile check", formatter_class=fmt,
+                        description="Prints the backend, device, versions, the kernel cache and a compile check.")
+    pi.add_argument("--backend", choices=["numpy", "cupy"], help=backend_help)
+    pi.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    pt = sub.add_parser("train", help="train the classic 784-128-10 MLP and print test accuracy", formatter_class=fmt,
+                        description="Trains the classic 784-128-10 MLP (Adam) and prints its test accuracy. The "
+                                    "dataset is read from --data, $GPUNET_DATA_DIR or the caches, else downloaded "
+                                    "from Keras's URL.")
+    pt.add_argument("dataset", choices=["mnist", "fashion_mnist"], help="which dataset to train on")
+    pt.add_argument("--epochs", type=_positive, default=5, help="passes over the training set")
+    pt.add_argument("--batch-size", type=_positive, default=32, help="samples per training step")
+    pt.add_argument("--backend", choices=["numpy", "cupy"], help=backend_help)
+    pt.add_argument("--data", help="directory with the dataset's IDX .gz files (or an .npz); default: "
+                                   "$GPUNET_DATA_DIR, the caches, then a download")
+    pt.add_argument("--seed", type=int, help="seed for weights, shuffling and dropout (default: random)")
+    pt.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
+                    help="0 silent, 1 progress bar, 2 one line per epoch")
+    pt.add_argument("--save", type=_save_path, help="save the trained model to this .keras file (default: not saved)")
     pt.add_argument("--processes", type=_positive, default=1,
                     help="data-parallel over N processes (one per GPU, or CPU processes) started with mpirun")
-    pb = sub.add_parser("bench", help="a quick training-speed check on random data")
-    pb.add_argument("--backend", choices=["numpy", "cupy"])
-    pb.add_argument("--batch-size", type=_positive, default=32)
-    pb.add_argument("--samples", type=_positive, default=20000)
+    pb = sub.add_parser("bench", help="a quick training-speed check on random data", formatter_class=fmt,
+                        description="Times one epoch of the 784-128-10 MLP on random data.")
+    pb.add_argument("--backend", choices=["numpy", "cupy"], help=backend_help)
+    pb.add_argument("--batch-size", type=_positive, default=32, help="samples per training step")
+    pb.add_argument("--samples", type=_positive, default=20000, help="random samples in the epoch")
+    return p
+
+
+def main(argv=None):
+    p = parser()
     args = p.parse_args(argv)
     if args.command is None:
         p.print_help()

@@ -369,10 +369,7 @@ def test_the_launch_program_all_reduces_inside_its_step(mpi, tmp_path):
         np.testing.assert_allclose(zg["val_loss"], zr["val_loss"], rtol=1e-5)
 
 
-def test_cli_trains_on_two_processes(mpi, tmp_path):
-    data = os.environ.get("GPUNET_DATA_DIR")
-    if not data or not os.path.isdir(os.path.join(data, "fashion-mnist")):
-        pytest.skip("needs GPUNET_DATA_DIR with fashion-mnist")
+def test_cli_trains_on_two_processes(mpi, tmp_path, data_dir):
     out = tmp_path / "m.keras"
     r = subprocess.run([sys.executable, "-m", "gpunet", "train", "fashion_mnist", "--epochs", "1", "--batch-size", "128",
                         "--processes", "2", "--seed", "0", "--verbose", "0", "--save", str(out)],

@@ -10,8 +10,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def test_dockerfile_declares_what_the_readme_promises():
     text = open(os.path.join(ROOT, "Dockerfile")).read()
-    assert "ARG BASE_IMAGE=nvidia/cuda:12" in text and "-runtime-" in text
-    assert '"/src[cuda12]"' in text and 'ENTRYPOINT ["gpunet"]' in text and 'CMD ["train", "mnist"]' in text
+    import re
+    base = re.search(r"^ARG BASE_IMAGE=(\S+)$", text, re.M).group(1)
+    # fully qualified: a registry host (with a dot), the repository and a tag, as buildah and podman demand
+    assert re.fullmatch(r"[a-z0-9.-]+\.[a-z]+/nvidia/cuda:12[\w.-]*-runtime-[\w.-]+", base), base
+    assert "COPY pyproject.toml README.md LICENSE /src/" in text  # pyproject's license-files names LICENSE
+    assert 'pip install /src "cupy-cuda12x>=14"' in text and 'ENTRYPOINT ["gpunet"]' in text and 'CMD ["train", "mnist"]' in text
     assert "USER gpunet" in text and 'VOLUME ["/data"]' in text and "CUPY_CACHE_DIR=/data" in text
     ignore = open(os.path.join(ROOT, ".dockerignore")).read().split()
     assert ".git" in ignore and "tests" in ignore

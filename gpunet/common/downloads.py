@@ -104,7 +104,8 @@ class Progress:
 
     def __init__(self, url, total):
         self.total, self.t0 = total, time.monotonic()
-        self.tty = sys.stderr.isatty()
+        from .progbar import is_terminal
+        self.tty = is_terminal(sys.stderr)  # decided as the progress bar decides (per process, MPI-aware)
         self.last, self.quarter = 0.0, 0
         sys.stderr.write("Downloading %s%s\n" % (redact(url), " (%.1f MB)" % (total / 1e6) if total else ""))
 

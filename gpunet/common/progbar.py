@@ -2,10 +2,31 @@
 
 Differences from Keras (documented in the README): it redraws in place only when stdout is a
 terminal (Keras also does on any POSIX system); in logs it writes plain lines without escape
-codes, one per `log_interval` seconds and one at the end of each epoch."""
+codes, one per `log_interval` seconds and one at the end of each epoch.
+
+Each process decides for itself (is_terminal). Under an MPI launcher a rank's stdout is a pseudo-terminal that
+Open MPI forwards to wherever mpirun's own output goes (a log file, often), so isatty() says nothing there: a rank
+draws in place only when $GPUNET_PROGRESS_TTY says mpirun's output is a terminal (`gpunet train --processes`
+sets it from its own stdout)."""
 import math
+import os
 import sys
 import time
+
+# the size variables MPI launchers set in every rank (Open MPI, MPICH/Intel MPI, PMIx): distribution/comm.py's list
+_MPI_SIZE_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE")
+
+
+def is_terminal(stream):
+    """Whether the progress bar may redraw in place on `stream` (escape codes, carriage returns)."""
+    forced = os.environ.get("GPUNET_PROGRESS_TTY", "").strip().lower()
+    if forced in ("1", "true", "yes"):
+        return True
+    if forced in ("0", "false", "no"):
+        return False
+    if any(v in os.environ for v in _MPI_SIZE_VARS):
+        return False
+    return bool(hasattr(stream, "isatty") and stream.isatty())
 
 
 def _fmt_value(v):
@@ -30,7 +51,7 @@ class Progbar:
         self.target, self.width, self.verbose = target, width, verbose
         self.interval, self.unit_name, self.log_interval = interval, unit_name, log_interval
         self.stream = stream or sys.stdout
-        self.dynamic = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.dynamic = is_terminal(self.stream)
         self._start = time.time()
         # in logs the first line comes after log_interval, not at step 1
         self._last_update = 0.0 if self.dynamic else self._start
