@@ -155,3 +155,45 @@ def test_category_encoding_as_keras():
         CE(4)(np.array([4]))
     with pytest.raises(ValueError, match="num_tokens must be set"):
         CE()
+
+
+@pytest.mark.parametrize("use_kernel", [True, False], ids=["C kernel", "Python reference"])
+def test_batch_hashes_match_tensorflow_and_the_reference(use_kernel):
+    """ops.hashing.hash_bytes (kernels/cpu_hash.c, or the Python reference) on all 136 of TensorFlow's lengths in
+    one batch, then the kernel against the reference on random strings of 0-300 bytes and large salts."""
+    import json
+    import os
+    from gpunet.common.hashing import fingerprint64, siphash24
+    from gpunet.kernels import cpu
+    from gpunet.ops.hashing import hash_bytes
+    if use_kernel and cpu.hash_library() is None:
+        if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+            pytest.fail("kernels/cpu_hash.c did not build in CI")
+        pytest.skip("no C compiler: the string-hash kernel is not built")
+    with open(os.path.join(os.path.dirname(__file__), "hash_reference.json")) as f:
+        ref = json.load(f)
+    items = [bytes((i * 7 + 3) % 251 for i in range(n)) for n in ref["lengths"]]
+    N = np.uint64(2 ** 63 - 1)
+    assert (hash_bytes(items, use_kernel=use_kernel) % N).tolist() == ref["fast"]
+    assert (hash_bytes(items, (17, 99), use_kernel=use_kernel) % N).tolist() == ref["strong"]
+    rng = np.random.default_rng(0)
+    items = [rng.integers(0, 256, size=int(n), dtype=np.uint8).tobytes() for n in rng.integers(0, 301, size=400)]
+    items += [b"", b"\x00", "é✓".encode()]
+    salt = (2 ** 64 - 5, 2 ** 63 + 11)
+    assert hash_bytes(items, use_kernel=use_kernel).tolist() == [fingerprint64(s) for s in items]
+    assert hash_bytes(items, salt, use_kernel=use_kernel).tolist() == [siphash24(s, *salt) for s in items]
+    assert hash_bytes([], use_kernel=use_kernel).shape == (0,)
+
+
+def test_hashing_layer_uses_the_kernel_and_equals_the_reference_path(monkeypatch):
+    """The layer's bins through the kernel equal the pure-Python path's (GPUNET_CPU_KERNELS=0 forces it)."""
+    from gpunet.kernels import cpu
+    words = np.array([["apple", "pear", "", "fig" * 40], ["x", "yy", "zzz", "a longer string of text!"]])
+    out = {}
+    for flag in ("1", "0"):
+        monkeypatch.setenv("GPUNET_CPU_KERNELS", flag)
+        cpu._reset_for_tests()
+        out[flag] = [layers.Hashing(num_bins=97, **kw)(words).numpy() for kw in ({}, {"salt": 7}, {"mask_value": ""})]
+    cpu._reset_for_tests()
+    for a, b in zip(out["1"], out["0"]):
+        np.testing.assert_array_equal(a, b)

@@ -74,6 +74,7 @@ def _reset_for_tests():
     del _lib[:]
     del _conv_lib[:]
     del _rnn_lib[:]
+    del _hash_lib[:]
 
 
 _conv_lib = []  # as _lib, for kernels/cpu_conv.c
@@ -136,3 +137,18 @@ def _declare_rnn(lib, P, I):
 def rnn_library():
     """kernels/cpu_rnn.c (the fused LSTM/GRU/SimpleRNN cell passes of ops/rnn.py), or None."""
     return _c_library(_rnn_lib, "cpu_rnn", _declare_rnn, "recurrent")
+
+
+_hash_lib = []  # as _lib, for kernels/cpu_hash.c
+
+
+def _declare_hash(lib, P, I):
+    L, U = ctypes.c_longlong, ctypes.c_uint64
+    lib.fingerprint64_batch.argtypes = [P, P, L, P]
+    lib.siphash24_batch.argtypes = [P, P, L, U, U, P]
+    return (lib.fingerprint64_batch, lib.siphash24_batch)
+
+
+def hash_library():
+    """kernels/cpu_hash.c (FarmHash Fingerprint64 and SipHash-2-4 over a batch of strings), or None."""
+    return _c_library(_hash_lib, "cpu_hash", _declare_hash, "string hash")

@@ -36,19 +36,21 @@ class Hashing(Layer):
         self.output_mode, self.sparse = output_mode, sparse
         self.built = True
 
-    def _bin(self, v, bins):
-        from ..common.hashing import fingerprint64, siphash24
+    @staticmethod
+    def _bytes(v):
         if isinstance(v, bytes):
-            data = v
-        elif isinstance(v, (int, np.integer)):
-            data = str(int(v)).encode()
-        elif isinstance(v, str):
-            data = v.encode("utf-8")
-        else:
-            raise ValueError("Hashing takes strings or integers; received a %s (%r)" % (type(v).__name__, v))
-        h = siphash24(data, self.salt[0] & 0xFFFFFFFFFFFFFFFF, self.salt[1] & 0xFFFFFFFFFFFFFFFF) \
-            if self.strong_hash else fingerprint64(data)
-        return h % bins
+            return v
+        if isinstance(v, (int, np.integer)):
+            return str(int(v)).encode()
+        if isinstance(v, str):
+            return v.encode("utf-8")
+        raise ValueError("Hashing takes strings or integers; received a %s (%r)" % (type(v).__name__, v))
+
+    def _bins(self, values, bins):
+        """Each value's bin in [0, bins): the batch hashed at once by ops.hashing (the C kernel)."""
+        from ..ops.hashing import hash_bytes
+        hashes = hash_bytes([self._bytes(v) for v in values], self.salt if self.strong_hash else None)
+        return (hashes % np.uint64(bins)).astype(np.int64)
 
     def __call__(self, inputs, **kwargs):
         return _host_layer_call(self, inputs)
@@ -62,8 +64,10 @@ class Hashing(Layer):
         masked = self.mask_value is not None and bins > 1
         if masked:
             bins -= 1
-        ids = np.array([0 if masked and v == self.mask_value else self._bin(v, bins) + (1 if masked else 0)
-                        for v in flat], dtype=np.int64).reshape(arr.shape)
+        ids = self._bins(flat, bins) + (1 if masked else 0)
+        if masked:
+            ids[np.array([v == self.mask_value for v in flat], dtype=bool)] = 0
+        ids = ids.reshape(arr.shape)
         if self.output_mode == "int":
             return Tensor(backend.get_xp().asarray(ids))
         rows = ids.reshape(len(ids), -1) if ids.ndim else ids.reshape(1, 1)
