@@ -4,3 +4,4 @@ from .base import _HOOKS, Callback, CallbackList, History, ProgbarLogger, python
 from .checkpoints import BackupAndRestore, ModelCheckpoint, SwapEMAWeights  # noqa: F401
 from .loggers import CSVLogger, LambdaCallback, TerminateOnNaN  # noqa: F401
 from .monitor import EarlyStopping, LearningRateScheduler, MonitorCallback, ReduceLROnPlateau  # noqa: F401
+from .tensorboard import TensorBoard  # noqa: F401
