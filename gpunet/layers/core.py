@@ -24,6 +24,10 @@ class InputLayer(Layer):
     def output(self):  # the symbolic tensor it starts (Keras: its one node's output)
         return self._tensor
 
+    @property
+    def input(self):  # Keras: its node has no input tensors, so an empty list
+        return []
+
     def compute_output_shape(self, input_shape):
         return self.batch_shape
 
