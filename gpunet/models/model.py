@@ -462,6 +462,10 @@ class Model(Layer):
         from ..saving import save_weights
         save_weights(self, filepath, overwrite=overwrite)
 
+    def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
+        from ..export import export_model
+        return export_model(self, filepath, format, verbose, input_signature, **kwargs)
+
     def load_weights(self, filepath, skip_mismatch=False, **kwargs):
         from ..saving import load_weights
         load_weights(self, filepath, skip_mismatch=skip_mismatch)
