@@ -97,7 +97,9 @@ class Functional(Model):
 
     @property
     def layers(self):
-        return list(self._functional_layers)
+        # Keras: the Layers among the graph's operations; a keras.ops call on symbolic tensors (x + 3.0) is an
+        # operation of the graph (summary, config, plot) but not a layer
+        return [op for op in self._functional_layers if isinstance(op, Layer)]
 
     # Keras's Functional answers these with the structures it was built from, not its first call's tensors
     @property

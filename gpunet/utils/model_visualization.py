@@ -150,7 +150,7 @@ def model_to_dot(model, show_shapes=False, show_dtype=False, show_layer_names=Tr
         dot.add_node(_node(pydot, model, options))
         return dot
     else:
-        layers = model.layers  # with the InputLayers, in Keras's order (Functional._operations)
+        layers = model._functional_layers  # every operation, InputLayers too, in Keras's order (its _operations)
     for layer in layers:
         if expand_nested and isinstance(layer, (Functional, Sequential)):
             dot.add_subgraph(model_to_dot(layer, show_shapes, show_dtype, show_layer_names, rankdir, expand_nested,
