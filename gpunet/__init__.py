@@ -34,7 +34,7 @@ def version():
     return __version__
 
 
-_LAZY = {"datasets", "saving", "kernels", "distribution"}
+_LAZY = {"datasets", "saving", "kernels", "distribution", "applications", "export"}
 
 
 def __getattr__(name):  # datasets pull in urllib/gzip/hashlib; load them only when used
