@@ -12,7 +12,14 @@ from test_datasets import _Server
 
 # (name, input side): the smallest inputs each architecture takes keep CI fast
 ARCHS = [("VGG16", 32), ("VGG19", 32), ("ResNet50", 32), ("ResNet101", 32), ("ResNet152", 32), ("ResNet50V2", 32),
-         ("ResNet101V2", 32), ("ResNet152V2", 32)]
+         ("ResNet101V2", 32), ("ResNet152V2", 32), ("MobileNet", 32), ("MobileNetV2", 32), ("MobileNetV3Small", 32),
+         ("MobileNetV3Large", 32), ("DenseNet121", 32), ("DenseNet169", 32), ("DenseNet201", 32), ("Xception", 71),
+         ("InceptionV3", 75)]
+MODULES = {"VGG16": "vgg16", "VGG19": "vgg19", "ResNet50": "resnet", "ResNet101": "resnet", "ResNet152": "resnet",
+           "ResNet50V2": "resnet_v2", "ResNet101V2": "resnet_v2", "ResNet152V2": "resnet_v2", "MobileNet": "mobilenet",
+           "MobileNetV2": "mobilenet_v2", "MobileNetV3Small": "mobilenet_v3", "MobileNetV3Large": "mobilenet_v3",
+           "DenseNet121": "densenet", "DenseNet169": "densenet", "DenseNet201": "densenet", "Xception": "xception",
+           "InceptionV3": "inception_v3"}
 
 
 def _randomize(model, rng):
@@ -66,9 +73,7 @@ def test_feature_extractor_shapes_and_names(name, side, pooling):
 
 
 def _module(name):
-    table = {"VGG16": "vgg16", "VGG19": "vgg19", "ResNet50": "resnet", "ResNet101": "resnet", "ResNet152": "resnet",
-             "ResNet50V2": "resnet_v2", "ResNet101V2": "resnet_v2", "ResNet152V2": "resnet_v2"}
-    return table[name]
+    return MODULES[name]
 
 
 @pytest.mark.parametrize("mode", ["caffe", "tf", "torch"])

@@ -6,3 +6,11 @@ from .resnet import ResNet50, ResNet101, ResNet152  # noqa: F401
 from .resnet_v2 import ResNet50V2, ResNet101V2, ResNet152V2  # noqa: F401
 from .vgg16 import VGG16  # noqa: F401
 from .vgg19 import VGG19  # noqa: F401
+from . import mobilenet, mobilenet_v2, mobilenet_v3  # noqa: F401
+from .mobilenet import MobileNet  # noqa: F401
+from .mobilenet_v2 import MobileNetV2  # noqa: F401
+from .mobilenet_v3 import MobileNetV3Large, MobileNetV3Small  # noqa: F401
+from . import densenet, inception_v3, xception  # noqa: F401
+from .densenet import DenseNet121, DenseNet169, DenseNet201  # noqa: F401
+from .inception_v3 import InceptionV3  # noqa: F401
+from .xception import Xception  # noqa: F401
