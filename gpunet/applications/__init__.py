@@ -14,3 +14,10 @@ from . import densenet, inception_v3, xception  # noqa: F401
 from .densenet import DenseNet121, DenseNet169, DenseNet201  # noqa: F401
 from .inception_v3 import InceptionV3  # noqa: F401
 from .xception import Xception  # noqa: F401
+from . import efficientnet, inception_resnet_v2  # noqa: F401
+from .efficientnet import (EfficientNetB0, EfficientNetB1, EfficientNetB2, EfficientNetB3, EfficientNetB4,  # noqa: F401
+                           EfficientNetB5, EfficientNetB6, EfficientNetB7)
+from .inception_resnet_v2 import InceptionResNetV2  # noqa: F401
+from . import efficientnet_v2  # noqa: F401
+from .efficientnet_v2 import (EfficientNetV2B0, EfficientNetV2B1, EfficientNetV2B2, EfficientNetV2B3,  # noqa: F401
+                              EfficientNetV2L, EfficientNetV2M, EfficientNetV2S)
