@@ -15,7 +15,8 @@ ARCHS = [("VGG16", 32), ("VGG19", 32), ("ResNet50", 32), ("ResNet101", 32), ("Re
          ("ResNet101V2", 32), ("ResNet152V2", 32), ("MobileNet", 32), ("MobileNetV2", 32), ("MobileNetV3Small", 32),
          ("MobileNetV3Large", 32), ("DenseNet121", 32), ("DenseNet169", 32), ("DenseNet201", 32), ("Xception", 71),
          ("InceptionV3", 75), ("InceptionResNetV2", 75)] + [("EfficientNetB%d" % i, 32) for i in range(8)] + \
-    [("EfficientNetV2" + v, 32) for v in ("B0", "B1", "B2", "B3", "S", "M", "L")]
+    [("EfficientNetV2" + v, 32) for v in ("B0", "B1", "B2", "B3", "S", "M", "L")] + \
+    [("ConvNeXt" + v, 32) for v in ("Tiny", "Small", "Base", "Large", "XLarge")]
 MODULES = {"VGG16": "vgg16", "VGG19": "vgg19", "ResNet50": "resnet", "ResNet101": "resnet", "ResNet152": "resnet",
            "ResNet50V2": "resnet_v2", "ResNet101V2": "resnet_v2", "ResNet152V2": "resnet_v2", "MobileNet": "mobilenet",
            "MobileNetV2": "mobilenet_v2", "MobileNetV3Small": "mobilenet_v3", "MobileNetV3Large": "mobilenet_v3",
@@ -23,6 +24,7 @@ MODULES = {"VGG16": "vgg16", "VGG19": "vgg19", "ResNet50": "resnet", "ResNet101"
            "InceptionV3": "inception_v3", "InceptionResNetV2": "inception_resnet_v2"}
 MODULES.update({"EfficientNetB%d" % i: "efficientnet" for i in range(8)})
 MODULES.update({"EfficientNetV2" + v: "efficientnet_v2" for v in ("B0", "B1", "B2", "B3", "S", "M", "L")})
+MODULES.update({"ConvNeXt" + v: "convnext" for v in ("Tiny", "Small", "Base", "Large", "XLarge")})
 
 
 def _randomize(model, rng):
