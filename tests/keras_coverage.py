@@ -12,10 +12,8 @@ os.environ.setdefault("KERAS_BACKEND", "numpy")
 
 # (module prefixes or None for any, name fragments or None for any, what covers them); the first match wins
 WHY = [
-    (("applications",), None, "issue 34 (keras.applications with real weights)"),
-    (("datasets",), None, "issue 34 (every keras.datasets loader)"),
-    (None, ("TensorBoard", "plot_model", "model_to_dot", "ExportArchive", "export"),
-     "issue 34 (TensorBoard, plot_model, export)"),
+    (None, ("ExportArchive",), "decision: ExportArchive assembles a TensorFlow SavedModel (TensorFlow's objects and "
+     "signatures); gpunet exports with model.export(format=\"onnx\")"),
     (("tree", "legacy", "utils.legacy"), None,
      "issue 36 (what Keras libraries import: keras.tree, legacy serialization)"),
     (("quantizers",), None,

@@ -16,7 +16,8 @@ ARCHS = [("VGG16", 32), ("VGG19", 32), ("ResNet50", 32), ("ResNet101", 32), ("Re
          ("MobileNetV3Large", 32), ("DenseNet121", 32), ("DenseNet169", 32), ("DenseNet201", 32), ("Xception", 71),
          ("InceptionV3", 75), ("InceptionResNetV2", 75)] + [("EfficientNetB%d" % i, 32) for i in range(8)] + \
     [("EfficientNetV2" + v, 32) for v in ("B0", "B1", "B2", "B3", "S", "M", "L")] + \
-    [("ConvNeXt" + v, 32) for v in ("Tiny", "Small", "Base", "Large", "XLarge")]
+    [("ConvNeXt" + v, 32) for v in ("Tiny", "Small", "Base", "Large", "XLarge")] + [("NASNetMobile", 32),
+                                                                                   ("NASNetLarge", 32)]
 MODULES = {"VGG16": "vgg16", "VGG19": "vgg19", "ResNet50": "resnet", "ResNet101": "resnet", "ResNet152": "resnet",
            "ResNet50V2": "resnet_v2", "ResNet101V2": "resnet_v2", "ResNet152V2": "resnet_v2", "MobileNet": "mobilenet",
            "MobileNetV2": "mobilenet_v2", "MobileNetV3Small": "mobilenet_v3", "MobileNetV3Large": "mobilenet_v3",
@@ -25,6 +26,7 @@ MODULES = {"VGG16": "vgg16", "VGG19": "vgg19", "ResNet50": "resnet", "ResNet101"
 MODULES.update({"EfficientNetB%d" % i: "efficientnet" for i in range(8)})
 MODULES.update({"EfficientNetV2" + v: "efficientnet_v2" for v in ("B0", "B1", "B2", "B3", "S", "M", "L")})
 MODULES.update({"ConvNeXt" + v: "convnext" for v in ("Tiny", "Small", "Base", "Large", "XLarge")})
+MODULES.update({"NASNetMobile": "nasnet", "NASNetLarge": "nasnet"})
 
 
 def _randomize(model, rng):
@@ -50,12 +52,22 @@ def _pair(name, **kw):
     return k, theirs, ours
 
 
+# each family's member whose weights and predictions are compared too (the others share its code: their names,
+# counts and shapes are compared, which keeps CI's time down; Keras's own model building is most of the cost)
+NUMERIC = {"VGG16", "ResNet50", "ResNet50V2", "MobileNet", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large",
+           "DenseNet121", "Xception", "InceptionV3", "InceptionResNetV2", "EfficientNetB0", "EfficientNetB3",
+           "EfficientNetV2B0", "EfficientNetV2S", "ConvNeXtTiny", "NASNetMobile"}
+
+
 @pytest.mark.parametrize("name,side", ARCHS, ids=[a[0] for a in ARCHS])
 def test_architecture_matches_keras(name, side, tmp_path):
     k, theirs, ours = _pair(name, input_shape=(side, side, 3), classes=7, classifier_activation=None)
     assert [l.name for l in ours.layers] == [l.name for l in theirs.layers]
     assert ours.count_params() == theirs.count_params()
     assert ours.name == theirs.name
+    assert [tuple(w.shape) for w in ours.weights] == [tuple(w.shape) for w in theirs.weights]
+    if name not in NUMERIC:
+        return
     rng = np.random.default_rng(0)
     _randomize(theirs, rng)
     theirs.save_weights(str(tmp_path / "w.weights.h5"))
@@ -175,3 +187,18 @@ def test_decode_predictions_reads_the_class_index_through_get_file(tmp_path, mon
     assert out[1][0][:2] == ("n00000999", "class_999")
     with pytest.raises(ValueError, match="shape"):
         gpunet.applications.imagenet_utils.decode_predictions(np.zeros((2, 10)))
+
+
+def test_every_keras_application_and_module_is_here_and_tested():
+    k = keras()
+    public = sorted(n for n in dir(k.applications) if n[0].isupper())
+    assert sorted(a[0] for a in ARCHS) == public  # each is checked against Keras above
+    modules = sorted(n for n in dir(k.applications) if n[0].islower() and not n.startswith("_"))
+    for m in modules:
+        ours, theirs = getattr(gpunet.applications, m), getattr(k.applications, m)
+        names = sorted(n for n in dir(theirs) if not n.startswith("_"))
+        assert names == sorted(n for n in names if hasattr(ours, n)), (m, [n for n in names if not hasattr(ours, n)])
+        if hasattr(theirs, "preprocess_input") and m != "imagenet_utils":
+            x = np.random.default_rng(5).uniform(0, 255, size=(2, 8, 8, 3)).astype("float32")
+            np.testing.assert_allclose(ours.preprocess_input(x.copy()), theirs.preprocess_input(x.copy()), rtol=1e-6,
+                                       atol=1e-5, err_msg=m)

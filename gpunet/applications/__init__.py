@@ -23,3 +23,5 @@ from .efficientnet_v2 import (EfficientNetV2B0, EfficientNetV2B1, EfficientNetV2
                               EfficientNetV2L, EfficientNetV2M, EfficientNetV2S)
 from . import convnext  # noqa: F401
 from .convnext import ConvNeXtBase, ConvNeXtLarge, ConvNeXtSmall, ConvNeXtTiny, ConvNeXtXLarge  # noqa: F401
+from . import nasnet  # noqa: F401
+from .nasnet import NASNetLarge, NASNetMobile  # noqa: F401
