@@ -112,12 +112,12 @@ def cmd_train(args, argv=None):
         (x_train, y_train), (x_test, y_test) = loader.load_data(path=args.data)
     except DatasetError as e:
         print("gpunet train: %s" % e, file=sys.stderr)
-        print("gpunet train: to use local files, pass --data DIR (a folder with the four IDX .gz files, or an .npz) "
-              "or set GPUNET_DATA_DIR to a folder holding %s/." % ("mnist" if args.dataset == "mnist"
-                                                                  else "fashion-mnist"), file=sys.stderr)
         if args.dataset == "mnist":
             print("gpunet train: MNIST's training set is missing here; `gpunet train fashion_mnist` trains the "
                   "same model on Fashion-MNIST (same shapes).", file=sys.stderr)
+        print("gpunet train: to use local files, pass --data DIR (a folder with the four IDX .gz files, or an .npz) "
+              "or set GPUNET_DATA_DIR to a folder holding %s/." % ("mnist" if args.dataset == "mnist"
+                                                                  else "fashion-mnist"), file=sys.stderr)
         return EXIT_DATA
     x_train, x_test = x_train.astype("float32") / 255.0, x_test.astype("float32") / 255.0
     model = build_classic_mlp(keras)

@@ -121,14 +121,16 @@ def _fresh_names_and_seed():
 
 
 @pytest.fixture
-def data_dir(monkeypatch):
+def data_dir(request, monkeypatch):
     """The shared datasets folder ($GPUNET_DATA_DIR, else ../shared/datasets beside the clone), also set as
-    $GPUNET_DATA_DIR for the test: the README's test command needs no environment and downloads nothing."""
+    $GPUNET_DATA_DIR for the test (unless it is `isolated`, which serves or copies the files itself): the README's
+    test command needs no environment and downloads nothing."""
     d = os.environ.get("GPUNET_DATA_DIR") or os.path.join(os.path.dirname(__file__), "..", "..", "shared", "datasets")
     if not os.path.isdir(os.path.join(d, "fashion-mnist")):
         pytest.skip("the shared datasets are not available (set GPUNET_DATA_DIR)")
     d = os.path.abspath(d)
-    monkeypatch.setenv("GPUNET_DATA_DIR", d)
+    if "isolated" not in request.fixturenames:
+        monkeypatch.setenv("GPUNET_DATA_DIR", d)
     return d
 
 

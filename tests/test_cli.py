@@ -42,8 +42,9 @@ def test_usage_and_data_errors(tmp_path):
     assert r.returncode == 2
     r = gpunet_cmd("train", "mnist", "--data", str(tmp_path), GPUNET_HOME=str(tmp_path))
     assert r.returncode == 3 and "no complete mnist copy" in r.stderr
-    assert r.stderr.rstrip().splitlines()[-1].startswith("gpunet train: MNIST's training set is missing")
-    assert "--data DIR" in r.stderr and "GPUNET_DATA_DIR" in r.stderr
+    last = r.stderr.rstrip().splitlines()[-1]  # the error ends with how to point it at local files
+    assert last.startswith("gpunet train: to use local files") and "--data DIR" in last and "GPUNET_DATA_DIR" in last
+    assert "MNIST's training set is missing" in r.stderr
 
 
 def test_version_and_help_describe_every_option():

@@ -119,7 +119,7 @@ def test_download_bad_file_is_rejected_and_not_cached(data_dir, isolated, monkey
 
 def test_missing_everywhere_says_where_it_looked(isolated, monkeypatch):
     monkeypatch.setenv("GPUNET_DATASETS_URL", "http://127.0.0.1:9/")
-    with pytest.raises(DatasetError, match="not found locally.*gpunet cache.*download failed"):
+    with pytest.raises(DatasetError, match="not found locally.*gpunet cache.*download failed.*GPUNET_DATA_DIR.*--data"):
         mnist.load_data()
 
 

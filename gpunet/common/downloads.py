@@ -24,6 +24,10 @@ class DownloadError(OSError):
     """A transfer that did not deliver the file: stalled, or shorter than announced."""
 
 
+class CacheError(OSError):
+    """The folder a download goes to cannot be written (nothing was fetched)."""
+
+
 class HashMismatch(DownloadError):
     """The whole file arrived, but its digest is not the expected one (corrupt, truncated, or another file)."""
 
@@ -44,13 +48,17 @@ def download(url, dest, expected=None, algorithm="sha256"):
     """The one download of gpunet (get_file, the dataset loaders, application weights): url into dest through a
     temporary file named with this process's pid (those of killed processes are removed first); dest appears,
     by one rename, only when the transfer is whole and, with `expected`, its `algorithm` digest matches.
-    Raises HashMismatch or DownloadError; network errors (OSError, http.client.HTTPException) pass through."""
+    Raises CacheError (the folder cannot be written), HashMismatch or DownloadError; network errors (OSError,
+    http.client.HTTPException) pass through."""
     directory, prefix = os.path.dirname(dest), "." + os.path.basename(dest) + ".download-"
-    os.makedirs(directory, exist_ok=True)
-    remove_stale(directory, prefix)
-    tmp = temp_path(directory, prefix)
     try:
+        os.makedirs(directory, exist_ok=True)
+        remove_stale(directory, prefix)
+        tmp = temp_path(directory, prefix)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except OSError as e:
+        raise CacheError(e.errno, e.strerror or str(e), directory) from None
+    try:
         with os.fdopen(fd, "wb") as out:
             fetch(url, out, stall_window())
         if expected is not None:

@@ -62,7 +62,7 @@ def download(url, dest, expected_sha256, algorithm="sha256"):
         raise DatasetError("Downloaded %s is corrupt or truncated: %s %s, expected %s; nothing was cached."
                            % (downloads.redact(url), "SHA-256" if algorithm == "sha256" else algorithm.upper(),
                               e.got, e.expected)) from None
-    except PermissionError as e:
+    except downloads.CacheError as e:
         raise DatasetError("cannot write to the dataset cache %s (%s): set GPUNET_HOME to a writable directory, or "
                            "pass path= to a local copy" % (os.path.dirname(dest), e.strerror or e)) from e
     except downloads.NETWORK_ERRORS as e:

@@ -81,8 +81,9 @@ def load(folder, splits, hashes, path=None, npz_name=None, npz_sha=None, url_fil
             if not os.path.isfile(dest):
                 _files.download(base + name, dest, sha)
     except _files.DatasetError as e:
-        raise _files.DatasetError("%s not found locally (looked in: %s) and the download failed: %s"
-                                  % (folder, "; ".join(looked), e)) from e
+        raise _files.DatasetError("%s not found locally (looked in: %s) and the download failed: %s. Point "
+                                  "GPUNET_DATA_DIR (or path=, or `gpunet train --data`) at a folder holding the "
+                                  "files." % (folder, "; ".join(looked), e)) from e
     got = _from_dir(cache, splits, hashes, npz_name, npz_sha)
     if got is None:
         raise _files.DatasetError("%s: downloaded files in %s are incomplete" % (folder, cache))

@@ -105,6 +105,9 @@ def _download(origin, target, file_hash, algo):
         raise ValueError("Incomplete or corrupted file detected. The %s file hash does not match the provided "
                          "value of %s (from %s); nothing was cached." % (algo, file_hash, downloads.redact(origin))
                          ) from None
+    except downloads.CacheError as e:
+        raise OSError(e.errno, "cannot write to %s (%s): pass cache_dir= a writable folder" % (e.filename, e.strerror)
+                      ) from None
     except downloads.NETWORK_ERRORS as e:
         raise Exception("URL fetch failure on %s: %s" % (downloads.redact(origin), e)) from None
 
