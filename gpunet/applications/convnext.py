@@ -98,11 +98,8 @@ def ConvNeXt(depths, projection_dims, drop_path_rate=0.0, layer_scale_init_value
     if backend.image_data_format() == "channels_first":
         raise ValueError("ConvNeXt does not support the `channels_first` image data format. Switch to "
                          "`channels_last` by editing your local config file at ~/.keras/keras.json")
-    imagenet_utils.check_weights(weights, include_top, classes)
-    input_shape = imagenet_utils.obtain_input_shape(input_shape, default_size=default_size, min_size=32,
-                                                    data_format=backend.image_data_format(),
-                                                    require_flatten=include_top, weights=weights)
-    img_input = imagenet_utils.image_input(input_tensor, input_shape)
+    img_input, input_shape = imagenet_utils.start(weights, include_top, classes, input_shape, input_tensor,
+                                                  default_size, 32)
     x = img_input
     if include_preprocessing and input_shape[2] == 3:
         x = layers.Normalization(mean=[0.485 * 255, 0.456 * 255, 0.406 * 255],
@@ -114,7 +111,8 @@ def ConvNeXt(depths, projection_dims, drop_path_rate=0.0, layer_scale_init_value
     for i in range(3):
         downsample.append(Sequential([
             layers.LayerNormalization(epsilon=1e-6, name="%s_downsampling_layernorm_%d" % (name, i)),
-            layers.Conv2D(projection_dims[i + 1], kernel_size=2, strides=2, name="%s_downsampling_conv_%d" % (name, i))],
+            layers.Conv2D(projection_dims[i + 1], kernel_size=2, strides=2,
+                          name="%s_downsampling_conv_%d" % (name, i))],
             name="%s_downsampling_block_%d" % (name, i)))
     rates = [float(r) for r in np.linspace(0.0, drop_path_rate, sum(depths))]
     cur = 0
@@ -165,10 +163,4 @@ ConvNeXtTiny, ConvNeXtSmall, ConvNeXtBase = _variant("tiny"), _variant("small"),
 ConvNeXtLarge, ConvNeXtXLarge = _variant("large"), _variant("xlarge")
 
 
-def preprocess_input(x, data_format=None):
-    """A pass-through: the model normalizes its own input (include_preprocessing)."""
-    return x
-
-
-def decode_predictions(preds, top=5):
-    return imagenet_utils.decode_predictions(preds, top=top)
+preprocess_input, decode_predictions = imagenet_utils.preprocessing(None)

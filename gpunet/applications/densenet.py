@@ -43,11 +43,8 @@ def DenseNet(blocks, include_top=True, weights="imagenet", input_tensor=None, in
     if backend.image_data_format() == "channels_first":
         raise ValueError("DenseNet does not support the `channels_first` image data format. Switch to "
                          "`channels_last` by editing your local config file at ~/.keras/keras.json")
-    imagenet_utils.check_weights(weights, include_top, classes)
-    input_shape = imagenet_utils.obtain_input_shape(input_shape, default_size=224, min_size=32,
-                                                    data_format=backend.image_data_format(),
-                                                    require_flatten=include_top, weights=weights)
-    img_input = imagenet_utils.image_input(input_tensor, input_shape)
+    img_input, input_shape = imagenet_utils.start(weights, include_top, classes, input_shape, input_tensor,
+                                                  224, 32)
     x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)))(img_input)
     x = layers.Conv2D(64, 7, strides=2, use_bias=False, name="conv1_conv")(x)
     x = layers.Activation("relu", name="conv1_relu")(_bn("conv1_bn")(x))
@@ -58,12 +55,8 @@ def DenseNet(blocks, include_top=True, weights="imagenet", input_tensor=None, in
         if i < 3:
             x = transition_block(x, 0.5, name="pool%d" % (i + 2))
     x = layers.Activation("relu", name="relu")(_bn("bn")(x))
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        imagenet_utils.validate_activation(classifier_activation, weights)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        x = imagenet_utils.pooled(x, pooling, "avg_pool", "max_pool")
+    x = imagenet_utils.classifier(x, include_top, pooling, classes, classifier_activation, weights,
+                                  pool_names=("avg_pool", "max_pool"))
     url = file_name = file_hash = None
     known = WEIGHTS_HASHES.get(tuple(blocks))
     if known:
@@ -95,9 +88,4 @@ def DenseNet201(include_top=True, weights="imagenet", input_tensor=None, input_s
                     classifier_activation, name=name)
 
 
-def preprocess_input(x, data_format=None):
-    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="torch")
-
-
-def decode_predictions(preds, top=5):
-    return imagenet_utils.decode_predictions(preds, top=top)
+preprocess_input, decode_predictions = imagenet_utils.preprocessing("torch")

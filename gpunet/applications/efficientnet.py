@@ -76,11 +76,8 @@ def EfficientNet(width_coefficient, depth_coefficient, default_size, dropout_rat
                  weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
                  classifier_activation="softmax", weights_name=None):
     blocks_args = DEFAULT_BLOCKS_ARGS if blocks_args == "default" else blocks_args
-    imagenet_utils.check_weights(weights, include_top, classes)
-    input_shape = imagenet_utils.obtain_input_shape(input_shape, default_size=default_size, min_size=32,
-                                                    data_format=backend.image_data_format(),
-                                                    require_flatten=include_top, weights=weights)
-    img_input = imagenet_utils.image_input(input_tensor, input_shape)
+    img_input, input_shape = imagenet_utils.start(weights, include_top, classes, input_shape, input_tensor,
+                                                  default_size, 32)
     bn_axis = _bn_axis()
 
     def round_filters(filters, divisor=depth_divisor):
@@ -113,19 +110,13 @@ def EfficientNet(width_coefficient, depth_coefficient, default_size, dropout_rat
                 args["strides"], args["filters_in"] = 1, args["filters_out"]
             x = block(x, activation, drop_connect_rate * b / total, name="block%d%s_" % (i + 1, chr(j + 97)), **args)
             b += 1
-    x = layers.Conv2D(round_filters(1280), 1, padding="same", use_bias=False, kernel_initializer=CONV_KERNEL_INITIALIZER,
-                      name="top_conv")(x)
+    x = layers.Conv2D(round_filters(1280), 1, padding="same", use_bias=False,
+                      kernel_initializer=CONV_KERNEL_INITIALIZER, name="top_conv")(x)
     x = layers.Activation(activation, name="top_activation")(layers.BatchNormalization(axis=bn_axis,
                                                                                        name="top_bn")(x))
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        if dropout_rate > 0:
-            x = layers.Dropout(dropout_rate, name="top_dropout")(x)
-        imagenet_utils.validate_activation(classifier_activation, weights)
-        x = layers.Dense(classes, activation=classifier_activation, kernel_initializer=DENSE_KERNEL_INITIALIZER,
-                         name="predictions")(x)
-    else:
-        x = imagenet_utils.pooled(x, pooling, "avg_pool", "max_pool")
+    x = imagenet_utils.classifier(x, include_top, pooling, classes, classifier_activation, weights,
+                                  pool_names=("avg_pool", "max_pool"), dropout=dropout_rate,
+                                  kernel_initializer=DENSE_KERNEL_INITIALIZER)
     url = file_name = file_hash = None
     if weights_name in WEIGHTS_HASHES:
         file_name = name + (".h5" if include_top else "_notop.h5")
@@ -154,10 +145,4 @@ EfficientNetB6 = _variant(1.8, 2.6, 528, 0.5, "b6")
 EfficientNetB7 = _variant(2.0, 3.1, 600, 0.5, "b7")
 
 
-def preprocess_input(x, data_format=None):
-    """A pass-through: the model normalizes its own input."""
-    return x
-
-
-def decode_predictions(preds, top=5):
-    return imagenet_utils.decode_predictions(preds, top=top)
+preprocess_input, decode_predictions = imagenet_utils.preprocessing(None)

@@ -22,7 +22,8 @@ _B = [(3, 1, 32, 16, 1, 0, 1, 1), (3, 2, 16, 32, 4, 0, 2, 1), (3, 2, 32, 48, 4, 
       (3, 5, 96, 112, 6, .25, 1, 0), (3, 8, 112, 192, 6, .25, 2, 0)]
 _TABLES = {
     "efficientnetv2-s": [(3, 2, 24, 24, 1, 0, 1, 1), (3, 4, 24, 48, 4, 0, 2, 1), (3, 4, 48, 64, 4, 0, 2, 1),
-                         (3, 6, 64, 128, 4, .25, 2, 0), (3, 9, 128, 160, 6, .25, 1, 0), (3, 15, 160, 256, 6, .25, 2, 0)],
+                         (3, 6, 64, 128, 4, .25, 2, 0), (3, 9, 128, 160, 6, .25, 1, 0),
+                         (3, 15, 160, 256, 6, .25, 2, 0)],
     "efficientnetv2-m": [(3, 3, 24, 24, 1, 0, 1, 1), (3, 5, 24, 48, 4, 0, 2, 1), (3, 5, 48, 80, 4, 0, 2, 1),
                          (3, 7, 80, 160, 4, .25, 2, 0), (3, 14, 160, 176, 6, .25, 1, 0),
                          (3, 18, 176, 304, 6, .25, 2, 0), (3, 5, 304, 512, 6, .25, 1, 0)],
@@ -99,11 +100,8 @@ def EfficientNetV2(width_coefficient, depth_coefficient, default_size, dropout_r
                    pooling=None, classes=1000, classifier_activation="softmax", include_preprocessing=True,
                    weights_name=None):
     blocks_args = DEFAULT_BLOCKS_ARGS[name] if blocks_args == "default" else blocks_args
-    imagenet_utils.check_weights(weights, include_top, classes)
-    input_shape = imagenet_utils.obtain_input_shape(input_shape, default_size=default_size, min_size=32,
-                                                    data_format=backend.image_data_format(),
-                                                    require_flatten=include_top, weights=weights)
-    img_input = imagenet_utils.image_input(input_tensor, input_shape)
+    img_input, input_shape = imagenet_utils.start(weights, include_top, classes, input_shape, input_tensor,
+                                                  default_size, 32)
     bn_axis = 3 if backend.image_data_format() == "channels_last" else 1
     x = img_input
     if include_preprocessing:
@@ -140,15 +138,10 @@ def EfficientNetV2(width_coefficient, depth_coefficient, default_size, dropout_r
                       data_format=backend.image_data_format(), use_bias=False, name="top_conv")(x)
     x = layers.BatchNormalization(axis=bn_axis, momentum=bn_momentum, name="top_bn")(x)
     x = layers.Activation(activation=activation, name="top_activation")(x)
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        if dropout_rate > 0:
-            x = layers.Dropout(dropout_rate, name="top_dropout")(x)
-        imagenet_utils.validate_activation(classifier_activation, weights)
-        x = layers.Dense(classes, activation=classifier_activation, kernel_initializer=DENSE_KERNEL_INITIALIZER,
-                         bias_initializer=initializers.Constant(0.0), name="predictions")(x)
-    else:
-        x = imagenet_utils.pooled(x, pooling, "avg_pool", "max_pool")
+    x = imagenet_utils.classifier(x, include_top, pooling, classes, classifier_activation, weights,
+                                  pool_names=("avg_pool", "max_pool"), dropout=dropout_rate,
+                                  kernel_initializer=DENSE_KERNEL_INITIALIZER,
+                                  bias_initializer=initializers.Constant(0.0))
     url = file_name = file_hash = None
     if weights_name in WEIGHTS_HASHES:
         file_name = name + (".h5" if include_top else "_notop.h5")
@@ -179,10 +172,4 @@ EfficientNetV2M = _variant(1.0, 1.0, 480, "-m", "EfficientNetV2M")
 EfficientNetV2L = _variant(1.0, 1.0, 480, "-l", "EfficientNetV2L")
 
 
-def preprocess_input(x, data_format=None):
-    """A pass-through: the model scales its own input (include_preprocessing)."""
-    return x
-
-
-def decode_predictions(preds, top=5):
-    return imagenet_utils.decode_predictions(preds, top=top)
+preprocess_input, decode_predictions = imagenet_utils.preprocessing(None)

@@ -194,6 +194,42 @@ def pooled(x, pooling, avg_name=None, max_name=None):
     return x
 
 
+def start(weights, include_top, classes, input_shape, input_tensor, default_size, min_size):
+    """The checks and the image input every application begins with: (input tensor, input shape)."""
+    check_weights(weights, include_top, classes)
+    input_shape = obtain_input_shape(input_shape, default_size=default_size, min_size=min_size,
+                                     data_format=backend.image_data_format(), require_flatten=include_top,
+                                     weights=weights)
+    return image_input(input_tensor, input_shape), input_shape
+
+
+def classifier(x, include_top, pooling, classes, classifier_activation, weights, gap_name="avg_pool",
+               pool_names=(None, None), dropout=None, **dense_kwargs):
+    """Keras's usual top: global average pooling (named gap_name), optional dropout and the "predictions" Dense
+    (dense_kwargs: its initializers); without the top, the `pooling` the user asked for (named pool_names)."""
+    if not include_top:
+        return pooled(x, pooling, *pool_names)
+    x = layers.GlobalAveragePooling2D(name=gap_name)(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="top_dropout")(x)
+    validate_activation(classifier_activation, weights)
+    return layers.Dense(classes, activation=classifier_activation, name="predictions", **dense_kwargs)(x)
+
+
+def preprocessing(mode):
+    """A module's preprocess_input and decode_predictions (mode None: the model preprocesses, a pass-through)."""
+    def preprocess_input(x, data_format=None):
+        return x if mode is None else globals()["preprocess_input"](x, data_format=data_format, mode=mode)
+
+    def decode(preds, top=5):
+        return decode_predictions(preds, top=top)
+    decode.__name__ = decode.__qualname__ = "decode_predictions"
+    preprocess_input.__doc__ = ("A pass-through: the model preprocesses its own input." if mode is None else
+                                "preprocess_input with mode=%r (see imagenet_utils.preprocess_input)." % mode)
+    decode.__doc__ = decode_predictions.__doc__
+    return preprocess_input, decode
+
+
 def finish(img_input, x, input_tensor, name, weights, file_name=None, url=None, file_hash=None):
     """The Functional model from img_input (or input_tensor's sources) to x, with its weights loaded: Keras's file
     from `url` through get_file (checked against file_hash, cached in ~/.keras/models), or the user's file."""

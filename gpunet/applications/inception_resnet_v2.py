@@ -66,11 +66,8 @@ def inception_resnet_block(x, scale, block_type, block_idx, activation="relu"):
 def InceptionResNetV2(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
                       classes=1000, classifier_activation="softmax", name="inception_resnet_v2"):
     """Instantiates the Inception-ResNet v2 architecture (Keras's arguments and layer names)."""
-    imagenet_utils.check_weights(weights, include_top, classes)
-    input_shape = imagenet_utils.obtain_input_shape(input_shape, default_size=299, min_size=75,
-                                                    data_format=backend.image_data_format(),
-                                                    require_flatten=include_top, weights=weights)
-    img_input = imagenet_utils.image_input(input_tensor, input_shape)
+    img_input, input_shape = imagenet_utils.start(weights, include_top, classes, input_shape, input_tensor,
+                                                  299, 75)
     ax = 1 if backend.image_data_format() == "channels_first" else 3
     x = _chain(img_input, [(32, 3, 2, "valid"), (32, 3, 1, "valid"), (64, 3)])
     x = layers.MaxPooling2D(3, strides=2)(x)
@@ -93,20 +90,10 @@ def InceptionResNetV2(include_top=True, weights="imagenet", input_tensor=None, i
         x = inception_resnet_block(x, scale=0.2, block_type="block8", block_idx=i)
     x = inception_resnet_block(x, scale=1.0, activation=None, block_type="block8", block_idx=10)
     x = conv2d_bn(x, 1536, 1, name="conv_7b")
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        imagenet_utils.validate_activation(classifier_activation, weights)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        x = imagenet_utils.pooled(x, pooling)
+    x = imagenet_utils.classifier(x, include_top, pooling, classes, classifier_activation, weights)
     file_name = "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels%s.h5" % ("" if include_top else "_notop")
     return imagenet_utils.finish(img_input, x, input_tensor, name, weights, file_name, BASE_WEIGHT_URL + file_name,
                                  HASHES[0 if include_top else 1])
 
 
-def preprocess_input(x, data_format=None):
-    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
-
-
-def decode_predictions(preds, top=5):
-    return imagenet_utils.decode_predictions(preds, top=top)
+preprocess_input, decode_predictions = imagenet_utils.preprocessing("tf")

@@ -64,9 +64,4 @@ def _depthwise_block(x, filters, depth_multiplier, stride, block_id, ax):
     return layers.ReLU(6.0, name="conv_pw_%d_relu" % block_id)(x)
 
 
-def preprocess_input(x, data_format=None):
-    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
-
-
-def decode_predictions(preds, top=5):
-    return imagenet_utils.decode_predictions(preds, top=top)
+preprocess_input, decode_predictions = imagenet_utils.preprocessing("tf")

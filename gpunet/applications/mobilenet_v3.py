@@ -151,10 +151,4 @@ def MobileNetV3Large(input_shape=None, alpha=1.0, minimalistic=False, include_to
                        classes, pooling, dropout_rate, classifier_activation, include_preprocessing, name=name)
 
 
-def preprocess_input(x, data_format=None):
-    """A pass-through: the model rescales its own input (include_preprocessing)."""
-    return x
-
-
-def decode_predictions(preds, top=5):
-    return imagenet_utils.decode_predictions(preds, top=top)
+preprocess_input, decode_predictions = imagenet_utils.preprocessing(None)

@@ -56,12 +56,8 @@ def NASNet(input_shape=None, penultimate_filters=4032, num_blocks=6, stem_block_
             x, p = _normal_a_cell(x, p, filters * filter_multiplier ** stage,
                                   block_id="%d" % (stage * num_blocks + i + (1 if stage else 0)))
     x = layers.Activation("relu")(x)
-    if include_top:
-        x = layers.GlobalAveragePooling2D()(x)
-        imagenet_utils.validate_activation(classifier_activation, weights)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        x = imagenet_utils.pooled(x, pooling)
+    x = imagenet_utils.classifier(x, include_top, pooling, classes, classifier_activation, weights,
+                                  gap_name=None)
     file_name = url = file_hash = None
     if weights == "imagenet":
         if default_size not in _WEIGHTS:
@@ -110,10 +106,12 @@ def _adjust_block(p, ip, filters, block_id=None):
         return ip
     if p.shape[-2] != ip.shape[-2]:
         p = layers.Activation("relu", name="adjust_relu_1_%s" % block_id)(p)
-        p1 = layers.AveragePooling2D((1, 1), strides=(2, 2), padding="valid", name="adjust_avg_pool_1_%s" % block_id)(p)
+        p1 = layers.AveragePooling2D((1, 1), strides=(2, 2), padding="valid",
+                                     name="adjust_avg_pool_1_%s" % block_id)(p)
         p1 = _conv1x1(p1, filters // 2, "adjust_conv_1_%s" % block_id)
         p2 = layers.Cropping2D(cropping=((1, 0), (1, 0)))(layers.ZeroPadding2D(padding=((0, 1), (0, 1)))(p))
-        p2 = layers.AveragePooling2D((1, 1), strides=(2, 2), padding="valid", name="adjust_avg_pool_2_%s" % block_id)(p2)
+        p2 = layers.AveragePooling2D((1, 1), strides=(2, 2), padding="valid",
+                                     name="adjust_avg_pool_2_%s" % block_id)(p2)
         p2 = _conv1x1(p2, filters // 2, "adjust_conv_2_%s" % block_id)
         return _bn("adjust_bn_%s" % block_id)(layers.concatenate([p1, p2], axis=-1))
     if p.shape[-1] != filters:
@@ -165,11 +163,6 @@ def _reduction_a_cell(ip, p, filters, block_id=None):
     return layers.concatenate([x2, x3, x4, x5], axis=-1, name="reduction_concat_%s" % b), ip
 
 
-def preprocess_input(x, data_format=None):
-    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
-
-
-def decode_predictions(preds, top=5):
-    return imagenet_utils.decode_predictions(preds, top=top)
+preprocess_input, decode_predictions = imagenet_utils.preprocessing("tf")
 
 

@@ -24,11 +24,8 @@ def _bn(name):
 
 def ResNet(stack_fn, preact, use_bias, include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
            pooling=None, classes=1000, classifier_activation="softmax", name="resnet", weights_name=None):
-    imagenet_utils.check_weights(weights, include_top, classes)
-    input_shape = imagenet_utils.obtain_input_shape(input_shape, default_size=224, min_size=32,
-                                                    data_format=backend.image_data_format(),
-                                                    require_flatten=include_top, weights=weights)
-    img_input = imagenet_utils.image_input(input_tensor, input_shape)
+    img_input, input_shape = imagenet_utils.start(weights, include_top, classes, input_shape, input_tensor,
+                                                  224, 32)
     x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(img_input)
     x = layers.Conv2D(64, 7, strides=2, use_bias=use_bias, name="conv1_conv")(x)
     if not preact:
@@ -38,12 +35,8 @@ def ResNet(stack_fn, preact, use_bias, include_top=True, weights="imagenet", inp
     x = stack_fn(x)
     if preact:
         x = layers.Activation("relu", name="post_relu")(_bn("post_bn")(x))
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        imagenet_utils.validate_activation(classifier_activation, weights)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        x = imagenet_utils.pooled(x, pooling, "avg_pool", "max_pool")
+    x = imagenet_utils.classifier(x, include_top, pooling, classes, classifier_activation, weights,
+                                  pool_names=("avg_pool", "max_pool"))
     url = file_name = file_hash = None
     if weights_name in WEIGHTS_HASHES:
         file_name = "%s_weights_tf_dim_ordering_tf_kernels%s.h5" % (weights_name, "" if include_top else "_notop")
@@ -115,9 +108,4 @@ for _f, _n in ((ResNet50, "ResNet50"), (ResNet101, "ResNet101"), (ResNet152, "Re
     _f.__doc__ = "Instantiates the %s architecture (Keras's arguments and layer names)." % _n
 
 
-def preprocess_input(x, data_format=None):
-    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="caffe")
-
-
-def decode_predictions(preds, top=5):
-    return imagenet_utils.decode_predictions(preds, top=top)
+preprocess_input, decode_predictions = imagenet_utils.preprocessing("caffe")

@@ -24,9 +24,4 @@ for _f, _n in ((ResNet50V2, "ResNet50V2"), (ResNet101V2, "ResNet101V2"), (ResNet
     _f.__doc__ = "Instantiates the %s architecture (Keras's arguments and layer names)." % _n
 
 
-def preprocess_input(x, data_format=None):
-    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
-
-
-def decode_predictions(preds, top=5):
-    return imagenet_utils.decode_predictions(preds, top=top)
+preprocess_input, decode_predictions = imagenet_utils.preprocessing("tf")

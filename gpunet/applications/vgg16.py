@@ -1,5 +1,5 @@
 """VGG16 (keras.applications.vgg16): Keras's layer names and weight files; caffe preprocessing."""
-from .. import backend, layers
+from .. import layers
 from . import imagenet_utils
 
 BASE = "https://storage.googleapis.com/tensorflow/keras-applications/"
@@ -9,11 +9,8 @@ _FILES = {"vgg16": (("64373286793e3c8b2b4e3219cbf3544b", "6d6bbae143d83200629494
 
 def vgg(convs, weights_name, include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation,
         name):
-    imagenet_utils.check_weights(weights, include_top, classes)
-    input_shape = imagenet_utils.obtain_input_shape(input_shape, default_size=224, min_size=32,
-                                                    data_format=backend.image_data_format(),
-                                                    require_flatten=include_top, weights=weights)
-    img_input = imagenet_utils.image_input(input_tensor, input_shape)
+    img_input, input_shape = imagenet_utils.start(weights, include_top, classes, input_shape, input_tensor,
+                                                  224, 32)
     x = img_input
     for block, (n, filters) in enumerate(zip(convs, (64, 128, 256, 512, 512)), start=1):
         for i in range(1, n + 1):
@@ -39,9 +36,4 @@ def VGG16(include_top=True, weights="imagenet", input_tensor=None, input_shape=N
                classifier_activation, name)
 
 
-def preprocess_input(x, data_format=None):
-    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="caffe")
-
-
-def decode_predictions(preds, top=5):
-    return imagenet_utils.decode_predictions(preds, top=top)
+preprocess_input, decode_predictions = imagenet_utils.preprocessing("caffe")

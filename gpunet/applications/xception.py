@@ -1,7 +1,7 @@
 """Xception (keras.applications.xception): entry, middle (8 blocks) and exit flows of separable convolutions with
 residual 1x1 shortcuts; Keras's names (its shortcut layers are unnamed and take the automatic ones); "tf"
 preprocessing; inputs of at least 71 pixels."""
-from .. import backend, layers
+from .. import layers
 from . import imagenet_utils
 from ._sizes import channel_axis
 
@@ -25,11 +25,8 @@ def _shortcut(x, filters, ax):
 def Xception(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None, classes=1000,
              classifier_activation="softmax", name="xception"):
     """Instantiates the Xception architecture (Keras's arguments and layer names)."""
-    imagenet_utils.check_weights(weights, include_top, classes)
-    input_shape = imagenet_utils.obtain_input_shape(input_shape, default_size=299, min_size=71,
-                                                    data_format=backend.image_data_format(),
-                                                    require_flatten=include_top, weights=weights)
-    img_input = imagenet_utils.image_input(input_tensor, input_shape)
+    img_input, input_shape = imagenet_utils.start(weights, include_top, classes, input_shape, input_tensor,
+                                                  299, 71)
     ax = channel_axis()
     x = layers.Conv2D(32, (3, 3), strides=(2, 2), use_bias=False, name="block1_conv1")(img_input)
     x = layers.Activation("relu", name="block1_conv1_act")(layers.BatchNormalization(axis=ax,
@@ -56,20 +53,10 @@ def Xception(include_top=True, weights="imagenet", input_tensor=None, input_shap
     x = layers.add([x, residual])
     x = layers.Activation("relu", name="block14_sepconv1_act")(_sep(x, 1536, "block14_sepconv1", ax))
     x = layers.Activation("relu", name="block14_sepconv2_act")(_sep(x, 2048, "block14_sepconv2", ax))
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        imagenet_utils.validate_activation(classifier_activation, weights)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        x = imagenet_utils.pooled(x, pooling)
+    x = imagenet_utils.classifier(x, include_top, pooling, classes, classifier_activation, weights)
     file_name = "xception_weights_tf_dim_ordering_tf_kernels%s.h5" % ("" if include_top else "_notop")
     return imagenet_utils.finish(img_input, x, input_tensor, name, weights, file_name, BASE + file_name,
                                  HASHES[0 if include_top else 1])
 
 
-def preprocess_input(x, data_format=None):
-    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
-
-
-def decode_predictions(preds, top=5):
-    return imagenet_utils.decode_predictions(preds, top=top)
+preprocess_input, decode_predictions = imagenet_utils.preprocessing("tf")
