@@ -1,5 +1,6 @@
 """A seeded mutation fuzzer for every loader of files someone else wrote (issue 29): `load_model` on .keras
-archives, `load_weights` on .weights.h5 files, the legacy Keras 2 .h5 reader, and `get_file`'s extraction.
+archives, `load_weights` on .weights.h5 files, the legacy Keras 2 .h5 reader, `get_file`'s extraction, and the
+dataset readers whose files hold pickles (IMDB's .npz object arrays, CIFAR's batches; issue 34).
 
 Real files are written first (a trained gpunet model, a Keras 2 style .h5, tar and zip archives), then each case
 applies one mutation: bit flips, truncation, zip member edits, HDF5 attribute/dtype/shape/link edits (external
@@ -32,7 +33,7 @@ import zipfile
 
 import numpy as np
 
-TARGETS = ("keras", "weights", "legacy", "archive")
+TARGETS = ("keras", "weights", "legacy", "archive", "dataset")
 
 
 # ---- the real files ----
@@ -114,6 +115,7 @@ class Bases:
             f.write(np.arange(64, dtype="float32").tobytes())
         self.fifo = os.path.join(d, "secret.fifo")  # opening it would block: a hang, caught by the deadline
         os.mkfifo(self.fifo)
+        self.imdb, self.cifar = _dataset_files(d)
 
     def fresh_model(self):
         import gpunet
@@ -501,7 +503,112 @@ def _unsafe_tree(root):
     return bad
 
 
-CASES = {"keras": case_keras, "weights": case_weights, "legacy": case_legacy, "archive": case_archive}
+# ---- dataset files holding pickles ----
+
+class _Gadget:
+    """What a hostile pickle carries: rebuilding it would create `marker` (the restricted unpickler must refuse)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.makedirs, (self.marker,))
+
+
+def _dataset_files(d):
+    """A small imdb.npz (ragged object arrays) and one CIFAR batch, in Keras's formats."""
+    import pickle
+    rng = np.random.default_rng(7)
+    rows = np.empty(6, dtype=object)
+    for i in range(6):
+        rows[i] = [int(v) for v in rng.integers(1, 50, size=3 + i)]
+    imdb = os.path.join(d, "imdb.npz")
+    np.savez(imdb, x_train=rows, y_train=np.arange(6) % 2, x_test=rows[:4], y_test=np.arange(4) % 2)
+    cifar = os.path.join(d, "data_batch")
+    with open(cifar, "wb") as f:
+        pickle.dump({b"data": rng.integers(0, 256, size=(3, 3072), dtype=np.uint8), b"labels": [1, 2, 3]}, f)
+    return imdb, cifar
+
+
+def _hostile(kind, marker, path):
+    import pickle
+    if kind == "npz":
+        rows = np.empty(2, dtype=object)
+        rows[0], rows[1] = [1, 2], _Gadget(marker)
+        np.savez(path, x_train=rows, y_train=np.zeros(2), x_test=rows, y_test=np.zeros(2))
+    else:
+        with open(path, "wb") as f:
+            pickle.dump({b"data": _Gadget(marker), b"labels": [0]}, f)
+
+
+def case_dataset(bases, rng, work):
+    """imdb.load_data on a damaged or hostile .npz (path=), cifar10.load_data on damaged or hostile batches (an
+    extracted copy in $GPUNET_DATA_DIR): equal, differs, or refused with a DatasetError; nothing else, and no code
+    from the file runs."""
+    from gpunet.datasets import DatasetError, cifar10, imdb
+    kind = "npz" if rng.random() < 0.5 else "cifar"
+    src = bases.imdb if kind == "npz" else bases.cifar
+    marker = os.path.join(work, "PWNED")
+    if kind == "npz":
+        path = os.path.join(work, "imdb.npz")
+    else:
+        folder = os.path.join(work, "cifar-10-batches-py")
+        os.makedirs(folder)
+        path = os.path.join(folder, "data_batch_1")
+    choice = int(rng.integers(4))
+    if choice == 0:
+        label = "copy"
+        shutil.copy(src, path)
+    elif choice == 1:
+        label = "bit flip"
+        _rewrite(src, path, _flip, rng)
+    elif choice == 2:
+        label = "truncate"
+        _rewrite(src, path, _truncate, rng)
+    else:
+        label = "pickle gadget"
+        _hostile(kind, marker, path)
+    if kind == "cifar":
+        for name in ["data_batch_%d" % i for i in range(2, 6)] + ["test_batch"]:
+            shutil.copy(bases.cifar, os.path.join(folder, name))
+
+    def load():
+        if kind == "npz":
+            return imdb.load_data(path=path)
+        saved = os.environ.get("GPUNET_DATA_DIR")
+        os.environ["GPUNET_DATA_DIR"] = work
+        try:
+            return cifar10.load_data()
+        finally:
+            if saved is None:
+                del os.environ["GPUNET_DATA_DIR"]
+            else:
+                os.environ["GPUNET_DATA_DIR"] = saved
+    try:
+        got = load()
+        outcome = "ok"
+    except (DatasetError, ValueError) as e:  # ValueError: a load that kept no sequence (maxlen), for instance
+        outcome = "refused" if str(e).strip() else "failure"
+        got = str(e)
+    except Exception as e:  # noqa: BLE001 - any other type is a finding
+        return label, "failure", "%s: %s\n%s" % (type(e).__name__, e, traceback.format_exc(limit=6))
+    if os.path.exists(marker):
+        return label, "failure", "code from the file ran (%s)" % label
+    if outcome != "ok":
+        return label, outcome, got
+    if label == "pickle gadget":
+        return label, "failure", "a hostile pickle loaded"
+    if label == "copy":
+        want = imdb.load_data(path=bases.imdb) if kind == "npz" else None
+        if kind == "npz" and not all(np.array_equal(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
+                                     for a, b in zip(got[0] + got[1], want[0] + want[1])):
+            return label, "failure", "an untouched copy loaded other numbers"
+        return label, "equal", None
+    return label, "differs", None  # a flipped byte inside the array data: no checksum can see it (pickles have none)
+
+
+CASES = {"keras": case_keras, "weights": case_weights, "legacy": case_legacy, "archive": case_archive,
+         "dataset": case_dataset}
 
 
 def run(seed, cases, targets=TARGETS, deadline_s=30, verbose=False):

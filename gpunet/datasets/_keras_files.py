@@ -34,8 +34,17 @@ class _ArrayUnpickler(pickle.Unpickler):
 def unpickle(f, where, encoding="ASCII"):
     try:
         return _ArrayUnpickler(f, encoding=encoding).load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as e:
-        raise _files.DatasetError("%s is not a readable dataset pickle: %s" % (where, e)) from None
+    except _files.DatasetError:
+        raise
+    except MemoryError:  # a damaged length field asks for more bytes than the file (or the machine) holds
+        raise _files.DatasetError("%s is not a readable dataset pickle: a length in it is larger than memory "
+                                  "(damaged file)" % where) from None
+    # Only NumPy's array rebuilding can run (the table above), so whatever else goes wrong is the file's damage:
+    # the fuzzer (tests/fuzz_loaders.py) met UnpicklingError, EOFError, OverflowError (FRAME, BYTEARRAY8 lengths),
+    # and ValueError, TypeError and SystemError from dtype/ndarray states rebuilt from garbage
+    except Exception as e:  # noqa: BLE001
+        raise _files.DatasetError("%s is not a readable dataset pickle: %s: %s"
+                                  % (where, type(e).__name__, e)) from None
 
 
 def load_npz(path):
@@ -57,7 +66,10 @@ def load_npz(path):
                 else:
                     buf.seek(0)
                     out[member[:-4]] = np.lib.format.read_array(buf, allow_pickle=False)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+    except _files.DatasetError:
+        raise
+    # NotImplementedError: an unknown compression method; RuntimeError: a member that claims to be encrypted
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as e:
         raise _files.DatasetError("%s is not a readable .npz file (corrupt or truncated): %s" % (path, e)) from None
     return out
 

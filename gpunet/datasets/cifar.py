@@ -15,13 +15,18 @@ def _batch(raw, where, label_key):
     d = _keras_files.unpickle(io.BytesIO(raw), where, encoding="bytes")
     if not isinstance(d, dict):
         raise _files.DatasetError("%s is not a CIFAR batch (a dict), it holds %s" % (where, type(d).__name__))
-    d = {k.decode("utf8") if isinstance(k, bytes) else k: v for k, v in d.items()}
+    d = {k.decode("utf8", "replace") if isinstance(k, bytes) else k: v for k, v in d.items()}
     if "data" not in d or label_key not in d:
-        raise _files.DatasetError("%s lacks %r or %r (it has %s)" % (where, "data", label_key, sorted(d)))
-    data, labels = np.asarray(d["data"]), np.asarray(d[label_key])
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
-        raise _files.DatasetError("%s: expected uint8 data of shape (N, 3072) and N labels, got %s %s and %d labels"
-                                  % (where, data.dtype, data.shape, len(labels)))
+        raise _files.DatasetError("%s lacks %r or %r (it has %s)" % (where, "data", label_key,
+                                                                     sorted(map(repr, d))))
+    try:
+        data, labels = np.asarray(d["data"]), np.asarray(d[label_key])
+    except (ValueError, TypeError) as e:
+        raise _files.DatasetError("%s: its data or labels are not arrays: %s" % (where, e)) from None
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or labels.ndim != 1 or \
+            labels.dtype.kind not in "iu" or len(labels) != len(data):
+        raise _files.DatasetError("%s: expected uint8 data of shape (N, 3072) and N integer labels, got %s %s and "
+                                  "labels %s %s" % (where, data.dtype, data.shape, labels.dtype, labels.shape))
     return data.reshape(len(data), 3, 32, 32), labels
 
 
