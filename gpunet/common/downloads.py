@@ -5,7 +5,6 @@ $GPUNET_DOWNLOAD_STALL_S seconds (or silent that long) is given up; a body short
 server announced is refused (a cut connection must never be cached as the file); a URL is printed without its
 password. Temporary files carry the writer's pid, so the next call removes those of a process that was killed."""
 import hashlib
-import http.client
 import math
 import os
 import secrets
@@ -48,8 +47,8 @@ def download(url, dest, expected=None, algorithm="sha256"):
     """The one download of gpunet (get_file, the dataset loaders, application weights): url into dest through a
     temporary file named with this process's pid (those of killed processes are removed first); dest appears,
     by one rename, only when the transfer is whole and, with `expected`, its `algorithm` digest matches.
-    Raises CacheError (the folder cannot be written), HashMismatch or DownloadError; network errors (OSError,
-    http.client.HTTPException) pass through."""
+    Raises CacheError (the folder cannot be written), HashMismatch or DownloadError; network errors
+    (network_errors()) pass through."""
     directory, prefix = os.path.dirname(dest), "." + os.path.basename(dest) + ".download-"
     try:
         os.makedirs(directory, exist_ok=True)
@@ -72,7 +71,11 @@ def download(url, dest, expected=None, algorithm="sha256"):
     return dest
 
 
-NETWORK_ERRORS = (OSError, http.client.HTTPException)  # socket.timeout is an OSError: nothing came for a window
+def network_errors():
+    """What a failed transfer raises besides DownloadError: OSError (socket.timeout too: nothing came for a window)
+    and http.client's errors (imported here, so `import gpunet` stays light)."""
+    import http.client
+    return (OSError, http.client.HTTPException)
 
 
 def redact(url):

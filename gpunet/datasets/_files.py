@@ -65,7 +65,7 @@ def download(url, dest, expected_sha256, algorithm="sha256"):
     except downloads.CacheError as e:
         raise DatasetError("cannot write to the dataset cache %s (%s): set GPUNET_HOME to a writable directory, or "
                            "pass path= to a local copy" % (os.path.dirname(dest), e.strerror or e)) from e
-    except downloads.NETWORK_ERRORS as e:
+    except downloads.network_errors() as e:
         raise DatasetError("Could not download %s: %s" % (downloads.redact(url), e)) from e
 
 

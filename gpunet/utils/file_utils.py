@@ -108,7 +108,7 @@ def _download(origin, target, file_hash, algo):
     except downloads.CacheError as e:
         raise OSError(e.errno, "cannot write to %s (%s): pass cache_dir= a writable folder" % (e.filename, e.strerror)
                       ) from None
-    except downloads.NETWORK_ERRORS as e:
+    except downloads.network_errors() as e:
         raise Exception("URL fetch failure on %s: %s" % (downloads.redact(origin), e)) from None
 
 
