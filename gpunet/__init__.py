@@ -23,6 +23,7 @@ from .ops.tape import GradientTape, Variable  # noqa: F401
 from .optimizers import Optimizer  # noqa: F401
 from .regularizers import Regularizer  # noqa: F401
 from .common import registry as _registry
+from .keras_alias import install_as_keras  # noqa: F401
 from .version import __version__  # noqa: F401
 
 # a Lambda layer's Python lambda, loaded from a file outside safe mode, runs with these names (as in Keras)
@@ -34,11 +35,13 @@ def version():
     return __version__
 
 
-_LAZY = {"datasets", "saving", "kernels", "distribution", "applications", "export"}
+# datasets pull in urllib/gzip/hashlib, tree needs optree (a dependency a bare GPU image may lack): load them when used
+_LAZY = {"datasets": ".datasets", "saving": ".saving", "kernels": ".kernels", "distribution": ".distribution",
+         "applications": ".applications", "export": ".export", "tree": ".common.tree"}
 
 
-def __getattr__(name):  # datasets pull in urllib/gzip/hashlib; load them only when used
+def __getattr__(name):
     if name in _LAZY:
         import importlib
-        return importlib.import_module("." + name, __name__)
+        return importlib.import_module(_LAZY[name], __name__)
     raise AttributeError("module 'gpunet' has no attribute %r" % name)

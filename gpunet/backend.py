@@ -325,3 +325,58 @@ def tune_malloc():
             ok = False
     _malloc_tuned.append(ok)
     return ok
+
+
+# ---- Keras's backend helpers that libraries import from keras.src.backend ----
+
+def standardize_shape(shape):
+    """A shape as a tuple of ints >= 0 and Nones (Keras's rules: no None shape, no str or float dimension)."""
+    if shape is None:
+        raise ValueError("Undefined shapes are not supported.")
+    if not hasattr(shape, "__iter__"):
+        raise ValueError("Cannot convert '%s' to a shape." % (shape,))
+    out = []
+    for d in shape:
+        if d is None:
+            out.append(None)
+            continue
+        if isinstance(d, (str, float)):
+            raise ValueError("Cannot convert '%s' to a shape. Found invalid dimension '%s' of type '%s'."
+                             % (shape, d, type(d)))
+        try:
+            d = int(d)
+        except Exception as e:
+            raise ValueError("Cannot convert '%s' to a shape. Found invalid dimension '%s' of type '%s'."
+                             % (shape, d, type(d))) from e
+        if d < 0:
+            raise ValueError("Cannot convert '%s' to a shape. Negative dimensions are not allowed." % (shape,))
+        out.append(d)
+    return tuple(out)
+
+
+# Keras's mask metadata lives on the tensor (`_keras_mask`, which gpunet's Tensor and KerasTensor carry); an array
+# that takes no attributes (a NumPy array) keeps it here, by id, until the array is collected.
+_masks = {}
+
+
+def set_keras_mask(x, mask):
+    """Sets (or, with None, clears) the mask Keras layers read from x."""
+    try:
+        x._keras_mask = mask
+        return
+    except AttributeError:
+        pass
+    import weakref
+    if mask is None:
+        _masks.pop(id(x), None)
+        return
+    if id(x) not in _masks:
+        weakref.finalize(x, _masks.pop, id(x), None)
+    _masks[id(x)] = mask
+
+
+def get_keras_mask(x):
+    """The mask set on x, or None."""
+    if hasattr(x, "_keras_mask"):
+        return x._keras_mask
+    return _masks.get(id(x))

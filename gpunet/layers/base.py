@@ -176,11 +176,32 @@ class Layer(Operation):
 
     def _sublayers(self):
         out = []
-        for value in self.__dict__.values():
+        untracked = self.__dict__.get("_untracked_attrs", ())  # set by layers/tracking.py
+        for key, value in self.__dict__.items():
+            if key in untracked:
+                continue
             if isinstance(value, Layer):
                 out.append(value)
             elif isinstance(value, (list, tuple)):
                 out.extend(v for v in value if isinstance(v, Layer))
+            elif isinstance(value, dict):  # Keras tracks a dict of layers ({feature: embedding}) too
+                out.extend(v for v in value.values() if isinstance(v, Layer))
+        return out
+
+    def _flatten_layers(self, include_self=True, recursive=True):
+        """This layer (include_self) and its sublayers, each once, in Keras's order (libraries call it: KerasHub's
+        Backbone lists its layers this way)."""
+        import collections
+        out, seen = ([self] if include_self else []), set()
+        queue = collections.deque(self._sublayers())
+        while queue:
+            layer = queue.popleft()
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            out.append(layer)
+            if recursive:
+                queue.extendleft(layer._sublayers())
         return out
 
     @property
@@ -472,12 +493,19 @@ class Layer(Operation):
             out_shape = self.compute_output_shape(shapes)  # the layer knows its shape from the first input
         else:
             out_shape = self._dummy_output_shape(args, kwargs)
-        if isinstance(out_shape, list) and out_shape and isinstance(out_shape[0], (tuple, list)):
+        keys = list(out_shape) if isinstance(out_shape, dict) else None
+        if keys is not None:
+            specs = [(tuple(out_shape[k]), self._compute_dtype) for k in keys]
+        elif isinstance(out_shape, list) and out_shape and isinstance(out_shape[0], (tuple, list)):
             specs = [(tuple(s), self._compute_dtype) for s in out_shape]
         else:
             specs = (tuple(out_shape), self._compute_dtype)
         outs = make_outputs(self, args, kwargs, specs)
         symbolic_masks.attach(self, args, kwargs, outs)
+        if keys is not None:
+            for k, o in zip(keys, outs):
+                o._output_key = k  # Functional replays the call and picks this entry of its dict
+            return dict(zip(keys, outs))
         return outs
 
     def compute_output_shape(self, input_shape):
@@ -508,6 +536,8 @@ class Layer(Operation):
         _restore_metrics(saved)
         self._clear_losses()
         shapes = [(None,) + tuple(s[1:]) for s in shapes]
+        if isinstance(out, dict):  # a call that returns a dict of tensors (KerasHub's backbones)
+            return dict(zip(out, shapes))
         return shapes if isinstance(out, (list, tuple)) else shapes[0]
 
     # ---- config ----

@@ -33,6 +33,20 @@ _STRINGS = {
 }
 
 
+def unique_log_names(metrics, weighted_metrics):
+    """Renames compiled metrics as Keras names them in the logs: a repeated name gets _1, _2, ...; a weighted
+    metric that repeats a name is weighted_<name> first."""
+    counts = {}
+    for weighted, group in ((False, metrics), (True, weighted_metrics)):
+        for obj in group:
+            if obj.name in counts and weighted:
+                obj.name = "weighted_" + obj.name
+            if obj.name in counts:
+                counts[obj.name] += 1
+                obj.name = "%s_%d" % (obj.name, counts[obj.name] - 1)
+            counts.setdefault(obj.name, 1)
+
+
 def deserialize(config, custom_objects=None):
     if custom_objects and isinstance(config, str) and config in custom_objects:
         return custom_objects[config]
@@ -56,8 +70,11 @@ def get(identifier, y_true_shape=None, y_pred_shape=None):
         return cls(**accepted_kwargs(cls.__init__, identifier.get("config", {})))
     if isinstance(identifier, str):
         if identifier in ("accuracy", "acc"):
-            if y_pred_shape is None:
-                raise ValueError("'accuracy' needs the output shape to be resolved")
+            if y_pred_shape is None:  # outside compile there are no shapes: Keras's table has Accuracy
+                if identifier == "accuracy":
+                    return Accuracy()
+                raise ValueError("Could not interpret metric identifier: 'acc' (it names an accuracy only in "
+                                 "compile(metrics=...), where the model's output shape picks which one)")
             if y_pred_shape[-1] == 1:
                 cls = BinaryAccuracy
             elif y_true_shape is not None and (len(y_true_shape) < len(y_pred_shape) or y_true_shape[-1] == 1):

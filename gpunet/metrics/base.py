@@ -72,7 +72,7 @@ class Mean(Metric):
     """Weighted running mean of the values given to update_state."""
     _sum_state = ("total", "count")  # additive: summed across processes under DataParallel
 
-    def __init__(self, name=None, dtype=None):
+    def __init__(self, name="mean", dtype=None):  # Keras: a subclass that names nothing is "mean"
         super().__init__(name=name, dtype=dtype)
         self.reset_state()
 

@@ -6,7 +6,7 @@ from .. import backend
 from ..layers.base import KerasTensor, Layer, call_context
 from ..layers.core import InputLayer
 from ..layers.embedding import Embedding
-from ..ops.symbolic import FunctionOp, is_symbolic, map_structure
+from ..ops.symbolic import FunctionOp, decode_special, encode_special, is_symbolic, map_structure
 from ..ops.tape import Tensor
 from ..training.data import adjusted_rank
 from . import summary as summary_mod
@@ -130,6 +130,8 @@ class Functional(Model):
             if isinstance(op, Layer) and "training" not in k:
                 k["training"] = training
             res = op(*a, **k)
+            if isinstance(res, dict):
+                res = [res[o._output_key] for o in outs]
             if outs[0]._siblings is None:
                 values[id(outs[0])] = res
             else:
@@ -191,6 +193,8 @@ class Functional(Model):
         return None
 
     def compute_output_shape(self, input_shape):
+        if isinstance(self._outputs_struct, dict):
+            return {k: o.shape for k, o in zip(self._output_keys, self.outputs)}
         shapes = [o.shape for o in self.outputs]
         return shapes[0] if len(shapes) == 1 else shapes
 
@@ -310,7 +314,8 @@ class Functional(Model):
             else:
                 entry = serialize_layer(layer)
             entry["name"] = layer.name
-            entry["inbound_nodes"] = [{"args": map_structure(tensor, args), "kwargs": map_structure(tensor, kw)}
+            entry["inbound_nodes"] = [{"args": encode_special(map_structure(tensor, args)),
+                                       "kwargs": encode_special(map_structure(tensor, kw))}
                                       for op, _, (args, kw), _ in self._nodes if op is layer]
             layers.append(entry)
 
@@ -361,6 +366,8 @@ class Functional(Model):
             if is_ref(struct):
                 h = struct["config"]["keras_history"]
                 return outputs[(h[0], h[1], h[2] if len(h) > 2 else 0)]
+            if isinstance(struct, dict) and struct.get("class_name") in ("__slice__", "__ellipsis__"):
+                return decode_special(struct)
             if isinstance(struct, (list, tuple)):  # Keras's in-memory configs hold tuples
                 return type(struct)(fill(s) for s in struct)
             if isinstance(struct, dict):
@@ -446,7 +453,8 @@ def _function_op(entry):
     cfg = entry.get("config") or {}
     if not isinstance(cfg, dict):
         raise ValueError("the config of op %r must be a dict, received %r" % (name, cfg))
-    return FunctionOp(fn_name, fn, {k: v for k, v in cfg.items() if k != "name"}, name=cfg.get("name", entry["name"]))
+    static = {k: decode_special(v) for k, v in cfg.items() if k != "name"}
+    return FunctionOp(fn_name, fn, static, name=cfg.get("name", entry["name"]))
 
 
 _LOADABLE = {}

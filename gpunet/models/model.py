@@ -151,13 +151,8 @@ class Model(Layer):
         key = (None if y_shape is None else len(y_shape), None if pred_shape is None else tuple(pred_shape)[1:])
         if self._metrics_cache is None or self._metrics_cache[0] != key:
             objs = [metrics_mod.get(m, y_shape, pred_shape) for m in self._metric_ids]
-            names = {m.name for m in objs}
-            wobjs = []
-            for m in self._weighted_metric_ids:
-                obj = metrics_mod.get(m, y_shape, pred_shape)
-                if obj.name in names:
-                    obj.name = "weighted_" + obj.name
-                wobjs.append(obj)
+            wobjs = [metrics_mod.get(m, y_shape, pred_shape) for m in self._weighted_metric_ids]
+            metrics_mod.unique_log_names(objs, wobjs)
             self._metrics_cache = (key, objs, wobjs)
         return self._metrics_cache[2 if weighted else 1]
 

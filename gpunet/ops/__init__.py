@@ -86,6 +86,11 @@ def _symbolic_dispatch():
                     return symbolic.symbolic_op(name, fn, args, kwargs)
             if kwargs and symbolic.is_symbolic(kwargs):
                 return symbolic.symbolic_op(name, fn, args, kwargs)
+            if args and type(args[0]) in _SCALARS and name not in _COUNT_FIRST \
+                    and not builtins.any(isinstance(a, Tensor) or hasattr(a, "dtype") for a in args[1:]):
+                # ops.cast(0.0, "float32"), ops.exp(1): a Python scalar is a tensor of Keras's dtype for it (with
+                # a tensor beside it, the op's own weak typing keeps the tensor's dtype, as in Keras)
+                args = (convert_to_tensor(args[0]),) + args[1:]
             return fn(*args, **kwargs)
         op._raw = fn
         return op
@@ -97,6 +102,10 @@ def _symbolic_dispatch():
     symbolic._install_operators(sys.modules[__name__])
 
 
+_SCALARS = (int, float, bool)
+# ops whose first argument is a size or a bound, not an array
+_COUNT_FIRST = {"arange", "ones", "zeros", "full", "empty", "eye", "identity", "linspace", "logspace", "tri",
+                "geomspace", "tril_indices", "triu_indices", "diag_indices"}
 _NOT_SYMBOLIC = {"data", "convert_to_tensor", "stop_recording", "record", "dense", "softmax_cross_entropy"}
 _symbolic_dispatch()
 

@@ -38,6 +38,8 @@ def convert_to_tensor(x, dtype=None, sparse=None, ragged=None):
         if arr.dtype == np.float64:
             from .. import config
             dtype = config.floatx()  # Python floats become floatx, as in Keras
+        elif arr.dtype == np.int64 and (arr.size == 0 or -2**31 <= arr.min() and arr.max() < 2**31):
+            dtype = "int32"  # and Python ints int32
         return Tensor(xp.asarray(arr, dtype=dtype))
     return Tensor(xp.asarray(d, dtype=dtype))
 

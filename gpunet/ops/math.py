@@ -275,6 +275,8 @@ def take(x, indices, axis=None):
 def getitem(x, key):
     a = data(x)
     key = key.data if isinstance(key, Tensor) else key
+    if isinstance(key, list) and any(k is None or k is Ellipsis or isinstance(k, slice) for k in key):
+        key = tuple(key)  # a key read back from a saved config (JSON has no tuples): never a fancy index
     xp = _xp()
 
     basic = _basic_key(key)

@@ -92,6 +92,53 @@ def map_structure(fn, struct):
     return struct
 
 
+def compute_output_spec(fn, *args, **kwargs):
+    """What fn returns, as KerasTensors, without computing it (Keras's backend.compute_output_spec): every array
+    in args and kwargs (anything with a shape and a dtype) becomes a KerasTensor of its shape and dtype first."""
+    def spec(x):
+        if isinstance(x, KerasTensor) or not (hasattr(x, "shape") and hasattr(x, "dtype")) or np.isscalar(x):
+            return x
+        return KerasTensor(tuple(None if d is None else int(d) for d in x.shape), str(getattr(x.dtype, "name", x.dtype)))
+
+    def walk(struct):
+        if isinstance(struct, (list, tuple)) and not hasattr(struct, "_fields"):
+            return type(struct)(walk(s) for s in struct)
+        if isinstance(struct, dict):
+            return {k: walk(v) for k, v in struct.items()}
+        return spec(struct)
+    return fn(*walk(list(args)), **walk(kwargs))
+
+
+def encode_special(struct):
+    """Slices and Ellipsis in a node's arguments (x[:, 1, ...]) as Keras writes them: JSON has neither."""
+    if isinstance(struct, slice):
+        return {"class_name": "__slice__", "config": {"start": encode_special(struct.start), "stop": encode_special(struct.stop),
+                                                      "step": encode_special(struct.step)}}
+    if struct is Ellipsis:
+        return {"class_name": "__ellipsis__", "config": {}}
+    if isinstance(struct, (list, tuple)):
+        return type(struct)(encode_special(s) for s in struct)
+    if isinstance(struct, dict):
+        return {k: encode_special(v) for k, v in struct.items()}
+    return struct
+
+
+def decode_special(d):
+    """encode_special's inverse, inside lists too; other values are returned as they are."""
+    if isinstance(d, list):
+        return [decode_special(v) for v in d]
+    if not (isinstance(d, dict) and d.get("class_name") in ("__slice__", "__ellipsis__")):
+        return d
+    if d["class_name"] == "__ellipsis__":
+        return Ellipsis
+    c = d.get("config") or {}
+    bounds = [c.get(k) for k in ("start", "stop", "step")]
+    for b in bounds:
+        if not (b is None or isinstance(b, int) and not isinstance(b, bool)):
+            raise ValueError("A saved slice's start, stop and step must be integers or null, received %r" % (c,))
+    return slice(*bounds)
+
+
 def dummy_value(kt, xp, size=1):
     """A zero array standing in for kt while an output shape is worked out: an unknown batch is 1, other unknown
     sizes are `size`."""
@@ -107,7 +154,7 @@ def probe_outputs(run, structs, xp):
 
     def once(size):
         out = run(map_structure(lambda kt: Tensor(dummy_value(kt, xp, size)), structs))
-        flat = list(out) if isinstance(out, (list, tuple)) else [out]
+        flat = list(out.values()) if isinstance(out, dict) else list(out) if isinstance(out, (list, tuple)) else [out]
         return out, [tuple(np.shape(t.data if isinstance(t, Tensor) else t)) for t in flat]
     if any(None in kt.shape[1:] for kt in flatten_symbolic(structs)):
         try:
@@ -222,7 +269,7 @@ class FunctionOp(Operation):
         return 0
 
     def get_config(self):
-        return {"name": self.name, **self.static}
+        return {"name": self.name, **encode_special(self.static)}
 
     def __repr__(self):
         return "<%s op name=%s>" % (self.class_name, self.name)
@@ -234,7 +281,7 @@ def symbolic_op(fn_name, fn, args, kwargs):
     params = list(inspect.signature(fn).parameters)
     tensors, static = [], {}
     for i, a in enumerate(args):
-        if is_symbolic(a) or i == 0:
+        if is_symbolic(a) or i == 0 or fn_name == "getitem":  # Keras's GetItem takes its key as a call argument
             tensors.append(a)
         else:
             static[params[i]] = a

@@ -6,6 +6,8 @@ import datetime
 import io
 import json
 import os
+import shutil
+import tempfile
 import zipfile
 import zlib
 
@@ -52,8 +54,9 @@ def _children(layer):
         value = vars(layer)[attr]
         if isinstance(value, Layer) and not isinstance(value, InputLayer):
             out.append((attr, value))
-        elif isinstance(value, (list, tuple)):
-            kids = [v for v in value if isinstance(v, Layer) and not isinstance(v, InputLayer)]
+        elif isinstance(value, (list, tuple, dict)):  # a dict's values in its order, as Keras saves containers
+            kids = [v for v in (value.values() if isinstance(value, dict) else value)
+                    if isinstance(v, Layer) and not isinstance(v, InputLayer)]
             out.extend(_numbered(attr, kids))
     seen, unique = set(), []
     for key, kid in out:  # a sublayer held twice is saved once, under its first name
@@ -354,13 +357,16 @@ def _jsonable(shape):
 
 
 def save_model(model, filepath, overwrite=True, include_optimizer=True):
-    path = os.fspath(filepath)
+    """Writes a .keras file at `filepath`, or into a binary file object (io.BytesIO: Keras's saving_lib takes one,
+    and scikeras pickles and deep-copies models through it)."""
+    fileobj = filepath if hasattr(filepath, "write") else None
+    path = "model.keras" if fileobj is not None else os.fspath(filepath)
     if path.endswith((".h5", ".hdf5")):
         raise SavingError("gpunet writes the native Keras 3 format: save to a '.keras' file (legacy .h5 files can "
                           "be read with load_model, not written)")
     if not path.endswith(".keras"):
         raise SavingError("Invalid filepath extension for saving %r: use a '.keras' extension" % path)
-    if os.path.exists(path) and not overwrite:
+    if fileobj is None and os.path.exists(path) and not overwrite:
         raise SavingError("%s exists and overwrite=False" % path)
     config = json.dumps(model_config(model), default=_json_default)
     meta = {"keras_version": KERAS_FORMAT_VERSION, "gpunet_version": _version(),
@@ -369,7 +375,8 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
         meta["gpunet_seed"] = model._seed  # resuming fit replays the same epoch streams (Keras ignores it)
         meta["gpunet_epochs_trained"] = int(getattr(model, "_epochs_trained", 0))
     meta = json.dumps(meta)
-    _target(path)  # a directory or a read-only file is refused before any work
+    if fileobj is None:
+        _target(path)  # a directory or a read-only file is refused before any work
     with interrupts.deferred():  # Ctrl-C stops the program after the file is whole, never half-way
         def write(tmp):
             h5 = tmp[:-len(".tmp")] + "-weights.tmp"  # beside it, removed with it if the process dies
@@ -384,7 +391,14 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
             finally:
                 if os.path.exists(h5):
                     os.remove(h5)
-        _atomic_write(path, write)
+        if fileobj is None:
+            _atomic_write(path, write)
+            return
+        with tempfile.TemporaryDirectory(prefix="gpunet-save-") as d:  # the whole file first: nothing half-written
+            tmp = os.path.join(d, "model.keras.tmp")
+            write(tmp)
+            with open(tmp, "rb") as f:
+                shutil.copyfileobj(f, fileobj)
 
 
 def _json_default(o):
@@ -422,14 +436,24 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     """Keras's load_model. Nothing in the file runs: every name in its config is checked against gpunet's
     tables (saving/safety.py) and every link and dataset of its weights (saving/hdf5.py) before the model is
     built; a Python lambda loads only with safe_mode=False."""
-    path = os.fspath(filepath)
     _check_custom_objects(custom_objects)
-    if not os.path.isfile(path):
-        raise SavingError("No file found at %r" % path)
-    if path.endswith((".h5", ".hdf5")):
-        return _load_legacy_model(path, custom_objects, compile, safe_mode)
+    if hasattr(filepath, "read"):  # a binary file object holding a .keras archive (as Keras's saving_lib reads)
+        if hasattr(filepath, "seekable") and filepath.seekable():
+            filepath.seek(0)  # zipfile reads the archive from its start, wherever the object stands
+        data = filepath.read()
+        if not isinstance(data, bytes):
+            raise TypeError("load_model: a file object must be opened in binary mode; its read() returned %s"
+                            % type(data).__name__)
+        path, archive = "<%s>" % type(filepath).__name__, (lambda: io.BytesIO(data))
+    else:
+        path = os.fspath(filepath)
+        if not os.path.isfile(path):
+            raise SavingError("No file found at %r" % path)
+        if path.endswith((".h5", ".hdf5")):
+            return _load_legacy_model(path, custom_objects, compile, safe_mode)
+        archive = (lambda: path)
     try:
-        with zipfile.ZipFile(path, "r") as z:
+        with zipfile.ZipFile(archive(), "r") as z:
             names = set(z.namelist())
             missing = {"config.json", "model.weights.h5"} - names
             if missing:
@@ -448,7 +472,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
         _compile_from_config(model, config["compile_config"], custom_objects, path)
     _read_h5(weights, model, path, load_optimizer=compile)
     try:
-        with zipfile.ZipFile(path, "r") as z:
+        with zipfile.ZipFile(archive(), "r") as z:
             assets.read(z, model, path, _children)  # each load_assets(dir) from assets/<its path>/
     except _ZIP_ERRORS as e:
         raise SavingError("%s is not a valid .keras file (corrupt or truncated): %s" % (path, e)) from None

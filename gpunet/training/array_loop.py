@@ -432,11 +432,14 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
             cbs.on_predict_batch_begin(step)
             out = model._forward(data_mod.dense(xd[step * batch_size:(step + 1) * batch_size]), training=False,
                                  fast=True)
-            outs.append([o.data for o in out] if isinstance(out, (list, tuple)) else out.data)
+            outs.append({k: o.data for k, o in out.items()} if isinstance(out, dict)
+                        else [o.data for o in out] if isinstance(out, (list, tuple)) else out.data)
             cbs.on_predict_batch_end(step, lambda: {"outputs": outs[-1]})
     cbs.on_predict_end()
     xp = backend.get_xp()
     gather = (lambda a: parallel.gather_rows(dp, a)) if part else (lambda a: a)
+    if isinstance(outs[0], dict):  # a model with a dict of outputs: a dict of arrays, as Keras returns
+        return {k: backend.to_numpy(gather(xp.concatenate([o[k] for o in outs], axis=0))) for k in outs[0]}
     if isinstance(outs[0], list):  # several outputs: a list of arrays, as Keras returns
         return [backend.to_numpy(gather(xp.concatenate([o[i] for o in outs], axis=0))) for i in range(len(outs[0]))]
     return backend.to_numpy(gather(xp.concatenate(outs, axis=0)))

@@ -41,6 +41,17 @@ def class_weights(class_weight, y, sw):
     return cw if sw is None else sw.astype(np.float32) * cw
 
 
+def class_weight_to_sample_weights(y, class_weight):
+    """Keras's public form of the above (keras.src...data_adapter_utils, which KerasHub's pipelines call): one
+    float weight per sample of the label array y (class indices, or one-hot rows), classes not named weighing 1."""
+    from .. import backend
+    y = np.asarray(backend.to_numpy(y.data if hasattr(y, "data") else y))
+    if y.ndim == 0:
+        raise ValueError("class_weight_to_sample_weights: y must hold one label per sample, received a scalar %r"
+                         % (y,))
+    return class_weights(class_weight, y, None).astype(backend.floatx())
+
+
 def check_sample_weight(model, sw, y, name="sample_weight"):
     """Keras takes one weight per sample, or for sequence outputs one per sample and timestep."""
     if sw is None:

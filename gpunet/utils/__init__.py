@@ -14,6 +14,7 @@ from ..saving.objects import (CustomObjectScope, custom_object_scope, deserializ
 from .file_utils import get_file  # noqa: F401
 from .image_utils import array_to_img, img_to_array, load_img, save_img  # noqa: F401
 from .sequence_utils import pad_sequences  # noqa: F401
+from . import legacy  # noqa: F401  (keras.utils.legacy: Keras 2's serialization)
 from .model_visualization import model_to_dot, plot_model  # noqa: F401
 
 
