@@ -86,6 +86,8 @@ def fusable_name(fn):
 
 
 def deserialize(config, custom_objects=None):
+    if config is None:  # Keras: None deserializes to None (get(None) is the linear activation)
+        return None
     if custom_objects and isinstance(config, str) and config in custom_objects:
         return custom_objects[config]
     return get(config)

@@ -291,13 +291,11 @@ def is_int_dtype(dtype):
     return standardize_dtype(dtype).startswith(("int", "uint"))
 
 
-_uids = {}
-
-
 def get_uid(prefix=""):
-    """1, 2, 3, ... per prefix (Keras's layer-name counter)."""
-    _uids[prefix] = _uids.get(prefix, 0) + 1
-    return _uids[prefix]
+    """1, 2, 3, ... per prefix: Keras's counter, the one automatic layer names use, reset by clear_session (AutoKeras
+    names its blocks with it and clears the session between builds to get the same names again)."""
+    from .common import naming
+    return naming.get_uid(prefix)
 
 
 _malloc_tuned = []

@@ -227,6 +227,8 @@ def clone(init):
 
 
 def serialize(init):
+    if init is None:
+        return None
     return {"module": "keras.initializers", "class_name": type(init).__name__,
             "config": init.get_config(), "registered_name": None}
 

@@ -18,6 +18,7 @@ tf.keras. gpunet's own `gpunet.__version__` stays gpunet's."""
 import importlib
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import sys
 import types
 
@@ -181,14 +182,8 @@ def _src_view(fullname):
             break
     if sources is None:
         raise _missing(fullname, "gpunet has no counterpart to keras.src.%s" % parts[0])
-    if path.startswith(_BY_NAME) and path.count(".") == 1:
-        try:
-            sources.insert(0, "gpunet." + path)
-            return KerasView(fullname, [_source(s) for s in sources], _OVERRIDES.get(fullname))
-        except ModuleNotFoundError as e:
-            if e.name != "gpunet." + path:
-                raise
-            sources.pop(0)
+    if path.startswith(_BY_NAME) and path.count(".") == 1 and importlib.util.find_spec("gpunet." + path):
+        sources.insert(0, "gpunet." + path)
     return KerasView(fullname, [_source(s) for s in sources], _OVERRIDES.get(fullname))
 
 

@@ -458,6 +458,8 @@ def get(identifier):
 
 
 def serialize(loss):
+    if loss is None:  # Keras: None serializes to None (a model's optional loss, KerasHub's optional preprocessor)
+        return None
     return {"module": "keras.losses", "class_name": type(loss).__name__, "config": loss.get_config(),
             "registered_name": None}
 

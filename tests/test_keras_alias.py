@@ -301,3 +301,118 @@ def test_repeated_metric_names_are_numbered_as_keras_logs_them():
     m.compile(loss="mse", metrics=[Ones(), Ones()], weighted_metrics=[Ones()])
     h = m.fit(np.ones((4, 2), "float32"), np.ones((4, 1), "float32"), epochs=1, verbose=0)
     assert sorted(h.history) == ["loss", "mean", "mean_1", "weighted_mean"]
+
+
+def test_dtype_policy_map_as_keras():
+    k = keras_ref()
+    for mod in (gpunet.dtype_policies, k.dtype_policies):
+        m = mod.DTypePolicyMap("float32")
+        m["encoder/layer_0/dense"] = "bfloat16"
+        m["encoder/.*"] = "float16"
+        assert m["encoder/layer_0/dense"].name == "bfloat16" and m["encoder/attention/query"].name == "float16"
+        assert m["decoder"].name == "float32" and m.compute_dtype == "float32" and len(m) == 2
+        m["encoder/attention/.*"] = "bfloat16"
+        with pytest.raises(ValueError, match="matches multiple"):
+            m["encoder/attention/query"]
+        with pytest.raises(ValueError, match="already exist"):
+            m["decoder"] = "float32"
+            m["decoder"] = "float16"
+    cfg = gpunet.dtype_policies.serialize(gpunet.dtype_policies.DTypePolicyMap("float32", {"a": "float16"}))
+    back = gpunet.dtype_policies.get(cfg)
+    assert isinstance(back, gpunet.dtype_policies.DTypePolicyMap) and back["a"].name == "float16"
+    layer = gpunet.layers.Dense(2, dtype=gpunet.dtype_policies.DTypePolicyMap("float32"))  # only a default: taken
+    assert layer.compute_dtype == "float32" and layer.quantization_mode is None
+    with pytest.raises(ValueError, match="DTypePolicyMap with entries"):
+        gpunet.layers.Dense(2, dtype=back)  # gpunet layers have no nested paths: refused, not ignored
+
+
+def test_deserialize_with_module_objects_as_keras():
+    """KerasHub's samplers.get: the caller's table names the class (Keras then looks it up by its registered name,
+    so the class is registered on both sides here)."""
+    k = keras_ref()
+    for mod in (gpunet.saving, k.saving):
+        @mod.register_keras_serializable(package="alias_test")
+        class Greedy:
+            def __init__(self, temperature=1.0):
+                self.temperature = temperature
+
+            def get_config(self):
+                return {"temperature": self.temperature}
+
+            @classmethod
+            def from_config(cls, config):
+                return cls(**(config or {}))
+        table = {"greedy": Greedy}
+        assert isinstance(mod.deserialize_keras_object("greedy", module_objects=table), Greedy)
+        got = mod.deserialize_keras_object({"class_name": "greedy", "config": {"temperature": 0.5}, "module": "x"},
+                                           module_objects=table)
+        assert got.temperature == 0.5
+        assert mod.deserialize_keras_object("other", module_objects=table) == "other"  # as it is, as Keras
+    with pytest.raises(TypeError, match="module_objects must be a dict"):
+        gpunet.saving.deserialize_keras_object("greedy", module_objects=[table["greedy"]])
+
+
+def test_serialize_none_as_keras():
+    k = keras_ref()
+    for name in ("losses", "metrics", "optimizers", "initializers", "regularizers", "constraints", "layers"):
+        assert getattr(gpunet, name).serialize(None) is None is getattr(k, name).serialize(None), name
+    for name in ("losses", "metrics", "activations", "initializers", "regularizers", "constraints"):
+        assert getattr(gpunet, name).deserialize(None) is None is getattr(k, name).deserialize(None), name
+
+
+def test_get_uid_shares_the_names_counts_and_clear_session_resets_it():
+    gpunet.utils.clear_session()
+    assert [gpunet.backend.get_uid("block"), gpunet.backend.get_uid("block")] == [1, 2]
+    gpunet.utils.clear_session()
+    assert gpunet.backend.get_uid("block") == 1
+    gpunet.layers.Dense(1, name=None)
+    assert gpunet.backend.get_uid("dense") == 2  # as in Keras: the automatic name "dense" counted once
+
+
+def test_mha_private_api_computes_what_call_does():
+    mha = gpunet.layers.MultiHeadAttention(num_heads=2, key_dim=3, value_dim=4)
+    rng = np.random.default_rng(0)
+    q, v = rng.normal(size=(2, 5, 6)).astype("float32"), rng.normal(size=(2, 7, 6)).astype("float32")
+    mask = rng.random((2, 5, 7)) > 0.3
+    out, scores = mha(q, v, attention_mask=mask, return_attention_scores=True)
+    assert mha._query_dense is mha.query_dense and (mha._num_heads, mha._key_dim, mha._value_dim) == (2, 3, 4)
+    pq, pk, pv = mha._query_dense(q), mha._key_dense(v), mha._value_dense(v)
+    inner, s2 = mha._compute_attention(pq, pk, pv, attention_mask=ops.convert_to_tensor(mask),
+                                       return_attention_scores=True)
+    np.testing.assert_allclose(np.asarray(mha._output_dense(inner).data), np.asarray(out.data), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(s2.data), np.asarray(scores.data), atol=1e-6)
+    assert mha._compute_attention(pq, pk, pv)[1] is None  # no dropout, not asked for: None, as Keras
+    # Keras's einsum notation for the same products
+    want = np.einsum(mha._dot_product_equation, np.asarray(pk.data), np.asarray(pq.data) / np.sqrt(3.0))
+    np.testing.assert_allclose(np.asarray(ops.matmul(
+        ops.transpose(ops.multiply(pq, 1 / np.sqrt(3.0)), (0, 2, 1, 3)), ops.transpose(pk, (0, 2, 3, 1))).data),
+        want, atol=1e-5)
+
+
+def test_one_output_takes_a_dict_of_metrics_and_saves_it(tmp_path):
+    x = gpunet.Input((3,))
+    m = gpunet.Model(x, gpunet.layers.Dense(2, activation="softmax", name="head")(x))
+    m.compile("adam", loss={"head": "sparse_categorical_crossentropy"}, metrics={"head": ["accuracy"]})
+    h = m.fit(np.ones((4, 3), "float32"), np.array([0, 1, 0, 1]), epochs=1, verbose=0)
+    assert sorted(h.history) == ["accuracy", "loss"]  # one output: Keras flattens the dict, no prefix
+    assert m.get_compile_config()["metrics"] == {"head": ["accuracy"]}
+    m.save(tmp_path / "m.keras")
+    loaded = gpunet.models.load_model(tmp_path / "m.keras")
+    assert loaded.evaluate(np.ones((4, 3), "float32"), np.array([0, 1, 0, 1]), verbose=0, return_dict=True).keys() \
+        == {"loss", "accuracy"}
+
+
+def test_a_registered_model_subclass_built_functionally_saves_under_its_name(tmp_path):
+    @gpunet.saving.register_keras_serializable(package="alias_test")
+    class Tiny(gpunet.Model):
+        def __init__(self, units=2, **kw):
+            x = gpunet.Input((3,))
+            super().__init__(x, gpunet.layers.Dense(units)(x), **kw)
+            self.units = units
+
+        def get_config(self):
+            return {"units": self.units, "name": self.name}
+    m = Tiny(4)
+    m.save(tmp_path / "t.keras")
+    loaded = gpunet.models.load_model(tmp_path / "t.keras")  # found by its registered name, no custom_objects
+    assert type(loaded).__name__ == "Tiny" and loaded.units == 4

@@ -92,3 +92,38 @@ def test_keras_rs(tmp_path):
         for key in ("scores", "hard_negative_logits"):
             np.testing.assert_allclose(g["retrieval"][key], k["retrieval"][key], atol=1e-4)
         assert g["distributed_embedding"] == k["distributed_embedding"]
+
+
+@pytest.mark.skipif(not _have("keras_hub"), reason="KerasHub is not installed (pip install -e '.[clients]')")
+def test_keras_hub(tmp_path):
+    g = _run("keras_hub_client.py", "gpunet", tmp_path)
+    assert g["bert"]["params"] == 6000 and g["gpt2"]["params"] == 5760
+    assert g["bert"]["save_load"] == 0.0
+    assert g["bert"]["loss"][-1] < g["bert"]["loss"][0] and g["gpt2"]["loss"][-1] < g["gpt2"]["loss"][0]
+    assert [len(row) for row in g["gpt2"]["generated"]] == [16, 16]
+    if _referee():  # from the weights the gpunet run wrote: the same training and the same greedy generation
+        k = _run("keras_hub_client.py", "keras", tmp_path)
+        for model in ("bert", "gpt2"):
+            assert g[model]["params"] == k[model]["params"]
+            assert g[model]["loss"] == pytest.approx(k[model]["loss"], rel=2e-5, abs=1e-6), model
+        np.testing.assert_allclose(g["bert"]["predict"], k["bert"]["predict"], atol=1e-5)
+        assert g["gpt2"]["generated"] == k["gpt2"]["generated"]
+
+
+@pytest.mark.skipif(not _have("autokeras"), reason="AutoKeras is not installed (pip install -e '.[clients]')")
+def test_autokeras(tmp_path):
+    g = _run("autokeras_client.py", "gpunet", tmp_path / "g")
+    assert g["structured"]["trials"] == 2 and g["structured"]["save_load"] == 0.0
+    assert g["structured"]["accuracy"] >= 0.7
+    assert g["structured"]["evaluate"][1] == pytest.approx(g["structured"]["accuracy"])
+    assert [t["image_block_1/block_type"] for t in g["image"]["trials"]] == ["vanilla", "resnet"]
+    assert g["image"]["trials"][1]["image_block_1/res_net_block_1/version"] == "resnet50"
+    assert g["image"]["predict_shape"] == [32, 1] and g["image"]["best_params"] in g["image"]["params"]
+    if _referee():
+        k = _run("autokeras_client.py", "keras", tmp_path / "k")
+        # the oracle's first trials are fixed; its later ones draw from NumPy's global generator, which Keras's
+        # JAX and NumPy backends also use to shuffle fit's data (its TensorFlow backend and gpunet do not)
+        assert g["structured"]["hyperparameters"][0] == k["structured"]["hyperparameters"][0]
+        assert g["image"]["trials"] == k["image"]["trials"]
+        assert g["image"]["params"] == k["image"]["params"]  # the same vanilla CNN and ResNet50, weight for weight
+        assert abs(g["structured"]["accuracy"] - k["structured"]["accuracy"]) <= 0.15

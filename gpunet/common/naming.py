@@ -9,6 +9,12 @@ def to_snake_case(name):
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
 
 
+def get_uid(prefix=""):
+    """The next count of prefix (1 the first time), from the counts uniquify keeps, as Keras shares them."""
+    _counts[prefix] = _counts.get(prefix, 0) + 1
+    return _counts[prefix]
+
+
 def uniquify(base):
     n = _counts.get(base, 0)
     _counts[base] = n + 1

@@ -44,6 +44,7 @@ def register_keras_serializable(package="Custom", name=None):
 
 def get_registered_name(obj):
     cls = obj if isinstance(obj, type) else type(obj)
+    cls = cls.__dict__.get("_registered_as", cls)  # a Model subclass made Functional (models/model.py)
     return cls.__dict__.get("_registered_name")
 
 

@@ -36,7 +36,7 @@ from .preprocessing import (CenterCrop, RandomBrightness, RandomContrast, Random
 
 
 def serialize(layer):
-    return registry.serialize_layer(layer)
+    return None if layer is None else registry.serialize_layer(layer)  # Keras: None serializes to None
 
 
 def deserialize(config, custom_objects=None):

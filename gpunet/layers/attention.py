@@ -137,6 +137,11 @@ def _and(a, b):
     return ops.logical_and(a, b)
 
 
+def _alias(public):
+    """A private name Keras's MultiHeadAttention keeps state under, reading and writing the public attribute."""
+    return property(lambda self: getattr(self, public), lambda self, value: setattr(self, public, value))
+
+
 class MultiHeadAttention(Layer):
     """Keras's MultiHeadAttention over (batch, time, dim) query, value and key (attention over axis 1)."""
 
@@ -283,22 +288,43 @@ class MultiHeadAttention(Layer):
         q = self.query_dense.call(query)  # (B, T, N, K)
         k = self.key_dense.call(key)      # (B, S, N, K)
         v = self.value_dense.call(value)  # (B, S, N, V)
-        q = ops.multiply(q, self._inverse_sqrt_key_dim)
-        qh = ops.transpose(q, (0, 2, 1, 3))       # (B, N, T, K)
-        kh = ops.transpose(k, (0, 2, 3, 1))       # (B, N, K, S)
-        scores = ops.matmul(qh, kh)               # (B, N, T, S): Keras's einsum "aecd,abcd->acbe"
-        if mask is not None:
-            while mask.ndim < 4:
-                mask = ops.expand_dims(mask, -3)  # Keras's mask_expansion_axis: shared by the heads
-        probs = masked_softmax(scores, mask)
-        dropped = probs
-        if training and self.dropout > 0:
-            dropped = ops.multiply(probs, Tensor(_random.dropout_mask(probs.shape, self.dropout, probs.dtype)))
-        out = ops.matmul(dropped, ops.transpose(v, (0, 2, 1, 3)))  # (B, N, T, V)
-        out = self.output_dense.call(ops.transpose(out, (0, 2, 1, 3)))  # (B, T, dim)
+        out, probs = self._compute_attention(q, k, v, mask, training, return_attention_scores=True)
+        out = self.output_dense.call(out)  # (B, T, dim)
         if return_attention_scores:
             return [out, probs]
         return out
+
+    # ---- Keras's overridable pieces and private names: subclasses (KerasHub's cached attention) call them ----
+    _query_dense, _key_dense, _value_dense = _alias("query_dense"), _alias("key_dense"), _alias("value_dense")
+    _output_dense, _num_heads, _key_dim = _alias("output_dense"), _alias("num_heads"), _alias("key_dim")
+    _value_dim, _dropout = _alias("value_dim"), _alias("dropout")
+    _dot_product_equation = "aecd,abcd->acbe"  # what the two products below compute, in Keras's einsum notation
+    _combine_equation = "acbe,aecd->abcd"
+    _attention_axes = (1,)
+
+    def _masked_softmax(self, attention_scores, attention_mask=None):
+        if attention_mask is not None:
+            while attention_mask.ndim < attention_scores.ndim:
+                attention_mask = ops.expand_dims(attention_mask, -3)  # Keras's mask_expansion_axis: all heads
+        return masked_softmax(attention_scores, attention_mask)
+
+    def _compute_attention(self, query, key, value, attention_mask=None, training=None,
+                           return_attention_scores=False, use_causal_mask=False):
+        """Attention of projected (B, T, N, K) queries over (B, S, N, K) keys and (B, S, N, V) values: the
+        (B, T, N, V) output before the output projection, and the (B, N, T, S) weights (None where Keras gives
+        None: without dropout, unless asked for)."""
+        if use_causal_mask:
+            causal = _causal_mask(query.shape[1], value.shape[1])
+            attention_mask = causal if attention_mask is None else ops.logical_and(
+                ops.cast(attention_mask, "bool"), causal)
+        q = ops.multiply(query, self._inverse_sqrt_key_dim)
+        scores = ops.matmul(ops.transpose(q, (0, 2, 1, 3)), ops.transpose(key, (0, 2, 3, 1)))  # (B, N, T, S)
+        probs = self._masked_softmax(scores, attention_mask)
+        dropped = probs
+        if training and self.dropout > 0:
+            dropped = ops.multiply(probs, Tensor(_random.dropout_mask(probs.shape, self.dropout, probs.dtype)))
+        out = ops.transpose(ops.matmul(dropped, ops.transpose(value, (0, 2, 1, 3))), (0, 2, 1, 3))  # (B, T, N, V)
+        return out, (probs if return_attention_scores or self.dropout > 0 else None)
 
     def compute_mask(self, inputs, mask=None):
         return mask[0] if isinstance(mask, (list, tuple)) else mask

@@ -128,6 +128,10 @@ class Layer(Operation):
     @dtype_policy.setter
     def dtype_policy(self, value):
         policy = dtype_policies.get(value)
+        if isinstance(policy, dtype_policies.DTypePolicyMap) and len(policy):
+            raise ValueError("Layer %r: gpunet cannot honour a DTypePolicyMap with entries (%s): its layers have no "
+                             "nested paths to look them up by. Pass the policy itself, or a map with only a default."
+                             % (self.__dict__.get("name"), sorted(policy)))
         self._dtype_policy = policy
         self.dtype = policy.variable_dtype
         self._compute_dtype = policy.compute_dtype
@@ -144,6 +148,10 @@ class Layer(Operation):
     @property
     def input_dtype(self):
         return self._compute_dtype
+
+    @property
+    def quantization_mode(self):
+        return self._dtype_policy.quantization_mode  # always None: gpunet has no quantized layers
 
     # ---- weights ----
     def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, autocast=True,

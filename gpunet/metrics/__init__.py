@@ -48,12 +48,16 @@ def unique_log_names(metrics, weighted_metrics):
 
 
 def deserialize(config, custom_objects=None):
+    if config is None:
+        return None
     if custom_objects and isinstance(config, str) and config in custom_objects:
         return custom_objects[config]
     return get(config)
 
 
 def serialize(metric):
+    if metric is None:
+        return None
     return {"module": "keras.metrics", "class_name": type(metric).__name__, "config": metric.get_config(),
             "registered_name": None}
 

@@ -33,7 +33,8 @@ def _functional_class(cls):
         return Functional
     if cls not in _FUNCTIONAL_SUBCLASSES:
         _FUNCTIONAL_SUBCLASSES[cls] = type(cls.__name__, (cls, Functional),
-                                           {"__module__": cls.__module__, "__qualname__": cls.__qualname__})
+                                           {"__module__": cls.__module__, "__qualname__": cls.__qualname__,
+                                            "_registered_as": cls})  # it saves under cls's registered name
     return _FUNCTIONAL_SUBCLASSES[cls]
 
 
@@ -150,7 +151,7 @@ class Model(Layer):
         # keyed without the batch size: a short last batch must update the same metrics, not fresh ones
         key = (None if y_shape is None else len(y_shape), None if pred_shape is None else tuple(pred_shape)[1:])
         if self._metrics_cache is None or self._metrics_cache[0] != key:
-            objs = [metrics_mod.get(m, y_shape, pred_shape) for m in self._metric_ids]
+            objs = [metrics_mod.get(m, y_shape, pred_shape) for m in outputs.flat_metric_ids(self._metric_ids)]
             wobjs = [metrics_mod.get(m, y_shape, pred_shape) for m in self._weighted_metric_ids]
             metrics_mod.unique_log_names(objs, wobjs)
             self._metrics_cache = (key, objs, wobjs)
@@ -490,7 +491,7 @@ class Model(Layer):
                 getattr(self._loss_obj.fn, "__name__", None)
         _ = M
         return {"optimizer": O.serialize(self.optimizer), "loss": loss, "loss_weights": None,
-                "metrics": [ser_metric(m) for m in self._metric_ids] or None,
+                "metrics": outputs.map_metric_ids(ser_metric, self._metric_ids) or None,
                 "weighted_metrics": [ser_metric(m) for m in self._weighted_metric_ids] or None,
                 "run_eagerly": bool(getattr(self, "run_eagerly", False)),
                 "steps_per_execution": getattr(self, "steps_per_execution", 1), "jit_compile": False}
@@ -511,7 +512,7 @@ class Model(Layer):
                     return found.from_config(x.get("config", {})) if hasattr(found, "from_config") else found
                 return getter(x)
             return x
-        metrics = [obj(m, M.get) for m in (config.get("metrics") or [])]
+        metrics = outputs.map_metric_ids(lambda m: obj(m, M.get), config.get("metrics") or [])
         weighted = [obj(m, M.get) for m in (config.get("weighted_metrics") or [])]
         self.compile(optimizer=O.get(config.get("optimizer") or "rmsprop"), loss=obj(config.get("loss"), L.get),
                      metrics=metrics or None, weighted_metrics=weighted or None,

@@ -26,6 +26,8 @@ def get(identifier):
 
 
 def serialize(opt):
+    if opt is None:
+        return None
     return {"module": "keras.optimizers", "class_name": type(opt).__name__, "config": opt.get_config(),
             "registered_name": None}
 

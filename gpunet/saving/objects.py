@@ -61,12 +61,48 @@ def serialize_keras_object(obj):
             "config": obj.get_config(), "registered_name": registry.get_registered_name(obj)}
 
 
+_NOT_THERE = object()
+
+
+def _from_module_objects(config, module_objects, custom_objects):
+    """Keras's `module_objects=`: the caller's own table ({"greedy": GreedySampler}, as KerasHub passes). A name
+    (or a config's class_name) found there is that class made from the config, or that function; a name found in
+    neither it nor the registered or custom objects comes back as it is, as Keras returns it."""
+    if not isinstance(module_objects, dict):
+        raise TypeError("module_objects must be a dict {name: class or function}, received %s"
+                        % type(module_objects).__name__)
+    if isinstance(config, dict):
+        if "class_name" not in config:
+            raise ValueError("Unknown `config` as a `dict`, config=%r" % (config,))
+        name, inner = config["class_name"], config.get("config")
+        if name == "function":
+            name = config.get("config") if config.get("module") == "builtins" else config.get("registered_name")
+    elif isinstance(config, str):
+        name, inner = config, None
+    else:
+        return _NOT_THERE
+    for key in (name, config.get("registered_name") if isinstance(config, dict) else None):
+        if key is not None and registry.get_registered_object(key, custom_objects) is not None:
+            return _NOT_THERE  # registered or custom: the general path below builds it
+    if name not in module_objects:
+        return config
+    obj = module_objects[name]
+    if not isinstance(obj, type):
+        return obj
+    return obj.from_config(inner or {}) if hasattr(obj, "from_config") else obj(**(inner or {}))
+
+
 def deserialize_keras_object(config, custom_objects=None, safe_mode=True, **kwargs):
     """The object a serialize_keras_object dict (or a name) describes: registered, custom or built in. Names are
     looked up in gpunet's tables only (common/registry.py), never as attributes of a module; a Python
     lambda is refused unless safe_mode=False, as in Keras."""
     if config is None or isinstance(config, (bool, int, float)):
         return config
+    module_objects = kwargs.get("module_objects")
+    if module_objects is not None:
+        found = _from_module_objects(config, module_objects, custom_objects)
+        if found is not _NOT_THERE:
+            return found
     if isinstance(config, str):
         found = registry.get_registered_object(config, custom_objects)
         if found is None:

@@ -86,7 +86,7 @@ def check_zip_member(info, source, limit=None):
 
 # plain data, never a class: tensors and slices in node arguments, a layer's dtype policy (read by Layer as a dict)
 _SPECIAL_DATA = {"__keras_tensor__", "__numpy__", "__tensor__", "__bytes__", "__ellipsis__", "__slice__", "DTypePolicy",
-                 "FloatDTypePolicy"}
+                 "FloatDTypePolicy", "DTypePolicyMap"}
 
 
 def _is_keras_module(module):

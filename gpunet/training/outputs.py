@@ -66,6 +66,25 @@ def metric_ids(model, i):
     return list(ids) if isinstance(ids, (list, tuple)) else [ids]
 
 
+def flat_metric_ids(spec):
+    """A single output's metric identifiers: Keras flattens compile(metrics=...) for it, whatever the structure (a
+    dict's values in key order, nested lists)."""
+    if isinstance(spec, dict):
+        return [m for k in sorted(spec) for m in flat_metric_ids(spec[k])]
+    if isinstance(spec, (list, tuple)):
+        return [m for s in spec for m in flat_metric_ids(s)]
+    return [spec]
+
+
+def map_metric_ids(fn, spec):
+    """fn on every identifier of compile(metrics=...), its dicts and lists kept (a saved compile config)."""
+    if isinstance(spec, dict):
+        return {k: map_metric_ids(fn, v) for k, v in spec.items()}
+    if isinstance(spec, (list, tuple)):
+        return [map_metric_ids(fn, v) for v in spec]
+    return fn(spec)
+
+
 def needs_targets(model):
     """Per output: whether it takes targets (it has a loss or metrics)."""
     fns = losses(model)
