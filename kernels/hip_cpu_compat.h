@@ -6,6 +6,8 @@
 //                                    keeps CUDA's 32-lane butterflies. The mask is ignored: HIP-CPU
 //                                    shuffles synchronise the whole block, a superset of the mask.
 //   __int_as_float(i)            ->  a bit copy (memcpy), as CUDA defines it.
+//   __fmul_rn(a, b), __fadd_rn(a, b) -> a * b, a + b: each rounded on its own (the tier compiles with
+//                                    -ffp-contract=off, so no multiply-add is fused anyway).
 //   __syncwarp(mask)             ->  nothing. A warp's lanes are fibers that switch only at barriers and
 //                                    shuffles, and every __syncwarp of ours (head.cu) is followed by a shuffle
 //                                    before any lane reads what another lane wrote.
@@ -28,3 +30,7 @@ __device__ inline float __int_as_float(int i) {
 }
 
 __device__ inline void __syncwarp(unsigned /*mask*/ = 0xffffffffu) {}
+
+__device__ inline float __fmul_rn(float a, float b) { return a * b; }
+
+__device__ inline float __fadd_rn(float a, float b) { return a + b; }

@@ -11,25 +11,33 @@ def _acb(shape, axis):
     return _i32(A), _i32(shape[axis]), _i32(B)
 
 
-def bn_stats_launch(x, mean, var, acb):
-    return Launch("norm.cu", "bn_stats", (max(int(acb[1]), 1),), (256,), (x, mean, var, *acb))
+def _rows(rows, per_row):
+    """(rows pointer, per_row): a step program's count of valid samples (ctl[1:2]) and A / batch; the eager ops
+    pass none (every row is real; a kernel never takes a null pointer, so a 1-element stand-in)."""
+    if rows is None:
+        return _xp().zeros(1, np.int32), _i32(0)
+    return rows, _i32(per_row)
 
 
-def bn_forward_launch(x, y, mean, var, gamma, beta, acb, eps):
+def bn_stats_launch(x, mean, var, acb, rows=None, per_row=0):
+    return Launch("norm.cu", "bn_stats", (max(int(acb[1]), 1),), (256,), (x, mean, var, *acb, *_rows(rows, per_row)))
+
+
+def bn_forward_launch(x, y, mean, var, gamma, beta, acb, eps, rows=None, per_row=0):
     return Launch("norm.cu", "bn_forward", _grid(x.size, 256), (256,),
                   (x, y, mean, var, gamma if gamma is not None else mean, beta if beta is not None else mean, *acb,
-                   _f32(eps), _i32(gamma is not None), _i32(beta is not None)))
+                   _f32(eps), _i32(gamma is not None), _i32(beta is not None), *_rows(rows, per_row)))
 
 
-def bn_backward_reduce_launch(g, x, mean, var, dgamma, dbeta, acb, eps):
+def bn_backward_reduce_launch(g, x, mean, var, dgamma, dbeta, acb, eps, rows=None, per_row=0):
     return Launch("norm.cu", "bn_backward_reduce", (max(int(acb[1]), 1),), (256,),
-                  (g, x, mean, var, dgamma, dbeta, *acb, _f32(eps)))
+                  (g, x, mean, var, dgamma, dbeta, *acb, _f32(eps), *_rows(rows, per_row)))
 
 
-def bn_backward_data_launch(g, x, mean, var, gamma, dgamma, dbeta, dx, acb, eps):
+def bn_backward_data_launch(g, x, mean, var, gamma, dgamma, dbeta, dx, acb, eps, rows=None, per_row=0):
     return Launch("norm.cu", "bn_backward_data", _grid(x.size, 256), (256,),
                   (g, x, mean, var, gamma if gamma is not None else mean, dgamma, dbeta, dx, *acb, _f32(eps),
-                   _i32(gamma is not None)))
+                   _i32(gamma is not None), *_rows(rows, per_row)))
 
 
 def norm_supported(*shapes):

@@ -260,6 +260,14 @@ class Functional(Model):
             prev = outs[0]
         return chain if prev is self.outputs[0] else None
 
+    def _program_graph(self):
+        """(nodes, input, output) for the GPU step programs (training/graph_program.py) when this model's call is
+        Functional's own on one input and one output; (None, None, None) otherwise."""
+        if type(self).call is not Functional.call or len(self.inputs) != 1 or len(self.outputs) != 1 \
+                or isinstance(self._outputs_struct, dict) or isinstance(self._inputs_struct, dict):
+            return None, None, None
+        return self._nodes, self.inputs[0], self.outputs[0]
+
     def _declared_input_dtype(self):
         if len(self.inputs) != 1:
             return None

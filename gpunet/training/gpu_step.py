@@ -23,15 +23,19 @@ HIP-CPU, so the program is tested everywhere and only the capture needs a GPU.
 
 `evaluate`, fit's validation and `predict` get forward-only programs the same way. What the programs
 cannot honour sends fit to the tape path (README: "The captured GPU step")."""
+import logging
+
 import numpy as np
 
 from .. import backend
-from ..kernels import dense, head, optim, softmax_xent, step
-from ..kernels.launch import ACT_CODES, stores_z
+from ..kernels import head, optim, softmax_xent, step
 from ..metrics import CategoricalAccuracy, SparseCategoricalAccuracy
 from ..optimizers.rules import SGD, Adam, AdamW, RMSprop
-from .cpu_step import plan_layers
 from .gpu_runner import Arena, Readback, Runner
+from .graph_program import Program
+from .program_layers import Unsupported
+
+_log = logging.getLogger("gpunet")
 
 _ARGMAX_COUNTERS = (SparseCategoricalAccuracy, CategoricalAccuracy)
 K = 6  # per-step scalars: [lr or Adam's alpha, decay, loss gradient scale, EMA momentum, EMA overwrite, update]
@@ -39,9 +43,42 @@ K = 6  # per-step scalars: [lr or Adam's alpha, decay, loss gradient scale, EMA 
 
 def _optimizer_ok(opt):
     """The optimizers and options the program's fused update honours; anything else: the tape path."""
-    return (type(opt) in (Adam, AdamW, SGD, RMSprop) and opt.built and opt._flat.dtype == np.float32
-            and optim.optim_supported(opt._flat.size) and not opt._exclude_from_wd and not opt._constrained
-            and len(opt._vars) <= 65535)
+    if type(opt) not in (Adam, AdamW, SGD, RMSprop):
+        raise Unsupported("the optimizer is %s (the fused update runs Adam, AdamW, SGD, RMSprop)" % type(opt).__name__)
+    if not (opt.built and opt._flat.dtype == np.float32 and optim.optim_supported(opt._flat.size)
+            and len(opt._vars) <= 65535):
+        raise Unsupported("the optimizer's variables are not one float32 buffer the update kernels take")
+    if opt._exclude_from_wd:
+        raise Unsupported("the optimizer excludes variables from weight decay")
+    if opt._constrained:
+        raise Unsupported("a weight has a constraint")
+
+
+def _plan_ok(plan, what):
+    """The loss and metrics the programs compute on the device; raises Unsupported(reason) otherwise."""
+    if plan.multi:
+        raise Unsupported("the model has several outputs")
+    if not plan.fused:
+        raise Unsupported("the loss is not a cross-entropy the softmax head fuses with")
+    if plan.has_extra_losses:
+        raise Unsupported("the model adds losses of its own (add_loss, regularizers)")
+    if plan.weighted_metrics:
+        raise Unsupported("weighted metrics")
+    if any(type(m) not in _ARGMAX_COUNTERS for m in plan.metrics):
+        raise Unsupported("a metric other than accuracy (%s)"
+                          % ", ".join(m.name for m in plan.metrics if type(m) not in _ARGMAX_COUNTERS))
+
+
+_told = set()
+
+
+def _fallback(what, model, reason):
+    """One log line per model and reason: why `what` runs on the tape (or eagerly) instead of a program."""
+    key = (what, id(model), reason)
+    if key not in _told:
+        _told.add(key)
+        _log.info("gpunet: %s of %s runs without the GPU step program: %s", what, model.name, reason)
+    return None
 
 
 def _optimizer_launch(opt, cur):
@@ -55,63 +92,30 @@ def _optimizer_launch(opt, cur):
                                              cur, opt.rho, opt.momentum, opt.epsilon)
 
 
-def _layer_program(model, training, head="softmax"):
-    """[("dense", layer, act) | ("dropout", layer)] on 2-D (batch, features) buffers, or None. Reshape and
-    Flatten to 2-D are free (the rows are already contiguous); an Activation after a linear Dense folds into
-    the Dense's epilogue; anything the kernels cannot run (another activation, a 3-D Dense) returns None."""
-    steps = plan_layers(model, training, head)
-    if steps is None:
-        return None
-    out = []
-    for st in steps:
-        kind, layer = st[0], st[1]
-        if kind == "reshape":
-            if len(st[2]) != 1:
-                return None
-        elif kind == "dense":
-            if st[3] is None or len(st[3]) != 2:
-                return None
-            out.append(["dense", layer, st[2]])
-        elif kind == "act":
-            if not out or out[-1][0] != "dense" or out[-1][2] != "linear":
-                return None
-            out[-1][2] = st[2]
-        elif layer.rate > 0:
-            out.append(["dropout", layer])
-    if not out or out[-1][0] != "dense" or any(s[0] == "dense" and s[2] not in ACT_CODES for s in out):
-        return None
-    return out
-
-
-def _flat_rows(a, n):
-    """A device array of n samples as (n, features), without a copy when it is already float32 rows."""
-    return a.reshape(n, -1)
-
-
 class _Forward:
     """The shared forward half: step_begin, gather, the layers; `self.h` is the logits buffer after it."""
 
-    def _build_forward(self, model, layers, x, y, batch, n, sparse, perm, count, training, fuse_head=False):
+    def _build_forward(self, model, x, y, batch, n, sparse, perm, count, training, head_kind, fuse_head=False):
         """n: the rows the steps walk (len(x), or under DataParallel this process's rows, read through perm).
-        fuse_head: leave the last Dense's launches out and keep its buffers in self.head (the training step's
-        fused head computes it with the loss)."""
+        fuse_head: the last Dense's launches are left out and its buffers kept in self.head (the training step's
+        fused head computes it with the loss). Raises Unsupported (the reason) for what no program covers."""
         A = self.arena
         self.ctl = A.empty(4, np.int32, fill=0)
         self.cur = A.empty(K, np.float32, fill=0)
         self.table = A.empty((max(1, self.steps), K), np.float32, fill=0)
         self.acc = A.empty(2, np.float64, fill=0)
         self.batch, self.n = batch, n
-        x2 = _flat_rows(x, len(x))
-        if x2.dtype != np.float32 or not x2.flags.c_contiguous:
-            return False
-        F0 = x2.shape[1]
-        self.xb = A.empty((batch, F0))
+        self.graph = Program(model, A, batch, training, self.ctl, head_kind)
+        if x.dtype != np.float32 or not x.flags.c_contiguous:
+            raise Unsupported("the inputs are not contiguous float32 (dtype %s)" % x.dtype)
+        x2 = x.reshape(len(x), -1)  # the rows as they are: no copy
+        self.xb = A.empty((batch, x2.shape[1]))
         if y is None:
             self.yb = None
         elif sparse:
             y = y.reshape(len(y))
             if y.dtype != np.int32:
-                return False
+                raise Unsupported("the labels are %s, not int32" % y.dtype)
             self.yb = A.empty(batch, np.int32)
         else:
             y = y.reshape(len(y), -1)
@@ -122,34 +126,23 @@ class _Forward:
         L = [step.step_begin_launch(self.ctl, self.iterations, self.table, self.cur, n, batch, count),
              step.gather_batch_launch(x2, perm, self.ctl, self.xb, y, self.yb, sparse, A.empty(1, np.int32, fill=0),
                                          A.empty(1, fill=0))]
-        h = self.xb
-        self.saved = []
-        n_drop = sum(1 for s in layers if s[0] == "dropout")
-        j = 0
         self.head = None
-        for i, (kind, layer, *rest) in enumerate(layers):
-            if kind == "dense":
-                act = rest[0]
-                W, b = layer.kernel.data, (layer.bias.data if layer.bias is not None else None)
-                if W.shape[0] != h.shape[1]:
-                    return False
-                Y = A.empty((batch, W.shape[1]))
-                Z = A.empty((batch, W.shape[1])) if stores_z(act) else None
-                if fuse_head and i == len(layers) - 1 and head.head_supported(batch, act):
-                    self.head = (h, W, b, Y, Z, act)
-                else:
-                    L += dense.dense_forward_launches(h, W, b, Y, Z, act, alloc=A.empty)
-                self.saved.append(("dense", layer, act, h, Y, Z))
-                h = Y
-            elif training:
-                y_out, mask = A.empty(h.shape), A.empty(h.shape)
-                L.append(step.dropout_forward_launch(h, y_out, mask, self.ctl, j, n_drop, layer.rate))
-                self.saved.append(("dropout", mask))
-                h = y_out
-                j += 1
-        self.h = h
+
+        def take_head(h, W, b, Y, Z, act):
+            if h.ndim == 2 and Y.shape[0] == batch and head.head_supported(batch, act):
+                self.head = (h, W, b, Y, Z, act)
+                return True
+            return False
+        self.graph.launches = L
+        self.h = self.graph.forward(self.xb.reshape((batch,) + tuple(x.shape[1:])), take_head if fuse_head else None)
+        if self.h.ndim != 2 or self.h.shape[1] != model._output_dim():
+            raise Unsupported("the output is not one row of class scores per sample (shape %s)"
+                              % (tuple(self.h.shape),))
         self.launches = L
-        return True
+
+    def __repr__(self):
+        return "%s(%d nodes, %d launches per step, %.1f MiB of device buffers)" % (
+            type(self).__name__, len(self.graph.nodes), len(self.launches), self.graph.nbytes / 2**20)
 
     def begin(self, table_rows=0, key=(0, 0), perm_host=None):
         """Outside any step, after the last epoch's sync: the epoch's permutation, the first `table_rows` rows
@@ -183,20 +176,18 @@ class TrainProgram(_Forward):
     def build(model, plan, xd, yd, batch_size, steps, shuffle, capture=True, shard=None):
         """shard (training/parallel.py): under DataParallel, this process's rows of each batch, read through the
         permutation buffer, and one all-reduce of the flat gradient buffer (NCCL, inside the graph) per step."""
-        if not backend.uses_kernels() or plan.multi or not plan.fused or plan.has_extra_losses or plan.weighted_metrics:
+        if not backend.uses_kernels():
             return None
-        if any(type(m) not in _ARGMAX_COUNTERS for m in plan.metrics):
-            return None
-        opt = model.optimizer
-        if not _optimizer_ok(opt) or len(xd) >= 2**31:
-            return None
-        layers = _layer_program(model, training=True, head="logits" if plan.from_logits else "softmax")
-        if layers is None:
-            return None
-        prog = TrainProgram(model, plan, steps, shard)
-        if not prog._build(layers, xd, yd, batch_size, shuffle, capture):
-            return None
-        return prog
+        try:
+            _plan_ok(plan, "fit")
+            _optimizer_ok(model.optimizer)
+            if len(xd) >= 2**31:
+                raise Unsupported("more than 2^31 - 1 samples")
+            prog = TrainProgram(model, plan, steps, shard)
+            prog._build(xd, yd, batch_size, shuffle, capture)
+            return prog
+        except Unsupported as e:
+            return _fallback("fit", model, str(e))
 
     def __init__(self, model, plan, steps, shard=None):
         self.model, self.plan, self.opt = model, plan, model.optimizer
@@ -204,22 +195,21 @@ class TrainProgram(_Forward):
         self.arena = Arena()
         self.follow_callbacks = False  # set by fit when callbacks have batch hooks (they may touch weights)
 
-    def _build(self, layers, xd, yd, batch, shuffle, capture):
+    def _build(self, xd, yd, batch, shuffle, capture):
         A, n, plan = self.arena, len(xd), self.plan
         if self.shard is not None:  # this process's rows, in an order only the permutation buffer knows
             n, batch, shuffle = self.shard.n_local, self.shard.local_batch, True
         self.iterations = self.opt.iterations.data.reshape(1)
         self.perm = A.empty(max(1, n), np.int32, fill=0) if shuffle else None
-        if not self._build_forward(self.model, layers, xd, yd, batch, n, plan.sparse, self.perm, True, True,
-                                   fuse_head=True):
-            return False
+        self._build_forward(self.model, xd, yd, batch, n, plan.sparse, self.perm, True, True,
+                            "logits" if plan.from_logits else "softmax", fuse_head=True)
+        if self.shard is not None and any(type(nd.layer).__name__ == "BatchNormalization" for nd in self.graph.nodes):
+            raise Unsupported("BatchNormalization under DataParallel (a process may have no rows in the last batch)")
         L = self.launches
         C = self.h.shape[1]
-        if self.h is self.xb or C != self.model._output_dim():
-            return False
         self.nvalid = self.ctl[1:2]
         rows = (A.empty(batch), A.empty(batch), A.empty(batch))
-        loss, correct, dlogits = A.empty(batch), A.empty(batch), A.empty((batch, C))
+        loss, correct, dlogits = A.empty(batch), A.empty(batch), self.graph.buffers.get((batch, C))
         labels = self.yb if plan.sparse else A.empty(1, np.int32, fill=0)
         targets = self.h if plan.sparse else self.yb
         bad = A.empty(1, np.int32, fill=0)  # the labels were checked on the host once per fit
@@ -233,23 +223,7 @@ class TrainProgram(_Forward):
             L.append(softmax_xent.xent_accumulate_launch(loss, correct, self.acc))
             L.append(softmax_xent.xent_backward_launch(self.h, labels, targets, rows, self.cur[2:3], 0, self.nvalid,
                                                        dlogits, plan.sparse, plan.label_smoothing))
-        g = dlogits
-        first_dense = next(i for i, s in enumerate(self.saved) if s[0] == "dense")
-        for i in range(len(self.saved) - 1, -1, -1):
-            s = self.saved[i]
-            if s[0] == "dropout":
-                L.append(step.mask_multiply_launch(g, s[1]))
-                continue
-            _, layer, act, h_in, Y, Z = s
-            if layer.trainable:
-                gb = layer.bias._grad_sink if layer.bias is not None else None
-                L += dense.dense_backward_weight_launches(h_in, g, Y, Z, layer.kernel._grad_sink, gb, act,
-                                                          alloc=A.empty)
-            if i == first_dense:
-                break
-            gx = A.empty(h_in.shape)
-            L += dense.dense_backward_data_launches(g, Y, Z, layer.kernel.data, gx, act, alloc=A.empty)
-            g = gx
+        self.graph.backward(dlogits)
         if self.shard is not None:  # each process's gradient is its rows' share already (the table's scale)
             L.append(self.shard.comm.allreduce_launch(self.opt._grad, lambda: self.runner.stream))
         # the rest of Optimizer._step in its order: unscale, accumulate, clip, decay + update, moving average
@@ -270,7 +244,6 @@ class TrainProgram(_Forward):
         self.runner = Runner(L, capture)
         self.readback = Readback(self.acc, self.runner)
         self.rows_done = 0
-        return True
 
     # ---- per epoch (outside the step) ----
     def _table(self, first, last=None):
@@ -381,28 +354,27 @@ class EvalProgram(_Forward):
 
     @staticmethod
     def build(model, plan, xd, yd, batch_size, steps):
-        if not backend.uses_kernels() or plan.multi or not plan.fused or plan.has_extra_losses or plan.weighted_metrics:
+        if not backend.uses_kernels() or len(xd) == 0:
             return None
-        if any(type(m) not in _ARGMAX_COUNTERS for m in plan.metrics) or len(xd) >= 2**31 or len(xd) == 0:
-            return None
-        layers = _layer_program(model, training=False, head="logits" if plan.from_logits else "softmax")
-        if layers is None:
-            return None
-        prog = EvalProgram(model, plan, steps)
-        return prog if prog._build(layers, xd, yd, batch_size) else None
+        try:
+            _plan_ok(plan, "evaluate")
+            if len(xd) >= 2**31:
+                raise Unsupported("more than 2^31 - 1 samples")
+            prog = EvalProgram(model, plan, steps)
+            prog._build(xd, yd, batch_size)
+            return prog
+        except Unsupported as e:
+            return _fallback("evaluate", model, str(e))
 
     def __init__(self, model, plan, steps):
         self.model, self.plan, self.steps = model, plan, steps
         self.arena = Arena()
 
-    def _build(self, layers, xd, yd, batch):
+    def _build(self, xd, yd, batch):
         A, plan = self.arena, self.plan
         self.iterations = A.empty(1, np.int32, fill=0)
-        if not self._build_forward(self.model, layers, xd, yd, batch, len(xd), plan.sparse, None, False, False):
-            return False
-        C = self.h.shape[1]
-        if self.h is self.xb or C != self.model._output_dim():
-            return False
+        self._build_forward(self.model, xd, yd, batch, len(xd), plan.sparse, None, False, False,
+                            "logits" if plan.from_logits else "softmax")
         rows = (A.empty(batch), A.empty(batch), A.empty(batch))
         loss, correct = A.empty(batch), A.empty(batch)
         labels = self.yb if plan.sparse else A.empty(1, np.int32, fill=0)
@@ -413,7 +385,6 @@ class EvalProgram(_Forward):
             softmax_xent.xent_accumulate_launch(loss, correct, self.acc)]
         self.runner = Runner(self.launches, capture=True)
         self.readback = Readback(self.acc, self.runner)
-        return True
 
     def run_all(self, cbs=None):
         """Every batch; test-batch callbacks get logs read back (synchronously only for those that ask)."""
@@ -441,30 +412,30 @@ class PredictProgram(_Forward):
 
     @staticmethod
     def build(model, xd, batch_size, steps):
-        if not backend.uses_kernels() or len(xd) >= 2**31 or len(xd) == 0:
+        if not backend.uses_kernels() or len(xd) == 0:
             return None
         softmax = model._has_softmax_head()  # else the output is the last layer's own (its activation applied)
-        layers = _layer_program(model, training=False, head="softmax" if softmax else "logits")
-        if layers is None:
-            return None
-        prog = PredictProgram(model, steps)
-        return prog if prog._build(layers, xd, batch_size, softmax) else None
+        try:
+            if len(xd) >= 2**31:
+                raise Unsupported("more than 2^31 - 1 samples")
+            prog = PredictProgram(model, steps)
+            prog._build(xd, batch_size, softmax)
+            return prog
+        except Unsupported as e:
+            return _fallback("predict", model, str(e))
 
     def __init__(self, model, steps):
         self.model, self.steps = model, steps
         self.arena = Arena()
 
-    def _build(self, layers, xd, batch, softmax):
+    def _build(self, xd, batch, softmax):
         A = self.arena
         self.iterations = A.empty(1, np.int32, fill=0)
-        if not self._build_forward(self.model, layers, xd, None, batch, len(xd), False, None, False, False):
-            return False
-        if self.h is self.xb:
-            return False
+        self._build_forward(self.model, xd, None, batch, len(xd), False, None, False, False,
+                            "softmax" if softmax else "logits")
         self.out = A.empty((self.n, self.h.shape[1]))
         self.launches.append(step.rows_out_launch(self.h, self.out, self.ctl, softmax))
         self.runner = Runner(self.launches, capture=True)
-        return True
 
     def run_all(self, cbs=None):
         self.begin()
