@@ -6,6 +6,7 @@
 //                                    keeps CUDA's 32-lane butterflies. The mask is ignored: HIP-CPU
 //                                    shuffles synchronise the whole block, a superset of the mask.
 //   __int_as_float(i)            ->  a bit copy (memcpy), as CUDA defines it.
+//   __float_as_int(f)            ->  a bit copy (memcpy), as CUDA defines it.
 //   __fmul_rn(a, b), __fadd_rn(a, b) -> a * b, a + b: each rounded on its own (the tier compiles with
 //                                    -ffp-contract=off, so no multiply-add is fused anyway).
 //   __syncwarp(mask)             ->  nothing. A warp's lanes are fibers that switch only at barriers and
@@ -27,6 +28,12 @@ __device__ inline float __int_as_float(int i) {
     float f;
     std::memcpy(&f, &i, sizeof f);
     return f;
+}
+
+__device__ inline int __float_as_int(float f) {
+    int i;
+    std::memcpy(&i, &f, sizeof i);
+    return i;
 }
 
 __device__ inline void __syncwarp(unsigned /*mask*/ = 0xffffffffu) {}

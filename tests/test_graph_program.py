@@ -2,6 +2,7 @@
 residual adds run fit, evaluate and predict as one static launch list on the kernel backend, in the emulated tier
 here (the launches a GPU captures as one CUDA graph), against the NumPy backend's tape; what no rule covers goes
 to the tape with one logged reason. Also the glue kernels of kernels/graph.cu and norm.cu's valid-row mode."""
+import itertools
 import logging
 import tracemalloc
 
@@ -181,8 +182,9 @@ def test_20_steps_of_a_node_program_equal_the_numpy_tape(name, monkeypatch):
     np.testing.assert_allclose(p_got, p_want, rtol=1e-4, atol=1e-6)
 
 
-def _program(make, shape, batch, n=40, opt=_schedule_sgd):
-    x, y = _data(n, shape, seed=3)
+def _program(make, shape, batch, n=40, opt=_schedule_sgd, data=None):
+    """A TrainProgram built for a fresh model (not run)."""
+    x, y = data if data is not None else _data(n, shape, seed=3)
     gpunet.utils.clear_session()
     gpunet.utils.set_random_seed(1)
     m = make()
@@ -190,17 +192,16 @@ def _program(make, shape, batch, n=40, opt=_schedule_sgd):
     plan = _Plan(m, y, m._output_shape())
     m.optimizer.build(plan.variables)
     xd, yd = backend.to_device(x), backend.to_device(y.astype(np.int32))
-    prog = gpu_step.TrainProgram.build(m, plan, xd, yd, batch, -(-n // batch), shuffle=True)
+    prog = gpu_step.TrainProgram.build(m, plan, xd, yd, batch, -(-len(x) // batch), shuffle=True)
     assert prog is not None
     return prog
 
 
-def test_a_node_program_step_allocates_nothing_and_reads_nothing_back(emulated_tier, monkeypatch):
+def check_step_is_static(prog, monkeypatch):
     """Every array argument of every launch is the program's (or the optimizer's, a weight, the resident data);
     the step's Python allocates nothing and reads no device value back."""
-    prog = _program(resnet_block(), (9, 10, 3), 8)
     gpunet.random.set_epoch_stream(np.random.default_rng(0), (1, 0))
-    prog.begin_epoch(np.random.default_rng(0).permutation(40), (1, 0))
+    prog.begin_epoch(np.random.default_rng(0).permutation(prog.n), (1, 0))
     owned = prog.arena.buffers + [prog.opt._flat, prog.opt._grad, *prog.opt._state.values(), *prog._hold]
     owned += [v.data for v in prog.model.weights]
     for launch in prog.launches:
@@ -208,9 +209,9 @@ def test_a_node_program_step_allocates_nothing_and_reads_nothing_back(emulated_t
             if isinstance(a, np.ndarray) and a.ndim:
                 assert any(np.shares_memory(a, o) for o in owned) or a is prog.iterations, launch
     prog.run(1)
-    ran = []
+    ran, pos = [None] * len(prog.launches), itertools.count()  # sized up front: the record allocates nothing
     for launch in prog.launches:
-        monkeypatch.setattr(launch, "kernel", lambda g, b, a, name=launch.name: ran.append(name))
+        monkeypatch.setattr(launch, "kernel", lambda g, b, a, name=launch.name: ran.__setitem__(next(pos), name))
     monkeypatch.setattr(backend, "to_numpy", lambda *a: (_ for _ in ()).throw(_HostReads()))
     monkeypatch.setattr(backend, "get_xp", lambda *a: (_ for _ in ()).throw(_HostReads()))
     tracemalloc.start()
@@ -223,6 +224,10 @@ def test_a_node_program_step_allocates_nothing_and_reads_nothing_back(emulated_t
         tracemalloc.stop()
     assert ran == [launch.name for launch in prog.launches]
     assert peak < 1024, "the step allocated %d bytes" % peak
+
+
+def test_a_node_program_step_allocates_nothing_and_reads_nothing_back(emulated_tier, monkeypatch):
+    check_step_is_static(_program(resnet_block(), (9, 10, 3), 8), monkeypatch)
 
 
 # keras.io's MNIST convnet at batch 128 (its fit's batch size): the launches one step runs
@@ -270,8 +275,9 @@ def test_buffers_are_reused_once_dead(emulated_tier):
     assert "MiB" in repr(tr) and tr.graph.nbytes == sum(b.nbytes for b in tr.arena.buffers)
 
 
-def _tape_equals_numpy(make, shape, caplog, reason, monkeypatch, **kw):
-    x, y = _data(45, shape, seed=5)
+def _tape_equals_numpy(make, shape, caplog, reason, monkeypatch, data=None, **kw):
+    """No program is built, the reason is logged once, and the tape's weights are the NumPy backend's."""
+    x, y = data if data is not None else _data(45, shape, seed=5)
     built = _used_program(monkeypatch)
     with caplog.at_level(logging.INFO, logger="gpunet"):
         got = _fit("emulate", make, lambda: "adam", x, y, batch_size=8, epochs=2, **kw)
@@ -322,11 +328,11 @@ def test_each_fallback_reason_is_logged_once_and_the_tape_trains_as_numpy(name, 
     _tape_equals_numpy(make, shape.get(name, (9, 8, 2)), caplog, reason, monkeypatch)
 
 
-def test_a_node_program_is_captured_on_the_standin_and_replays_the_uncaptured_step(monkeypatch):
-    """The residual block's step on the CuPy stand-in: captured once (a sync or an allocation inside would fail
-    the capture), replayed every step, the same weights as the uncaptured program and as the emulated tier."""
+def check_captured_on_standin(make, data, opt, monkeypatch):
+    """The step on the CuPy stand-in: captured once (a sync or an allocation inside would fail the capture),
+    replayed every step, the same weights as the uncaptured program and as the emulated tier."""
     import cupy_standin
-    x, y = _data(45, (9, 10, 3), seed=6)
+    x, y = data
     out = {}
     for graphs in ("1", "0"):
         monkeypatch.setenv("GPUNET_CUDA_GRAPHS", graphs)
@@ -334,17 +340,22 @@ def test_a_node_program_is_captured_on_the_standin_and_replays_the_uncaptured_st
         with cupy_standin.installed(monkeypatch) as counters:
             gpunet.utils.clear_session()
             gpunet.utils.set_random_seed(7)
-            m = resnet_block()()
-            m.compile(optimizer=_schedule_sgd(), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+            m = make()
+            m.compile(optimizer=opt(), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
             h = m.fit(x, y, batch_size=8, epochs=2, verbose=0)
             out[graphs] = ([np.array(w) for w in m.get_weights()], h.history, built[-1], counters.captures)
         monkeypatch.undo()
     (wg, hg, pg, cg), (we, he, pe, ce) = out["1"], out["0"]
-    assert pg.runner.capture and cg == 1 and ce == 0
+    assert isinstance(pg, gpu_step.TrainProgram) and pg.runner.capture and cg == 1 and ce == 0
     for a, b in zip(wg, we):
         np.testing.assert_array_equal(a, b)
     assert hg == he
-    w_emul = _fit("emulate", resnet_block(), _schedule_sgd, x, y, batch_size=8, epochs=2)[0]
+    before = dict(emulated.launch_counts)
+    w_emul = _fit("emulate", make, opt, x, y, batch_size=8, epochs=2)[0]
+    assert emulated.launch_counts != before  # the emulated run launched kernels (no silent NumPy path)
     for a, b in zip(wg, w_emul):
         np.testing.assert_array_equal(a, b)
-    assert emulated.launch_counts  # the emulated run above launched kernels (no silent NumPy path)
+
+
+def test_a_node_program_is_captured_on_the_standin_and_replays_the_uncaptured_step(monkeypatch):
+    check_captured_on_standin(resnet_block(), _data(45, (9, 10, 3), seed=6), _schedule_sgd, monkeypatch)

@@ -62,9 +62,10 @@ def test_every_kernel_has_an_emulated_test():
             found[name] = f.name
     import test_conv_kernels  # the convolution and recurrent families keep their own lists beside their tests
     import test_graph_program
+    import test_recurrent_program
     import test_rnn_kernels
     covers = {name: [(globals(), t) for t in tests] for name, tests in COVERS.items()}
-    for family in (test_conv_kernels, test_rnn_kernels, test_graph_program):
+    for family in (test_conv_kernels, test_rnn_kernels, test_graph_program, test_recurrent_program):
         covers.update({name: [(vars(family), t) for t in tests] for name, tests in family.COVERS.items()})
     missing = sorted(set(found) - set(covers))
     assert not missing, "kernels without an emulated test (add one and list it in COVERS): %s" % missing

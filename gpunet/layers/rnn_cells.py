@@ -203,10 +203,10 @@ class LSTMCell(_CellBase):
 
 def _forget_bias_one(base, H):
     """Keras's unit_forget_bias: the forget gate's bias starts at 1, the others from the initializer."""
-    def init(shape, dtype=None):
-        import numpy as np
-        return np.concatenate([np.asarray(base((H,), dtype=dtype)), np.ones((H,), dtype=dtype),
-                               np.asarray(base((2 * H,), dtype=dtype))])
+    def init(shape, dtype=None):  # on the backend's arrays: CuPy refuses an implicit copy to NumPy
+        xp = backend.get_xp()
+        return xp.concatenate([xp.asarray(base((H,), dtype=dtype)), xp.ones((H,), dtype=dtype),
+                               xp.asarray(base((2 * H,), dtype=dtype))])
     return init
 
 

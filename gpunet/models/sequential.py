@@ -235,6 +235,12 @@ class Sequential(Model):
             return None
         return [(l, self._layer_output_shapes.get(id(l))) for l in self.layers]
 
+    def _program_chain(self):
+        """[(layer, output shape)] for the GPU step programs (training/graph_program.py checks each layer)."""
+        if not self.built or not all(l.built for l in self._layers):
+            return None
+        return [(l, self._layer_output_shapes.get(id(l))) for l in self.layers]
+
     def _declared_input_dtype(self):
         first = self.layers[0] if self.layers else None
         dtype = getattr(self._input_layer, "dtype", None)

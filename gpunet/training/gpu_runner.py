@@ -31,7 +31,9 @@ class Arena:
     def empty(self, shape, dtype=np.float32, fill=None):
         xp = self.xp
         if fill is None:
-            fill = (np.nan if np.dtype(dtype).kind == "f" else -1) if backend.kernels() == "emulate" else 0
+            kind = np.dtype(dtype).kind
+            poison = np.nan if kind == "f" else (np.iinfo(dtype).max if kind == "u" else -1)
+            fill = poison if backend.kernels() == "emulate" else 0
         if self.pool is not None:
             with xp.cuda.using_allocator(self.pool.malloc):
                 a = xp.full(shape, fill, dtype=dtype)

@@ -106,9 +106,11 @@ class _Forward:
         self.acc = A.empty(2, np.float64, fill=0)
         self.batch, self.n = batch, n
         self.graph = Program(model, A, batch, training, self.ctl, head_kind)
-        if x.dtype != np.float32 or not x.flags.c_contiguous:
-            raise Unsupported("the inputs are not contiguous float32 (dtype %s)" % x.dtype)
-        x2 = x.reshape(len(x), -1)  # the rows as they are: no copy
+        if x.dtype not in (np.float32, np.int32) or not x.flags.c_contiguous:
+            raise Unsupported("the inputs are not contiguous float32 or int32 (dtype %s)" % x.dtype)
+        # the rows as they are, no copy; int32 token ids travel as their bits (the gather copies, never converts)
+        x2 = x.reshape(len(x), -1).view(np.float32)
+        self.graph.data, self.graph.ids_int = x, x.dtype == np.int32
         self.xb = A.empty((batch, x2.shape[1]))
         if y is None:
             self.yb = None

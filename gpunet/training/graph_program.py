@@ -21,27 +21,29 @@ import numpy as np
 
 from ..kernels.launch import ACT_CODES
 from ..layers.core import Activation, Dense
-from . import program_layers as rules
+from . import program_layers as rules, program_recurrent
 from .program_layers import Unsupported
+
+RULES = {**rules.RULES, **program_recurrent.RULES}
 
 
 class Node:
-    __slots__ = ("layer", "rule", "inputs", "output", "shape", "act", "state")
+    __slots__ = ("layer", "rule", "inputs", "output", "shape", "act", "state", "mask")
 
     def __init__(self, layer, rule, inputs, output, shape):
         self.layer, self.rule, self.inputs, self.output, self.shape = layer, rule, inputs, output, shape
         self.act = None  # a folded Activation (Dense, Conv): the fused epilogue's name
         self.state = None
+        self.mask = None  # the Embedding(mask_zero=True) node whose mask reaches this node's input
 
 
 def _graph(model):
     """[(layer, [input ids], output id, output shape)], the input id and the output id."""
     functional = getattr(model, "_program_graph", None)
     if functional is None:
-        chain = model._layer_chain()
+        chain = getattr(model, "_program_chain", lambda: None)()
         if chain is None:
-            raise Unsupported("the model is not a chain of layers the step can call directly (a layer with an "
-                              "activity regularizer, a mask or a mixed-precision policy, or an unbuilt layer)")
+            raise Unsupported("the model is neither a built Sequential nor a Functional model")
         return [(layer, [i], i + 1, shape) for i, (layer, shape) in enumerate(chain)], 0, len(chain)
     from ..layers.base import Layer
     nodes, x, y = functional()
@@ -64,7 +66,7 @@ def plan(model, training, head):
     """The nodes of `model` in run order, or Unsupported(reason). head: "softmax" (the model ends in a softmax the
     loss takes the logits before), "logits" (every layer runs, the output is the logits) or None (predict)."""
     graph, x_id, y_id = _graph(model)
-    seen, nodes, producer, readers = set(), [], {}, {}
+    seen, nodes, producer, readers, masks = set(), [], {}, {}, {}
     for layer, ins, out, shape in graph:
         if id(layer) in seen:
             raise Unsupported('layer "%s" is called more than once (a shared layer)' % layer.name)
@@ -73,21 +75,26 @@ def plan(model, training, head):
             raise Unsupported('layer "%s" runs under a mixed-precision policy' % layer.name)
         if layer.activity_regularizer is not None:
             raise Unsupported('layer "%s" has an activity regularizer' % layer.name)
-        if getattr(layer, "_produces_mask", lambda: False)():
-            raise Unsupported('layer "%s" produces a mask' % layer.name)
-        rule = rules.RULES.get(type(layer))
+        rule = RULES.get(type(layer))
         if rule is None:
             raise Unsupported('no program rule for layer "%s" (%s)' % (layer.name, type(layer).__name__))
         if None in shape[1:]:
             raise Unsupported('layer "%s" has an output shape %s the program cannot fix' % (layer.name, shape))
         node = Node(layer, rule, ins, out, shape)
+        node.mask = next((masks[t] for t in ins if masks.get(t) is not None), None)
+        if node.mask is not None and rule.mask_mode not in ("pass", "consume"):
+            raise Unsupported('the mask of "%s" reaches layer "%s", which cannot take it in a program'
+                              % (node.mask.layer.name, layer.name))
         rule.check(node, training)
+        masks[out] = rule.output_mask(node, node.mask)
         producer[out] = node
         for t in ins:
             readers.setdefault(t, []).append(node)
         nodes.append(node)
     if not nodes or nodes[-1].output != y_id:
         raise Unsupported("the model's output is not its last layer's")
+    if masks.get(y_id) is not None:
+        raise Unsupported("the model's output carries a mask (the loss would weight by it)")
     if head == "softmax":  # the loss takes the logits: the softmax is left to it
         last = nodes[-1]
         if type(last.layer) is Activation:
@@ -172,8 +179,16 @@ class Program:
         self.arena, self.batch, self.training, self.ctl = arena, batch, training, ctl
         self.buffers = Buffers(arena)
         self.launches, self.dropout_calls = [], 0
+        self.data, self.ids_int = None, False  # the resident inputs (Embedding checks their ids once)
         self.n_dropout = sum(1 for n in self.nodes if n.rule.draws(n, training))
         self.head = None
+
+    def data_range(self):
+        """(min, max) of the resident inputs as ids: one host read at build, never in a step."""
+        if not hasattr(self, "_range"):
+            d = self.data.view(np.int32) if self.ids_int else self.data
+            self._range = (int(d.min()), int(d.max())) if d.size else (0, 0)
+        return self._range
 
     def value_shape(self, shape):
         return (self.batch,) + tuple(shape[1:])
@@ -187,6 +202,8 @@ class Program:
         for i, node in enumerate(self.nodes):
             for t in node.inputs:
                 last_read[t] = i
+                if t == self.x_id and self.ids_int and not isinstance(node.rule, program_recurrent._Embedding):
+                    raise Unsupported('layer "%s" reads integer inputs' % node.layer.name)
         keep = self.training  # the backward reads the activations: a training program frees none
         if not keep:
             B.ref(x)  # the input buffer is the gather's: never released to a list (held by an extra reference)

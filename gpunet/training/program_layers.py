@@ -36,6 +36,11 @@ def _f32(var, layer):
 
 class Rule:
     fuses_activation = False  # an Activation right after it (its only reader) folds into its epilogue
+    mask_mode = None  # "pass": a mask on the input passes to the output; "consume": the rule applies it
+
+    def output_mask(self, node, mask):
+        """The mask source on the node's output (graph_program.plan follows Keras's compute_mask)."""
+        return mask if self.mask_mode == "pass" else None
 
     def check(self, node, training):
         pass
@@ -165,6 +170,7 @@ class _Conv(Rule):
 
 class _Activation(Rule):
     """Activation, ReLU() with its defaults: one elementwise kernel each way, where it cannot fold."""
+    mask_mode = "pass"
 
     def check(self, node, training):
         layer = node.layer
@@ -192,6 +198,7 @@ class _Activation(Rule):
 
 class _Dropout(Rule):
     """Philox dropout keyed by (step, call): the masks the tape path draws (gpunet/random.py)."""
+    mask_mode = "pass"
 
     def check(self, node, training):
         if node.layer.noise_shape is not None:
