@@ -140,7 +140,14 @@ def test_a_recurrent_step_allocates_nothing_and_reads_nothing_back(emulated_tier
 
 
 def test_a_recurrent_program_is_captured_on_the_standin(monkeypatch):
-    check_captured_on_standin(bidirectional_masked, _tokens(45, seed=7), _adam, monkeypatch)
+    """On float sequences: the embedding's scatter adds with atomics, in an order no run repeats (sequence.cu)."""
+    def make():
+        i = gpunet.Input((T, 3))
+        x = L.Bidirectional(L.LSTM(5, return_sequences=True))(i)
+        x = L.Bidirectional(L.GRU(3, return_sequences=True, go_backwards=True), merge_mode="sum")(x)
+        return gpunet.Model(i, L.Dense(4, activation="softmax")(L.SimpleRNN(2)(x)))
+    x = np.random.default_rng(7).standard_normal((45, T, 3)).astype(np.float32)
+    check_captured_on_standin(make, (x, _tokens(45, seed=7)[1]), _adam, monkeypatch)
 
 
 def test_launches_per_step_of_lstm_128_by_100_against_the_floor(emulated_tier, capsys, monkeypatch):

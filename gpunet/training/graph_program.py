@@ -21,30 +21,31 @@ import numpy as np
 
 from ..kernels.launch import ACT_CODES
 from ..layers.core import Activation, Dense
-from . import program_layers as rules, program_recurrent
+from . import program_attention, program_layers as rules, program_recurrent
 from .program_layers import Unsupported
 
-RULES = {**rules.RULES, **program_recurrent.RULES}
+RULES = {**rules.RULES, **program_recurrent.RULES, **program_attention.RULES}
 
 
 class Node:
-    __slots__ = ("layer", "rule", "inputs", "output", "shape", "act", "state", "mask")
+    __slots__ = ("layer", "rule", "inputs", "output", "shape", "act", "state", "mask", "kwargs")
 
-    def __init__(self, layer, rule, inputs, output, shape):
+    def __init__(self, layer, rule, inputs, output, shape, kwargs=None):
         self.layer, self.rule, self.inputs, self.output, self.shape = layer, rule, inputs, output, shape
+        self.kwargs = kwargs or {}  # constant call arguments a rule takes (MultiHeadAttention's use_causal_mask)
         self.act = None  # a folded Activation (Dense, Conv): the fused epilogue's name
         self.state = None
         self.mask = None  # the Embedding(mask_zero=True) node whose mask reaches this node's input
 
 
 def _graph(model):
-    """[(layer, [input ids], output id, output shape)], the input id and the output id."""
+    """[(layer, [input ids], output id, output shape, constant call kwargs)], the input id and the output id."""
     functional = getattr(model, "_program_graph", None)
     if functional is None:
         chain = getattr(model, "_program_chain", lambda: None)()
         if chain is None:
             raise Unsupported("the model is neither a built Sequential nor a Functional model")
-        return [(layer, [i], i + 1, shape) for i, (layer, shape) in enumerate(chain)], 0, len(chain)
+        return [(layer, [i], i + 1, shape, {}) for i, (layer, shape) in enumerate(chain)], 0, len(chain)
     from ..layers.base import Layer
     nodes, x, y = functional()
     if nodes is None:
@@ -55,10 +56,11 @@ def _graph(model):
         if not isinstance(op, Layer):
             raise Unsupported("the graph calls an op (%s) outside a layer" % name)
         ins = args[0] if len(args) == 1 and isinstance(args[0], (list, tuple)) else args
-        if set(kwargs) - {"training"} or len(outs) != 1 or len(args) != 1 or \
-                [id(p) for p in ins] != [id(p) for p in parents]:
-            raise Unsupported('layer "%s" is called with arguments besides its inputs' % name)
-        out.append((op, [id(p) for p in parents], id(outs[0]), tuple(outs[0].shape)))
+        # every tensor comes in positionally; the keyword arguments are constants (no tensor among them)
+        if len(outs) != 1 or [id(p) for p in ins] != [id(p) for p in parents]:
+            raise Unsupported('layer "%s" is called with tensors besides its inputs, or returns several' % name)
+        kw = {k: v for k, v in kwargs.items() if k != "training"}
+        out.append((op, [id(p) for p in parents], id(outs[0]), tuple(outs[0].shape), kw))
     return out, id(x), id(y)
 
 
@@ -67,7 +69,7 @@ def plan(model, training, head):
     loss takes the logits before), "logits" (every layer runs, the output is the logits) or None (predict)."""
     graph, x_id, y_id = _graph(model)
     seen, nodes, producer, readers, masks = set(), [], {}, {}, {}
-    for layer, ins, out, shape in graph:
+    for layer, ins, out, shape, kwargs in graph:
         if id(layer) in seen:
             raise Unsupported('layer "%s" is called more than once (a shared layer)' % layer.name)
         seen.add(id(layer))
@@ -80,7 +82,9 @@ def plan(model, training, head):
             raise Unsupported('no program rule for layer "%s" (%s)' % (layer.name, type(layer).__name__))
         if None in shape[1:]:
             raise Unsupported('layer "%s" has an output shape %s the program cannot fix' % (layer.name, shape))
-        node = Node(layer, rule, ins, out, shape)
+        if set(kwargs) - rule.call_kwargs:
+            raise Unsupported('layer "%s" is called with %s' % (layer.name, ", ".join(sorted(kwargs))))
+        node = Node(layer, rule, ins, out, shape, kwargs)
         node.mask = next((masks[t] for t in ins if masks.get(t) is not None), None)
         if node.mask is not None and rule.mask_mode not in ("pass", "consume"):
             raise Unsupported('the mask of "%s" reaches layer "%s", which cannot take it in a program'

@@ -37,6 +37,7 @@ def _f32(var, layer):
 class Rule:
     fuses_activation = False  # an Activation right after it (its only reader) folds into its epilogue
     mask_mode = None  # "pass": a mask on the input passes to the output; "consume": the rule applies it
+    call_kwargs = frozenset()  # constant keyword arguments of the layer's call the rule honours
 
     def output_mask(self, node, mask):
         """The mask source on the node's output (graph_program.plan follows Keras's compute_mask)."""
