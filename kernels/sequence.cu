@@ -89,3 +89,52 @@ fill(float* __restrict__ y, long long n, float v) {
     long long i = seq_index();
     if (i < n) y[i] = v;
 }
+
+//   attention_mask:       m[b, i, j] = (!use_q || id(b, i) ≠ 0) ∧ (!use_k || id(b, j) ≠ 0) ∧ (!causal || j ≤ i)
+//                         (MultiHeadAttention's mask from mask_zero's query and value/key masks, uint8)
+//   masked_mean_forward:  y[b, c] = Σ_t x[b, t, c]·m(b, t) / Σ_t m(b, t), m(b, t) = id(b, t) ≠ 0
+//                         (GlobalAveragePooling1D under a mask; rows at or past rows[0] are the step's padding: 0)
+//   masked_mean_backward: dx[b, t, c] = g[b, c]·m(b, t) / Σ_t m(b, t)   (0 on padding rows)
+extern "C" __global__ void __launch_bounds__(SEQ_THREADS)
+attention_mask(const float* __restrict__ ids, int is_int, unsigned char* __restrict__ m, int B, int Tq, int Tk,
+               int T, int use_q, int use_k, int causal) {
+    long long e = seq_index();
+    if (e >= (long long)B * Tq * Tk) return;
+    int j = (int)(e % Tk);
+    long long r = e / Tk;
+    int i = (int)(r % Tq), b = (int)(r / Tq);
+    bool keep = (!use_q || token_id(ids, (long long)b * T + i, is_int) != 0) &&
+                (!use_k || token_id(ids, (long long)b * T + j, is_int) != 0) && (!causal || j <= i);
+    m[e] = keep;
+}
+
+extern "C" __global__ void __launch_bounds__(SEQ_THREADS)
+masked_mean_forward(const float* __restrict__ x, const float* __restrict__ ids, int is_int, float* __restrict__ y,
+                    const int* __restrict__ rows, int B, int T, int C) {
+    long long e = seq_index();
+    if (e >= (long long)B * C) return;
+    int b = (int)(e / C), c = (int)(e % C);
+    if (b >= rows[0]) { y[e] = 0.f; return; }
+    float s = 0.f, n = 0.f;
+    for (int t = 0; t < T; ++t) {
+        float mt = token_id(ids, (long long)b * T + t, is_int) != 0 ? 1.f : 0.f;
+        s += x[((long long)b * T + t) * C + c] * mt;
+        n += mt;
+    }
+    y[e] = s / n;
+}
+
+extern "C" __global__ void __launch_bounds__(SEQ_THREADS)
+masked_mean_backward(const float* __restrict__ g, const float* __restrict__ ids, int is_int, float* __restrict__ dx,
+                     const int* __restrict__ rows, int B, int T, int C) {
+    long long e = seq_index();
+    if (e >= (long long)B * T * C) return;
+    int c = (int)(e % C);
+    long long r = e / C;
+    int t = (int)(r % T), b = (int)(r / T);
+    if (b >= rows[0]) { dx[e] = 0.f; return; }
+    float n = 0.f;
+    for (int u = 0; u < T; ++u) n += token_id(ids, (long long)b * T + u, is_int) != 0 ? 1.f : 0.f;
+    float mt = token_id(ids, (long long)b * T + t, is_int) != 0 ? 1.f : 0.f;
+    dx[e] = g[(long long)b * C + c] * mt / n;
+}

@@ -235,3 +235,17 @@ def test_dot_product_attention_with_a_mask_and_is_causal_matches_keras():
     ours = ops.dot_product_attention(q, kk, v, mask=mask, is_causal=True).numpy()
     theirs = np.asarray(k.ops.dot_product_attention(q, kk, v, mask=mask, is_causal=True))
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_the_gradient_of_max_and_min_stays_float32():
+    """The tie count divides the gradient in its own dtype: a float64 gradient reached the fused recurrent op
+    (GlobalMaxPooling1D after a GRU) and the float32 cell kernels refused it."""
+    from gpunet.ops.tape import GradientTape, Variable
+    x = Variable(np.array([[1.0, 3.0, 3.0], [2.0, 0.5, 1.0]], np.float32))
+    want = {ops.max: [[0, 0.5, 0.5], [1, 0, 0]], ops.min: [[1, 0, 0], [0, 1, 0]]}
+    for fn in (ops.max, ops.min):
+        with GradientTape() as tape:
+            loss = ops.sum(fn(x, axis=1))
+        g = tape.gradient(loss, x)
+        assert g.dtype == np.float32
+        np.testing.assert_array_equal(g.numpy(), want[fn])

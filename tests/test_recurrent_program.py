@@ -21,6 +21,9 @@ COVERS = {
     "to_time_major": ["test_sequence_kernels_against_numpy"],
     "from_time_major": ["test_sequence_kernels_against_numpy"],
     "fill": ["test_sequence_kernels_against_numpy"],
+    "attention_mask": ["test_mask_kernels_against_numpy"],
+    "masked_mean_forward": ["test_mask_kernels_against_numpy"],
+    "masked_mean_backward": ["test_mask_kernels_against_numpy"],
 }
 
 
@@ -60,6 +63,42 @@ def test_sequence_kernels_against_numpy(kernel_tier, B, T, D, is_int):
         want_back = 1 + (want_tm.transpose(1, 0, 2)[:, ::-1] if reverse else want_tm.transpose(1, 0, 2))
         np.testing.assert_array_equal(got[:, :, :D], want_back.astype(np.float32))
         assert (got[:, :, D:] == 1).all()
+
+
+@pytest.mark.parametrize("B,T,C", [(1, 1, 1), (4, 9, 5)])
+def test_mask_kernels_against_numpy(kernel_tier, B, T, C):
+    """MultiHeadAttention's mask from mask_zero's ids, and GlobalAveragePooling1D's masked mean both ways; the
+    step's padding rows (at or past the valid count) come out 0."""
+    t = kernel_tier
+    rng = np.random.default_rng(T)
+    ids = rng.integers(0, 4, (B, T)).astype(np.int32)
+    ids[:, 0] = 1  # at least one kept step a row
+    keep = ids != 0
+    idb = t.dev(ids.view(np.float32))
+    for use_q, use_k, causal in ((1, 1, 0), (0, 1, 1), (1, 0, 1)):
+        m = t.dev(np.full((B, T, T), 7), np.uint8)
+        S.attention_mask_launch(idb, 1, m, use_q, use_k, causal)()
+        want = np.ones((B, T, T), bool)
+        if use_q:
+            want &= keep[:, :, None]
+        if use_k:
+            want &= keep[:, None, :]
+        if causal:
+            want &= np.tril(np.ones((T, T), bool))
+        np.testing.assert_array_equal(t.host(m), want.astype(np.uint8))
+    x = rng.standard_normal((B, T, C)).astype(np.float32)
+    g = rng.standard_normal((B, C)).astype(np.float32)
+    valid = max(B - 1, 1)
+    rows = t.dev(np.array([valid]), np.int32)
+    y, dx = t.dev(np.full((B, C), np.nan)), t.dev(np.full((B, T, C), np.nan))
+    S.masked_mean_forward_launch(t.dev(x), idb, 1, y, rows)()
+    S.masked_mean_backward_launch(t.dev(g), idb, 1, dx, rows)()
+    n = keep.sum(1, keepdims=True)
+    want_y = (x * keep[:, :, None]).sum(1, dtype=np.float64) / n
+    want_dx = g[:, None, :] * keep[:, :, None] / n[:, :, None]
+    want_y[valid:], want_dx[valid:] = 0, 0
+    np.testing.assert_allclose(t.host(y), want_y, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(t.host(dx), want_dx, rtol=1e-6, atol=1e-6)
 
 
 V, T = 23, 7
@@ -201,6 +240,6 @@ def test_a_mask_reaching_a_layer_without_a_masked_rule_falls_back(caplog, monkey
     def make():
         i = gpunet.Input((T,))
         x = L.GRU(4, return_sequences=True)(L.Embedding(V, 5, mask_zero=True)(i))
-        return gpunet.Model(i, L.Dense(4, activation="softmax")(L.GlobalAveragePooling1D()(x)))
+        return gpunet.Model(i, L.Dense(4, activation="softmax")(L.GlobalMaxPooling1D()(x)))
     x, y = _tokens(48, seed=6)
-    _tape_equals_numpy(make, None, caplog, 'reaches layer "global_average_pooling1d"', monkeypatch, data=(x, y))
+    _tape_equals_numpy(make, None, caplog, 'reaches layer "global_max_pooling1d"', monkeypatch, data=(x, y))

@@ -89,3 +89,23 @@ def simple_backward_launch(pre, dy, dhn, dpre, carry, m, has, act):
     B, H = dy.shape
     return Launch("rnn.cu", "simple_cell_backward", *_cell_grid(B, H),
                   (pre, dy, dhn, dpre, carry, m, _i32(has), _i32(B), _i32(H), _i32(act)))
+
+
+def attention_mask_launch(ids, is_int, m, use_q, use_k, causal):
+    """m (B, Tq, Tk) uint8 from mask_zero's ids (B, T): MultiHeadAttention's attention mask."""
+    B, Tq, Tk = m.shape
+    return Launch("sequence.cu", "attention_mask", _grid(m.size, 256), (256,),
+                  (ids, _i32(is_int), m, _i32(B), _i32(Tq), _i32(Tk), _i32(ids.shape[1]), _i32(use_q), _i32(use_k),
+                   _i32(causal)))
+
+
+def masked_mean_forward_launch(x, ids, is_int, y, rows):
+    B, T, C = x.shape
+    return Launch("sequence.cu", "masked_mean_forward", _grid(y.size, 256), (256,),
+                  (x, ids, _i32(is_int), y, rows, _i32(B), _i32(T), _i32(C)))
+
+
+def masked_mean_backward_launch(g, ids, is_int, dx, rows):
+    B, T, C = dx.shape
+    return Launch("sequence.cu", "masked_mean_backward", _grid(dx.size, 256), (256,),
+                  (g, ids, _i32(is_int), dx, rows, _i32(B), _i32(T), _i32(C)))

@@ -159,7 +159,8 @@ def _extreme(x, axis, keepdims, fn):
     def backward(g, n):
         hit = a == y_keep  # ties share the gradient equally
         g = expand_reduced(g, a.shape, axis, keepdims)
-        return (g * hit / hit.sum(axis=axis, keepdims=True),)
+        # the count in g's dtype: an integer count would promote a float32 gradient to float64
+        return (g * hit / hit.sum(axis=axis, keepdims=True, dtype=g.dtype),)
     return record(y, (x,), backward)
 
 

@@ -21,14 +21,14 @@ import numpy as np
 
 from ..kernels.launch import ACT_CODES
 from ..layers.core import Activation, Dense
-from . import program_attention, program_layers as rules, program_recurrent
+from . import program_attention, program_layers as rules, program_recurrent, program_spatial
 from .program_layers import Unsupported
 
-RULES = {**rules.RULES, **program_recurrent.RULES, **program_attention.RULES}
+RULES = {**rules.RULES, **program_spatial.RULES, **program_recurrent.RULES, **program_attention.RULES}
 
 
 class Node:
-    __slots__ = ("layer", "rule", "inputs", "output", "shape", "act", "state", "mask", "kwargs")
+    __slots__ = ("layer", "rule", "inputs", "output", "shape", "act", "state", "mask", "in_masks", "kwargs")
 
     def __init__(self, layer, rule, inputs, output, shape, kwargs=None):
         self.layer, self.rule, self.inputs, self.output, self.shape = layer, rule, inputs, output, shape
@@ -36,6 +36,7 @@ class Node:
         self.act = None  # a folded Activation (Dense, Conv): the fused epilogue's name
         self.state = None
         self.mask = None  # the Embedding(mask_zero=True) node whose mask reaches this node's input
+        self.in_masks = []  # per input: that node or None
 
 
 def _graph(model):
@@ -85,7 +86,12 @@ def plan(model, training, head):
         if set(kwargs) - rule.call_kwargs:
             raise Unsupported('layer "%s" is called with %s' % (layer.name, ", ".join(sorted(kwargs))))
         node = Node(layer, rule, ins, out, shape, kwargs)
-        node.mask = next((masks[t] for t in ins if masks.get(t) is not None), None)
+        node.in_masks = [masks.get(t) for t in ins]
+        sources = {id(m): m for m in node.in_masks if m is not None}
+        if len(sources) > 1:
+            raise Unsupported('the masks of %s meet at layer "%s"' % (" and ".join(
+                '"%s"' % m.layer.name for m in sources.values()), layer.name))
+        node.mask = next(iter(sources.values()), None)
         if node.mask is not None and rule.mask_mode not in ("pass", "consume"):
             raise Unsupported('the mask of "%s" reaches layer "%s", which cannot take it in a program'
                               % (node.mask.layer.name, layer.name))

@@ -11,7 +11,7 @@ dQ and dK, then weight and data products of the three projections: 13, plus one 
 tensor. The floor is the same count less the softmax pair: the products are the arithmetic."""
 import numpy as np
 
-from ..kernels import dense, graph, transformer as TR
+from ..kernels import dense, graph, sequence as S_, transformer as TR
 from ..layers.attention import MultiHeadAttention
 from ..layers.misc import LayerNormalization
 from .program_layers import Rule, Unsupported, _f32, _sink
@@ -75,6 +75,10 @@ def _heads(shape, N, d):
 
 class _MultiHeadAttention(Rule):
     call_kwargs = {"use_causal_mask"}
+    mask_mode = "consume"  # mask_zero's masks of the query and the value/key: the attention mask, made per step
+
+    def output_mask(self, node, mask):
+        return node.in_masks[0]  # Keras: the query's mask passes on
 
     def check(self, node, training):
         layer = node.layer
@@ -127,7 +131,12 @@ class _MultiHeadAttention(Rule):
         L.append(TR.bgemm_launch(Q, Kp, S, Tq, Tk, K, B, N, _heads((B, Tq), N, K),
                                  (Tk * N * K, K, 1, N * K), scores, scale_a=inv))
         causal = node.kwargs.get("use_causal_mask", False)
-        if causal:  # Keras's causal mask (key j ≤ query i), the same for every sample: made once, here
+        if node.mask is not None:  # padding: the ids of this step's batch decide it, so a launch per step
+            ids, is_int = node.mask.state
+            mask, heads = p.arena.empty((B, Tq, Tk), np.uint8), N
+            L.append(S_.attention_mask_launch(ids, is_int, mask, node.in_masks[0] is not None,
+                                              any(m is not None for m in node.in_masks[1:]), causal))
+        elif causal:  # Keras's causal mask (key j ≤ query i), the same for every sample: made once, here
             tri = np.tril(np.ones((Tq, Tk), np.uint8))
             mask, heads = p.arena.copy_of(np.broadcast_to(tri, (B, Tq, Tk)), np.uint8), N
         else:

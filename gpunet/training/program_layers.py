@@ -7,10 +7,11 @@ Unsupported with the reason, and fit runs the tape path (README: "The captured G
 import numpy as np
 
 from .. import activations
-from ..kernels import conv, dense, graph, norm, pool, step
+from ..kernels import conv, dense, graph, norm, pool, sequence, step
 from ..kernels.launch import ACT_CODES, stores_z
 from ..layers.activations import ReLU
-from ..layers.convolutional import Conv1D, Conv2D
+from ..layers.convolutional import (Conv1D, Conv2D, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D,
+                                    SeparableConv2D)
 from ..layers.core import Activation, Dense, Dropout, Flatten, Reshape
 from ..layers.merge import Add
 from ..layers.normalization import BatchNormalization
@@ -70,6 +71,7 @@ class _View(Rule):
 
 class _Dense(Rule):
     fuses_activation = True
+    mask_mode = "pass"  # Keras's Dense passes a mask on (it computes every timestep)
 
     def check(self, node, training):
         layer = node.layer
@@ -109,8 +111,27 @@ class _Dense(Rule):
         return [p.buffers.alias(gx, in_shape)]
 
 
+def _conv_stages(layer):
+    """The convolutions a conv layer runs: [(kernel variable, its grouped shape, bias variable, strides, padding,
+    dilation)] — one for Conv1D/2D and DepthwiseConv (a grouped conv, one group per input channel), two for
+    SeparableConv (the depthwise, then the 1×1 pointwise with the bias)."""
+    def grouped(k):  # (*kernel, C, multiplier) as a conv kernel of C groups: (*kernel, 1, C·multiplier)
+        return tuple(k.shape[:-2]) + (1, k.shape[-2] * k.shape[-1])
+    t = type(layer)
+    if t in (Conv1D, Conv2D):
+        return [(layer.kernel, tuple(layer.kernel.shape), layer.bias, layer.strides, layer.padding,
+                 layer.dilation_rate)]
+    if t in (DepthwiseConv1D, DepthwiseConv2D):
+        return [(layer.kernel, grouped(layer.kernel), layer.bias, layer.strides, layer.padding, layer.dilation_rate)]
+    ones = (1,) * layer.rank
+    return [(layer.depthwise_kernel, grouped(layer.depthwise_kernel), None, layer.strides, layer.padding,
+             layer.dilation_rate), (layer.pointwise_kernel, tuple(layer.pointwise_kernel.shape), layer.bias, ones,
+                                    "valid", ones)]
+
+
 class _Conv(Rule):
-    """Conv1D, Conv2D: the implicit-GEMM kernels with the bias and activation fused (kernels/conv.cu)."""
+    """Conv1D/2D, DepthwiseConv1D/2D, SeparableConv1D/2D: the implicit-GEMM kernels with the bias and activation
+    fused (kernels/conv.cu), as the layers' eager ops run them."""
     fuses_activation = True
 
     def check(self, node, training):
@@ -119,54 +140,66 @@ class _Conv(Rule):
             raise Unsupported('%s "%s" is channels_first' % (type(layer).__name__, layer.name))
         if layer.padding not in ("valid", "same"):
             raise Unsupported('%s "%s" has padding=%r' % (type(layer).__name__, layer.name, layer.padding))
-        _f32(layer.kernel, layer)
-        if training and layer.trainable:
-            _sink(layer.kernel, layer)
-            if layer.bias is not None:
-                _sink(layer.bias, layer)
+        for kernel, _, bias, *_ in _conv_stages(layer):
+            for v in (kernel, bias):
+                _f32(v, layer)
+                if v is not None and training and layer.trainable:
+                    _sink(v, layer)
         node.act = layer._fused or "?"
 
     def forward(self, p, node, ins, head):
         layer, x = node.layer, ins[0]
-        W = layer.kernel.data
-        b = layer.bias.data if layer.bias is not None else None
-        F = W.shape[-1]
-        groups = x.shape[-1] // W.shape[-2]
-        outs, lo = conv_geometry(x.shape[1:-1], W.shape[:-2], layer.strides, layer.dilation_rate, layer.padding)
-        y_shape = (x.shape[0],) + tuple(outs) + (F,)
-        if not conv.conv_supported(layer.rank, node.act, x.shape, y_shape, W.shape, groups=groups):
-            raise Unsupported('%s "%s": the conv kernels cannot take this shape or activation (%s)'
-                              % (type(layer).__name__, layer.name, node.act))
-        geo = conv._shape_args(x.shape, outs, F, W.shape[:-2], layer.strides, layer.dilation_rate, lo, groups)
-        y = p.buffers.get(y_shape)
-        z = p.buffers.get(y_shape) if stores_z(node.act) else None
-        p.launches.append(conv.conv_forward_launch(x, W, b, y, z, geo, node.act))
-        node.state = (x, y, z, geo)
-        return y
+        stages = _conv_stages(layer)
+        node.state = []
+        for i, (kernel, wshape, bias, strides, padding, dilation) in enumerate(stages):
+            act = node.act if i == len(stages) - 1 else "linear"
+            W = kernel.data.reshape(wshape)
+            b = bias.data if bias is not None else None
+            F = W.shape[-1]
+            groups = x.shape[-1] // W.shape[-2]
+            outs, lo = conv_geometry(x.shape[1:-1], W.shape[:-2], strides, dilation, padding)
+            y_shape = (x.shape[0],) + tuple(outs) + (F,)
+            if not conv.conv_supported(layer.rank, act, x.shape, y_shape, W.shape, groups=groups):
+                raise Unsupported('%s "%s": the conv kernels cannot take this shape or activation (%s)'
+                                  % (type(layer).__name__, layer.name, act))
+            geo = conv._shape_args(x.shape, outs, F, W.shape[:-2], strides, dilation, lo, groups)
+            y = p.buffers.get(y_shape)
+            z = p.buffers.get(y_shape) if stores_z(act) else None
+            p.launches.append(conv.conv_forward_launch(x, W, b, y, z, geo, act))
+            node.state.append((kernel, wshape, bias, act, x, y, z, geo))
+            x = y
+        return x
 
     def backward(self, p, node, g, wants):
-        layer = node.layer
-        x, y, z, geo = node.state
-        act = node.act
-        yy = y if act != "linear" and not stores_z(act) else None
-        if layer.trainable:
-            gW = layer.kernel._grad_sink
-            gb = layer.bias._grad_sink if layer.bias is not None else None
-            F = gW.shape[-1]
-            rows = g.size // F
-            if gb is None or rows <= dense.DB_SERIAL_ROWS:
-                p.launches.append(conv.conv_backward_weight_launch(x, g, yy, z, gW, gb, geo, act))
-            else:  # many output positions: the bias gradient in parallel, as the eager op (kernels/conv.py)
-                p.launches.append(conv.conv_backward_weight_launch(x, g, yy, z, gW, None, geo, act))
-                d2 = g.reshape(rows, F)
-                p.launches += dense.bias_grad_launches(d2, d2 if yy is None else yy.reshape(rows, F),
-                                                       None if z is None else z.reshape(rows, F), gb, act,
-                                                       alloc=p.arena.empty)
-        if not wants[0]:
-            return [None]
-        dx = p.buffers.get(x.shape)
-        p.launches.append(conv.conv_backward_data_launch(g, yy, z, layer.kernel.data, dx, geo, act))
-        return [dx]
+        layer, inner = node.layer, []
+        for i in range(len(node.state) - 1, -1, -1):
+            kernel, wshape, bias, act, x, y, z, geo = node.state[i]
+            yy = y if act != "linear" and not stores_z(act) else None
+            if layer.trainable:
+                gW = kernel._grad_sink.reshape(wshape)
+                gb = bias._grad_sink if bias is not None else None
+                F = gW.shape[-1]
+                rows = g.size // F
+                if gb is None or rows <= dense.DB_SERIAL_ROWS:
+                    p.launches.append(conv.conv_backward_weight_launch(x, g, yy, z, gW, gb, geo, act))
+                else:  # many output positions: the bias gradient in parallel, as the eager op (kernels/conv.py)
+                    p.launches.append(conv.conv_backward_weight_launch(x, g, yy, z, gW, None, geo, act))
+                    d2 = g.reshape(rows, F)
+                    p.launches += dense.bias_grad_launches(d2, d2 if yy is None else yy.reshape(rows, F),
+                                                           None if z is None else z.reshape(rows, F), gb, act,
+                                                           alloc=p.arena.empty)
+            if i == 0 and not wants[0]:
+                g = None
+                break
+            dx = p.buffers.get(x.shape)
+            p.launches.append(conv.conv_backward_data_launch(g, yy, z, kernel.data.reshape(wshape), dx, geo, act))
+            if i > 0:  # a gradient between this node's own stages: free once the stage below has read it
+                p.buffers.ref(dx)
+                inner.append(dx)
+            g = dx
+        for buf in inner:
+            p.buffers.ref(buf, -1)
+        return [g]
 
 
 class _Activation(Rule):
@@ -234,14 +267,25 @@ class _Dropout(Rule):
 
 
 class _Pool(Rule):
-    """MaxPooling, AveragePooling (1-D, 2-D) and their Global forms (one window over the whole input)."""
+    """MaxPooling, AveragePooling (1-D, 2-D) and their Global forms (one window over the whole input);
+    GlobalAveragePooling1D under mask_zero's mask: the mean over the unmasked steps (sequence.cu)."""
+    mask_mode = "consume"
 
     def check(self, node, training):
         if node.layer.data_format != "channels_last":
             raise Unsupported('%s "%s" is channels_first' % (type(node.layer).__name__, node.layer.name))
+        if node.mask is not None and (type(node.layer) is not P.GlobalAveragePooling1D or node.layer.keepdims):
+            raise Unsupported('the mask of "%s" reaches layer "%s", which cannot take it in a program'
+                              % (node.mask.layer.name, node.layer.name))
 
     def forward(self, p, node, ins, head):
         layer, x = node.layer, ins[0]
+        if node.mask is not None:
+            ids, is_int = node.mask.state
+            y = p.buffers.get((x.shape[0], x.shape[-1]))
+            p.launches.append(sequence.masked_mean_forward_launch(x, ids, is_int, y, p.ctl[1:2]))
+            node.state = ("masked", x.shape, ids, is_int)
+            return y
         sp = tuple(x.shape[1:-1])
         if isinstance(layer, P._GlobalPooling):
             size, strides, padding = sp, sp, "valid"
@@ -269,6 +313,11 @@ class _Pool(Rule):
         return p.buffers.alias(y, p.value_shape(node.shape))
 
     def backward(self, p, node, g, wants):
+        if node.state[0] == "masked":
+            _, x_shape, ids, is_int = node.state
+            dx = p.buffers.get(x_shape)
+            p.launches.append(sequence.masked_mean_backward_launch(g, ids, is_int, dx, p.ctl[1:2]))
+            return [dx]
         x_shape, y_shape, arg, geo = node.state
         g = g.reshape(y_shape)
         dx = p.buffers.get(x_shape)
@@ -345,7 +394,9 @@ class _BatchNorm(Rule):
 
 
 class _Add(Rule):
-    """Add of inputs of one shape (no broadcasting); the gradient reaches every input as it is."""
+    """Add of inputs of one shape (no broadcasting); the gradient reaches every input as it is. Masks: the AND of
+    its inputs' (graph_program.plan lets one mask source reach a node, so the AND is that mask)."""
+    mask_mode = "pass"
 
     def check(self, node, training):
         if len(node.inputs) < 2 or len(set(node.inputs)) != len(node.inputs):
@@ -368,7 +419,9 @@ class _Add(Rule):
 
 
 _view, _pool = _View(), _Pool()
-RULES = {Dense: _Dense(), Conv1D: _Conv(), Conv2D: _Conv(), Activation: _Activation(), ReLU: _Activation(),
+_conv = _Conv()
+RULES = {Dense: _Dense(), Conv1D: _conv, Conv2D: _conv, DepthwiseConv1D: _conv, DepthwiseConv2D: _conv,
+         SeparableConv1D: _conv, SeparableConv2D: _conv, Activation: _Activation(), ReLU: _Activation(),
          Dropout: _Dropout(), Flatten: _view, Reshape: _view, BatchNormalization: _BatchNorm(), Add: _Add(),
          P.MaxPooling1D: _pool, P.MaxPooling2D: _pool, P.AveragePooling1D: _pool, P.AveragePooling2D: _pool,
          P.GlobalAveragePooling1D: _pool, P.GlobalAveragePooling2D: _pool, P.GlobalMaxPooling1D: _pool,
