@@ -21,8 +21,10 @@ the whole run ends with a short table (OUT/summary.md):
              row says how each number was timed. Also the fused head against its four separate kernels,
              softmax-xent, Adam; each output checked against a float64 reference after the timed calls
   tf32       the same cuBLAS products with TF32 allowed (PyTorch graph/eager; CuPy eager with CUPY_TF32=1)
-  step       bench/gpu_step.py: fit's µs/step for the classic MLP at batch 32/128/1024 and the wide MLP at
-             batch 1024 — gpunet's captured program, the same launches uncaptured, the tape — next to
+  step       bench/gpu_step.py: fit's µs/step for the classic MLP at batch 32/128/1024, the wide MLP at
+             batch 1024, keras.io's MNIST convnet (batch 128), Embedding → LSTM(128)×100 (batch 64) and
+             keras.io's transformer block (batch 32) — gpunet's captured program, the same launches uncaptured,
+             the tape — next to
              PyTorch eager (FP32; TF32 too for the wide one) and PyTorch's whole step captured as a CUDA
              graph (capturable Adam), one run
   sanitize   bench/gpu_sanitize.py: compute-sanitizer memcheck, racecheck and initcheck over kernel tests of
@@ -64,7 +66,7 @@ SECTIONS = {
     "capture": (True, 30, 10),
     "kernels": (True, 100, 40),
     "tf32": (True, 30, 10),
-    "step": (True, 100, 50),
+    "step": (True, 160, 50),
     "sanitize": (True, 120, 75),   # 3 tools, each at least SANITIZE_TOOL_MIN after two 5-s margins
     "gpu_tests": (True, 150, 60),
     "suite": (True, 240, 30),
@@ -720,7 +722,7 @@ def section_step(out, quick, budget):
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, os.path.join(HERE, "gpu_step.py"), "--out", tmp]
-        cmd += ["--smoke"] if quick else ["--models", "classic", "wide"]
+        cmd += ["--smoke"] if quick else ["--models", "classic", "wide", "convnet", "lstm", "transformer"]
         rc, so, se = run_killing_group(cmd, budget, cwd=ROOT, env=_test_env(False), stdout=subprocess.PIPE,
                                        stderr=subprocess.PIPE, text=True)
         sys.stdout.write(so[-20000:] + se[-5000:])

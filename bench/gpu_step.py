@@ -2,11 +2,12 @@
 same program uncaptured, the tape path, PyTorch eager and PyTorch's whole step captured as a CUDA graph,
 side by side in one run?
 
-    python bench/gpu_step.py [--out DIR] [--models classic wide] [--batches 32 128 1024] [--steps 300] [--epochs 3]
-                             [--torch-compile]
+    python bench/gpu_step.py [--out DIR] [--models classic wide convnet lstm transformer] [--batches 32 128 1024]
+                             [--steps 300] [--epochs 3] [--torch-compile]
 
 Models: classic 784-128-10 at each of --batches; wide 784-4096-4096-10 at batch 1024 (--wide-steps per
-epoch). Both Adam, sparse categorical cross-entropy, accuracy. Each row is microseconds per step in steady
+epoch); convnet, lstm, transformer: bench/gpu_programs.py's families (keras.io's MNIST convnet at batch 128,
+Embedding → LSTM(128)×100 at batch 64, keras.io's transformer block at batch 32), the same rows. Both Adam, sparse categorical cross-entropy, accuracy. Each row is microseconds per step in steady
 state: data resident on the device, the epoch's shuffle included, the first epoch (compilation, capture,
 warm-up) excluded; the median of the later epochs, each ended by a device sync. PyTorch rows: eager
 (idiomatic: data on the GPU, zero_grad(set_to_none=True)) in FP32 (allow_tf32=False, as gpunet computes),
@@ -178,7 +179,8 @@ def _row(name, fn, *args):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
-    ap.add_argument("--models", nargs="+", choices=sorted(MODELS), default=["classic", "wide"])
+    ap.add_argument("--models", nargs="+", choices=sorted(MODELS) + ["convnet", "lstm", "transformer"],
+                    default=["classic", "wide"])
     ap.add_argument("--batches", type=int, nargs="+", default=[32, 128, 1024], help="the classic model's batches")
     ap.add_argument("--steps", type=int, default=300, help="steps per epoch (classic)")
     ap.add_argument("--wide-steps", type=int, default=40, help="steps per epoch (wide, batch 1024)")
@@ -232,6 +234,13 @@ def main():
                     r[key] = round(r["us_per_step"] / ref[n], 3)
             print(json.dumps(r), flush=True)
         rows += rs
+    families = [m for m in a.models if m not in MODELS]
+    if families:  # the node programs' families: bench/gpu_programs.py's rows, in the same run
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("gpu_programs", os.path.join(HERE, "gpu_programs.py"))
+        programs = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(programs)
+        rows += programs.rows(families, a.epochs, a.smoke, a.torch_device, 50 if a.smoke else programs.VOCAB)
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "gpu_step.json"), "w") as fh:
         json.dump({"env": env, "rows": rows}, fh, indent=1)

@@ -228,3 +228,25 @@ def test_the_sanitizer_runs_real_tests_and_reads_its_verdicts():
     assert refused["status"] == "refused" and refused["reason"] == "Device not supported"
     assert sanitize.judge("memcheck", 1, "Segmentation fault")["status"] == "error"
     assert sanitize.judge("memcheck", None, "")["status"] == "timeout"
+
+
+def test_gpu_programs_smoke_runs_every_family_through_its_program(tmp_path):
+    """bench/gpu_programs.py (and gpu_step.py --models convnet lstm transformer) at toy sizes in the emulated tier:
+    each family's program rows ran the program, with more launches than its floor; the tape rows ran none."""
+    from conftest import require_emulation
+    require_emulation()
+    env = dict(os.environ)
+    env.pop("GPUNET_BACKEND", None)
+    p = subprocess.run([sys.executable, os.path.join(BENCH, "gpu_step.py"), "--smoke", "--models", "convnet", "lstm",
+                        "transformer", "--out", str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    rows = json.loads((tmp_path / "gpu_step.json").read_text())["rows"]
+    assert {(r["model"], r["name"]) for r in rows} == {(m, n) for m in ("convnet", "lstm", "transformer") for n in (
+        "gpunet graph", "gpunet no graph", "gpunet tape")}
+    assert all("error" not in r and r["us_per_step"] > 0 for r in rows), rows
+    for r in rows:
+        if r["name"] == "gpunet tape":
+            assert r["launches_per_step"] is None
+        else:
+            assert r["launches_per_step"] > r["launch_floor"] and r["program"].startswith("TrainProgram("), r

@@ -1,13 +1,15 @@
 """The GPU training step as a static launch program, replayed as a CUDA graph (ARCHITECTURE.md decision 1).
 
-For the models the CPU step plan covers (cpu_step.py: a Sequential stack or a Functional chain of
-Flatten/Reshape/Dense/Activation/Dropout ending in softmax + cross-entropy), fit on the kernel backend runs a fixed list of
-kernel launches instead of the tape:
+For a Sequential or a one-input, one-output Functional model whose every layer has a program rule (the layer
+graph: graph_program.py; the rules: program_layers.py, program_spatial.py, program_recurrent.py,
+program_attention.py) trained with softmax + cross-entropy, fit on the kernel backend runs a fixed list of kernel
+launches instead of the tape:
 
-  step_begin · gather_batch · per layer: dense_forward | dropout_forward · softmax_xent_forward ·
-  xent_accumulate · softmax_xent_backward · per layer, in reverse: dense_backward_weight (straight into
-  the optimizer's flat gradient buffer), dense_backward_data | mask_multiply · [grad_unscale]
-  [grad_accumulate_ctl] [grad_sumsq, grad_clip] · one fused optimizer update · [ema_update_ctl]
+  step_begin · gather_batch · the graph's forward (each node's launches in run order) · the fused head (the last
+  Dense with softmax_xent forward, backward and the sums) or softmax_xent_forward · xent_accumulate ·
+  softmax_xent_backward · the graph's backward (weight gradients straight into the optimizer's flat gradient
+  buffer) · [grad_unscale] [grad_accumulate_ctl] [grad_sumsq, grad_clip] · one fused optimizer update ·
+  [ema_update_ctl]
 
 Every buffer is allocated once, at build, from a private CuPy memory pool the program keeps; no argument
 changes from step to step. What changes lives on the device: the control block (step index, valid rows
@@ -16,13 +18,14 @@ step size, decay, the loss gradient's scale, the EMA's momentum and overwrite fl
 updates or only accumulates), computed on the host exactly as the eager optimizer computes them and
 uploaded once per epoch; step_begin advances the block and copies the step's row inside the step.
 The batch is gathered on the device by the epoch's permutation; a short last batch is the same program
-with padding rows that contribute exactly zero. Loss and correct-count sums accumulate on the device.
+with padding rows that contribute exactly zero (BatchNormalization's statistics read the valid count).
+Loss and correct-count sums accumulate on the device.
 So the step does no host work: on CuPy it is captured once as a CUDA graph (after two warm-up steps) and
 replayed, `steps_per_execution` steps per graph; in the emulated tier (CI) the same launches run through
 HIP-CPU, so the program is tested everywhere and only the capture needs a GPU.
 
 `evaluate`, fit's validation and `predict` get forward-only programs the same way. What the programs
-cannot honour sends fit to the tape path (README: "The captured GPU step")."""
+cannot honour sends fit to the tape path, with the reason logged once (README: "The captured GPU step")."""
 import logging
 
 import numpy as np
@@ -54,7 +57,7 @@ def _optimizer_ok(opt):
         raise Unsupported("a weight has a constraint")
 
 
-def _plan_ok(plan, what):
+def _plan_ok(plan):
     """The loss and metrics the programs compute on the device; raises Unsupported(reason) otherwise."""
     if plan.multi:
         raise Unsupported("the model has several outputs")
@@ -181,7 +184,7 @@ class TrainProgram(_Forward):
         if not backend.uses_kernels():
             return None
         try:
-            _plan_ok(plan, "fit")
+            _plan_ok(plan)
             _optimizer_ok(model.optimizer)
             if len(xd) >= 2**31:
                 raise Unsupported("more than 2^31 - 1 samples")
@@ -359,7 +362,7 @@ class EvalProgram(_Forward):
         if not backend.uses_kernels() or len(xd) == 0:
             return None
         try:
-            _plan_ok(plan, "evaluate")
+            _plan_ok(plan)
             if len(xd) >= 2**31:
                 raise Unsupported("more than 2^31 - 1 samples")
             prog = EvalProgram(model, plan, steps)
