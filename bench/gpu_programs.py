@@ -163,7 +163,6 @@ def run_torch(family, batch, steps, epochs, shape, classes, vocab, mode, device=
         loss.backward()
         opt.step()
         return loss.detach()
-    fn = step
     if mode == "graph":  # PyTorch's documented whole-network capture: warm up on a side stream, then capture
         sx, sy = xt[:batch].clone(), yt[:batch].clone()
         side = torch.cuda.Stream()
@@ -184,6 +183,8 @@ def run_torch(family, batch, steps, epochs, shape, classes, vocab, mode, device=
             sy.copy_(yb)
             graph.replay()
             return static_loss.detach()
+    else:
+        fn = step
     times = []
     for _ in range(epochs):
         sync()
