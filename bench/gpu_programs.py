@@ -21,7 +21,8 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
+sys.path[:0] = [os.path.dirname(HERE), HERE]
+from torch_step import row as _row, timed_steps  # noqa: E402  (bench/torch_step.py, beside this file)
 
 # name: (batch, steps per epoch, input shape, classes)
 FAMILIES = {"convnet": (128, 60, (28, 28, 1), 10), "lstm": (64, 12, (100,), 2), "transformer": (32, 30, (200,), 2)}
@@ -144,7 +145,6 @@ def _torch_model(torch, family, classes, vocab):
 def run_torch(family, batch, steps, epochs, shape, classes, vocab, mode, device="cuda"):
     """mode: eager, graph (the whole step captured once with torch.cuda.graph, capturable Adam)."""
     import torch
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     dev = torch.device(device)
@@ -154,58 +154,9 @@ def run_torch(family, batch, steps, epochs, shape, classes, vocab, mode, device=
     yt = torch.from_numpy(y).to(dev)
     torch.manual_seed(0)
     model = _torch_model(torch, family, classes, vocab).to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7, capturable=mode == "graph")
-    lossf = torch.nn.CrossEntropyLoss()
-
-    def step(xb, yb):
-        opt.zero_grad(set_to_none=True)
-        loss = lossf(model(xb), yb)
-        loss.backward()
-        opt.step()
-        return loss.detach()
-    if mode == "graph":  # PyTorch's documented whole-network capture: warm up on a side stream, then capture
-        sx, sy = xt[:batch].clone(), yt[:batch].clone()
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(3):
-                step(sx, sy)
-        torch.cuda.current_stream().wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        opt.zero_grad(set_to_none=True)
-        with torch.cuda.graph(graph):
-            static_loss = lossf(model(sx), sy)
-            static_loss.backward()
-            opt.step()
-
-        def fn(xb, yb):
-            sx.copy_(xb)
-            sy.copy_(yb)
-            graph.replay()
-            return static_loss.detach()
-    else:
-        fn = step
-    times = []
-    for _ in range(epochs):
-        sync()
-        t = time.perf_counter()
-        order = torch.randperm(len(xt), device=dev)
-        total = torch.zeros((), device=dev)
-        for s in range(steps):
-            idx = order[s * batch:(s + 1) * batch]
-            total += fn(xt[idx], yt[idx])
-        total.item()
-        times.append((time.perf_counter() - t) / steps * 1e6)
-    return {"us_per_step": statistics.median(times[1:]) if len(times) > 1 else times[0]}
-
-
-def _row(name, fn, *args):
-    try:
-        r = fn(*args)
-    except Exception as e:  # one failing framework does not stop the others
-        r = {"error": "%s: %s" % (type(e).__name__, str(e).splitlines()[0][:300] if str(e) else "")}
-    r["name"] = name
-    return r
+    if family == "convnet":
+        model(xt[:batch])  # materialize the lazy head before the optimizer sees the parameters
+    return timed_steps(torch, model, xt, yt, batch, steps, epochs, mode, device)
 
 
 def rows(families, epochs, smoke=False, torch_device="cuda", vocab=VOCAB):

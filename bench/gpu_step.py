@@ -31,7 +31,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, ROOT)
+sys.path[:0] = [ROOT, HERE]
+from torch_step import row as _row, timed_steps  # noqa: E402  (bench/torch_step.py, beside this file)
 
 
 MODELS = {"classic": (784, 128, 10), "wide": (784, 4096, 4096, 10)}
@@ -110,7 +111,6 @@ def _run_gpunet(dims, batch, steps, epochs, mode):
 def run_torch(dims, batch, steps, epochs, mode, tf32=False, device="cuda"):
     """mode: eager, graph (the whole step captured once with torch.cuda.graph, capturable Adam), compile."""
     import torch
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     torch.backends.cuda.matmul.allow_tf32 = tf32  # False: float32, as gpunet computes
     torch.backends.cudnn.allow_tf32 = tf32
     dev = torch.device(device)
@@ -121,59 +121,7 @@ def run_torch(dims, batch, steps, epochs, mode, tf32=False, device="cuda"):
     for k, n in zip(dims[:-2], dims[1:-1]):
         layers += [torch.nn.Linear(k, n), torch.nn.ReLU()]
     model = torch.nn.Sequential(*layers, torch.nn.Linear(dims[-2], dims[-1])).to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7, capturable=mode == "graph")
-    lossf = torch.nn.CrossEntropyLoss()
-
-    def step(xb, yb):
-        opt.zero_grad(set_to_none=True)
-        loss = lossf(model(xb), yb)
-        loss.backward()
-        opt.step()
-        return loss.detach()
-
-    if mode == "graph":  # PyTorch's documented whole-network capture: warm up on a side stream, then capture
-        sx, sy = xd[:batch].clone(), yd[:batch].clone()
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(3):
-                step(sx, sy)
-        torch.cuda.current_stream().wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        opt.zero_grad(set_to_none=True)
-        with torch.cuda.graph(graph):
-            static_loss = lossf(model(sx), sy)
-            static_loss.backward()
-            opt.step()
-
-        def fn(xb, yb):
-            sx.copy_(xb)
-            sy.copy_(yb)
-            graph.replay()
-            return static_loss.detach()
-    else:
-        fn = torch.compile(step, mode="reduce-overhead") if mode == "compile" else step
-    times = []
-    for _ in range(epochs):
-        sync()
-        t = time.perf_counter()
-        order = torch.randperm(len(xd), device=dev)
-        total = torch.zeros((), device=dev)
-        for s in range(steps):
-            idx = order[s * batch:(s + 1) * batch]
-            total += fn(xd[idx], yd[idx])
-        total.item()
-        times.append((time.perf_counter() - t) / steps * 1e6)
-    return {"us_per_step": statistics.median(times[1:]) if len(times) > 1 else times[0]}
-
-
-def _row(name, fn, *args):
-    try:
-        r = fn(*args)
-    except Exception as e:  # one failing framework does not stop the others
-        r = {"error": "%s: %s" % (type(e).__name__, str(e).splitlines()[0][:300] if str(e) else "")}
-    r["name"] = name
-    return r
+    return timed_steps(torch, model, xd, yd, batch, steps, epochs, mode, device)
 
 
 def main():

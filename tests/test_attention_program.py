@@ -4,13 +4,11 @@ text classifier's transformer block as a Functional graph — run fit, evaluate 
 emulated tier, against the NumPy backend's tape; transformer.cu's kernels against NumPy."""
 import numpy as np
 import pytest
-from conftest import in_tier
-from test_gpu_step import _fit, _same, _used_program
-from test_graph_program import _program, _tape_equals_numpy, check_captured_on_standin, check_step_is_static
+from test_gpu_step import check_step_is_static
+from test_graph_program import _program, _tape_equals_numpy, check_captured_on_standin, check_program_equals_numpy
 
 import gpunet
 from gpunet.kernels import transformer as TR
-from gpunet.training import gpu_step
 
 pytestmark = pytest.mark.emulated
 L = gpunet.layers
@@ -137,17 +135,7 @@ def _sgd():
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_20_steps_of_a_transformer_program_equal_the_numpy_tape(name, monkeypatch):
     x, y = _tokens(77, seed=1)
-    built = _used_program(monkeypatch)
-    got = _fit("emulate", MODELS[name], _sgd, x, y, batch_size=8, epochs=2)
-    assert isinstance(built[-1], gpu_step.TrainProgram), name
-    want = _fit("numpy", MODELS[name], _sgd, x, y, batch_size=8, epochs=2)
-    _same(got, want, rtol=5e-5, atol=5e-6)
-    with in_tier("emulate"):
-        e_got, p_got = got[2].evaluate(x, y, batch_size=16, verbose=0), got[2].predict(x, batch_size=16, verbose=0)
-    with in_tier("numpy"):
-        e_want, p_want = want[2].evaluate(x, y, batch_size=16, verbose=0), want[2].predict(x, batch_size=16, verbose=0)
-    np.testing.assert_allclose(e_got, e_want, rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(p_got, p_want, rtol=1e-4, atol=1e-6)
+    check_program_equals_numpy(MODELS[name], _sgd, x, y, monkeypatch)
 
 
 def test_a_transformer_step_allocates_nothing_and_reads_nothing_back(emulated_tier, monkeypatch):

@@ -2,6 +2,7 @@
 run in the emulated tier (the same launches a GPU replays as a CUDA graph) against the NumPy backend's
 compiled CPU step and against the tape path, for every option the program honours; and the options it
 cannot honour send fit to the tape path, which gives the same numbers."""
+import itertools
 import tracemalloc
 
 import numpy as np
@@ -277,11 +278,12 @@ class _HostReads(Exception):
     pass
 
 
-def test_a_step_allocates_nothing_and_reads_nothing_back(emulated_tier, monkeypatch):
-    """Inside a step: every array argument of every launch is a buffer the program (or the optimizer, or the
-    resident dataset) allocated at build; the step's Python allocates no array (traced) and reads no device
+def check_step_is_static(prog, monkeypatch):
+    """Inside a step: every array argument of every launch is a buffer the program (or the optimizer, a weight, or
+    the resident dataset) allocated at build; the step's Python allocates no array (traced) and reads no device
     value back (every host read of a program buffer raises here). Only the launches themselves run."""
-    prog = _classic_program()
+    gpunet.random.set_epoch_stream(np.random.default_rng(0), (1, 0))
+    prog.begin_epoch(np.random.default_rng(0).permutation(prog.n), (1, 0))
     owned = prog.arena.buffers + [prog.opt._flat, prog.opt._grad, *prog.opt._state.values(), *prog._hold]
     owned += [v.data for v in prog.model.weights]
 
@@ -296,9 +298,9 @@ def test_a_step_allocates_nothing_and_reads_nothing_back(emulated_tier, monkeypa
             if isinstance(a, np.ndarray) and a.ndim:
                 assert is_owned(a), "%r takes an array allocated outside the program" % launch
     prog.run(1)  # one real step first (emulated), then one with the launches recorded only
-    ran = []
+    ran, pos = [None] * len(prog.launches), itertools.count()  # sized up front: the record allocates nothing
     for launch in prog.launches:
-        monkeypatch.setattr(launch, "kernel", lambda g, b, a, name=launch.name: ran.append(name))
+        monkeypatch.setattr(launch, "kernel", lambda g, b, a, name=launch.name: ran.__setitem__(next(pos), name))
     monkeypatch.setattr(backend, "to_numpy", lambda *a: (_ for _ in ()).throw(_HostReads()))
     monkeypatch.setattr(backend, "get_xp", lambda *a: (_ for _ in ()).throw(_HostReads()))
     tracemalloc.start()
@@ -310,8 +312,12 @@ def test_a_step_allocates_nothing_and_reads_nothing_back(emulated_tier, monkeypa
     finally:
         tracemalloc.stop()
     assert ran == [launch.name for launch in prog.launches]
-    # the smallest buffer of the step (one 10-class batch of logits) is 1,280 bytes: nothing that size
+    # the smallest buffer of the classic step (one 10-class batch of logits) is 1,280 bytes: nothing that size
     assert peak < 1024, "the step allocated %d bytes" % peak
+
+
+def test_a_step_allocates_nothing_and_reads_nothing_back(emulated_tier, monkeypatch):
+    check_step_is_static(_classic_program(), monkeypatch)
 
 
 PER_STEP = {

@@ -2,14 +2,12 @@
 residual adds run fit, evaluate and predict as one static launch list on the kernel backend, in the emulated tier
 here (the launches a GPU captures as one CUDA graph), against the NumPy backend's tape; what no rule covers goes
 to the tape with one logged reason. Also the glue kernels of kernels/graph.cu and norm.cu's valid-row mode."""
-import itertools
 import logging
-import tracemalloc
 
 import numpy as np
 import pytest
 from conftest import in_tier
-from test_gpu_step import _HostReads, _fit, _same, _used_program
+from test_gpu_step import _fit, _same, _used_program, check_step_is_static
 from test_kernels import ref_act
 
 import gpunet
@@ -245,13 +243,18 @@ MODELS = {  # 77 rows at batch 8 over two epochs: 20 steps, the last of each epo
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_20_steps_of_a_node_program_equal_the_numpy_tape(name, monkeypatch):
     make, shape, opt = MODELS[name]
-    x, y = _data(77, shape, seed=1)
+    check_program_equals_numpy(make, opt, *_data(77, shape, seed=1), monkeypatch)
+
+
+def check_program_equals_numpy(make, opt, x, y, monkeypatch):
+    """fit in the emulated tier runs a TrainProgram and trains to the NumPy tape's weights (the moving mean and
+    variance are among them); evaluate and predict run forward programs (the moving statistics, no dropout) and
+    give the NumPy path's numbers."""
     built = _used_program(monkeypatch)
     got = _fit("emulate", make, opt, x, y, batch_size=8, epochs=2)
-    assert isinstance(built[-1], gpu_step.TrainProgram), name
+    assert isinstance(built[-1], gpu_step.TrainProgram)
     want = _fit("numpy", make, opt, x, y, batch_size=8, epochs=2)
-    _same(got, want, rtol=5e-5, atol=5e-6)  # the moving mean and variance are among the weights
-    # evaluate and predict run forward programs: the moving statistics, no dropout
+    _same(got, want, rtol=5e-5, atol=5e-6)
     m_got, m_want = got[2], want[2]
     with in_tier("emulate"):
         built_eval = []
@@ -281,35 +284,6 @@ def _program(make, shape, batch, n=40, opt=_schedule_sgd, data=None):
     prog = gpu_step.TrainProgram.build(m, plan, xd, yd, batch, -(-len(x) // batch), shuffle=True)
     assert prog is not None
     return prog
-
-
-def check_step_is_static(prog, monkeypatch):
-    """Every array argument of every launch is the program's (or the optimizer's, a weight, the resident data);
-    the step's Python allocates nothing and reads no device value back."""
-    gpunet.random.set_epoch_stream(np.random.default_rng(0), (1, 0))
-    prog.begin_epoch(np.random.default_rng(0).permutation(prog.n), (1, 0))
-    owned = prog.arena.buffers + [prog.opt._flat, prog.opt._grad, *prog.opt._state.values(), *prog._hold]
-    owned += [v.data for v in prog.model.weights]
-    for launch in prog.launches:
-        for a in launch.args:
-            if isinstance(a, np.ndarray) and a.ndim:
-                assert any(np.shares_memory(a, o) for o in owned) or a is prog.iterations, launch
-    prog.run(1)
-    ran, pos = [None] * len(prog.launches), itertools.count()  # sized up front: the record allocates nothing
-    for launch in prog.launches:
-        monkeypatch.setattr(launch, "kernel", lambda g, b, a, name=launch.name: ran.__setitem__(next(pos), name))
-    monkeypatch.setattr(backend, "to_numpy", lambda *a: (_ for _ in ()).throw(_HostReads()))
-    monkeypatch.setattr(backend, "get_xp", lambda *a: (_ for _ in ()).throw(_HostReads()))
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        base = tracemalloc.get_traced_memory()[0]
-        prog.run(1)
-        peak = tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
-    assert ran == [launch.name for launch in prog.launches]
-    assert peak < 1024, "the step allocated %d bytes" % peak
 
 
 def test_a_node_program_step_allocates_nothing_and_reads_nothing_back(emulated_tier, monkeypatch):

@@ -175,6 +175,18 @@ class Buffers:
                 self.free.setdefault((flat.size, flat.dtype.str), []).append(flat)
         return flat
 
+    def held(self, shape, dtype=np.float32, into=None):
+        """A buffer a rule keeps for itself while it appends launches (a temporary): release() returns it."""
+        view = self.get(shape, dtype)
+        self.ref(view)
+        if into is not None:
+            into.append(view)
+        return view
+
+    def release(self, views):
+        for view in views:
+            self.ref(view, -1)
+
     def exclusive(self, view):
         """Whether one tensor alone holds this buffer (its reader may overwrite it)."""
         flat = self.base(view)

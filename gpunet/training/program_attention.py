@@ -161,10 +161,7 @@ class _MultiHeadAttention(Rule):
         temps = []
 
         def temp(shape):
-            buf = Bf.get(shape)
-            Bf.ref(buf)
-            temps.append(buf)
-            return buf
+            return Bf.held(shape, into=temps)
 
         def weights(d, x, dy, width):
             if layer.trainable:
@@ -208,8 +205,7 @@ class _MultiHeadAttention(Rule):
         elif wants[1]:  # key is value: both projections' gradients reach it
             out[1] = data(layer.value_dense, dV2, v_in.shape, N * Vd, returned=True)
             L.append(graph.add_into_launch(out[1], data(layer.key_dense, dK2, k_in.shape, N * K)))
-        for buf in temps:
-            Bf.ref(buf, -1)
+        Bf.release(temps)
         return out
 
 

@@ -126,10 +126,7 @@ class _Direction:
         temps = []
 
         def temp(shape):
-            buf = Bf.get(shape)
-            Bf.ref(buf)
-            temps.append(buf)
-            return buf
+            return Bf.held(shape, into=temps)
         zeros = A.empty((B, H), fill=0)  # read where no gradient comes in; never written
         if layer.return_sequences:
             dY = temp((T, B, H))
@@ -182,8 +179,7 @@ class _Direction:
             L.extend(dense.dense_backward_data_launches(dpre2, dpre2, None, cell.kernel.data, dXt.reshape(T * B, D),
                                                         "linear", alloc=A.empty))
             L.append(S.from_time_major_launch(dXt, dX, D, 0, layer.go_backwards, m, False, accumulate))
-        for buf in temps:
-            Bf.ref(buf, -1)
+        Bf.release(temps)
 
 
 class _Recurrent(Rule):

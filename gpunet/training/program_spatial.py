@@ -11,7 +11,7 @@ from ..ops.convolution import _transpose_geometry
 from ..kernels import graph, step
 from ..layers.core import SpatialDropout1D, SpatialDropout2D
 from ..layers.reshaping import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
-from .program_layers import Rule, Unsupported, _f32, _sink
+from .program_layers import Rule, Unsupported, _Dropout, _f32, _sink
 
 
 def _channels_last(layer):
@@ -75,15 +75,11 @@ class _UpSampling(Rule):
         return [dx]
 
 
-class _SpatialDropout(Rule):
+class _SpatialDropout(_Dropout):
     """One Philox draw per (sample, channel), as Dropout with noise_shape (batch, 1, ..., channels) draws it."""
-    mask_mode = "pass"
 
     def check(self, node, training):
         _channels_last(node.layer)
-
-    def draws(self, node, training):
-        return training and node.layer.rate > 0
 
     def forward(self, p, node, ins, head):
         x = ins[0]
