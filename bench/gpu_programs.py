@@ -16,13 +16,11 @@ rows too (--models convnet lstm transformer), and so the probe's `step` section.
 import argparse
 import json
 import os
-import statistics
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), HERE]
-from torch_step import row as _row, timed_steps  # noqa: E402  (bench/torch_step.py, beside this file)
+from step_timing import gpunet_timed_fit, row as _row, timed_steps  # noqa: E402  (beside this file)
 
 # name: (batch, steps per epoch, input shape, classes)
 FAMILIES = {"convnet": (128, 60, (28, 28, 1), 10), "lstm": (64, 12, (100,), 2), "transformer": (32, 30, (200,), 2)}
@@ -73,31 +71,13 @@ def run_gpunet(family, batch, steps, epochs, shape, classes, vocab, mode):
     """mode: graph (the captured program), nograph (the same launches, uncaptured), tape (run_eagerly)."""
     os.environ["GPUNET_CUDA_GRAPHS"] = "0" if mode == "nograph" else "1"
     import gpunet as keras
-    from gpunet.training import gpu_step
     x, y = _data(family, batch * steps, shape, classes, vocab)
     keras.utils.set_random_seed(0)
     m = _gpunet_model(keras, family, shape, classes, vocab)
     m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
               run_eagerly=mode == "tape")
-    times = []
-
-    class Clock(keras.callbacks.Callback):  # epoch hooks only: a batch hook would add a sync per step
-        def on_epoch_begin(self, epoch, logs=None):
-            self.t = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):  # the epoch's logs were read back: the device is done
-            times.append((time.perf_counter() - self.t) / steps * 1e6)
-
-    built, real = [], gpu_step.TrainProgram.build
-    gpu_step.TrainProgram.build = staticmethod(lambda *a, **k: built.append(real(*a, **k)) or built[-1])
-    try:
-        m.fit(x, y, batch_size=batch, epochs=epochs, verbose=0, callbacks=[Clock()])
-    finally:
-        gpu_step.TrainProgram.build = staticmethod(real)
-    program = built[-1] if built else None
-    if mode != "tape" and program is None:
-        raise RuntimeError("fit did not run the launch program (mode %s)" % mode)
-    return {"us_per_step": statistics.median(times[1:]) if len(times) > 1 else times[0],
+    us, program = gpunet_timed_fit(keras, m, x, y, batch, steps, epochs, mode)
+    return {"us_per_step": us,
             "captured": bool(program is not None and program.runner.graphs),
             "launches_per_step": len(program.launches) if program is not None else None,
             "program": repr(program) if program is not None else None}

@@ -25,14 +25,12 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path[:0] = [ROOT, HERE]
-from torch_step import row as _row, timed_steps  # noqa: E402  (bench/torch_step.py, beside this file)
+from step_timing import gpunet_timed_fit, row as _row, timed_steps  # noqa: E402  (beside this file)
 
 
 MODELS = {"classic": (784, 128, 10), "wide": (784, 4096, 4096, 10)}
@@ -80,30 +78,11 @@ def _run_gpunet(dims, batch, steps, epochs, mode):
                          + [keras.layers.Dense(dims[-1], activation="softmax")])
     m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
               run_eagerly=mode == "tape")
-    times = []
-
-    class Clock(keras.callbacks.Callback):  # epoch hooks only: a batch hook would add a sync per step
-        def on_epoch_begin(self, epoch, logs=None):
-            self.t = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):  # the epoch's logs were read back: the device is done
-            times.append((time.perf_counter() - self.t) / steps * 1e6)
-
-    from gpunet.training import gpu_step
-    built = []
-    real = gpu_step.TrainProgram.build
-    gpu_step.TrainProgram.build = staticmethod(lambda *a, **k: built.append(real(*a, **k)) or built[-1])
-    try:
-        m.fit(x, y, batch_size=batch, epochs=epochs, verbose=0, callbacks=[Clock()])
-    finally:
-        gpu_step.TrainProgram.build = staticmethod(real)
-    program = built[-1] if built else None
-    if mode != "tape" and program is None:
-        raise RuntimeError("fit did not run the launch program (mode %s)" % mode)
+    us, program = gpunet_timed_fit(keras, m, x, y, batch, steps, epochs, mode)
     captured = bool(program is not None and program.runner.graphs)
     if mode == "graph" and keras.backend.kernels() == "cuda" and not captured:
         raise RuntimeError("the step was not captured as a CUDA graph")
-    return {"us_per_step": statistics.median(times[1:]) if len(times) > 1 else times[0], "captured": captured,
+    return {"us_per_step": us, "captured": captured,
             "launches_per_step": len(program.launches) if program is not None else None,
             "launches": [getattr(x, "name", "?") for x in program.launches] if program is not None else None}
 

@@ -1,9 +1,35 @@
-"""What bench/gpu_step.py and gpu_programs.py share for their PyTorch rows: a model's whole training step (Adam,
-cross-entropy) timed eagerly or captured once as a CUDA graph with torch.cuda.graph (PyTorch's documented
-whole-network capture: warm-up on a side stream, capturable Adam, the batch copied into static inputs), and the
-guard that turns one framework's failure into an error row instead of stopping the run."""
+"""What bench/gpu_step.py and gpu_programs.py share: gpunet's fit timed per epoch with the launch program it built
+(or none: the tape), PyTorch's whole training step (Adam, cross-entropy) timed eagerly or captured once as a CUDA
+graph with torch.cuda.graph (PyTorch's documented whole-network capture: warm-up on a side stream, capturable
+Adam, the batch copied into static inputs), and the guard that turns one framework's failure into an error row
+instead of stopping the run."""
 import statistics
 import time
+
+
+def gpunet_timed_fit(keras, model, x, y, batch, steps, epochs, mode):
+    """fit `model` (compiled); µs per step (the median over the epochs after the first: compilation, capture and
+    warm-up excluded) and the TrainProgram fit built. mode "tape" expects none, the others one."""
+    from gpunet.training import gpu_step
+    times = []
+
+    class Clock(keras.callbacks.Callback):  # epoch hooks only: a batch hook would add a sync per step
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):  # the epoch's logs were read back: the device is done
+            times.append((time.perf_counter() - self.t) / steps * 1e6)
+
+    built, real = [], gpu_step.TrainProgram.build
+    gpu_step.TrainProgram.build = staticmethod(lambda *a, **k: built.append(real(*a, **k)) or built[-1])
+    try:
+        model.fit(x, y, batch_size=batch, epochs=epochs, verbose=0, callbacks=[Clock()])
+    finally:
+        gpu_step.TrainProgram.build = staticmethod(real)
+    program = built[-1] if built else None
+    if mode != "tape" and program is None:
+        raise RuntimeError("fit did not run the launch program (mode %s)" % mode)
+    return statistics.median(times[1:]) if len(times) > 1 else times[0], program
 
 
 def timed_steps(torch, model, xt, yt, batch, steps, epochs, mode, device):
