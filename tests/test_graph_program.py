@@ -366,7 +366,28 @@ FALLBACK_REASONS = {
     "shared_layer": (lambda: _shared(), "is called more than once"),
     "broadcast_add": (lambda: _broadcast_add(), "broadcasts its inputs"),
     "activity_regularizer": (_seq(lambda: [L.Conv2D(3, 3, activity_regularizer="l2")]), "activity"),
+    "bilinear": (_seq(lambda: [L.UpSampling2D(interpolation="bilinear")]), "interpolates bilinear"),
+    "mixed_precision": (_seq(lambda: [L.Conv2D(3, 3, dtype="mixed_float16")]), "half precision"),
+    "overrides_call": (lambda: _Overrides(*_io()), "overrides call()"),
+    "ops_on_tensors": (lambda: _functional(lambda x: gpunet.ops.multiply(x, 2.0)), "outside a layer"),
+    "training_flag": (lambda: _functional(lambda x: L.Dropout(0.3)(x, training=True)), "is called with training"),
+    "return_state": (lambda: _functional(lambda x: L.GRU(4, return_state=True)(L.Reshape((9, 16))(x))[0]),
+                     "returns several"),
 }
+
+
+class _Overrides(gpunet.Model):
+    def call(self, inputs, training=None):
+        return super().call(inputs, training=training)
+
+
+def _io(block=lambda x: x):
+    i = gpunet.Input((9, 8, 2))
+    return i, L.Dense(5, activation="softmax")(L.Flatten()(block(i)))
+
+
+def _functional(block):
+    return gpunet.Model(*_io(block))
 
 
 def _shared():

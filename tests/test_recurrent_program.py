@@ -231,3 +231,21 @@ def test_a_mask_reaching_a_layer_without_a_masked_rule_falls_back(caplog, monkey
         return gpunet.Model(i, L.Dense(4, activation="softmax")(L.GlobalMaxPooling1D()(x)))
     x, y = _tokens(48, seed=6)
     _tape_equals_numpy(make, None, caplog, 'reaches layer "global_max_pooling1d"', monkeypatch, data=(x, y))
+
+
+def test_a_longer_sequence_takes_longer_buffers_not_more_of_them(emulated_tier, monkeypatch):
+    """The time loop's products share their temporaries (split-K partials: graph_program.Program.scratch) and
+    each state lives in one (T + 1, B, H) buffer: 30 steps allocate as many buffers as 10."""
+    monkeypatch.setenv("GPUNET_DENSE_VARIANT", "splitk")
+    counts = []
+    for steps in (10, 30):
+        def make():
+            return gpunet.Sequential([gpunet.Input((steps,)), L.Embedding(V, 8), L.LSTM(64),
+                                      L.Dense(4, activation="softmax")])
+        rng = np.random.default_rng(0)
+        prog = _program(make, (steps,), 8, data=(rng.integers(0, V, (16, steps)).astype(np.float32),
+                                                 rng.integers(0, 4, 16)), opt=_adam)
+        names = [launch.name for launch in prog.launches]
+        assert names.count("dense_forward_partial") >= steps  # split-K ran in the time loop
+        counts.append(len(prog.arena.buffers))
+    assert counts[0] == counts[1], counts

@@ -37,6 +37,7 @@ from ..optimizers.rules import SGD, Adam, AdamW, RMSprop
 from .gpu_runner import Arena, Readback, Runner
 from .graph_program import Program
 from .program_layers import Unsupported
+from .tape_step import _any_mixed
 
 _log = logging.getLogger("gpunet")
 
@@ -57,12 +58,13 @@ def _optimizer_ok(opt):
         raise Unsupported("a weight has a constraint")
 
 
-def _plan_ok(plan):
+def _plan_ok(plan, model):
     """The loss and metrics the programs compute on the device; raises Unsupported(reason) otherwise."""
     if plan.multi:
         raise Unsupported("the model has several outputs")
     if not plan.fused:
-        raise Unsupported("the loss is not a cross-entropy the softmax head fuses with")
+        raise Unsupported("a layer computes in half precision (mixed precision)" if _any_mixed(model) else
+                          "the loss is not a cross-entropy the softmax head fuses with")
     if plan.has_extra_losses:
         raise Unsupported("the model adds losses of its own (add_loss, regularizers)")
     if plan.weighted_metrics:
@@ -184,7 +186,7 @@ class TrainProgram(_Forward):
         if not backend.uses_kernels():
             return None
         try:
-            _plan_ok(plan)
+            _plan_ok(plan, model)
             _optimizer_ok(model.optimizer)
             if len(xd) >= 2**31:
                 raise Unsupported("more than 2^31 - 1 samples")
@@ -362,7 +364,7 @@ class EvalProgram(_Forward):
         if not backend.uses_kernels() or len(xd) == 0:
             return None
         try:
-            _plan_ok(plan)
+            _plan_ok(plan, model)
             if len(xd) >= 2**31:
                 raise Unsupported("more than 2^31 - 1 samples")
             prog = EvalProgram(model, plan, steps)

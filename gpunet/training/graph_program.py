@@ -60,7 +60,9 @@ def _graph(model):
         # every tensor comes in positionally; the keyword arguments are constants (no tensor among them)
         if len(outs) != 1 or [id(p) for p in ins] != [id(p) for p in parents]:
             raise Unsupported('layer "%s" is called with tensors besides its inputs, or returns several' % name)
-        kw = {k: v for k, v in kwargs.items() if k != "training"}
+        # training=None is the call's own mode; a constant one (Dropout(...)(x, training=True)) is an option the
+        # rules do not take: it stays among the keyword arguments, and plan() refuses it
+        kw = {k: v for k, v in kwargs.items() if not (k == "training" and v is None)}
         out.append((op, [id(p) for p in parents], id(outs[0]), tuple(outs[0].shape), kw))
     return out, id(x), id(y)
 
@@ -204,6 +206,17 @@ class Program:
         self.data, self.ids_int = None, False  # the resident inputs (Embedding checks their ids once)
         self.n_dropout = sum(1 for n in self.nodes if n.rule.draws(n, training))
         self.head = None
+        self._scratch = {}
+
+    def scratch(self, shape, dtype=np.float32):
+        """A GEMM's temporaries (split-K partials, bias-sum chunks, cuBLASLt's workspace): written and read within
+        the launches of one product, so every product of one size shares one buffer (the launches run in order).
+        Without this, an LSTM's split-K partials would take a buffer per timestep."""
+        key = (int(np.prod(shape)), np.dtype(dtype).str)
+        flat = self._scratch.get(key)
+        if flat is None:
+            flat = self._scratch[key] = self.arena.empty(max(1, key[0]), dtype)
+        return flat[:key[0]].reshape(shape)
 
     def data_range(self):
         """(min, max) of the resident inputs as ids: one host read at build, never in a step."""

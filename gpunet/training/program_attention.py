@@ -47,7 +47,7 @@ class _LayerNorm(Rule):
         return y
 
     def backward(self, p, node, g, wants):
-        layer, A, Bf = node.layer, p.arena, p.buffers
+        layer, Bf = node.layer, p.buffers
         xhat, rstd, x_shape = node.state
         R, C = xhat.shape
         g2 = g.reshape(R, C)
@@ -55,10 +55,10 @@ class _LayerNorm(Rule):
             t = Bf.get((R, C))
             Bf.ref(t)
             p.launches.append(graph.multiply_out_launch(g2, xhat, t))
-            p.launches += dense.bias_grad_launches(t, t, None, layer.gamma._grad_sink, "linear", alloc=A.empty)
+            p.launches += dense.bias_grad_launches(t, t, None, layer.gamma._grad_sink, "linear", alloc=p.scratch)
             Bf.ref(t, -1)
         if layer.trainable and layer.beta is not None:
-            p.launches += dense.bias_grad_launches(g2, g2, None, layer.beta._grad_sink, "linear", alloc=A.empty)
+            p.launches += dense.bias_grad_launches(g2, g2, None, layer.beta._grad_sink, "linear", alloc=p.scratch)
         if not wants[0]:
             return [None]
         dx = Bf.get(x_shape)
@@ -107,7 +107,7 @@ class _MultiHeadAttention(Rule):
         y = p.buffers.get((rows, width))
         b = d.bias.data.reshape(width) if d.bias is not None else None
         p.launches += dense.dense_forward_launches(x.reshape(rows, W2.shape[0]), W2, b, y, None, "linear",
-                                                   alloc=p.arena.empty)
+                                                   alloc=p.scratch)
         return y
 
     def forward(self, p, node, ins, head):
@@ -156,7 +156,7 @@ class _MultiHeadAttention(Rule):
         return p.buffers.alias(out, (B, Tq, Eo))
 
     def backward(self, p, node, g, wants):
-        layer, Bf, A, L = node.layer, p.buffers, p.arena, p.launches
+        layer, Bf, L = node.layer, p.buffers, p.launches
         q_in, k_in, v_in, Q, Kp, Vp, P, O, (B, Tq, Tk, N, K, Vd, Eo) = node.state
         temps = []
 
@@ -168,12 +168,12 @@ class _MultiHeadAttention(Rule):
                 sb = d.bias._grad_sink.reshape(width) if d.bias is not None else None
                 L.extend(dense.dense_backward_weight_launches(x.reshape(dy.shape[0], -1), dy, dy, None,
                                                               d.kernel._grad_sink.reshape(-1, width), sb, "linear",
-                                                              alloc=A.empty))
+                                                              alloc=p.scratch))
 
         def data(d, dy, shape, width, returned=False):
             dx = Bf.get(shape) if returned else temp(shape)  # a returned gradient: the program holds it next
             L.extend(dense.dense_backward_data_launches(dy, dy, None, d.kernel.data.reshape(-1, width),
-                                                        dx.reshape(dy.shape[0], -1), "linear", alloc=A.empty))
+                                                        dx.reshape(dy.shape[0], -1), "linear", alloc=p.scratch))
             return dx
         g2 = g.reshape(B * Tq, Eo)
         scores = (N * Tq * Tk, Tq * Tk, Tk, 1)

@@ -92,22 +92,22 @@ class _Dense(Rule):
         Y = p.buffers.get((rows, N))
         Z = p.buffers.get((rows, N)) if stores_z(node.act) else None
         if head is None or not head(x2, W, b, Y, Z, node.act):
-            p.launches += dense.dense_forward_launches(x2, W, b, Y, Z, node.act, alloc=p.arena.empty)
+            p.launches += dense.dense_forward_launches(x2, W, b, Y, Z, node.act, alloc=p.scratch)
         node.state = (x2, x.shape, Y, Z)
         return p.buffers.alias(Y, p.value_shape(node.shape))
 
     def backward(self, p, node, g, wants):
-        layer, A = node.layer, p.arena
+        layer = node.layer
         x2, in_shape, Y, Z = node.state
         g2 = g.reshape(Y.shape)
         if layer.trainable:
             gb = layer.bias._grad_sink if layer.bias is not None else None
             p.launches += dense.dense_backward_weight_launches(x2, g2, Y, Z, layer.kernel._grad_sink, gb, node.act,
-                                                               alloc=A.empty)
+                                                               alloc=p.scratch)
         if not wants[0]:
             return [None]
         gx = p.buffers.get(x2.shape)
-        p.launches += dense.dense_backward_data_launches(g2, Y, Z, layer.kernel.data, gx, node.act, alloc=A.empty)
+        p.launches += dense.dense_backward_data_launches(g2, Y, Z, layer.kernel.data, gx, node.act, alloc=p.scratch)
         return [p.buffers.alias(gx, in_shape)]
 
 
@@ -187,7 +187,7 @@ class _Conv(Rule):
                     d2 = g.reshape(rows, F)
                     p.launches += dense.bias_grad_launches(d2, d2 if yy is None else yy.reshape(rows, F),
                                                            None if z is None else z.reshape(rows, F), gb, act,
-                                                           alloc=p.arena.empty)
+                                                           alloc=p.scratch)
             if i == 0 and not wants[0]:
                 g = None
                 break

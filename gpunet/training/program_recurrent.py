@@ -80,14 +80,14 @@ class _Direction:
         L.append(S.to_time_major_launch(X, Xt, D, 0, rev_in, m))
         pre = Bf.get((T, B, G * H))
         L.extend(dense.dense_forward_launches(Xt.reshape(T * B, D), W, b_in, pre.reshape(T * B, G * H), None, "linear",
-                                              alloc=A.empty))
+                                              alloc=p.scratch))
         hs = A.empty((T + 1, B, H), fill=0)  # hs[0] is never written: Keras's zero initial state
         cs = A.empty((T + 1, B, H), fill=0) if kind == "lstm" else None
         acs = Bf.get((T, B, H)) if kind == "lstm" else None
         rhs = Bf.get((T, B, H)) if kind == "gru" else None
         rec = Bf.get((B, G * H))
         for t in range(T):
-            L.extend(dense.dense_forward_launches(hs[t], U, None, rec, None, "linear", alloc=A.empty))
+            L.extend(dense.dense_forward_launches(hs[t], U, None, rec, None, "linear", alloc=p.scratch))
             mt = m[t] if has else m
             if kind == "lstm":
                 L.append(S.lstm_forward_launch(pre[t], rec, cs[t], hs[t], hs[t + 1], cs[t + 1], acs[t], mt, has,
@@ -162,7 +162,7 @@ class _Direction:
                 L.append(S.simple_backward_launch(pre[t], dy, dh_in, dpre[t], carry, mt, has, self.act))
             if t == 0:
                 break  # the initial state is a constant: no gradient past the first step
-            L.extend(dense.dense_backward_data_launches(drec[t], drec[t], None, U, dhn, "linear", alloc=A.empty))
+            L.extend(dense.dense_backward_data_launches(drec[t], drec[t], None, U, dhn, "linear", alloc=p.scratch))
             if has or kind == "gru":  # the carry past a masked step; GRU's direct z·dh
                 L.append(graph.add_into_launch(dhn, carry))
         dpre2, drec2 = dpre.reshape(T * B, G * H), drec.reshape(T * B, G * H)
@@ -170,14 +170,14 @@ class _Direction:
             sb = cell.bias._grad_sink if cell.bias is not None else None
             sb_in, sb_rec = (sb[0], sb[1]) if (sb is not None and kind == "gru") else (sb, None)
             L.extend(dense.dense_backward_weight_launches(Xt.reshape(T * B, D), dpre2, dpre2, None,
-                                                          cell.kernel._grad_sink, sb_in, "linear", alloc=A.empty))
+                                                          cell.kernel._grad_sink, sb_in, "linear", alloc=p.scratch))
             L.extend(dense.dense_backward_weight_launches(hs[:T].reshape(T * B, H), drec2, drec2, None,
                                                           cell.recurrent_kernel._grad_sink, sb_rec, "linear",
-                                                          alloc=A.empty))
+                                                          alloc=p.scratch))
         if dX is not None:
             dXt = temp((T, B, D))
             L.extend(dense.dense_backward_data_launches(dpre2, dpre2, None, cell.kernel.data, dXt.reshape(T * B, D),
-                                                        "linear", alloc=A.empty))
+                                                        "linear", alloc=p.scratch))
             L.append(S.from_time_major_launch(dXt, dX, D, 0, layer.go_backwards, m, False, accumulate))
         Bf.release(temps)
 

@@ -156,7 +156,7 @@ class _ConvTranspose(Rule):
             if layer.bias is not None:
                 d2 = dz.reshape(-1, F)
                 p.launches += dense.bias_grad_launches(d2, d2, None, layer.bias._grad_sink, "linear",
-                                                       alloc=p.arena.empty)
+                                                       alloc=p.scratch)
         dx = None
         if wants[0]:
             dx = p.buffers.get(x.shape)
