@@ -414,7 +414,9 @@ def test_a_step_program_with_the_cublaslt_forward_trains_like_the_kernels(monkey
     names = [x.name for x in prog.launches]
     assert names.count("cublaslt_matmul") == 1 and prog.runner.graphs, names  # relu hidden layer; head fused
     from gpunet.kernels import cublaslt
-    assert cublaslt.workspace(prog.arena.empty) is next(x for x in prog.launches if x.name == "cublaslt_matmul").keep[5]
+    # one workspace per program: its products run one after another (the program's scratch allocator owns it)
+    launch = next(x for x in prog.launches if x.name == "cublaslt_matmul")
+    assert cublaslt.workspace(prog.graph.scratch) is launch.keep[5]
     monkeypatch.setenv("GPUNET_DENSE_VARIANT", "tile")
     w_tile = tg._fit("emulate", tg._small(), lambda: gpunet.optimizers.Adam(
         gpunet.optimizers.schedules.ExponentialDecay(0.01, 5, 0.9)), *tg._data(93, inputs=13, classes=5, seed=10),

@@ -198,8 +198,8 @@ _shared = weakref.WeakKeyDictionary()
 
 
 def workspace(alloc):
-    """The caller's workspace: one per step program (alloc is its arena's method; the program's products run one
-    after another on its one stream, so they can share it), else a plain allocation for an eager op."""
+    """The caller's workspace: one per step program (alloc is its bound scratch allocator; the program's products
+    run one after another on its one stream, so they can share it), else a plain allocation for an eager op."""
     owner = getattr(alloc, "__self__", None)
     if owner is None:
         return alloc((WORKSPACE_BYTES // 4,), np.float32)
