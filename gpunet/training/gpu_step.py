@@ -210,7 +210,7 @@ class TrainProgram(_Forward):
         self.perm = A.empty(max(1, n), np.int32, fill=0) if shuffle else None
         self._build_forward(self.model, xd, yd, batch, n, plan.sparse, self.perm, True, True,
                             "logits" if plan.from_logits else "softmax", fuse_head=True)
-        if self.shard is not None and any(type(nd.layer).__name__ == "BatchNormalization" for nd in self.graph.nodes):
+        if self.shard is not None and any(nd.rule.batch_statistics for nd in self.graph.nodes):
             raise Unsupported("BatchNormalization under DataParallel (a process may have no rows in the last batch)")
         L = self.launches
         C = self.h.shape[1]

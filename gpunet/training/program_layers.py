@@ -39,6 +39,7 @@ class Rule:
     fuses_activation = False  # an Activation right after it (its only reader) folds into its epilogue
     mask_mode = None  # "pass": a mask on the input passes to the output; "consume": the rule applies it
     call_kwargs = frozenset()  # constant keyword arguments of the layer's call the rule honours
+    batch_statistics = False  # whether the layer's output depends on the other rows of the batch (no DataParallel)
 
     def output_mask(self, node, mask):
         """The mask source on the node's output (graph_program.plan follows Keras's compute_mask)."""
@@ -331,6 +332,7 @@ class _Pool(Rule):
 class _BatchNorm(Rule):
     """Training: the batch statistics over the step's valid rows only (the short last batch's padding rows
     take no part), the moving averages updated on the device in the graph; else the moving statistics."""
+    batch_statistics = True
 
     def check(self, node, training):
         layer = node.layer
